@@ -1,0 +1,5 @@
+"""``python -m kerascnn.cli``."""
+
+from kerascnn.cli.main import main
+
+main()

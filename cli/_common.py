@@ -1,0 +1,40 @@
+"""Helpers shared by the CLI's commands: the console, and shared options."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+__all__ = ["console", "format_count", "json_option", "quiet"]
+
+
+def console(stderr: bool = False) -> Any:
+    """A rich console; wide when output is not a terminal so tables are not cut."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 160
+    return Console(file=stream, width=width, soft_wrap=False)
+
+
+def quiet(ctx: click.Context | None = None) -> bool:
+    """Whether the user asked for no progress output (``kerascnn --quiet``)."""
+    ctx = ctx or click.get_current_context(silent=True)
+    while ctx is not None:
+        if ctx.obj and ctx.obj.get("quiet"):
+            return True
+        ctx = ctx.parent
+    return False
+
+
+def format_count(n: int | float) -> str:
+    """1234567 -> '1.23 M'."""
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.2f} {unit}"
+    return str(int(n))
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")

@@ -1,0 +1,111 @@
+"""``kerascnn zoo ...``: list the zoo's models and show one layer by layer."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from kerascnn.cli._common import console, format_count, json_option
+
+__all__ = ["zoo"]
+
+
+@click.group()
+def zoo() -> None:
+    """The model zoo: list models, inspect them, manage their weights."""
+
+
+def _input_size(card: dict) -> str:
+    shape = card.get("input_shape")
+    return "x".join(str(d) for d in shape) if shape else "-"
+
+
+@zoo.command("list")
+@click.argument("pattern", default="*")
+@json_option
+def list_(pattern: str, as_json: bool) -> None:
+    """List the models matching PATTERN (shell-style, default all) and their weights."""
+    from kerascnn.cache import cached_path
+    from kerascnn.registry import get_model_card, list_models
+
+    rows = []
+    for name in list_models(pattern):
+        card = get_model_card(name)
+        variants = card.get("weights", {})
+        rows.append(
+            {
+                "name": name,
+                "params": card.get("params"),
+                "input_shape": card.get("input_shape"),
+                "weights": {
+                    v: cached_path(name, v, vcard).is_file() for v, vcard in variants.items()
+                },
+                "source": card.get("source"),
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title="kerascnn zoo")
+    for col, justify in (("model", "left"), ("params", "right"), ("input", "right")):
+        table.add_column(col, justify=justify)
+    table.add_column("weights (✓ cached)")
+    table.add_column("source")
+    for row in rows:
+        weights = ", ".join(f"{v}{' ✓' if c else ''}" for v, c in row["weights"].items())
+        params = format_count(row["params"]) if row["params"] else "-"
+        table.add_row(
+            row["name"], params, _input_size(row), weights or "-", str(row["source"] or "")
+        )
+    console().print(table)
+
+
+@zoo.command()
+@click.argument("name")
+@click.option(
+    "--input-size", nargs=2, type=int, metavar="H W", help="Input height and width to build at."
+)
+@json_option
+def info(name: str, input_size: tuple[int, int] | None, as_json: bool) -> None:
+    """Show model NAME layer by layer: output shape, activations, parameters."""
+    from kerascnn.registry import create_model, get_model_card
+
+    card = get_model_card(name)  # unknown names fail here, before Keras loads
+    kwargs = {}
+    if input_size:
+        channels = (card.get("input_shape") or [None, None, 3])[-1]
+        kwargs["input_shape"] = (*input_size, channels)
+    from kerascnn.inspect import layer_table
+
+    table = layer_table(create_model(name, **kwargs))
+    if as_json:
+        rows = [vars(r) for r in table.rows]
+        click.echo(
+            json.dumps(
+                {
+                    "model": name,
+                    "layers": rows,
+                    "total_params": table.total_params,
+                    "total_activations": table.total_activations,
+                },
+                indent=2,
+            )
+        )
+        return
+    from rich.table import Table
+
+    out = Table(title=f"{name}: {card.get('description', '')}")
+    out.add_column("layer")
+    out.add_column("type")
+    out.add_column("output shape", justify="right")
+    out.add_column("activations", justify="right")
+    out.add_column("params", justify="right")
+    for r in table.rows:
+        shape = "x".join("?" if d is None else str(d) for d in r.output_shape)
+        out.add_row(r.name, r.type, shape, f"{r.activations:,}", f"{r.params:,}")
+    out.add_section()
+    out.add_row("total", "", "", f"{table.total_activations:,}", f"{table.total_params:,}")
+    console().print(out)

@@ -1,0 +1,18 @@
+"""Errors that the CLI reports as one line (``error: ...``) and exit code 2."""
+
+__all__ = ["UserError", "UnknownModelError"]
+
+
+class UserError(ValueError):
+    """A mistake in what the user asked for: a bad argument, file or name.
+
+    Subclasses ``ValueError`` so Python callers can catch it as usual; the CLI
+    prints its message on one line, without a traceback, and exits with 2.
+    """
+
+
+class UnknownModelError(UserError, KeyError):
+    """A model name that is not in the registry."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""

@@ -1,0 +1,117 @@
+"""Reading and writing images: any common format, EXIF rotation, grey, alpha and 16-bit."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from kerascnn.errors import UserError
+
+__all__ = ["LoadedImage", "load_image", "resize", "save_image"]
+
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
+@dataclass
+class LoadedImage:
+    """An image as float32 RGB pixels in [0, 255] (``H x W x 3``), plus its alpha, if any."""
+
+    pixels: np.ndarray
+    alpha: np.ndarray | None
+    path: Path
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width)."""
+        return self.pixels.shape[0], self.pixels.shape[1]
+
+
+def load_image(
+    path: str | os.PathLike[str],
+    *,
+    size: tuple[int, int] | None = None,
+    min_side: int = 1,
+) -> LoadedImage:
+    """Read an image file (JPEG, PNG, BMP, WebP, ...) as RGB float32 in [0, 255].
+
+    EXIF orientation is applied; grey and palette images become RGB; the alpha
+    channel of RGBA images is kept aside; 16-bit images are scaled to [0, 255].
+    ``size=(height, width)`` resizes (bilinear). Files that are missing, empty,
+    not images or smaller than ``min_side`` pixels raise a one-line ``UserError``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise UserError(f"{path}: the file is empty, not an image")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        reason = "not an image Pillow can read" if isinstance(exc, UnidentifiedImageError) else exc
+        raise UserError(f"{path}: cannot read the image ({reason})") from None
+    if min(img.size) < min_side:
+        raise UserError(
+            f"{path}: the image is {img.size[0]}x{img.size[1]} pixels; "
+            f"it needs at least {min_side} pixels on each side"
+        )
+    alpha = None
+    if img.mode in _SIXTEEN_BIT_MODES:
+        grey = np.asarray(img, dtype=np.float32)
+        peak = 65535.0 if grey.max(initial=0) > 255 or img.mode.startswith("I;16") else 255.0
+        pixels = np.repeat((grey * (255.0 / peak))[..., None], 3, axis=-1)
+    else:
+        if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+            rgba = img.convert("RGBA")
+            alpha = np.asarray(rgba)[..., 3].copy()
+            img = rgba.convert("RGB")
+        elif img.mode != "RGB":
+            img = img.convert("RGB")
+        pixels = np.asarray(img, dtype=np.float32)
+    if size is not None:
+        pixels = resize(pixels, size)
+        if alpha is not None:
+            alpha = np.asarray(Image.fromarray(alpha).resize((size[1], size[0]), Image.BILINEAR))
+    return LoadedImage(np.ascontiguousarray(pixels), alpha, path)
+
+
+def resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize float RGB pixels to (height, width) with bilinear filtering."""
+    channels = [
+        np.asarray(
+            Image.fromarray(np.asarray(pixels[..., c], np.float32), mode="F").resize(
+                (int(size[1]), int(size[0])), Image.BILINEAR
+            )
+        )
+        for c in range(pixels.shape[-1])
+    ]
+    return np.stack(channels, axis=-1)
+
+
+def save_image(
+    path: str | os.PathLike[str], pixels: np.ndarray, alpha: np.ndarray | None = None
+) -> Path:
+    """Write RGB pixels in [0, 255] (and optional alpha) atomically; format from the suffix."""
+    path = Path(path)
+    rgb = np.clip(np.rint(np.asarray(pixels, np.float32)), 0, 255).astype(np.uint8)
+    img = Image.fromarray(rgb, "RGB")
+    if alpha is not None and path.suffix.lower() in (".png", ".webp"):
+        img.putalpha(Image.fromarray(np.asarray(alpha, np.uint8), "L"))
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise UserError(f"{path}: unknown image format {path.suffix!r}; use .png or .jpg")
+    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            img.save(f, format=fmt)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,60 @@
+"""Local response normalisation (Krizhevsky et al., 2012, section 3.3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+__all__ = ["LocalResponseNormalization"]
+
+
+@keras.saving.register_keras_serializable(package="kerascnn")
+class LocalResponseNormalization(keras.layers.Layer):
+    """``b[c] = a[c] / (k + alpha * sum(a[c']**2 for c' within depth_radius of c)) ** beta``.
+
+    The defaults are the AlexNet paper's (``n = 5`` channels, so
+    ``depth_radius=2``; ``k=2``, ``alpha=1e-4``, ``beta=0.75``). ``alpha``
+    multiplies the plain sum, as in the paper and ``tf.nn.local_response_normalization``
+    (Caffe and PyTorch divide it by ``n``). Channels-last inputs.
+    """
+
+    def __init__(
+        self,
+        depth_radius: int = 2,
+        bias: float = 2.0,
+        alpha: float = 1e-4,
+        beta: float = 0.75,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if int(depth_radius) != depth_radius or depth_radius < 0:
+            raise ValueError(f"depth_radius must be a non-negative integer, got {depth_radius!r}")
+        self.depth_radius = int(depth_radius)
+        self.bias = float(bias)
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+
+    def call(self, inputs: Any) -> Any:
+        r = self.depth_radius
+        squared = ops.square(inputs)
+        channels = inputs.shape[-1]
+        pad = [[0, 0]] * (len(inputs.shape) - 1) + [[r, r]]
+        padded = ops.pad(squared, pad)
+        total = padded[..., 0:channels]
+        for offset in range(1, 2 * r + 1):
+            total = total + padded[..., offset : offset + channels]
+        return inputs / ops.power(self.bias + self.alpha * total, self.beta)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "depth_radius": self.depth_radius,
+            "bias": self.bias,
+            "alpha": self.alpha,
+            "beta": self.beta,
+        }

@@ -1,0 +1,155 @@
+"""The model registry: ``register_model``, ``list_models``, ``get_model_builder``, ``create_model``.
+
+Three sources feed it, all without importing Keras until a model is built:
+
+* the zoo's cards (``zoo/*.json``), plain data that name each builder as
+  ``"module:function"``;
+* third-party packages, through the entry-point group ``kerascnn.models``
+  (entry-point name = model name, value = ``"package.module:builder"``);
+* ``@register_model`` in the user's own code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import functools
+import importlib
+import json
+import warnings
+from collections.abc import Callable
+from importlib import metadata, resources
+from typing import Any
+
+from kerascnn.errors import UnknownModelError, UserError
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "create_model",
+    "get_model_builder",
+    "get_model_card",
+    "list_models",
+    "register_model",
+]
+
+ENTRY_POINT_GROUP = "kerascnn.models"
+
+_registered: dict[str, Callable[..., Any]] = {}
+_registered_cards: dict[str, dict[str, Any]] = {}
+
+
+@functools.cache
+def _zoo_cards() -> dict[str, dict[str, Any]]:
+    """Model name -> card, read from the JSON files shipped in ``kerascnn.zoo``."""
+    cards: dict[str, dict[str, Any]] = {}
+    for entry in sorted(resources.files("kerascnn.zoo").iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".json"):
+            for name, card in json.loads(entry.read_text(encoding="utf-8")).items():
+                cards[name] = {"name": name, "source": "kerascnn", **card}
+    return cards
+
+
+@functools.cache
+def _plugin_entry_points() -> dict[str, metadata.EntryPoint]:
+    """Model name -> entry point, for the models third-party packages declare."""
+    found: dict[str, metadata.EntryPoint] = {}
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in _zoo_cards() or ep.name in found:
+            dist = ep.dist.name if ep.dist else "?"
+            warnings.warn(
+                f"kerascnn: model {ep.name!r} from package {dist!r} is ignored: "
+                "the name is already taken",
+                stacklevel=2,
+            )
+            continue
+        found[ep.name] = ep
+    return found
+
+
+def _taken(name: str) -> bool:
+    return name in _registered or name in _zoo_cards() or name in _plugin_entry_points()
+
+
+def register_model(
+    name: str | Callable[..., Any] | None = None, *, card: dict[str, Any] | None = None
+) -> Any:
+    """Register a model builder under ``name`` (default: the function's name).
+
+    Use as ``@register_model``, ``@register_model("my_net")`` or
+    ``register_model("my_net")(builder)``. ``card`` is optional metadata (the
+    zoo's card keys: ``input_shape``, ``classes``, ``weights``, ...).
+    A name that is already registered is rejected with ``ValueError``.
+    """
+
+    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+        key = name if isinstance(name, str) else fn.__name__
+        if not key.isidentifier():
+            raise ValueError(f"model names must be Python identifiers, got {key!r}")
+        if _taken(key):
+            raise ValueError(f"a model named {key!r} is already registered")
+        _registered[key] = fn
+        _registered_cards[key] = {"name": key, "source": fn.__module__, **(card or {})}
+        return fn
+
+    if callable(name):  # bare @register_model
+        return decorator(name)
+    return decorator
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Sorted names of the registered models matching the shell-style ``pattern``."""
+    names = set(_zoo_cards()) | set(_plugin_entry_points()) | set(_registered)
+    return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
+
+
+def _unknown(name: object) -> UnknownModelError:
+    close = difflib.get_close_matches(str(name), list_models(), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else "; see `kerascnn zoo list`"
+    return UnknownModelError(f"unknown model {name!r}{hint}")
+
+
+def get_model_card(name: str) -> dict[str, Any]:
+    """The card of model ``name``: plain metadata, read without importing Keras."""
+    if name in _zoo_cards():
+        return _zoo_cards()[name]
+    if name in _registered_cards:
+        return _registered_cards[name]
+    if name in _plugin_entry_points():
+        ep = _plugin_entry_points()[name]
+        return {"name": name, "source": ep.dist.name if ep.dist else ep.value}
+    raise _unknown(name)
+
+
+def get_model_builder(name: str) -> Callable[..., Any]:
+    """The builder function of model ``name`` (imports its module on first use)."""
+    if name in _registered:
+        return _registered[name]
+    if name in _zoo_cards():
+        module, _, attr = _zoo_cards()[name]["builder"].partition(":")
+        builder = getattr(importlib.import_module(module), attr)
+    elif name in _plugin_entry_points():
+        builder = _plugin_entry_points()[name].load()
+        if not callable(builder):
+            raise UserError(f"the entry point for model {name!r} is not callable: {builder!r}")
+    else:
+        raise _unknown(name)
+    _registered[name] = builder
+    return builder
+
+
+def create_model(name: str, **kwargs: Any) -> Any:
+    """Build model ``name``: ``create_model("vgg16", weights=None, classes=10)``.
+
+    ``name`` may carry a weight variant, ``"vgg16:imagenet"``, as a shorthand
+    for ``weights="imagenet"``.
+    """
+    if not isinstance(name, str):
+        raise UserError(f"model name must be a string, got {name!r}")
+    name, sep, variant = name.partition(":")
+    if sep:
+        if kwargs.get("weights") not in (None, variant):
+            raise UserError(
+                f"conflicting weights: {name}:{variant} and weights={kwargs['weights']!r}"
+            )
+        kwargs["weights"] = variant
+    return get_model_builder(name)(**kwargs)

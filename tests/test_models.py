@@ -1,0 +1,156 @@
+"""Registry-driven model tests: every registered model builds, runs, saves and reloads.
+
+Marked ``backend``: the README's test command runs them again under JAX.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+import kerascnn
+from kerascnn.layers import AdaptiveAveragePooling, LocalResponseNormalization
+
+pytestmark = pytest.mark.backend
+
+ZOO = kerascnn.list_models()
+
+
+def _tiny(name: str) -> dict:
+    """The smallest input the model accepts, and few classes."""
+    card = kerascnn.get_model_card(name)
+    side = card["min_input_size"]
+    return {"input_shape": (side, side, card["input_shape"][2]), "classes": 3}
+
+
+def _images(shape, n=2, seed=0):
+    return np.random.default_rng(seed).uniform(0, 255, size=(n, *shape)).astype("float32")
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_builds_runs_and_round_trips(name, tmp_path):
+    kwargs = _tiny(name)
+    model = kerascnn.create_model(name, **kwargs)
+    x = _images(kwargs["input_shape"])
+    y = np.asarray(model.predict(x, verbose=0))
+    assert y.shape == (2, 3)
+    assert np.all(np.isfinite(y))
+    np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-5)  # softmax head
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)  # no custom_objects
+    np.testing.assert_allclose(np.asarray(loaded.predict(x, verbose=0)), y, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_card_matches_default_build(name):
+    card = kerascnn.get_model_card(name)
+    model = kerascnn.create_model(name)
+    assert model.count_params() == card["params"]
+    assert tuple(model.input_shape[1:]) == tuple(card["input_shape"])
+    assert model.output_shape == (None, card["classes"])
+    assert model.get_layer(card["feature_layer"]) is not None
+
+
+@pytest.mark.parametrize("name", ZOO)
+@pytest.mark.parametrize("pooling", [None, "avg", "max"])
+def test_headless_and_pooling(name, pooling):
+    kwargs = _tiny(name)
+    del kwargs["classes"]
+    model = kerascnn.create_model(name, include_top=False, pooling=pooling, **kwargs)
+    features = kerascnn.create_model(name, **kwargs).get_layer(
+        kerascnn.get_model_card(name)["feature_layer"]
+    )
+    channels = features.output.shape[-1]
+    assert model.output_shape[-1] == channels
+    assert len(model.output_shape) == (4 if pooling is None else 2)
+
+
+def test_vgg16_and_alexnet_have_the_published_sizes():
+    assert kerascnn.create_model("vgg16").count_params() == 138_357_544
+    alex = kerascnn.create_model("alexnet")
+    assert alex.count_params() == 61_100_840
+    assert alex.get_layer("pool5").output.shape[1:] == (6, 6, 256)
+    assert alex.get_layer("conv1").output.shape[1:] == (55, 55, 64)
+
+
+def test_vgg16_layer_names_match_keras_applications():
+    ours = kerascnn.create_model("vgg16")
+    theirs = keras.applications.VGG16(weights=None)
+    weighted = [layer.name for layer in ours.layers if layer.weights]
+    assert weighted == [layer.name for layer in theirs.layers if layer.weights]
+    assert [w.shape for w in ours.weights] == [w.shape for w in theirs.weights]
+    names = [layer.name for layer in ours.layers]
+    for layer in theirs.layers[1:]:
+        assert layer.name in names
+
+
+def test_gesture_cnn_is_small_and_rescales_inside():
+    model = kerascnn.create_model("gesture_cnn")
+    assert model.count_params() <= 1_000_000
+    assert model.layers[1].name == "rescaling"
+
+
+@pytest.mark.parametrize("name", ["alexnet", "alexnet_cifar"])
+def test_lrn_and_batch_norm_variants(name, tmp_path):
+    kwargs = _tiny(name)
+    lrn = {"lrn": True} if name == "alexnet" else {"norm": "lrn"}
+    bn = {"batch_norm": True} if name == "alexnet" else {"norm": "bn"}
+    with_lrn = kerascnn.create_model(name, **kwargs, **lrn)
+    assert any(isinstance(layer, LocalResponseNormalization) for layer in with_lrn.layers)
+    with_bn = kerascnn.create_model(name, **kwargs, **bn)
+    assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in with_bn.layers)
+    path = tmp_path / "lrn.keras"
+    with_lrn.save(path)
+    x = _images(kwargs["input_shape"])
+    np.testing.assert_allclose(
+        keras.saving.load_model(path).predict(x, verbose=0),
+        with_lrn.predict(x, verbose=0),
+        rtol=1e-5,
+    )
+
+
+def test_lrn_matches_the_paper_formula():
+    x = np.random.default_rng(1).normal(size=(2, 3, 3, 7)).astype("float32")
+    layer = LocalResponseNormalization(depth_radius=2, bias=2.0, alpha=1e-2, beta=0.75)
+    ours = np.asarray(layer(x))
+    expected = np.empty_like(x)
+    for c in range(7):
+        lo, hi = max(0, c - 2), min(7, c + 3)
+        expected[..., c] = x[..., c] / (2.0 + 1e-2 * (x[..., lo:hi] ** 2).sum(-1)) ** 0.75
+    np.testing.assert_allclose(ours, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "needle"),
+    [
+        ("vgg16", {"input_shape": (16, 16, 3)}, "(16, 16, 3)"),
+        ("vgg16", {"classes": 0}, "got 0"),
+        ("alexnet", {"classes": -3}, "got -3"),
+        ("alexnet", {"input_shape": (224, 224)}, "(224, 224)"),
+        ("gesture_cnn", {"pooling": "mean"}, "'mean'"),
+        ("alexnet_cifar", {"norm": "layer"}, "'layer'"),
+        ("vgg16", {"include_top": "yes"}, "'yes'"),
+        ("gesture_cnn", {"weights": "nonexistent-variant"}, "'nonexistent-variant'"),
+    ],
+)
+def test_invalid_arguments_raise_value_error_naming_the_value(name, kwargs, needle):
+    with pytest.raises(ValueError) as err:
+        kerascnn.create_model(name, **kwargs)
+    assert needle in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(("size_in", "size_out"), [(13, 6), (6, 6), (1, 6), (4, 6), (9, 4)])
+def test_adaptive_pooling_uses_torch_bins(size_in, size_out):
+    x = np.random.default_rng(2).normal(size=(1, size_in, size_in + 1, 2)).astype("float32")
+    got = np.asarray(AdaptiveAveragePooling(size_out)(x))
+    assert got.shape == (1, size_out, size_out, 2)
+
+    def bins(n, m):
+        return [(i * n // m, -(-(i + 1) * n // m)) for i in range(m)]
+
+    for i, (h0, h1) in enumerate(bins(size_in, size_out)):
+        for j, (w0, w1) in enumerate(bins(size_in + 1, size_out)):
+            np.testing.assert_allclose(got[0, i, j], x[0, h0:h1, w0:w1].mean((0, 1)), rtol=1e-5)
