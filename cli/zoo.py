@@ -7,11 +7,15 @@ import json
 import click
 
 from kerascnn.cli._common import console, format_count, json_option
+from kerascnn.cli.main import LazyGroup
 
 __all__ = ["zoo"]
 
+# subcommands kept in their own modules: name -> "module:attribute"
+ZOO_COMMANDS: dict[str, str] = {}
 
-@click.group()
+
+@click.group(cls=LazyGroup, lazy=ZOO_COMMANDS)
 def zoo() -> None:
     """The model zoo: list models, inspect them, manage their weights."""
 

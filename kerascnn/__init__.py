@@ -6,7 +6,7 @@ heavier parts (``kerascnn.train``, ``kerascnn.dream``, ...) load on first use.
 
 import importlib
 
-from kerascnn.errors import UnknownModelError, UserError
+from kerascnn.errors import UnknownModelError, UserError, WeightsUnavailableError
 from kerascnn.registry import (
     create_model,
     get_model_builder,
@@ -20,15 +20,23 @@ __version__ = "0.1.0"
 # Submodules and functions loaded on first attribute access (PEP 562), so that
 # ``import kerascnn`` stays light for the CLI.
 _LAZY = {
+    "data": "kerascnn.data",
+    "dream": "kerascnn.dream",
     "images": "kerascnn.images",
     "inspect": "kerascnn.inspect",
     "layers": "kerascnn.layers",
+    "predict": "kerascnn.prediction:predict",
+    "train": "kerascnn.train",
+    "transfer": "kerascnn.transfer",
+    "visualize": "kerascnn.visualize",
+    "weights": "kerascnn.weights",
     "zoo": "kerascnn.zoo",
 }
 
 __all__ = [
     "UnknownModelError",
     "UserError",
+    "WeightsUnavailableError",
     "__version__",
     "create_model",
     "get_model_builder",

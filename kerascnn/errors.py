@@ -1,6 +1,6 @@
 """Errors that the CLI reports as one line (``error: ...``) and exit code 2."""
 
-__all__ = ["UserError", "UnknownModelError"]
+__all__ = ["UnknownModelError", "UserError", "WeightsUnavailableError"]
 
 
 class UserError(ValueError):
@@ -16,3 +16,7 @@ class UnknownModelError(UserError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class WeightsUnavailableError(UserError):
+    """Published weights that are neither cached nor downloadable now (offline, no network)."""
