@@ -1,0 +1,28 @@
+"""Transfer learning: swap a network's classifier, freeze layers, discriminative
+learning rates, and the two-phase fine-tuning recipe (``finetune``)."""
+
+from kerascnn.transfer.freezing import block_of, blocks, freeze, unfreeze
+from kerascnn.transfer.head import find_feature_layer, swap_head
+from kerascnn.transfer.rates import (
+    ScaledSchedule,
+    backbone_multipliers,
+    discriminative_optimizer,
+    geometric_multipliers,
+)
+from kerascnn.transfer.recipe import FinetuneResult, finetune, load_image_folder
+
+__all__ = [
+    "FinetuneResult",
+    "ScaledSchedule",
+    "backbone_multipliers",
+    "block_of",
+    "blocks",
+    "discriminative_optimizer",
+    "find_feature_layer",
+    "finetune",
+    "freeze",
+    "geometric_multipliers",
+    "load_image_folder",
+    "swap_head",
+    "unfreeze",
+]

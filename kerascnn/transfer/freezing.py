@@ -1,0 +1,110 @@
+"""Freezing and unfreezing layers, and "blocks": groups of layers by name prefix.
+
+Frozen layers (``trainable = False``) get no updates; frozen
+``BatchNormalization`` layers also run in inference mode (Keras 3), using and
+keeping their moving statistics. :func:`unfreeze` keeps batch norm frozen by
+default, as the Keras transfer-learning guide advises: re-enabling batch
+statistics on a small new dataset would wreck what the backbone learned.
+Recompile the model after changing what is trainable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import keras
+
+from kerascnn.errors import UserError
+from kerascnn.transfer.head import HEAD_PREFIX, feature_layer_index, layer_index
+
+__all__ = ["block_of", "blocks", "freeze", "resolve_start", "unfreeze"]
+
+_TOP_BLOCKS = re.compile(r"top-(\d+)-blocks?")
+
+
+def block_of(layer_name: str) -> str:
+    """The block a layer belongs to: its name up to the first ``_``.
+
+    ``block5_conv1`` -> ``block5``, ``stage3_pool`` -> ``stage3``,
+    ``conv5_block3_out`` -> ``conv5``, ``pool5`` -> ``pool5``; a first part
+    without a digit takes the number after it (``block_16_project`` -> ``block_16``).
+    """
+    parts = layer_name.split("_")
+    if len(parts) > 1 and not any(c.isdigit() for c in parts[0]) and parts[1].isdigit():
+        return f"{parts[0]}_{parts[1]}"
+    return parts[0]
+
+
+def _is_head(layer: Any) -> bool:
+    return layer.name.startswith(HEAD_PREFIX) or layer.name == "predictions"
+
+
+def blocks(model: Any, *, end: int | None = None) -> list[tuple[str, list[Any]]]:
+    """The backbone's blocks in order, as ``(name, layers)``, only those with weights.
+
+    ``end``: the index of the last backbone layer (default: the last layer
+    that is not part of a head made by ``swap_head``).
+    """
+    if end is None:
+        end = max((i for i, la in enumerate(model.layers) if not _is_head(la)), default=-1)
+    found: dict[str, list[Any]] = {}
+    for layer in model.layers[: end + 1]:
+        found.setdefault(block_of(layer.name), []).append(layer)
+    return [(name, group) for name, group in found.items() if any(la.weights for la in group)]
+
+
+def resolve_start(model: Any, ref: str | int, *, end: int | None = None) -> int:
+    """Index of the first layer to train: a layer name/index or ``"top-N-blocks"``."""
+    match = _TOP_BLOCKS.fullmatch(ref) if isinstance(ref, str) else None
+    if match is None:
+        return layer_index(model, ref, what="unfreeze")
+    n = int(match.group(1))
+    found = blocks(model, end=end)
+    if not 1 <= n <= len(found):
+        names = ", ".join(name for name, _ in found)
+        raise UserError(
+            f"{ref!r}: {model.name} has {len(found)} blocks with weights ({names}); "
+            f"use top-1-blocks .. top-{len(found)}-blocks"
+        )
+    first = found[-n][1][0]
+    return model.layers.index(first)
+
+
+def _walk(layer: Any) -> Iterator[Any]:
+    """The layer and, for nested models, every layer inside it."""
+    yield layer
+    for sub in getattr(layer, "layers", ()):
+        yield from _walk(sub)
+
+
+def freeze(model: Any, up_to: str | int | None = None) -> Any:
+    """Freeze ``model.layers`` from the first up to and including ``up_to``.
+
+    ``up_to`` is a layer name or index; ``None`` means the backbone (up to the
+    feature layer, see ``find_feature_layer``). Returns ``model``.
+    """
+    stop = feature_layer_index(model) if up_to is None else layer_index(model, up_to, what="up_to")
+    for layer in model.layers[: stop + 1]:
+        layer.trainable = False
+    return model
+
+
+def unfreeze(
+    model: Any, from_: str | int | None = None, *, keep_batchnorm_frozen: bool = True
+) -> Any:
+    """Make layers trainable from ``from_`` (name, index or ``"top-N-blocks"``) to the end.
+
+    ``None`` unfreezes every layer. Batch norm layers stay frozen (inference
+    mode) unless ``keep_batchnorm_frozen=False``. Returns ``model``.
+    """
+    start = 0 if from_ is None else resolve_start(model, from_)
+    for layer in model.layers[start:]:
+        for sub in _walk(layer):
+            sub.trainable = True
+        if keep_batchnorm_frozen:
+            for sub in _walk(layer):
+                if isinstance(sub, keras.layers.BatchNormalization):
+                    sub.trainable = False
+    return model

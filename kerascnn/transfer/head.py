@@ -1,0 +1,157 @@
+"""Where a network's classifier starts, and replacing it with a new head."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+from keras import layers
+
+from kerascnn.errors import UserError
+
+__all__ = ["HEAD_PREFIX", "feature_layer_index", "find_feature_layer", "layer_index", "swap_head"]
+
+# Layers that swap_head adds are named head_* plus the final "predictions".
+HEAD_PREFIX = "head_"
+_POOLING = (None, "avg", "max")
+
+
+def _layer_names(model: Any) -> str:
+    return ", ".join(layer.name for layer in model.layers)
+
+
+def layer_index(model: Any, ref: str | int, *, what: str = "layer") -> int:
+    """The index in ``model.layers`` of a layer given by name or (possibly negative) index."""
+    n = len(model.layers)
+    if isinstance(ref, bool) or not isinstance(ref, int | str):
+        raise UserError(f"{what} must be a layer name or index, got {ref!r}")
+    if isinstance(ref, int):
+        if not -n <= ref < n:
+            raise UserError(f"{what} index {ref} is out of range: {model.name} has {n} layers")
+        return ref % n
+    for i, layer in enumerate(model.layers):
+        if layer.name == ref:
+            return i
+    raise UserError(f"{model.name} has no layer {ref!r}; valid names: {_layer_names(model)}")
+
+
+def _inputs(model: Any) -> Any:
+    """The model's input tensor, or the list of them when there are several."""
+    return model.inputs[0] if len(model.inputs) == 1 else model.inputs
+
+
+def _graph_output(model: Any, layer: Any) -> Any:
+    """The output tensor of ``layer`` inside ``model``'s graph (also for nested models)."""
+    if not model.inputs:
+        raise UserError(f"{model.name} is not built; give it an Input or call build() first")
+    # A nested model's own ``.output`` lives in its own graph; its call inside
+    # ``model`` is one of its inbound nodes: take the one reachable from model.inputs.
+    for node in reversed(getattr(layer, "_inbound_nodes", [])):
+        outputs = node.output_tensors
+        if len(outputs) != 1:
+            continue
+        try:
+            keras.Model(_inputs(model), outputs[0])
+        except ValueError:
+            continue
+        return outputs[0]
+    raise UserError(f"{model.name}: cannot take the output of layer {layer.name!r}")
+
+
+def _rank(model: Any, layer: Any) -> int:
+    try:
+        return len(_graph_output(model, layer).shape)
+    except UserError:
+        return -1
+
+
+def find_feature_layer(model: Any, feature_layer: str | int | None = None) -> str:
+    """The name of the last feature layer, the one the classifier starts after.
+
+    In order: ``feature_layer`` if given; the zoo card's ``"feature_layer"``
+    when ``model.name`` is a registered model that has that layer; else the
+    last layer with a 4-D output (before ``Flatten``/global pooling/``Dense``).
+    """
+    if feature_layer is not None:
+        return model.layers[layer_index(model, feature_layer, what="feature_layer")].name
+    from kerascnn.registry import get_model_card, list_models
+
+    if model.name in list_models():
+        name = get_model_card(model.name).get("feature_layer")
+        if name and any(layer.name == name for layer in model.layers):
+            return name
+    for layer in reversed(model.layers):
+        if not isinstance(layer, keras.layers.InputLayer) and _rank(model, layer) == 4:
+            return layer.name
+    raise UserError(
+        f"cannot find where the classifier of {model.name} starts: no layer has a 4-D "
+        "(feature map) output; pass feature_layer=NAME"
+    )
+
+
+def feature_layer_index(model: Any, feature_layer: str | int | None = None) -> int:
+    """Index in ``model.layers`` of :func:`find_feature_layer`."""
+    return layer_index(model, find_feature_layer(model, feature_layer))
+
+
+def swap_head(
+    model: Any,
+    classes: int,
+    *,
+    hidden: Sequence[int] = (),
+    dropout: float = 0.5,
+    pooling: str | None = None,
+    activation: Any = "softmax",
+    feature_layer: str | int | None = None,
+    copy: bool = False,
+) -> Any:
+    """A new model: ``model`` up to its last feature layer, then a new classifier.
+
+    The head is ``head_flatten`` (``pooling=None``, as the original tops) or
+    ``head_avg_pool``/``head_max_pool`` (global pooling) when the features are
+    4-D, then ``head_fc1``.. (``hidden`` ReLU layers), ``head_dropout`` and
+    ``predictions`` (``classes`` units, ``activation``). The backbone's layers
+    are shared with ``model`` (same weights, no copy) unless ``copy=True``.
+    """
+    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 2:
+        raise UserError(f"classes must be an integer of at least 2, got {classes!r}")
+    if pooling not in _POOLING:
+        raise UserError(f"pooling must be None, 'avg' or 'max', got {pooling!r}")
+    if not 0.0 <= dropout < 1.0:
+        raise UserError(f"dropout must be in [0, 1), got {dropout!r}")
+    if any(isinstance(u, bool) or not isinstance(u, int) or u < 1 for u in hidden):
+        raise UserError(f"hidden must be positive integers, got {tuple(hidden)!r}")
+    if copy:
+        clone = keras.models.clone_model(model)
+        clone.set_weights(model.get_weights())
+        model = clone
+    index = feature_layer_index(model, feature_layer)
+    kept = {layer.name for layer in model.layers[: index + 1]}
+    taken = kept & {"predictions", "head_flatten", "head_avg_pool", "head_max_pool", "head_dropout"}
+    taken |= {n for n in kept if n.startswith(HEAD_PREFIX + "fc")}
+    if taken:
+        raise UserError(
+            f"{model.name}: the backbone already has layers named {sorted(taken)}; "
+            "pass feature_layer= to cut before them"
+        )
+    x = _graph_output(model, model.layers[index])
+    if len(x.shape) == 4:
+        if pooling is None:
+            x = layers.Flatten(name="head_flatten")(x)
+        elif pooling == "avg":
+            x = layers.GlobalAveragePooling2D(name="head_avg_pool")(x)
+        else:
+            x = layers.GlobalMaxPooling2D(name="head_max_pool")(x)
+    elif len(x.shape) != 2:
+        raise UserError(
+            f"{model.name}: layer {model.layers[index].name!r} has a {len(x.shape)}-D output; "
+            "the head needs 4-D feature maps or 2-D features"
+        )
+    for i, units in enumerate(hidden, start=1):
+        x = layers.Dense(units, activation="relu", name=f"{HEAD_PREFIX}fc{i}")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name=f"{HEAD_PREFIX}dropout")(x)
+    # The classifier in float32 even under mixed precision (softmax stability).
+    outputs = layers.Dense(classes, activation=activation, name="predictions", dtype="float32")(x)
+    return keras.Model(_inputs(model), outputs, name=model.name)
