@@ -3,6 +3,8 @@ unfreeze the top blocks and train on, with a smaller learning rate for the backb
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import tempfile
@@ -51,9 +53,12 @@ def load_image_folder(
         raise UserError(f"{root}: no such data folder (expected one sub-folder per class)")
     kwargs: dict[str, Any] = {"image_size": tuple(image_size), "batch_size": batch_size}
     if validation_split:
-        kwargs.update(validation_split=validation_split, subset="both", seed=seed)
+        kwargs.update(validation_split=validation_split, subset="both")
     try:
-        found = keras.utils.image_dataset_from_directory(root, seed=seed, verbose=False, **kwargs)
+        with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the split sizes
+            found = keras.utils.image_dataset_from_directory(
+                root, seed=seed, verbose=False, **kwargs
+            )
     except ValueError as exc:
         raise UserError(f"{root}: cannot read images by class folder ({exc})") from None
     train, val = found if validation_split else (found, None)
@@ -170,17 +175,21 @@ def finetune(
     model = swap_head(
         base, len(names), hidden=hidden, dropout=dropout, pooling=pooling, feature_layer=feature
     )
+    if finetune_epochs:
+        freezing.resolve_start(model, unfreeze)  # a bad layer name fails before training
     fit = {"validation_data": val, "callbacks": list(callbacks), "verbose": verbose}
     history: dict[str, dict[str, list[float]]] = {}
     if head_epochs:
         freezing.freeze(model, up_to=feature)
-        model.compile(_optimizer(optimizer, lr), "sparse_categorical_crossentropy", ["accuracy"])
+        model.compile(
+            _optimizer(optimizer, lr), "sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
         history["head"] = model.fit(train, epochs=head_epochs, **fit).history
     if finetune_epochs:
         freezing.unfreeze(model, from_=unfreeze)
         mults = backbone_multipliers(model, backbone_lr_mult, feature_layer=feature)
         opt = discriminative_optimizer(model, mults, optimizer=optimizer, learning_rate=lr)
-        model.compile(opt, "sparse_categorical_crossentropy", ["accuracy"])
+        model.compile(opt, "sparse_categorical_crossentropy", metrics=["accuracy"])
         total = head_epochs + finetune_epochs
         phase2 = model.fit(train, initial_epoch=head_epochs, epochs=total, **fit)
         history["finetune"] = phase2.history

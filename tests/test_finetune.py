@@ -1,0 +1,129 @@
+"""The two-phase fine-tuning recipe and ``kerascnn finetune``, on small image folders."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import kerascnn
+from kerascnn.cli.main import cli
+from kerascnn.errors import UserError
+from kerascnn.images import save_image
+from kerascnn.transfer import finetune
+
+COLOURS = {"blue": (40, 60, 200), "green": (40, 190, 60), "red": (210, 50, 40)}
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """Three classes of 12 noisy colour patches (40x40 PNG), one folder per class."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "data"
+    for name, rgb in COLOURS.items():
+        (root / name).mkdir(parents=True)
+        for i in range(12):
+            pixels = np.clip(rng.normal(rgb, 40, (40, 40, 3)), 0, 255)
+            save_image(root / name / f"{i}.png", pixels)
+    return root
+
+
+def test_finetune_two_phases_and_outputs(folder, tmp_path):
+    keras.utils.set_random_seed(0)
+    base = kerascnn.create_model("gesture_cnn", filters=(4, 8, 8, 8), hidden=16)
+    before = {n: base.get_layer(n).kernel.numpy().copy() for n in ("block1_conv1", "block4_conv2")}
+    out = tmp_path / "out"
+    result = finetune(
+        base,
+        folder,
+        head_epochs=2,
+        finetune_epochs=1,
+        unfreeze="top-1-blocks",
+        batch_size=8,
+        output_dir=out,
+        verbose=0,
+    )
+    assert result.classes == sorted(COLOURS)
+    assert len(result.history["head"]["loss"]) == 2 and len(result.history["finetune"]["loss"]) == 1
+    assert "val_accuracy" in result.history["finetune"]
+    model = result.model
+    assert model.output_shape == (None, 3)
+    # phase 2 trained only the top block (block4) of the backbone, and the head
+    np.testing.assert_array_equal(
+        model.get_layer("block1_conv1").kernel.numpy(), before["block1_conv1"]
+    )
+    assert not np.array_equal(
+        model.get_layer("block4_conv2").kernel.numpy(), before["block4_conv2"]
+    )
+    assert isinstance(model.optimizer, keras.optimizers.MultiOptimizer)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "history.json",
+        "model.classes.json",
+        "model.keras",
+    ]
+    meta = json.loads((out / "model.classes.json").read_text())
+    assert meta == {"classes": ["blue", "green", "red"], "preprocessing": "none"}
+    history = json.loads((out / "history.json").read_text())
+    assert history["finetune"]["loss"] == result.history["finetune"]["loss"]
+    loaded = keras.saving.load_model(out / "model.keras")
+    x = np.random.default_rng(1).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5)
+
+
+def test_finetune_errors(folder, tmp_path):
+    model = kerascnn.create_model("alexnet_cifar", filters=(4, 4, 4))
+    with pytest.raises(UserError, match=r"has 3 class folders \(blue, green, red\) but classes=5"):
+        finetune(model, folder, classes=5)
+    with pytest.raises(UserError, match="classes must be at least 2"):
+        finetune(model, folder, classes=1)
+    with pytest.raises(UserError, match="no such data folder"):
+        finetune(model, tmp_path / "missing")
+    one = tmp_path / "one"
+    (one / "only").mkdir(parents=True)
+    save_image(one / "only" / "a.png", np.zeros((8, 8, 3)))
+    save_image(one / "only" / "b.png", np.zeros((8, 8, 3)))
+    with pytest.raises(UserError, match="need at least 2"):
+        finetune(model, one, validation_split=0.0)
+    with pytest.raises(UserError, match="'top-9-blocks'.* has 3 blocks"):
+        finetune(model, folder, head_epochs=0, finetune_epochs=1, unfreeze="top-9-blocks")
+
+
+def run(*args):
+    return CliRunner().invoke(cli, ["--quiet", *map(str, args)], catch_exceptions=False)
+
+
+def test_cli_finetune(folder, tmp_path):
+    out = tmp_path / "cli_out"
+    result = run(
+        "finetune", "alexnet_cifar", "--data", folder, "--head-epochs", 1,
+        "--finetune-epochs", 1, "--unfreeze", "stage3_conv1", "--lr", 0.01,
+        "--backbone-lr-mult", 0.2, "--batch-size", 8, "--output", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "3 classes" in result.output and "model.keras" in result.output
+    assert json.loads((out / "model.classes.json").read_text())["classes"] == sorted(COLOURS)
+    assert keras.saving.load_model(out / "model.keras").output_shape == (None, 3)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--classes", "1"], "error: --classes must be at least 2, got 1"),
+        (["--classes", "4"], "has 3 class folders (blue, green, red) but classes=4"),
+        (["--unfreeze", "stage9"], "error: alexnet_cifar has no layer 'stage9'; valid names:"),
+    ],
+)
+def test_cli_finetune_errors(folder, tmp_path, args, message):
+    result = run("finetune", "alexnet_cifar", "--data", folder, "--output", tmp_path / "o", *args)
+    assert result.exit_code == 2
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_finetune_unavailable_weights(folder, tmp_path):
+    result = run("finetune", "alexnet_cifar:cifar10", "--data", folder)
+    assert result.exit_code == 2
+    assert result.output.startswith("error: alexnet_cifar") and "cifar10" in result.output
