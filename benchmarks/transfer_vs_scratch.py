@@ -1,0 +1,183 @@
+"""Fine-tuning a pretrained network vs the same architecture from scratch, on little data.
+
+With only ``--per-class`` (20) training images per class of the Sign Language
+Digits, fine-tune ``--weights`` (default ``alexnet_cifar:cifar10``) with
+``kerascnn.transfer.finetune`` and train the same architecture from random
+weights on the same images, for the same number of epochs; print both test
+accuracies on the held-out test split (the gesture recipe's: see ``split_of``).
+
+    python benchmarks/transfer_vs_scratch.py [--weights alexnet_cifar:FILE.weights.h5]
+
+``--pretrain-standin FILE`` instead trains a quick stand-in for the CIFAR-10
+weights (``--cifar-per-class`` images per class from the CIFAR-10 JPEG zip) and
+saves them, for when the published variant is not available yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def split_of(relpath: str, seed: int = 0, test_split: float = 0.2) -> str:
+    """``"test"`` or ``"train"``: the training engine's rule, ``sha256(f"{seed}/{relpath}")``.
+
+    ``relpath`` is the path inside the class folder; a file is in the test split
+    when the first 8 bytes of the digest, as a fraction of 2**64, fall below ``test_split``.
+    """
+    digest = hashlib.sha256(f"{seed}/{relpath}".encode()).digest()
+    return "test" if int.from_bytes(digest[:8], "big") / 2**64 < test_split else "train"
+
+
+def make_splits(images: Path, per_class: int, work: Path) -> tuple[Path, Path, int, int]:
+    """Link ``per_class`` training images per class and every test image into two folders."""
+    n_train = n_test = 0
+    for cls in sorted(p for p in images.iterdir() if p.is_dir()):
+        files = sorted(f.name for f in cls.iterdir() if f.is_file())
+        train = [f for f in files if split_of(f) == "train"]
+        test = [f for f in files if split_of(f) == "test"]
+        # a deterministic sample of the training pool: by hash order
+        train = sorted(train, key=lambda f: hashlib.sha256(f"pick/{f}".encode()).digest())
+        for split, chosen in (("train", train[:per_class]), ("test", test)):
+            (work / split / cls.name).mkdir(parents=True, exist_ok=True)
+            for f in chosen:
+                (work / split / cls.name / f).symlink_to(cls / f)
+        n_train += min(per_class, len(train))
+        n_test += len(test)
+    return work / "train", work / "test", n_train, n_test
+
+
+def accuracy(model, folder: Path, size, preprocessing: str) -> float:
+    from kerascnn.transfer.recipe import _preprocess, load_image_folder
+
+    ds, _, _ = load_image_folder(folder, size, validation_split=0.0, batch_size=64)
+    fn = _preprocess(preprocessing)
+    ds = ds.map(fn) if fn else ds
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return float(model.evaluate(ds, verbose=0, return_dict=True)["accuracy"])
+
+
+def pretrain_standin(out: Path, per_class: int, epochs: int) -> None:
+    """Train alexnet_cifar on a CIFAR-10 subset (JPEG zip) and save its weights."""
+    import keras
+
+    import kerascnn
+
+    zpath = DATA / "cifar10-jpeg" / "cifar10-jpeg.zip"
+    from PIL import Image
+
+    xs, ys = [], []
+    with zipfile.ZipFile(zpath) as zf:
+        names = sorted(n for n in zf.namelist() if n.startswith("train/") and n.endswith(".jpg"))
+        classes = sorted({n.split("/")[1] for n in names})
+        for label, cls in enumerate(classes):
+            for n in [n for n in names if n.split("/")[1] == cls][:per_class]:
+                xs.append(np.asarray(Image.open(io.BytesIO(zf.read(n))).convert("RGB")))
+                ys.append(label)
+    order = np.random.default_rng(0).permutation(len(xs))  # classes mixed for the val split
+    x, y = np.stack(xs).astype("float32")[order], np.array(ys)[order]
+    keras.utils.set_random_seed(0)
+    model = kerascnn.create_model("alexnet_cifar")
+    model.compile(
+        keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    start = time.time()
+    hist = model.fit(x, y, epochs=epochs, batch_size=64, validation_split=0.1, verbose=2)
+    model.save_weights(out)
+    print(
+        f"stand-in: alexnet_cifar on {len(x)} CIFAR-10 JPEG train images, {epochs} epochs, "
+        f"{time.time() - start:.0f} s, val accuracy {hist.history['val_accuracy'][-1]:.3f}"
+    )
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--weights", default="alexnet_cifar:cifar10", help="MODEL:VARIANT or MODEL:FILE")
+    p.add_argument("--data", type=Path, default=DATA / "sign-language-digits" / "images")
+    p.add_argument("--per-class", type=int, default=20)
+    p.add_argument("--head-epochs", type=int, default=10)
+    p.add_argument("--finetune-epochs", type=int, default=20)
+    p.add_argument("--unfreeze", default="top-2-blocks")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--backbone-lr-mult", type=float, default=0.1)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pretrain-standin", type=Path, help="train stand-in weights, save, exit")
+    p.add_argument("--cifar-per-class", type=int, default=1000)
+    p.add_argument("--cifar-epochs", type=int, default=6)
+    args = p.parse_args()
+    if args.pretrain_standin:
+        pretrain_standin(args.pretrain_standin, args.cifar_per_class, args.cifar_epochs)
+        return 0
+    if not args.data.is_dir():
+        print(f"error: {args.data}: no such data folder", file=sys.stderr)
+        return 2
+    import keras
+
+    import kerascnn
+    from kerascnn.transfer import finetune
+    from kerascnn.transfer.recipe import _preprocess, load_image_folder
+
+    name = args.weights.partition(":")[0]
+    try:
+        kerascnn.create_model(args.weights)
+    except kerascnn.UserError as exc:
+        print(
+            f"error: pretrained weights {args.weights!r} are not available ({exc}); "
+            f"pass --weights {name}:VARIANT or {name}:FILE.weights.h5",
+            file=sys.stderr,
+        )
+        return 2
+    epochs = args.head_epochs + args.finetune_epochs
+    with tempfile.TemporaryDirectory() as tmp:
+        train_dir, test_dir, n_train, n_test = make_splits(args.data, args.per_class, Path(tmp))
+        keras.utils.set_random_seed(args.seed)
+        t0 = time.time()
+        tuned = finetune(
+            args.weights,
+            train_dir,
+            head_epochs=args.head_epochs,
+            finetune_epochs=args.finetune_epochs,
+            unfreeze=args.unfreeze,
+            lr=args.lr,
+            backbone_lr_mult=args.backbone_lr_mult,
+            batch_size=args.batch_size,
+            validation_split=0.0,
+            seed=args.seed,
+            verbose=0,
+        )
+        size = tuple(tuned.model.input_shape[1:3])
+        acc_transfer = accuracy(tuned.model, test_dir, size, tuned.preprocessing)
+        t1 = time.time()
+        keras.utils.set_random_seed(args.seed)
+        scratch = kerascnn.create_model(name, classes=len(tuned.classes), input_shape=(*size, 3))
+        scratch.compile(
+            keras.optimizers.Adam(args.lr), "sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
+        train, _, _ = load_image_folder(
+            train_dir, size, validation_split=0.0, seed=args.seed, batch_size=args.batch_size
+        )
+        fn = _preprocess(tuned.preprocessing)
+        scratch.fit(train.map(fn) if fn else train, epochs=epochs, verbose=0)
+        acc_scratch = accuracy(scratch, test_dir, size, tuned.preprocessing)
+        t2 = time.time()
+    print(f"{n_train} training images ({args.per_class} per class), {n_test} test images, "
+          f"{epochs} epochs each, input {size[0]}x{size[1]}")  # fmt: skip
+    print(f"fine-tuned {args.weights}: test accuracy {acc_transfer:.3f} ({t1 - t0:.0f} s)")
+    print(f"from scratch {name}: test accuracy {acc_scratch:.3f} ({t2 - t1:.0f} s)")
+    print(f"difference: {acc_transfer - acc_scratch:+.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
