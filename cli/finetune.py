@@ -43,10 +43,14 @@ def _unfreeze(value: str) -> str | int:
     "--backbone-lr-mult", default=0.1, show_default=True, help="Backbone learning rate / --lr."
 )
 @click.option("--image-size", nargs=2, type=int, default=None, help="H W (default: the model's).")
-@click.option("--batch-size", default=32, show_default=True)
-@click.option("--validation-split", default=0.2, show_default=True)
+@click.option("--batch-size", default=32, show_default=True, help="Images per step.")
+@click.option(
+    "--validation-split", default=0.2, show_default=True, help="Fraction kept for validation."
+)
 @click.option("--seed", default=0, show_default=True, help="Seed of the validation split.")
-@click.option("--output", default="finetuned", show_default=True, type=click.Path())
+@click.option(
+    "--output", default="finetuned", show_default=True, type=click.Path(), help="Output folder."
+)
 def finetune(
     model: str,
     data: str,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -127,3 +129,38 @@ def test_cli_finetune_unavailable_weights(folder, tmp_path):
     result = run("finetune", "alexnet_cifar:cifar10", "--data", folder)
     assert result.exit_code == 2
     assert result.output.startswith("error: alexnet_cifar") and "cifar10" in result.output
+
+
+def test_finetune_help_does_not_import_tensorflow():
+    script = (
+        "import sys\n"
+        "from kerascnn.cli.main import cli\n"
+        "try:\n    cli.main(['finetune', '--help'], prog_name='kerascnn')\n"
+        "except SystemExit:\n    pass\n"
+        "print('HEAVY', sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras'}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert "HEAVY []" in out.stdout and "--backbone-lr-mult" in out.stdout, out.stdout
+
+
+@pytest.mark.slow
+def test_finetune_on_sign_language_digits(data_dir, tmp_path):
+    """Real JPEGs: a random-weight gesture_cnn fine-tuned end to end learns the digits."""
+    images = data_dir / "sign-language-digits" / "images"
+    if not images.is_dir():
+        pytest.skip(f"{images} not found")
+    keras.utils.set_random_seed(0)
+    result = finetune(
+        "gesture_cnn",
+        images,
+        head_epochs=1,
+        finetune_epochs=4,
+        unfreeze="top-4-blocks",
+        lr=1e-3,
+        backbone_lr_mult=1.0,
+        output_dir=tmp_path / "out",
+        verbose=0,
+    )
+    assert result.classes == [str(i) for i in range(10)]
+    assert result.history["finetune"]["val_accuracy"][-1] > 0.5  # chance is 0.1
+    assert (tmp_path / "out" / "model.classes.json").is_file()

@@ -177,7 +177,13 @@ def finetune(
     )
     if finetune_epochs:
         freezing.resolve_start(model, unfreeze)  # a bad layer name fails before training
-    fit = {"validation_data": val, "callbacks": list(callbacks), "verbose": verbose}
+    # the pipeline shuffles itself; shuffle=False only silences Keras' warning
+    fit = {
+        "validation_data": val,
+        "callbacks": list(callbacks),
+        "verbose": verbose,
+        "shuffle": False,
+    }
     history: dict[str, dict[str, list[float]]] = {}
     if head_epochs:
         freezing.freeze(model, up_to=feature)
