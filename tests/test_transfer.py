@@ -18,6 +18,8 @@ from kerascnn.transfer import (
     unfreeze,
 )
 
+pytestmark = pytest.mark.backend  # runs on JAX too
+
 # Small versions of every zoo model (random weights) with the layer their card names.
 ZOO = {
     "alexnet_cifar": ({}, "stage3_pool"),
@@ -135,7 +137,8 @@ def _bn_model():
 
 def _step(model, seed=1):
     model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy")
-    model.train_on_batch(_images(model, 8, seed), np.arange(8) % 3)
+    # pixels in [0, 1]: raw [0, 255] through un-fitted batch norm saturates the softmax
+    model.train_on_batch(_images(model, 8, seed) / 255, np.arange(8) % 3)
 
 
 def test_frozen_backbone_and_batchnorm_stay_put():
