@@ -168,7 +168,7 @@ def main() -> int:
             train_dir, size, validation_split=0.0, seed=args.seed, batch_size=args.batch_size
         )
         fn = _preprocess(tuned.preprocessing)
-        scratch.fit(train.map(fn) if fn else train, epochs=epochs, verbose=0)
+        scratch.fit(train.map(fn) if fn else train, epochs=epochs, verbose=0, shuffle=False)
         acc_scratch = accuracy(scratch, test_dir, size, tuned.preprocessing)
         t2 = time.time()
     print(f"{n_train} training images ({args.per_class} per class), {n_test} test images, "
