@@ -233,20 +233,36 @@ class _Bar:
 
 @contextlib.contextmanager
 def _locked(dest: Path, bar: _Bar) -> Iterator[None]:
-    """Hold an exclusive lock on ``dest.lock`` (other processes wait their turn)."""
+    """Hold an exclusive lock on ``dest.lock``; other processes wait their turn.
+
+    The lock file is removed on release; a waiter that locked a file that was removed
+    meanwhile (another inode than the path's) tries again, so no two hold it at once.
+    """
     if fcntl is None:
         yield
         return
-    with open(dest.with_name(dest.name + ".lock"), "a+") as fh:
+    lock = dest.with_name(dest.name + ".lock")
+    said = False
+    while True:
+        fh = open(lock, "a+")  # noqa: SIM115 - held across the yield
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            bar.say(f"waiting for another process downloading {dest.name} ...")
+            if not said:
+                bar.say(f"waiting for another process downloading {dest.name} ...")
+                said = True
             fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            if os.fstat(fh.fileno()).st_ino == os.stat(lock).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        fh.close()
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        fh.close()
 
 
 def _attempt(opener: Any, url: str, part: Path, bar: _Bar, timeout: float) -> tuple[bool, bool]:

@@ -111,7 +111,8 @@ def load_predictor(model_or_spec: Any) -> _Predictor:
         try:
             model = keras.saving.load_model(path)
         except (ValueError, OSError) as exc:
-            raise UserError(f"{path}: cannot load the model ({str(exc).splitlines()[0]})")
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise UserError(f"{path}: cannot load the model ({reason})") from None
         meta = cards.read_model_metadata(path)
     elif isinstance(model_or_spec, str):
         from kerascnn.registry import create_model
