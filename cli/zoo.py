@@ -12,7 +12,11 @@ from kerascnn.cli.main import LazyGroup
 __all__ = ["zoo"]
 
 # subcommands kept in their own modules: name -> "module:attribute"
-ZOO_COMMANDS: dict[str, str] = {}
+ZOO_COMMANDS: dict[str, str] = {
+    "cache": "kerascnn.cli.zoo_weights:cache",
+    "download": "kerascnn.cli.zoo_weights:download",
+    "import": "kerascnn.cli.zoo_weights:import_",
+}
 
 
 @click.group(cls=LazyGroup, lazy=ZOO_COMMANDS)

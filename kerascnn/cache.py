@@ -44,9 +44,9 @@ def cached_path(model: str, variant: str, card: dict[str, Any]) -> Path:
     return cache_root() / model / variant / filename
 
 
-def _missing_hint(model: str, variant: str, card: dict[str, Any], path: Path) -> str:
+def _missing_hint(model: str, variant: str, card: dict[str, Any], path: Path, why: str) -> str:
     return (
-        f"{model}:{variant}: {path.name} is not in the cache ({path.parent}); "
+        f"{model}:{variant}: {path.name} is not in the cache ({path.parent}) and {why}; "
         f"download {card['url']} by other means, then run "
         f"`kerascnn zoo import {model}:{variant} FILE`"
     )
@@ -71,7 +71,8 @@ def variant_file(
     if hub.is_valid(path, card["hash"], card.get("size")):
         return path
     if hub.offline():
-        raise WeightsUnavailableError(_missing_hint(model, variant, card, path) + " (offline)")
+        hint = _missing_hint(model, variant, card, path, "KERASCNN_OFFLINE=1 is set")
+        raise WeightsUnavailableError(hint)
     try:
         return hub.fetch(
             card["url"], path, hash=card["hash"], size=card.get("size"), progress=progress

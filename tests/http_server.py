@@ -1,4 +1,5 @@
-"""A real HTTP server on 127.0.0.1 for the download tests, with misbehaving routes.
+"""A real HTTP server on 127.0.0.1 for the download tests, with misbehaving routes
+(and ``run_in_pty``, to see what a command prints on a terminal).
 
 Routes (``PREFIX/NAME``; every file in ``server.files`` is served under each prefix):
 
@@ -14,6 +15,9 @@ Routes (``PREFIX/NAME``; every file in ``server.files`` is served under each pre
 from __future__ import annotations
 
 import http.server
+import os
+import pty
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -111,3 +115,24 @@ def server_fixture() -> Iterator[Server]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def run_in_pty(argv: list[str], **env: str) -> str:
+    """Run ``argv`` with stdout and stderr on a pseudo-terminal; return what it printed."""
+    leader, follower = pty.openpty()
+    child = subprocess.Popen(
+        argv, stdout=follower, stderr=follower, env={**os.environ, "COLUMNS": "120", **env}
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    child.wait(timeout=120)
+    os.close(leader)
+    return b"".join(chunks).decode(errors="replace")

@@ -15,7 +15,7 @@ import pytest
 from kerascnn import hub
 from kerascnn.errors import UserError, WeightsUnavailableError
 from tests.conftest import REPO
-from tests.http_server import server_fixture  # noqa: F401  (the `server` fixture)
+from tests.http_server import run_in_pty, server_fixture  # noqa: F401  (fixture)
 
 FAST = {"backoff": 0.01, "timeout": 10, "progress": False}
 
@@ -199,39 +199,13 @@ def test_file_urls_serve_as_mirrors(tmp_path, monkeypatch):
     assert dest.read_bytes() == src.read_bytes()
 
 
-def _run_in_pty(code: str) -> str:
-    """Run ``code`` with stderr on a pseudo-terminal; return what it printed there."""
-    import pty
-
-    leader, follower = pty.openpty()
-    child = subprocess.Popen(
-        [sys.executable, "-c", "from kerascnn import hub\n" + code],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=follower,
-        env={**os.environ, "COLUMNS": "120"},
-    )
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    child.wait(timeout=60)
-    os.close(leader)
-    return b"".join(chunks).decode(errors="replace")
-
-
 def test_progress_bar_on_a_terminal_only(server, tmp_path):
     data = server.files["weights.bin"]
     code = "hub.fetch({!r}, {!r}, hash={!r})"
     url = server.url("/ok/weights.bin")
-    on_tty = _run_in_pty(code.format(url, str(tmp_path / "a"), _sha(data)))
+    code = "from kerascnn import hub\n" + code
+    on_tty = run_in_pty([sys.executable, "-c", code.format(url, str(tmp_path / "a"), _sha(data))])
     assert "3.1/3.1 MB" in on_tty and "/s" in on_tty, on_tty
-    child = _child(code.format(url, str(tmp_path / "b"), _sha(data)))
+    child = _child(code.format(url, str(tmp_path / "b"), _sha(data)))  # stderr: a pipe
     out, err = child.communicate(timeout=60)
     assert child.returncode == 0 and err == "" and out == ""
