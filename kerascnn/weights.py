@@ -98,13 +98,23 @@ def load_into(model: Any, name: str, weights: str, *, progress: bool | None = No
 
     A variant is downloaded on first use, cached and verified (``kerascnn.cache``). A
     full-top variant loads into a model built with ``include_top=False`` (the head's
-    weights are skipped); a ``-notop`` variant needs ``include_top=False``.
+    weights are skipped), or, when the full file is not cached yet and a ``-notop``
+    variant exists, that smaller variant is used; a ``-notop`` variant needs
+    ``include_top=False``.
     """
-    from kerascnn.cache import variant_file
+    from kerascnn import hub
+    from kerascnn.cache import cached_path, variant_file
 
     variants = get_model_card(name).get("weights", {})
     if weights in variants:
         card = variants[weights]
+        notop = variants.get(f"{weights}-notop")
+        if notop and not _has_head(model):  # as keras.applications: fetch the smaller file
+            cached = "file" in card or hub.is_valid(
+                cached_path(name, weights, card), card["hash"], card.get("size")
+            )
+            if not cached:
+                weights, card = f"{weights}-notop", notop
         if _has_head(model) and not card.get("include_top", True):
             full = [v for v, c in variants.items() if c.get("include_top", True)]
             alt = f", or weights={full[0]!r}" if full else ""

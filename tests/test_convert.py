@@ -145,3 +145,18 @@ def test_mismatching_h5_gets_a_clear_error(tmp_path):
     other = write_legacy_h5(kerascnn.create_model("alexnet_cifar", classes=3), tmp_path / "c3.h5")
     with pytest.raises(UserError, match=r"c3.h5: does not fit alexnet_cifar"):
         kerascnn.create_model("alexnet_cifar", weights=str(other))
+
+
+def test_batch_norm_layers_convert_too(tmp_path):
+    net = randomize(VGG16(batch_norm=True), seed=2)
+    path = tmp_path / "vgg16_bn.pth"
+    torch.save(net.state_dict(), path)
+    model = kerascnn.create_model(
+        "vgg16_bn", include_top=False, input_shape=(32, 32, 3), weights=str(path)
+    )
+    x = np.random.default_rng(3).normal(size=(2, 32, 32, 3)).astype("float32")
+    with torch.no_grad():
+        expected = net.features(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
+    got = model.predict(x, verbose=0).transpose(0, 3, 1, 2)
+    assert expected.std() > 0.1
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)

@@ -14,7 +14,6 @@ import pytest
 
 import kerascnn
 from kerascnn.errors import WeightsUnavailableError
-from kerascnn.prediction import predict
 from tests.h5_legacy import write_legacy_h5
 from tests.http_server import server_fixture  # noqa: F401  (fixture)
 from tests.weight_fixtures import served_fixture, tiny_net_fixture  # noqa: F401  (fixtures)
@@ -80,7 +79,7 @@ def test_torchvision_variant_is_converted_and_predict_applies_its_preprocessing(
     x = ((centre / 255 - mean) / std).astype("float32").transpose(2, 0, 1)[None]
     with torch.no_grad():
         probs = torch.softmax(net(torch.from_numpy(x)), dim=1).numpy()[0]
-    (top,) = predict(model, [pixels], top=3)
+    (top,) = kerascnn.predict(model, [pixels], top=3)
     names = [p.label for p in top]
     expected = np.argsort(-probs)[:3]
     assert [p.index for p in top] == list(expected)
@@ -98,7 +97,24 @@ def test_model_args_and_named_classes_of_a_variant(tiny_net):
     with pytest.raises(ValueError, match=r"tiny_net:toy needs width=6, got width=5"):
         kerascnn.create_model("tiny_net:toy", width=5)
     image = np.random.default_rng(0).uniform(0, 255, (8, 8, 3)).astype("float32")
-    (preds,) = predict("tiny_net:toy", image, top=3)
+    (preds,) = kerascnn.predict("tiny_net:toy", image, top=3)
     expected = tiny_net.predict(image[None], verbose=0)[0]
     assert [p.label for p in preds] == [["cat", "dog", "fox"][i] for i in np.argsort(-expected)]
     np.testing.assert_allclose(sorted(p.probability for p in preds), sorted(expected), rtol=1e-5)
+
+
+def test_include_top_false_prefers_the_notop_file_unless_the_full_one_is_cached(
+    served, server, tmp_path
+):
+    keras.utils.set_random_seed(4)
+    base = keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
+    served("vgg16", "imagenet-notop", write_legacy_h5(base, tmp_path / "n.h5").read_bytes())
+    served("vgg16", "imagenet", b"the full file is never fetched")
+    model = kerascnn.create_model(
+        "vgg16", weights="imagenet", include_top=False, input_shape=(32, 32, 3)
+    )
+    assert [path for path, _ in server.requests] == [
+        "/ok/tensorflow/keras-applications/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    ]
+    assert kerascnn.weights.loaded_variant(model)[1] == "imagenet-notop"
+    np.testing.assert_array_equal(model.get_layer("block1_conv1").kernel, base.layers[1].kernel)
