@@ -127,6 +127,7 @@ def test_mismatching_pth_gets_a_clear_error(tmp_path):
     )
 
 
+@pytest.mark.backend
 def test_legacy_h5_loads_by_name_and_skips_a_full_top(tmp_path):
     keras.utils.set_random_seed(1)
     full = kerascnn.create_model("alexnet")
@@ -147,6 +148,7 @@ def test_mismatching_h5_gets_a_clear_error(tmp_path):
         kerascnn.create_model("alexnet_cifar", weights=str(other))
 
 
+@pytest.mark.backend
 def test_batch_norm_layers_convert_too(tmp_path):
     net = randomize(VGG16(batch_norm=True), seed=2)
     path = tmp_path / "vgg16_bn.pth"
