@@ -341,6 +341,8 @@ def fetch(
     rewrites ``url``; only https origins are allowed (see ``check_origin``).
     """
     dest = Path(dest)
+    if is_valid(dest, hash, size):
+        return dest
     if offline():
         raise WeightsUnavailableError(f"{dest.name} is not cached and KERASCNN_OFFLINE=1")
     url = mirror_url(url)

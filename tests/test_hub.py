@@ -151,10 +151,24 @@ def test_two_processes_fetching_the_same_file_share_one_download(server, tmp_pat
 
 
 def test_offline_never_touches_the_network(server, tmp_path, monkeypatch):
+    data = server.files["weights.bin"]
     monkeypatch.setenv("KERASCNN_OFFLINE", "1")
     with pytest.raises(WeightsUnavailableError, match="weights.bin is not cached"):
-        hub.fetch(server.url("/ok/weights.bin"), tmp_path / "weights.bin", hash="md5:0", **FAST)
+        hub.fetch(server.url("/ok/weights.bin"), tmp_path / "weights.bin", hash=_sha(data), **FAST)
     assert server.requests == []
+    monkeypatch.delenv("KERASCNN_OFFLINE")
+    hub.fetch(server.url("/ok/weights.bin"), tmp_path / "weights.bin", hash=_sha(data), **FAST)
+    monkeypatch.setenv("KERASCNN_OFFLINE", "1")  # a cached file needs no network
+    assert (
+        hub.fetch(
+            "https://unreachable.invalid/weights.bin",
+            tmp_path / "weights.bin",
+            hash=_sha(data),
+            **FAST,
+        ).read_bytes()
+        == data
+    )
+    assert len(server.requests) == 1
 
 
 def test_only_https_unless_loopback_or_allowed(monkeypatch):
