@@ -16,10 +16,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
-import ipaddress
 import json
 import os
-import re
 import sys
 import time
 import urllib.error
@@ -27,9 +25,9 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from kerascnn.errors import UserError, WeightsUnavailableError
+from kerascnn.origins import CheckedRedirects, check_origin, mirror_url, offline
 
 try:
     import fcntl
@@ -58,11 +56,6 @@ class DownloadError(WeightsUnavailableError):
 
 class HashMismatchError(UserError):
     """A downloaded or imported file whose hash or size is not the published one."""
-
-
-def offline() -> bool:
-    """Whether ``KERASCNN_OFFLINE`` forbids network access."""
-    return os.environ.get("KERASCNN_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _digest(path: Path, algorithm: str) -> str:
@@ -117,60 +110,6 @@ def is_valid(path: Path, expected_hash: str, size: int | None = None) -> bool:
     if ok:
         write_stamp(path, expected_hash)
     return ok
-
-
-def mirror_url(url: str) -> str:
-    """``url`` rewritten by ``KERASCNN_MIRROR`` (unchanged when it is not set).
-
-    ``KERASCNN_MIRROR=https://mirror.lan/weights`` maps ``https://host/a/b.h5`` to
-    ``https://mirror.lan/weights/a/b.h5``; ``FROM=TO`` rules replace a URL prefix.
-    """
-    mirror = os.environ.get("KERASCNN_MIRROR", "").strip()
-    if not mirror:
-        return url
-    for rule in mirror.split():
-        m = re.fullmatch(r"(\w+://[^=]*)=(\w+://.*)", rule)
-        if m and url.startswith(m.group(1)):
-            return m.group(2) + url[len(m.group(1)) :]
-        if not m and "://" in rule:
-            parts = urlsplit(url)
-            return rule.rstrip("/") + "/" + parts.path.lstrip("/")
-    return url
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_origin(url: str) -> None:
-    """Refuse anything but ``https``, except ``http``/``file`` on loopback or when allowed."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.scheme == "https":
-        return
-    if parts.scheme == "file" and host in ("", "localhost"):
-        return
-    if parts.scheme in ("http", "file") and (
-        _loopback(host) or os.environ.get("KERASCNN_ALLOW_INSECURE") == "1"
-    ):
-        return
-    raise UserError(
-        f"{url}: refusing to download over {parts.scheme or 'no scheme'}; only https "
-        "(http/file only from a loopback host, or with KERASCNN_ALLOW_INSECURE=1)"
-    )
-
-
-class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
-    """Redirects must obey the same scheme rule (no https -> http downgrade)."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001
-        check_origin(newurl)
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 def _show_progress(progress: bool | None) -> bool:
@@ -265,8 +204,8 @@ def _locked(dest: Path, bar: _Bar) -> Iterator[None]:
         fh.close()
 
 
-def _attempt(opener: Any, url: str, part: Path, bar: _Bar, timeout: float) -> tuple[bool, bool]:
-    """One request; appends to ``part`` if the server honours Range. -> (complete, resumed)."""
+def _attempt(opener: Any, url: str, part: Path, bar: _Bar, timeout: float) -> bool:
+    """One request; appends to ``part`` if the server honours Range. -> whether it resumed."""
     have = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": "kerascnn", "Accept-Encoding": "identity"}
     if have:
@@ -289,20 +228,19 @@ def _attempt(opener: Any, url: str, part: Path, bar: _Bar, timeout: float) -> tu
                 bar.advance(len(chunk))
     if expected is not None and got < expected:
         raise http.client.IncompleteRead(b"", expected - got)
-    return True, resumed
+    return resumed
 
 
 def _download(
     url: str, part: Path, bar: _Bar, retries: int, backoff: float, timeout: float
 ) -> bool:
     """Fill ``part`` from ``url``, resuming and retrying; -> whether any resume happened."""
-    opener = urllib.request.build_opener(_CheckedRedirects)
+    opener = urllib.request.build_opener(CheckedRedirects)
     failures, resumed_any = 0, False
     while True:
         before = part.stat().st_size if part.exists() else 0
         try:
-            _, resumed = _attempt(opener, url, part, bar, timeout)
-            return resumed_any or resumed
+            return _attempt(opener, url, part, bar, timeout) or resumed_any
         except urllib.error.HTTPError as exc:
             if exc.code == 416:  # our partial file is longer than the file: start over
                 part.unlink(missing_ok=True)
