@@ -223,3 +223,17 @@ def test_progress_bar_on_a_terminal_only(server, tmp_path):
     child = _child(code.format(url, str(tmp_path / "b"), _sha(data)))  # stderr: a pipe
     out, err = child.communicate(timeout=60)
     assert child.returncode == 0 and err == "" and out == ""
+
+
+def test_cache_root_precedence(monkeypatch, tmp_path):
+    from kerascnn.cache import cache_root
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    assert cache_root() == Path(os.environ["KERASCNN_HOME"])  # the first wins
+    monkeypatch.delenv("KERASCNN_HOME")
+    assert cache_root() == tmp_path / "keras" / "kerascnn"
+    monkeypatch.delenv("KERAS_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_root() == tmp_path / "home" / ".keras" / "kerascnn"
+    monkeypatch.setenv("KERASCNN_HOME", str(tmp_path / "mine"))
+    assert cache_root() == tmp_path / "mine"

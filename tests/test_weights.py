@@ -118,3 +118,14 @@ def test_include_top_false_prefers_the_notop_file_unless_the_full_one_is_cached(
     ]
     assert kerascnn.weights.loaded_variant(model)[1] == "imagenet-notop"
     np.testing.assert_array_equal(model.get_layer("block1_conv1").kernel, base.layers[1].kernel)
+
+
+def test_caffe_and_none_preprocessing():
+    from kerascnn.prediction import preprocess
+
+    pixels = np.random.default_rng(1).uniform(0, 255, (2, 4, 5, 3)).astype("float32")
+    expected = pixels[..., ::-1] - np.array([103.939, 116.779, 123.68])
+    np.testing.assert_allclose(preprocess(pixels, "caffe"), expected, rtol=1e-5, atol=1e-4)
+    np.testing.assert_array_equal(preprocess(pixels, "none"), pixels)
+    with pytest.raises(ValueError, match="unknown preprocessing 'tf'"):
+        preprocess(pixels, "tf")
