@@ -146,7 +146,6 @@ def test_mismatching_h5_gets_a_clear_error(tmp_path):
         kerascnn.create_model("alexnet_cifar", weights=str(other))
 
 
-@pytest.mark.backend
 def test_batch_norm_layers_convert_too(tmp_path):
     net = VGG16(batch_norm=True).eval()
     randomize(net.features, seed=2)  # the classifier is not used: features only
