@@ -109,7 +109,7 @@ class _Unpickler(pickle.Unpickler):
     """Resolves only the names a state dict needs; ``load_storage(kind, key, numel)``."""
 
     def __init__(self, file: BinaryIO, load_storage: Any) -> None:
-        super().__init__(file)
+        super().__init__(file, encoding="utf-8")  # as torch.load (Python 2 era files)
         self._load_storage = load_storage
 
     def find_class(self, module: str, name: str) -> Any:
