@@ -13,7 +13,7 @@ Every weight card has:
 ``size``          file size in bytes
 ``include_top``   whether the file holds the classifier head (``false`` for ``-notop``)
 ``classes``       the class names: a list, or the name of a class index shipped in
-                  ``kerascnn/data`` (``"imagenet"`` -> ``imagenet_class_index.json``)
+                  ``kerascnn/resources`` (``"imagenet"`` -> ``imagenet_class_index.json``)
 ``input_shape``   ``[height, width, channels]`` the weights were trained at
 ``preprocessing`` ``"caffe"`` (RGB->BGR, ImageNet mean subtracted), ``"torch"`` (/255, then
                   ImageNet mean/std) or ``"none"`` (raw pixels in [0, 255]: the model
@@ -114,9 +114,9 @@ def default_variant(name: str) -> str:
 
 @cache
 def _class_index(resource: str) -> tuple[str, ...]:
-    path = resources.files("kerascnn") / "data" / f"{resource}_class_index.json"
+    path = resources.files("kerascnn") / "resources" / f"{resource}_class_index.json"
     if not path.is_file():
-        raise UserError(f"unknown class index {resource!r} (no kerascnn/data/{path.name})")
+        raise UserError(f"unknown class index {resource!r} (no kerascnn/resources/{path.name})")
     index = json.loads(path.read_text(encoding="utf-8"))
     return tuple(index[str(i)][1] for i in range(len(index)))
 
