@@ -20,6 +20,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # command name -> "module:attribute"; modules import Keras only inside command bodies.
 COMMANDS = {
     "zoo": "kerascnn.cli.zoo:zoo",
+    "summary": "kerascnn.cli.summary:summary",
+    "visualize": "kerascnn.cli.visualize:visualize",
 }
 
 

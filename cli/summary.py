@@ -1,0 +1,77 @@
+"""``kerascnn summary FILE.keras``: the layer table and training memory of a saved model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from kerascnn.cli._common import json_option
+from kerascnn.cli._report import batch_size_option, optimizer_option, print_report
+
+__all__ = ["load_saved_model", "summary"]
+
+
+def load_saved_model(path: str | Path):
+    """Load a ``.keras`` (or legacy ``.h5``) model file; one-line ``UserError`` if it fails."""
+    from kerascnn.errors import UserError
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    if path.suffix.lower() not in (".keras", ".h5", ".hdf5"):
+        raise UserError(f"{path}: not a saved Keras model; expected a .keras file")
+    import keras
+
+    import kerascnn.layers  # noqa: F401  (registers the zoo's custom layers)
+
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as exc:  # Keras raises many types for broken files
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{path}: cannot load the model ({reason[:200]})") from None
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option(
+    "--input-size",
+    nargs=2,
+    type=click.IntRange(min=1),
+    metavar="H W",
+    help="Input height and width, for models saved with a variable input size.",
+)
+@batch_size_option
+@optimizer_option
+@json_option
+def summary(
+    file: str,
+    input_size: tuple[int, int] | None,
+    batch_size: int,
+    optimizer: str,
+    as_json: bool,
+) -> None:
+    """Show saved model FILE.keras layer by layer, with totals and training memory.
+
+    Per layer: output shape, activations, their memory, parameters and MACs
+    (multiply-accumulates of convolutions and dense layers). Then the memory of
+    one training step at --batch-size: weights + gradients + optimizer slots +
+    activations kept for the backward pass.
+    """
+    model = load_saved_model(file)
+    from kerascnn.errors import UserError
+
+    input_shape = None
+    if input_size:
+        input_shape = (*input_size, model.inputs[0].shape[-1])
+    elif any(d is None for x in model.inputs for d in x.shape[1:]):
+        raise UserError(f"{file}: the model takes inputs of any size; give --input-size H W")
+    print_report(
+        model,
+        str(file),
+        title=f"{Path(file).name}: {model.name}",
+        batch_size=batch_size,
+        optimizer=optimizer,
+        as_json=as_json,
+        input_shape=input_shape,
+    )
