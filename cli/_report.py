@@ -9,7 +9,7 @@ import click
 
 from kerascnn.cli._common import console, format_count
 
-__all__ = ["batch_size_option", "optimizer_option", "print_report"]
+__all__ = ["batch_size_option", "memory_option", "optimizer_option", "print_report"]
 
 batch_size_option = click.option(
     "--batch-size",
@@ -25,6 +25,12 @@ optimizer_option = click.option(
     help="Optimizer of the training estimate (sgd, adam, rmsprop, ...).",
 )
 
+memory_option = click.option(
+    "--memory",
+    metavar="SIZE",
+    help="Also print the largest training batch that fits in SIZE (e.g. 16GiB).",
+)
+
 
 def print_report(
     model: Any,
@@ -35,13 +41,17 @@ def print_report(
     optimizer: str,
     as_json: bool,
     input_shape: tuple[int, ...] | None = None,
+    memory: str | None = None,
 ) -> None:
     """Print ``model``'s layer table, totals and training memory estimate (table or JSON)."""
     from kerascnn.inspect import layer_table
-    from kerascnn.memory import format_bytes, memory_estimate
+    from kerascnn.memory import format_bytes, max_batch_size, memory_estimate
 
     table = layer_table(model, batch_size, input_shape=input_shape)
     estimate = memory_estimate(model, batch_size, optimizer, input_shape=input_shape)
+    largest = None
+    if memory:
+        largest = max_batch_size(model, memory, optimizer, input_shape=input_shape)
     if as_json:
         data = {
             "model": name,
@@ -52,6 +62,7 @@ def print_report(
             "total_activation_bytes": table.total_activation_bytes,
             "total_macs": table.total_macs,
             "training": {"optimizer": optimizer, **estimate.as_dict()},
+            "max_batch_size": {"memory": memory, "batch_size": largest} if memory else None,
         }
         click.echo(json.dumps(data, indent=2))
         return
@@ -100,3 +111,5 @@ def print_report(
         f"+ activations {format_bytes(estimate.activations)}",
         highlight=False,
     )
+    if memory:
+        con.print(f"largest training batch in {memory}: {largest:,}", highlight=False)

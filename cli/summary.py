@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from kerascnn.cli._common import json_option
-from kerascnn.cli._report import batch_size_option, optimizer_option, print_report
+from kerascnn.cli._report import batch_size_option, memory_option, optimizer_option, print_report
 
 __all__ = ["load_saved_model", "summary"]
 
@@ -43,12 +43,14 @@ def load_saved_model(path: str | Path):
 )
 @batch_size_option
 @optimizer_option
+@memory_option
 @json_option
 def summary(
     file: str,
     input_size: tuple[int, int] | None,
     batch_size: int,
     optimizer: str,
+    memory: str | None,
     as_json: bool,
 ) -> None:
     """Show saved model FILE.keras layer by layer, with totals and training memory.
@@ -73,5 +75,6 @@ def summary(
         batch_size=batch_size,
         optimizer=optimizer,
         as_json=as_json,
+        memory=memory,
         input_shape=input_shape,
     )

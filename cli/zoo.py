@@ -7,7 +7,7 @@ import json
 import click
 
 from kerascnn.cli._common import console, format_count, json_option
-from kerascnn.cli._report import batch_size_option, optimizer_option, print_report
+from kerascnn.cli._report import batch_size_option, memory_option, optimizer_option, print_report
 from kerascnn.cli.main import LazyGroup
 
 __all__ = ["zoo"]
@@ -75,12 +75,14 @@ def list_(pattern: str, as_json: bool) -> None:
 )
 @batch_size_option
 @optimizer_option
+@memory_option
 @json_option
 def info(
     name: str,
     input_size: tuple[int, int] | None,
     batch_size: int,
     optimizer: str,
+    memory: str | None,
     as_json: bool,
 ) -> None:
     """Show model NAME layer by layer: output shape, activations, memory, parameters, MACs.
@@ -97,5 +99,11 @@ def info(
     model = create_model(name, **kwargs)
     title = f"{name}: {card.get('description', '')}"
     print_report(
-        model, name, title=title, batch_size=batch_size, optimizer=optimizer, as_json=as_json
+        model,
+        name,
+        title=title,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        as_json=as_json,
+        memory=memory,
     )

@@ -36,7 +36,17 @@ from typing import Any
 
 from kerascnn.errors import UserError
 
-__all__ = ["LayerRow", "LayerTable", "dtype_size", "layer_table"]
+_FROM_MEMORY = ("MemoryEstimate", "max_batch_size", "memory_estimate")
+__all__ = ["LayerRow", "LayerTable", "dtype_size", "layer_table", *_FROM_MEMORY]
+
+
+def __getattr__(name: str) -> Any:
+    """The training memory planner lives in ``kerascnn.memory``; reachable from here too."""
+    if name in _FROM_MEMORY:
+        from kerascnn import memory
+
+        return getattr(memory, name)
+    raise AttributeError(f"module 'kerascnn.inspect' has no attribute {name!r}")
 
 
 @dataclass

@@ -160,10 +160,12 @@ def max_batch_size(
     memory: int | str = "16GiB",
     optimizer: Any = "adam",
     mixed_precision: str | None = None,
+    *,
+    input_shape: tuple[int, ...] | None = None,
 ) -> int:
     """The largest batch whose ``memory_estimate`` fits in ``memory`` (bytes or ``"16GiB"``)."""
     budget = parse_memory(memory)
-    one = memory_estimate(model, 1, optimizer, mixed_precision)
+    one = memory_estimate(model, 1, optimizer, mixed_precision, input_shape=input_shape)
     fixed = one.weights + one.gradients + one.optimizer_state
     if fixed + one.activations > budget:
         raise UserError(

@@ -9,13 +9,8 @@ import pytest
 
 import kerascnn
 from kerascnn.errors import UserError
-from kerascnn.inspect import dtype_size, layer_table
-from kerascnn.memory import (
-    OPTIMIZER_SLOTS,
-    max_batch_size,
-    memory_estimate,
-    parse_memory,
-)
+from kerascnn.inspect import dtype_size, layer_table, max_batch_size, memory_estimate
+from kerascnn.memory import OPTIMIZER_SLOTS, parse_memory
 
 pytestmark = pytest.mark.backend
 

@@ -37,8 +37,12 @@ def test_zoo_info_json_with_batch_size():
     assert train["optimizer"] == "sgd" and train["optimizer_state"] == 0
     parts = ("weights", "gradients", "optimizer_state", "activations")
     assert train["total"] == sum(train[k] for k in parts)
-    one = json.loads(run("zoo", "info", "gesture_cnn", "--json").output)
+    one = json.loads(run("zoo", "info", "gesture_cnn", "--memory", "1GiB", "--json").output)
     assert data["total_macs"] == 4 * one["total_macs"]
+    largest = one["max_batch_size"]["batch_size"]
+    per_example = one["training"]["activations"]
+    fixed = one["training"]["total"] - per_example
+    assert fixed + largest * per_example <= 2**30 < fixed + (largest + 1) * per_example
 
 
 @pytest.fixture(scope="module")
