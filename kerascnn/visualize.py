@@ -110,7 +110,7 @@ def filters(
             raise UserError(f"layer {layer!r} is not a 2-D convolution; convolutions: {names}")
     kernel = keras.ops.convert_to_numpy(_kernel(target)).astype(np.float32)
     kh, kw, cin, cout = kernel.shape
-    if target is not None and _kernel(target) is getattr(target, "depthwise_kernel", None):
+    if _kernel(target) is getattr(target, "depthwise_kernel", None):
         kernel = kernel.reshape(kh, kw, 1, cin * cout)  # depthwise: one channel per output
         cin, cout = 1, kernel.shape[-1]
     shown = min(cout, max_filters)
@@ -226,9 +226,17 @@ def _gradient(fn: Callable[[Any], Any], x: np.ndarray) -> np.ndarray:
 
 
 def _last_feature_layer(model: Any) -> Any:
-    for layer in reversed(model.layers):
-        if type(layer).__name__ != "InputLayer" and len(layer.output.shape) == 4:
+    """The last layer with feature maps, before any pooling that follows it."""
+    candidates = [
+        layer
+        for layer in model.layers
+        if type(layer).__name__ != "InputLayer" and len(layer.output.shape) == 4
+    ]
+    for layer in reversed(candidates):
+        if "Pooling" not in type(layer).__name__:
             return layer
+    if candidates:
+        return candidates[-1]
     raise UserError(f"{model.name} has no layer with feature maps for Grad-CAM")
 
 
