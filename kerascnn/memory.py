@@ -123,7 +123,7 @@ def memory_estimate(
     """Estimate the memory of one training step of ``model`` on ``batch_size`` examples.
 
     ``optimizer``: a name (``"adam"``, ``"sgd"``, ...) or a Keras optimizer instance.
-    ``mixed_precision``: ``None`` (the model as built), ``"mixed_float16"`` or
+    ``mixed_precision``: ``None`` (the model as built, mixed or not), ``"mixed_float16"`` or
     ``"mixed_bfloat16"`` (16-bit activations, 32-bit weights). ``input_shape``: as for
     ``layer_table``. See the module docstring for what is counted.
     """
@@ -137,7 +137,7 @@ def memory_estimate(
     table = layer_table(model, batch_size, dtype, input_shape=input_shape)
     trainable = [(_count(v), dtype_size(v.dtype)) for v in model.trainable_variables]
     weights = sum(_count(v) * dtype_size(v.dtype) for v in model.variables)
-    if mixed_precision:
+    if mixed_precision or _built_mixed(model):
         weights += sum(n * 2 for n, _ in trainable)
     gradients = sum(n * size for n, size in trainable)
     return MemoryEstimate(
@@ -146,6 +146,14 @@ def memory_estimate(
         gradients=gradients,
         optimizer_state=slots * gradients,
         activations=table.kept_bytes + 2 * table.largest_bytes,
+    )
+
+
+def _built_mixed(model: Any) -> bool:
+    """Whether the model was built under a mixed policy (16-bit compute, 32-bit weights)."""
+    return any(
+        getattr(getattr(layer, "dtype_policy", None), "name", None) in MIXED_POLICIES
+        for layer in model._flatten_layers()
     )
 
 

@@ -202,6 +202,22 @@ def test_estimate_parts_and_batch_scaling():
 
 
 @backend
+def test_model_built_under_a_mixed_policy():
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        mixed = kerascnn.create_model("gesture_cnn")
+    finally:
+        keras.config.set_dtype_policy("float32")
+    table = layer_table(mixed)
+    conv = next(r for r in table.rows if r.type == "Conv2D")
+    assert conv.activation_bytes == 2 * conv.activations
+    plain = kerascnn.create_model("gesture_cnn")
+    built, asked = memory_estimate(mixed, 4), memory_estimate(plain, 4, "adam", "mixed_float16")
+    assert built.weights == asked.weights and built.gradients == asked.gradients
+    assert 0.9 * asked.activations <= built.activations <= 1.1 * asked.activations
+
+
+@backend
 def test_frozen_weights_have_no_gradients():
     model = kerascnn.create_model("gesture_cnn")
     for layer in model.layers[:-1]:
