@@ -68,7 +68,14 @@ def print_report(
         return
     from rich.table import Table
 
-    out = Table(title=title)
+    out = Table(
+        title=title,
+        caption=(
+            "activations: values of each layer's output (input included); memory: their bytes; "
+            "params: all weights; MACs: multiply-accumulates of convolutions and dense layers "
+            "(torchvision's convention)"
+        ),
+    )
     out.add_column("layer")
     out.add_column("type")
     for col in ("output shape", "activations", "memory", "params", "MACs"):

@@ -58,7 +58,14 @@ def _output(default: str) -> Any:
 @visualize.command("filters", epilog=_MODEL_HELP)
 @click.argument("model")
 @click.option("--layer", help="Convolution layer (default: the first one).")
-@click.option("--max", "max_filters", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option(
+    "--max",
+    "max_filters",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="At most this many filters.",
+)
 @_output("filters.png")
 def filters_command(model: str, layer: str | None, max_filters: int, output: str) -> None:
     """Draw MODEL's convolution kernels: RGB tiles for the first layer, grey ones deeper."""
@@ -71,7 +78,14 @@ def filters_command(model: str, layer: str | None, max_filters: int, output: str
 @click.argument("model")
 @click.argument("image", type=click.Path(dir_okay=False))
 @click.option("--layer", required=True, help="Layer whose output maps to draw.")
-@click.option("--max", "max_maps", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option(
+    "--max",
+    "max_maps",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="At most this many maps.",
+)
 @_output("maps.png")
 def features_command(model: str, image: str, layer: str, max_maps: int, output: str) -> None:
     """Draw the feature maps LAYER of MODEL computes for IMAGE, after the input itself."""
