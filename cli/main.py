@@ -21,6 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 COMMANDS = {
     "zoo": "kerascnn.cli.zoo:zoo",
     "predict": "kerascnn.cli.predict:predict",
+    "summary": "kerascnn.cli.summary:summary",
+    "visualize": "kerascnn.cli.visualize:visualize",
 }
 
 

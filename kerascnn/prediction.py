@@ -95,25 +95,13 @@ def prepare_images(
 def load_predictor(model_or_spec: Any) -> _Predictor:
     """Resolve a spec, a ``.keras`` file or a model into the model and its metadata."""
     from kerascnn import cards
+    from kerascnn.saved import is_model_file, load_saved_model
     from kerascnn.weights import loaded_variant
 
     meta: dict[str, Any] = {}
-    if isinstance(model_or_spec, str | os.PathLike) and (
-        str(model_or_spec).endswith(".keras") or Path(model_or_spec).is_file()
-    ):
-        path = Path(model_or_spec)
-        if not path.is_file():
-            raise UserError(f"{path}: no such file")
-        import keras
-
-        import kerascnn.layers  # noqa: F401  (registers the zoo's custom layers)
-
-        try:
-            model = keras.saving.load_model(path)
-        except (ValueError, OSError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise UserError(f"{path}: cannot load the model ({reason})") from None
-        meta = cards.read_model_metadata(path)
+    if isinstance(model_or_spec, str | os.PathLike) and is_model_file(model_or_spec):
+        model = load_saved_model(model_or_spec)
+        meta = cards.read_model_metadata(Path(model_or_spec))
     elif isinstance(model_or_spec, str):
         from kerascnn.registry import create_model
 
