@@ -20,6 +20,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # command name -> "module:attribute"; modules import Keras only inside command bodies.
 COMMANDS = {
     "zoo": "kerascnn.cli.zoo:zoo",
+    "predict": "kerascnn.cli.predict:predict",
+    "summary": "kerascnn.cli.summary:summary",
+    "visualize": "kerascnn.cli.visualize:visualize",
     "finetune": "kerascnn.cli.finetune:finetune",
 }
 

@@ -7,12 +7,17 @@ import json
 import click
 
 from kerascnn.cli._common import console, format_count, json_option
+from kerascnn.cli._report import batch_size_option, memory_option, optimizer_option, print_report
 from kerascnn.cli.main import LazyGroup
 
 __all__ = ["zoo"]
 
 # subcommands kept in their own modules: name -> "module:attribute"
-ZOO_COMMANDS: dict[str, str] = {}
+ZOO_COMMANDS: dict[str, str] = {
+    "cache": "kerascnn.cli.zoo_weights:cache",
+    "download": "kerascnn.cli.zoo_weights:download",
+    "import": "kerascnn.cli.zoo_weights:import_",
+}
 
 
 @click.group(cls=LazyGroup, lazy=ZOO_COMMANDS)
@@ -72,9 +77,22 @@ def list_(pattern: str, as_json: bool) -> None:
 @click.option(
     "--input-size", nargs=2, type=int, metavar="H W", help="Input height and width to build at."
 )
+@batch_size_option
+@optimizer_option
+@memory_option
 @json_option
-def info(name: str, input_size: tuple[int, int] | None, as_json: bool) -> None:
-    """Show model NAME layer by layer: output shape, activations, parameters."""
+def info(
+    name: str,
+    input_size: tuple[int, int] | None,
+    batch_size: int,
+    optimizer: str,
+    memory: str | None,
+    as_json: bool,
+) -> None:
+    """Show model NAME layer by layer: output shape, activations, memory, parameters, MACs.
+
+    Then the totals and the memory of one training step (see `kerascnn summary`).
+    """
     from kerascnn.registry import create_model, get_model_card
 
     card = get_model_card(name)  # unknown names fail here, before Keras loads
@@ -82,34 +100,14 @@ def info(name: str, input_size: tuple[int, int] | None, as_json: bool) -> None:
     if input_size:
         channels = (card.get("input_shape") or [None, None, 3])[-1]
         kwargs["input_shape"] = (*input_size, channels)
-    from kerascnn.inspect import layer_table
-
-    table = layer_table(create_model(name, **kwargs))
-    if as_json:
-        rows = [vars(r) for r in table.rows]
-        click.echo(
-            json.dumps(
-                {
-                    "model": name,
-                    "layers": rows,
-                    "total_params": table.total_params,
-                    "total_activations": table.total_activations,
-                },
-                indent=2,
-            )
-        )
-        return
-    from rich.table import Table
-
-    out = Table(title=f"{name}: {card.get('description', '')}")
-    out.add_column("layer")
-    out.add_column("type")
-    out.add_column("output shape", justify="right")
-    out.add_column("activations", justify="right")
-    out.add_column("params", justify="right")
-    for r in table.rows:
-        shape = "x".join("?" if d is None else str(d) for d in r.output_shape)
-        out.add_row(r.name, r.type, shape, f"{r.activations:,}", f"{r.params:,}")
-    out.add_section()
-    out.add_row("total", "", "", f"{table.total_activations:,}", f"{table.total_params:,}")
-    console().print(out)
+    model = create_model(name, **kwargs)
+    title = f"{name}: {card.get('description', '')}"
+    print_report(
+        model,
+        name,
+        title=title,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        as_json=as_json,
+        memory=memory,
+    )

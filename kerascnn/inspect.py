@@ -1,30 +1,74 @@
-"""Look inside a network: one row per layer with its output shape, activations and parameters."""
+"""Look inside a network: per-layer output shape, activation memory, parameters and MACs.
+
+What ``layer_table`` counts, per layer (nested models are expanded into their layers):
+
+- **output shape**: without the batch axis.
+- **activations**: the values in the layer's output for ``batch_size`` examples. The input
+  layer is a row too (the input batch is memory as well), so the total is the memory of a
+  forward pass that keeps every layer's output (CS231n's VGG16 table: about 24 M values,
+  93 MB per 224x224 image in float32).
+- **activation bytes**: activations x the size of the output's dtype (``float16`` under a
+  mixed-precision policy), or of ``dtype`` when given.
+- **parameters**: every weight of the layer, trainable or not (``model.count_params()``); a
+  layer used twice counts once.
+- **MACs**: multiply-accumulates of the convolutions (``Conv1D/2D/3D`` with any groups, strides
+  and dilation, their ``Transpose`` variants, ``DepthwiseConv1D/2D``, ``SeparableConv1D/2D``) and
+  of ``Dense`` (on inputs of any rank): one MAC per kernel weight per position where the kernel
+  is applied. Bias additions, batch norm, activations, pooling and element-wise layers count 0.
+  This is the convention of torchvision's published "GFLOPS" figures (fvcore's count), e.g.
+  VGG16 15.47 G and AlexNet 0.714 G at 224x224; FLOPs are about twice the MACs.
+
+``kept`` marks outputs that a training step keeps for the backward pass: those a consumer needs
+to compute its gradient (convolutions, dense, batch norm and pooling layers need their input;
+ReLU-like activations, softmax and dropout need their own output). Views and linear
+shape-preserving layers (``Flatten``, ``Reshape``, ``Rescaling``, ``Add``, padding, average
+pooling) need neither. ``kerascnn.memory`` sums them for the training memory planner.
+Layers inside custom (subclassed) layers or models are not expanded: such a layer is one row
+with 0 MACs.
+"""
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["LayerRow", "LayerTable", "layer_table"]
+from kerascnn.errors import UserError
+
+_FROM_MEMORY = ("MemoryEstimate", "max_batch_size", "memory_estimate")
+__all__ = ["LayerRow", "LayerTable", "dtype_size", "layer_table", *_FROM_MEMORY]
+
+
+def __getattr__(name: str) -> Any:
+    """The training memory planner lives in ``kerascnn.memory``; reachable from here too."""
+    if name in _FROM_MEMORY:
+        from kerascnn import memory
+
+        return getattr(memory, name)
+    raise AttributeError(f"module 'kerascnn.inspect' has no attribute {name!r}")
 
 
 @dataclass
 class LayerRow:
-    """One layer: its output shape (batch excluded), activation count and parameter count."""
+    """One layer call: output shape (batch excluded), activations, bytes, parameters, MACs."""
 
     name: str
     type: str
     output_shape: tuple[int | None, ...]
     activations: int
+    activation_bytes: int
     params: int
+    macs: int
+    kept: bool = False
 
 
 @dataclass
 class LayerTable:
-    """The rows of ``layer_table`` and their totals."""
+    """The rows of ``layer_table`` and their totals (for ``batch_size`` examples)."""
 
     rows: list[LayerRow] = field(default_factory=list)
+    batch_size: int = 1
 
     @property
     def total_params(self) -> int:
@@ -34,19 +78,218 @@ class LayerTable:
     def total_activations(self) -> int:
         return sum(r.activations for r in self.rows)
 
+    @property
+    def total_activation_bytes(self) -> int:
+        return sum(r.activation_bytes for r in self.rows)
 
-def _shape(layer: Any) -> tuple[int | None, ...]:
-    shape = layer.output.shape if hasattr(layer, "output") else layer.output_shape
-    return tuple(shape[1:])
+    @property
+    def total_macs(self) -> int:
+        return sum(r.macs for r in self.rows)
+
+    @property
+    def kept_bytes(self) -> int:
+        """Bytes of the outputs a training step keeps for the backward pass."""
+        return sum(r.activation_bytes for r in self.rows if r.kept)
+
+    @property
+    def largest_bytes(self) -> int:
+        """Bytes of the largest single output (a gradient of that size exists in backward)."""
+        return max((r.activation_bytes for r in self.rows), default=0)
+
+    def totals(self) -> dict[str, int]:
+        """The totals as a dict (for JSON)."""
+        return {
+            "params": self.total_params,
+            "activations": self.total_activations,
+            "activation_bytes": self.total_activation_bytes,
+            "macs": self.total_macs,
+        }
 
 
-def layer_table(model: Any) -> LayerTable:
-    """Per-layer output shape, activations (values per example) and parameters of ``model``."""
-    table = LayerTable()
-    for layer in model.layers:
-        shape = _shape(layer)
-        activations = math.prod(d for d in shape if d is not None) if shape else 0
-        table.rows.append(
-            LayerRow(layer.name, type(layer).__name__, shape, activations, layer.count_params())
+def dtype_size(dtype: Any) -> int:
+    """Bytes per value of a dtype name (``float32`` 4, ``bfloat16`` 2, ``bool`` 1)."""
+    import keras
+
+    name = keras.backend.standardize_dtype(dtype)
+    bits = re.search(r"\d+", name)
+    return max(1, int(bits.group()) // 8) if bits else 1
+
+
+# layer types by what their gradient needs (by class name, so custom look-alikes count too)
+_NEEDS_OUTPUT = {"ReLU", "ELU", "Softmax", "Dropout", "SpatialDropout2D", "MaxPooling2D"}
+_VIEWS = {"Flatten", "Reshape"}  # outputs alias their input: no memory of their own
+_NEEDS_NOTHING = {
+    "Activation",
+    "InputLayer",
+    "Flatten",
+    "Reshape",
+    "Rescaling",
+    "Add",
+    "Subtract",
+    "Concatenate",
+    "ZeroPadding1D",
+    "ZeroPadding2D",
+    "ZeroPadding3D",
+    "Cropping2D",
+    "AveragePooling2D",
+    "GlobalAveragePooling2D",
+    "GlobalMaxPooling2D",
+    "Identity",
+    "ReLU",
+    "ELU",
+    "Softmax",
+    "Dropout",
+    "SpatialDropout2D",
+}
+
+
+def _activation_kept(op: Any) -> bool:
+    """Whether the layer's own output is needed for its gradient."""
+    if type(op).__name__ in _NEEDS_OUTPUT:
+        return True
+    activation = getattr(op, "activation", None)
+    return activation is not None and getattr(activation, "__name__", "") != "linear"
+
+
+def _values(spec: Any, where: str) -> int:
+    shape = tuple(spec.shape[1:])
+    if any(d is None for d in shape):
+        raise UserError(
+            f"{where} has an output of unknown size {shape}; "
+            "build the model with a fixed input shape (or pass input_shape=(H, W, C))"
         )
-    return table
+    return math.prod(shape)
+
+
+def _kernel_size(weight: Any) -> int:
+    return math.prod(weight.shape)
+
+
+def _macs(op: Any, inputs: list[Any], output_values: int) -> int:
+    """Multiply-accumulates of one example through ``op`` (0 for non-linear-algebra layers)."""
+    from keras import layers as L
+
+    if isinstance(op, L.SeparableConv1D | L.SeparableConv2D):
+        positions = output_values // op.filters
+        return positions * (_kernel_size(op.depthwise_kernel) + _kernel_size(op.pointwise_kernel))
+    if isinstance(op, L.DepthwiseConv1D | L.DepthwiseConv2D):
+        return output_values * math.prod(op.kernel.shape[:-2])
+    if isinstance(op, L.Conv1DTranspose | L.Conv2DTranspose | L.Conv3DTranspose):
+        in_values = math.prod(inputs[0].shape[1:])
+        return in_values * _kernel_size(op.kernel) // op.kernel.shape[-1]
+    if isinstance(op, L.Conv1D | L.Conv2D | L.Conv3D | L.Dense):
+        return output_values * _kernel_size(op.kernel) // op.kernel.shape[-1]
+    return 0
+
+
+class _Walker:
+    """Propagates symbolic shapes through a model's graph, one row per layer call."""
+
+    def __init__(self, batch_size: int, dtype: Any) -> None:
+        self.table = LayerTable(batch_size=batch_size)
+        self.dtype = dtype
+        self.seen: set[int] = set()
+        self.producer: dict[int, LayerRow] = {}
+
+    def row(self, op: Any, name: str, inputs: list[Any], outputs: Any) -> None:
+        import keras
+
+        flat = keras.tree.flatten(outputs)
+        values = sum(_values(o, f"layer {name!r}") for o in flat)
+        size = dtype_size(self.dtype) if self.dtype else dtype_size(flat[0].dtype)
+        params = 0 if id(op) in self.seen else op.count_params() if op.built else 0
+        self.seen.add(id(op))
+        batch = self.table.batch_size
+        row = LayerRow(
+            name=name,
+            type=type(op).__name__,
+            output_shape=tuple(flat[0].shape[1:]) if len(flat) == 1 else (),
+            activations=values * batch,
+            activation_bytes=values * batch * size,
+            params=params,
+            macs=_macs(op, inputs, values) * batch,
+            kept=_activation_kept(op),
+        )
+        if type(op).__name__ not in _NEEDS_NOTHING:  # unknown layers: assume they need inputs
+            for x in inputs:
+                if id(x) in self.producer:
+                    self.producer[id(x)].kept = True
+        alias = self.producer.get(id(inputs[0])) if inputs and row.type in _VIEWS else None
+        for o in flat:
+            self.producer[id(o)] = alias or row
+        self.table.rows.append(row)
+
+    def call(self, op: Any, prefix: str, args: tuple, kwargs: dict) -> Any:
+        import keras
+
+        name = prefix + op.name
+        if isinstance(op, keras.Sequential) and op._functional is not None:
+            op = op._functional
+        if hasattr(op, "_run_through_graph") and hasattr(op, "_nodes_by_depth"):
+            inputs = args[0] if args else kwargs.get("inputs")
+            if hasattr(op, "_standardize_inputs"):
+                inputs = op._standardize_inputs(inputs)
+            return self.graph(op, inputs, name + "/")
+        if isinstance(op, keras.Sequential):  # built without a known input
+            x = args[0]
+            for layer in op.layers:
+                x = self.call(layer, name + "/", (x,), {})
+            return x
+        spec_inputs = [x for x in keras.tree.flatten((args, kwargs)) if hasattr(x, "shape")]
+        outputs = op.compute_output_spec(*args, **kwargs)
+        self.row(op, name, spec_inputs, outputs)
+        return outputs
+
+    def graph(self, model: Any, inputs: Any, prefix: str) -> Any:
+        def operation_fn(op: Any) -> Any:
+            return lambda *args, **kwargs: self.call(op, prefix, args, kwargs)
+
+        return model._run_through_graph(inputs, operation_fn=operation_fn)
+
+
+def layer_table(
+    model: Any,
+    batch_size: int = 1,
+    dtype: Any = None,
+    *,
+    input_shape: tuple[int, ...] | None = None,
+) -> LayerTable:
+    """One row per layer of ``model`` (nested models expanded), for ``batch_size`` examples.
+
+    ``dtype`` sets the bytes per activation (default: each output's own dtype).
+    ``input_shape`` (without batch) replaces the model's input shape, e.g. for a model
+    built with ``(None, None, 3)``. See the module docstring for exactly what is counted.
+    """
+    import keras
+
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise UserError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not isinstance(model, keras.Model):
+        raise UserError(f"expected a Keras model, got {type(model).__name__}")
+    try:
+        model_inputs = list(model.inputs)
+    except (AttributeError, ValueError):
+        model_inputs = []
+    if not model_inputs:
+        raise UserError(f"model {model.name!r} is not built; call it once or give it an Input")
+    if input_shape is not None:
+        if len(model_inputs) != 1:
+            raise UserError("input_shape works only for models with one input")
+        shape = (None, *(int(d) for d in input_shape))
+        specs = [keras.KerasTensor(shape, dtype=model_inputs[0].dtype)]
+    else:
+        specs = [keras.KerasTensor(x.shape, dtype=x.dtype) for x in model_inputs]
+    walker = _Walker(batch_size, dtype)
+    for x, spec in zip(model_inputs, specs, strict=True):
+        layer = x._keras_history.operation
+        walker.row(layer, layer.name, [], spec)
+    if isinstance(model, keras.Sequential):
+        model = model._functional
+    if not hasattr(model, "_run_through_graph"):  # subclassed model: one opaque row
+        walker.call(model, "", (specs[0] if len(specs) == 1 else specs,), {})
+        return walker.table
+    outputs = walker.graph(model, specs, "")
+    for x in keras.tree.flatten(outputs):  # the loss needs the model's outputs
+        if id(x) in walker.producer:
+            walker.producer[id(x)].kept = True
+    return walker.table

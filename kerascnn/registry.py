@@ -141,7 +141,8 @@ def create_model(name: str, **kwargs: Any) -> Any:
     """Build model ``name``: ``create_model("vgg16", weights=None, classes=10)``.
 
     ``name`` may carry a weight variant, ``"vgg16:imagenet"``, as a shorthand
-    for ``weights="imagenet"``.
+    for ``weights="imagenet"``. A variant's ``model_args`` (builder arguments its
+    weights need) are applied.
     """
     if not isinstance(name, str):
         raise UserError(f"model name must be a string, got {name!r}")
@@ -152,4 +153,12 @@ def create_model(name: str, **kwargs: Any) -> Any:
                 f"conflicting weights: {name}:{variant} and weights={kwargs['weights']!r}"
             )
         kwargs["weights"] = variant
+    variant_card = get_model_card(name).get("weights", {}).get(kwargs.get("weights"))
+    for key, value in (variant_card or {}).get("model_args", {}).items():
+        value = tuple(value) if isinstance(value, list) else value
+        if key in kwargs and kwargs[key] != value:
+            raise UserError(
+                f"{name}:{kwargs['weights']} needs {key}={value!r}, got {key}={kwargs[key]!r}"
+            )
+        kwargs[key] = value
     return get_model_builder(name)(**kwargs)

@@ -26,17 +26,22 @@ def check_arguments(
     default_shape: tuple[int, int, int],
     min_size: int,
     fixed_top_size: bool = False,
-) -> tuple[int, int, int]:
-    """Validate a builder's Keras-applications arguments; return the input shape.
+) -> tuple[tuple[int, int, int], int]:
+    """Validate a builder's Keras-applications arguments; return ``(input shape, classes)``.
 
-    ``fixed_top_size``: the full top (``Flatten`` + dense) only accepts the
-    default spatial size.
+    ``classes=None`` means the classes of the ``weights`` variant, else the model's
+    default (its card). ``fixed_top_size``: the full top (``Flatten`` + dense) only
+    accepts the default spatial size.
     """
     if not isinstance(include_top, bool):
         raise UserError(f"{model}: include_top must be True or False, got {include_top!r}")
     if pooling not in _POOLING:
         raise UserError(f"{model}: pooling must be None, 'avg' or 'max', got {pooling!r}")
-    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
+    if weights is not None and not isinstance(weights, str):
+        raise UserError(f"{model}: weights must be None, a variant name or a file, got {weights!r}")
+    if classes is not None and (
+        isinstance(classes, bool) or not isinstance(classes, int) or classes < 1
+    ):
         raise UserError(f"{model}: classes must be a positive integer, got {classes!r}")
     if not (
         classifier_activation is None
@@ -76,9 +81,9 @@ def check_arguments(
                 f"{default_shape[0]}x{default_shape[1]}, got input_shape {input_shape!r}; "
                 "use include_top=False for other sizes"
             )
-    if weights is not None and not isinstance(weights, str):
-        raise UserError(f"{model}: weights must be None, a variant name or a file, got {weights!r}")
-    return shape
+    from kerascnn.weights import resolve_classes
+
+    return shape, resolve_classes(model, weights, include_top, classes)
 
 
 def model_input(shape: tuple[int, int, int], input_tensor: Any = None) -> Any:

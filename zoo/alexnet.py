@@ -56,7 +56,7 @@ def alexnet(
     input_tensor: Any = None,
     input_shape: Any = None,
     pooling: str | None = None,
-    classes: int = 1000,
+    classes: int | None = None,
     classifier_activation: Any = "softmax",
     name: str = "alexnet",
     *,
@@ -70,7 +70,7 @@ def alexnet(
     first two convolutions; ``batch_norm=True`` adds batch norm after every one.
     The top average-pools the features to 6x6 whatever the input size.
     """
-    shape = check_arguments(
+    shape, classes = check_arguments(
         model="alexnet",
         include_top=include_top,
         weights=weights,
@@ -124,7 +124,7 @@ def alexnet_cifar(
     input_tensor: Any = None,
     input_shape: Any = None,
     pooling: str | None = None,
-    classes: int = 10,
+    classes: int | None = None,
     classifier_activation: Any = "softmax",
     name: str = "alexnet_cifar",
     *,
@@ -142,7 +142,7 @@ def alexnet_cifar(
     response normalisation) or ``None``. Then ``dense`` hidden layers with
     dropout and the classifier.
     """
-    shape = check_arguments(
+    shape, classes = check_arguments(
         model="alexnet_cifar",
         include_top=include_top,
         weights=weights,

@@ -18,7 +18,7 @@ def gesture_cnn(
     input_tensor: Any = None,
     input_shape: Any = None,
     pooling: str | None = None,
-    classes: int = 10,
+    classes: int | None = None,
     classifier_activation: Any = "softmax",
     name: str = "gesture_cnn",
     *,
@@ -32,7 +32,7 @@ def gesture_cnn(
     Inputs are raw pixels in [0, 255] (default 64x64x3): the model rescales
     them itself. ``batch_norm=True`` puts batch norm before each ReLU.
     """
-    shape = check_arguments(
+    shape, classes = check_arguments(
         model="gesture_cnn",
         include_top=include_top,
         weights=weights,

@@ -25,12 +25,12 @@ def _vgg(
     input_tensor: Any,
     input_shape: Any,
     pooling: str | None,
-    classes: int,
+    classes: int | None,
     classifier_activation: Any,
     dropout: float,
     name: str,
 ) -> Any:
-    shape = check_arguments(
+    shape, classes = check_arguments(
         model=model,
         include_top=include_top,
         weights=weights,
@@ -77,7 +77,7 @@ def vgg16(
     input_tensor: Any = None,
     input_shape: Any = None,
     pooling: str | None = None,
-    classes: int = 1000,
+    classes: int | None = None,
     classifier_activation: Any = "softmax",
     name: str = "vgg16",
     *,
@@ -110,7 +110,7 @@ def vgg16_bn(
     input_tensor: Any = None,
     input_shape: Any = None,
     pooling: str | None = None,
-    classes: int = 1000,
+    classes: int | None = None,
     classifier_activation: Any = "softmax",
     name: str = "vgg16_bn",
     *,

@@ -15,14 +15,13 @@ from typing import Any
 
 import keras
 
+from kerascnn.cards import read_model_metadata, write_model_metadata
 from kerascnn.errors import UserError
 from kerascnn.transfer import freezing
 from kerascnn.transfer.head import find_feature_layer, swap_head
 from kerascnn.transfer.rates import backbone_multipliers, discriminative_optimizer
 
-__all__ = ["FinetuneResult", "finetune", "load_image_folder", "write_classes"]
-
-PREPROCESSING = ("none", "caffe", "tf", "torch")
+__all__ = ["FinetuneResult", "finetune", "load_image_folder"]
 
 
 @dataclass
@@ -65,16 +64,6 @@ def load_image_folder(
     return train, val, list(train.class_names)
 
 
-def write_classes(model_file: Path, classes: Sequence[str], preprocessing: str) -> Path:
-    """The model's sidecar ``NAME.classes.json``: class names and input preprocessing."""
-    path = model_file.with_name(model_file.name.removesuffix(".keras") + ".classes.json")
-    data = {"classes": [str(c) for c in classes], "preprocessing": preprocessing}
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
-    tmp.replace(path)
-    return path
-
-
 def _preprocess(mode: str) -> Any:
     if mode == "none":
         return None
@@ -95,9 +84,7 @@ def _backbone(spec: Any, image_size: tuple[int, int] | None) -> tuple[Any, str, 
         if not Path(spec).is_file():
             raise UserError(f"{spec}: no such model file")
         model, _, size = _backbone(keras.saving.load_model(spec, compile=False), image_size)
-        sidecar = Path(spec[: -len(".keras")] + ".classes.json")
-        meta = json.loads(sidecar.read_text(encoding="utf-8")) if sidecar.is_file() else {}
-        return model, meta.get("preprocessing", "none"), size
+        return model, read_model_metadata(spec).get("preprocessing", "none"), size
     from kerascnn.registry import create_model, get_model_card
 
     name, _, variant = spec.partition(":")
@@ -106,7 +93,7 @@ def _backbone(spec: Any, image_size: tuple[int, int] | None) -> tuple[Any, str, 
     default = tuple(weights.get("input_shape") or card.get("input_shape") or (224, 224, 3))
     size = tuple(image_size or default[:2])
     # The full top only loads at the size the weights were made for; otherwise no top.
-    if size == default[:2]:
+    if size == default[:2] and weights.get("include_top", True):
         model = create_model(spec)
     else:
         model = create_model(spec, include_top=False, input_shape=(*size, default[2]))
@@ -217,7 +204,7 @@ def _save(model: Any, out: Path, names: list[str], preprocessing: str, history: 
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    write_classes(target, names, preprocessing)
+    write_model_metadata(target, names, preprocessing)
     hist = out / "history.json"
     hist.with_name("history.json.part").write_text(json.dumps(history, indent=1), encoding="utf-8")
     hist.with_name("history.json.part").replace(hist)

@@ -1,0 +1,122 @@
+"""The layer table and training-memory report shared by ``zoo info`` and ``summary``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from kerascnn.cli._common import console, format_count
+
+__all__ = ["batch_size_option", "memory_option", "optimizer_option", "print_report"]
+
+batch_size_option = click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Examples per batch for the activation memory, MACs and the training estimate.",
+)
+optimizer_option = click.option(
+    "--optimizer",
+    default="adam",
+    show_default=True,
+    help="Optimizer of the training estimate (sgd, adam, rmsprop, ...).",
+)
+
+memory_option = click.option(
+    "--memory",
+    metavar="SIZE",
+    help="Also print the largest training batch that fits in SIZE (e.g. 16GiB).",
+)
+
+
+def print_report(
+    model: Any,
+    name: str,
+    *,
+    title: str,
+    batch_size: int,
+    optimizer: str,
+    as_json: bool,
+    input_shape: tuple[int, ...] | None = None,
+    memory: str | None = None,
+) -> None:
+    """Print ``model``'s layer table, totals and training memory estimate (table or JSON)."""
+    from kerascnn.inspect import layer_table
+    from kerascnn.memory import format_bytes, max_batch_size, memory_estimate
+
+    table = layer_table(model, batch_size, input_shape=input_shape)
+    estimate = memory_estimate(model, batch_size, optimizer, input_shape=input_shape)
+    largest = None
+    if memory:
+        largest = max_batch_size(model, memory, optimizer, input_shape=input_shape)
+    if as_json:
+        data = {
+            "model": name,
+            "batch_size": batch_size,
+            "layers": [vars(r) for r in table.rows],
+            "total_params": table.total_params,
+            "total_activations": table.total_activations,
+            "total_activation_bytes": table.total_activation_bytes,
+            "total_macs": table.total_macs,
+            "training": {"optimizer": optimizer, **estimate.as_dict()},
+            "max_batch_size": {"memory": memory, "batch_size": largest} if memory else None,
+        }
+        click.echo(json.dumps(data, indent=2))
+        return
+    from rich.table import Table
+
+    out = Table(
+        title=title,
+        caption=(
+            "activations: values of each layer's output (input included); memory: their bytes; "
+            "params: all weights; MACs: multiply-accumulates of convolutions and dense layers "
+            "(torchvision's convention)"
+        ),
+    )
+    out.add_column("layer")
+    out.add_column("type")
+    for col in ("output shape", "activations", "memory", "params", "MACs"):
+        out.add_column(col, justify="right")
+    for r in table.rows:
+        shape = "x".join("?" if d is None else str(d) for d in r.output_shape)
+        out.add_row(
+            r.name,
+            r.type,
+            shape,
+            f"{r.activations:,}",
+            format_bytes(r.activation_bytes),
+            f"{r.params:,}",
+            format_count(r.macs) if r.macs else "",
+        )
+    out.add_section()
+    out.add_row(
+        "total",
+        "",
+        "",
+        f"{table.total_activations:,}",
+        format_bytes(table.total_activation_bytes),
+        f"{table.total_params:,}",
+        format_count(table.total_macs),
+    )
+    con = console()
+    con.print(out)
+    per = "per image" if batch_size == 1 else f"per batch of {batch_size}"
+    con.print(
+        f"forward activations {per}: {format_bytes(table.total_activation_bytes)}; "
+        f"parameters: {table.total_params:,}; "
+        f"MACs {per}: {format_count(table.total_macs)} (convolutions and dense layers)",
+        highlight=False,
+    )
+    con.print(
+        f"training step, batch {batch_size}, {optimizer}: "
+        f"{format_bytes(estimate.total)} = weights {format_bytes(estimate.weights)} "
+        f"+ gradients {format_bytes(estimate.gradients)} "
+        f"+ optimizer {format_bytes(estimate.optimizer_state)} "
+        f"+ activations {format_bytes(estimate.activations)}",
+        highlight=False,
+    )
+    if memory:
+        con.print(f"largest training batch in {memory}: {largest:,}", highlight=False)

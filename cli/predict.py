@@ -1,0 +1,49 @@
+"""``kerascnn predict``: the most probable classes of images."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from kerascnn.cli._common import console, json_option
+
+__all__ = ["predict"]
+
+
+@click.command()
+@click.argument("model", metavar="MODEL[:VARIANT]|FILE.keras")
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--top", default=5, show_default=True, type=click.IntRange(1), help="Classes shown.")
+@json_option
+def predict(model: str, images: tuple[str, ...], top: int, as_json: bool) -> None:
+    """Classify IMAGES (JPEG, PNG, BMP, WebP...) with a zoo model or a saved .keras file.
+
+    MODEL is e.g. vgg16:imagenet, alexnet (its default weights) or net.keras (class
+    names from net.classes.json when present). The card's preprocessing is applied.
+    """
+    from kerascnn.images import load_image
+
+    for image in images:  # fail on a bad file before building the model
+        load_image(image)
+    from kerascnn.prediction import predict as run
+
+    results = run(model, list(images), top=top)
+    if as_json:
+        rows = [
+            {"image": image, "predictions": [p.as_dict() for p in preds]}
+            for image, preds in zip(images, results, strict=True)
+        ]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from rich.table import Table
+
+    out = console()
+    for image, preds in zip(images, results, strict=True):
+        table = Table(title=image, title_justify="left")
+        table.add_column("#", justify="right")
+        table.add_column("class")
+        table.add_column("probability", justify="right")
+        for rank, p in enumerate(preds, start=1):
+            table.add_row(str(rank), p.label, f"{p.probability:.2%}")
+        out.print(table)

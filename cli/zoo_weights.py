@@ -1,0 +1,108 @@
+"""``kerascnn zoo download|import|cache``: fetch, install and manage cached weights."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from kerascnn.cli._common import console, json_option
+
+__all__ = ["cache", "download", "import_"]
+
+
+def _variants(spec: str) -> list[tuple[str, str, dict]]:
+    """``NAME:VARIANT`` -> that variant; ``NAME`` -> its default variant."""
+    from kerascnn.cards import default_variant, parse_spec, weight_card
+
+    name, variant = parse_spec(spec)
+    variant = variant or default_variant(name)
+    return [(name, variant, weight_card(name, variant))]
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+@click.command()
+@click.argument("specs", nargs=-1, required=True, metavar="NAME[:VARIANT]...")
+def download(specs: tuple[str, ...]) -> None:
+    """Download (and verify) weights into the cache; NAME alone means its default variant.
+
+    Example: kerascnn zoo download vgg16:imagenet alexnet
+    """
+    from kerascnn.cache import variant_file
+
+    wanted = [v for spec in specs for v in _variants(spec)]  # all names checked first
+    for name, variant, card in wanted:
+        path = variant_file(name, variant, card)
+        where = "bundled" if "file" in card else str(path)
+        click.echo(f"{name}:{variant}  {where}")
+
+
+@click.command("import")
+@click.argument("spec", metavar="NAME:VARIANT")
+@click.argument("file", type=click.Path(dir_okay=False))
+def import_(spec: str, file: str) -> None:
+    """Install FILE, fetched by other means, as the weights NAME:VARIANT (hash checked).
+
+    For machines without network: download the card's URL elsewhere, copy it over,
+    then e.g. kerascnn zoo import vgg16:imagenet vgg16_weights_tf_dim_ordering_tf_kernels.h5
+    """
+    from kerascnn.cache import import_weights
+    from kerascnn.cards import parse_spec, weight_card
+
+    name, variant = parse_spec(spec)
+    if variant is None:
+        raise click.UsageError("give the variant: NAME:VARIANT, e.g. vgg16:imagenet")
+    path = import_weights(name, variant, weight_card(name, variant), file)
+    click.echo(f"{name}:{variant}  {path}")
+
+
+@click.command()
+@click.argument("spec", required=False, metavar="[NAME[:VARIANT]]")
+@click.option("--clear", is_flag=True, help="Delete the cached files (all, or those of SPEC).")
+@json_option
+def cache(spec: str | None, clear: bool, as_json: bool) -> None:
+    """List the cached weight files with their sizes, or delete them with --clear."""
+    from kerascnn.cache import cache_root, clear_cache, list_cache
+    from kerascnn.cards import parse_spec
+
+    name, variant = parse_spec(spec) if spec else (None, None)
+    if clear:
+        removed = clear_cache(name, variant)
+        click.echo(f"removed {len(removed)} file(s) from {cache_root()}")
+        return
+    files = [
+        f
+        for f in list_cache()
+        if (name is None or f.model == name) and (variant is None or f.variant == variant)
+    ]
+    if as_json:
+        rows = [
+            {
+                "model": f.model,
+                "variant": f.variant,
+                "path": str(f.path),
+                "size": f.size,
+                "partial": f.partial,
+            }
+            for f in files
+        ]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"weights cache: {cache_root()}")
+    table.add_column("weights")
+    table.add_column("file")
+    table.add_column("size", justify="right")
+    for f in files:
+        note = " (partial download)" if f.partial else ""
+        table.add_row(f"{f.model}:{f.variant}", f.path.name + note, _size(f.size))
+    table.add_section()
+    table.add_row("total", f"{len(files)} file(s)", _size(sum(f.size for f in files)))
+    console().print(table)

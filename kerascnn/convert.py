@@ -1,0 +1,147 @@
+"""Weights from other layouts into the zoo's Keras models.
+
+* torchvision state dicts (``.pth``: AlexNet, VGG16, VGG16-BN): the modules' weights
+  are matched in order with the Keras layers that have weights (conv <-> ``Conv2D``,
+  batch norm <-> ``BatchNormalization``, linear <-> ``Dense``); kernels go from OIHW
+  to HWIO, dense matrices are transposed, and the first dense layer after ``Flatten``
+  has its inputs reordered from channel-first (C, H, W) to channel-last (H, W, C).
+  With ``include_top=False`` the classifier's weights are skipped.
+* legacy Keras ``.h5`` files (``layer_names``/``weight_names``, as Keras applications
+  publishes them): loaded by layer name, after checking that every layer of the
+  model is in the file; extra layers in the file (a full top) are skipped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kerascnn.errors import UserError
+
+__all__ = ["load_legacy_h5", "load_torch_state_dict", "torch_to_keras"]
+
+
+def _torch_modules(state: dict[str, np.ndarray]) -> list[tuple[str, str, dict[str, np.ndarray]]]:
+    """Group ``features.0.weight``... by module, in order: [(prefix, kind, tensors)]."""
+    modules: dict[str, dict[str, np.ndarray]] = {}
+    for key, value in state.items():
+        prefix, _, leaf = key.rpartition(".")
+        modules.setdefault(prefix, {})[leaf] = value
+    out = []
+    for prefix, tensors in modules.items():
+        if "running_mean" in tensors:
+            kind = "bn"
+        elif "weight" in tensors and tensors["weight"].ndim == 4:
+            kind = "conv"
+        elif "weight" in tensors and tensors["weight"].ndim == 2:
+            kind = "dense"
+        else:
+            continue
+        out.append((prefix, kind, tensors))
+    return out
+
+
+def _keras_kind(layer: Any) -> str | None:
+    from keras import layers
+
+    if isinstance(layer, layers.Conv2D):
+        return "conv"
+    if isinstance(layer, layers.BatchNormalization):
+        return "bn"
+    if isinstance(layer, layers.Dense):
+        return "dense"
+    return None
+
+
+def _flatten_shape(model: Any) -> tuple[int, int, int] | None:
+    """(H, W, C) entering the model's ``Flatten`` layer, if it has one after a 4-D tensor."""
+    from keras import layers
+
+    flat = [layer for layer in model.layers if isinstance(layer, layers.Flatten)]
+    if len(flat) == 1 and len(flat[0].input.shape) == 4:
+        return tuple(int(d) for d in flat[0].input.shape[1:])
+    return None
+
+
+def torch_to_keras(model: Any, state: dict[str, np.ndarray], *, source: str = "file") -> None:
+    """Set ``model``'s weights from a torchvision-layout state dict (see module doc)."""
+    targets = [(layer, _keras_kind(layer)) for layer in model.layers if layer.weights]
+    if any(kind is None for _, kind in targets):
+        odd = next(layer.name for layer, kind in targets if kind is None)
+        raise UserError(f"{source}: cannot map torch weights onto layer {odd!r} of {model.name}")
+    modules = _torch_modules(state)
+    if not any(kind == "dense" for _, kind in targets):  # include_top=False: skip the head
+        modules = [m for m in modules if m[1] != "dense"]
+    want = [kind for _, kind in targets]
+    have = [kind for _, kind, _ in modules]
+    if want != have:
+        raise UserError(
+            f"{source}: its layers ({have.count('conv')} conv, {have.count('bn')} batch norm, "
+            f"{have.count('dense')} linear) do not match {model.name} ({want.count('conv')} "
+            f"conv, {want.count('bn')} batch norm, {want.count('dense')} dense)"
+        )
+    flatten = _flatten_shape(model)
+    first_dense = True
+    for (layer, kind), (prefix, _, t) in zip(targets, modules, strict=True):
+        if kind == "conv":
+            values = [t["weight"].transpose(2, 3, 1, 0)]
+        elif kind == "bn":
+            values = [t["weight"], t["bias"], t["running_mean"], t["running_var"]]
+        else:
+            weight = t["weight"]
+            if first_dense and flatten is not None:
+                h, w, c = flatten
+                if weight.shape[1] != h * w * c:
+                    raise UserError(
+                        f"{source}: {prefix}.weight takes {weight.shape[1]} inputs; "
+                        f"{layer.name} takes {h}x{w}x{c}"
+                    )
+                weight = weight.reshape(-1, c, h, w).transpose(0, 2, 3, 1).reshape(-1, h * w * c)
+            first_dense = False
+            values = [weight.T]
+        if kind != "bn" and "bias" in t:
+            values.append(t["bias"])
+        expected = [tuple(v.shape) for v in layer.weights]
+        if [v.shape for v in values] != expected:
+            got = [v.shape for v in values]
+            raise UserError(
+                f"{source}: {prefix} has shapes {got}, but {layer.name} needs {expected}"
+            )
+        layer.set_weights([np.ascontiguousarray(v, dtype=np.float32) for v in values])
+
+
+def load_torch_state_dict(model: Any, path: str | Path) -> None:
+    """Read a ``.pth`` state dict safely (``kerascnn.torch_reader``) and load it."""
+    from kerascnn.torch_reader import read_state_dict
+
+    torch_to_keras(model, read_state_dict(path), source=str(path))
+
+
+def load_legacy_h5(model: Any, path: str | Path) -> None:
+    """Load a legacy Keras ``.h5`` weights file by layer name (Keras' own loader)."""
+    import h5py
+
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            if "layer_names" not in f.attrs and "model_weights" in f:
+                f = f["model_weights"]
+            names = {
+                n.decode() if isinstance(n, bytes) else str(n)
+                for n in f.attrs.get("layer_names", [])
+            }
+    except OSError as exc:
+        raise UserError(f"{path}: not a readable HDF5 weights file ({exc})") from None
+    if not names:
+        raise UserError(f"{path}: no 'layer_names' attribute; not a legacy Keras .h5 weights file")
+    missing = [layer.name for layer in model.layers if layer.weights and layer.name not in names]
+    if missing:
+        shown = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
+        raise UserError(f"{path}: has no weights for layer(s) {shown} of {model.name}")
+    try:
+        model.load_weights(str(path), by_name=True)
+    except ValueError as exc:
+        message = str(exc).splitlines()[0]
+        raise UserError(f"{path}: does not fit {model.name}: {message}") from None

@@ -1,0 +1,306 @@
+"""Fetching weight files into the cache: verified, atomic, resumable, locked, mirrorable.
+
+Built on the standard library (``urllib``, ``hashlib``, ``fcntl``) and ``rich`` for the
+progress bar; ``keras.utils.get_file`` writes straight to the final path (a killed
+download looks complete to the next call when no hash is given), cannot resume, lock,
+retry, mirror or restrict schemes, so it is not used. Cheap to import (no Keras).
+
+Environment: ``KERASCNN_OFFLINE=1`` (never touch the network), ``KERASCNN_MIRROR``
+(a base URL replacing the origin's scheme and host, or ``FROM=TO`` URL-prefix rules
+separated by spaces), ``KERASCNN_ALLOW_INSECURE=1`` (allow ``http``/``file`` origins
+that are not on a loopback host), ``KERASCNN_QUIET=1`` (no progress bar).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import http.client
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kerascnn.errors import UserError, WeightsUnavailableError
+from kerascnn.origins import CheckedRedirects, check_origin, mirror_url, offline
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no inter-process lock
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = [
+    "DownloadError",
+    "HashMismatchError",
+    "check_origin",
+    "fetch",
+    "file_matches",
+    "is_valid",
+    "mirror_url",
+    "offline",
+    "write_stamp",
+]
+
+CHUNK = 1 << 20
+_TRANSIENT_HTTP = {408, 425, 429, 500, 502, 503, 504}
+
+
+class DownloadError(WeightsUnavailableError):
+    """The file could not be downloaded (final HTTP error, or network down after retries)."""
+
+
+class HashMismatchError(UserError):
+    """A downloaded or imported file whose hash or size is not the published one."""
+
+
+def _digest(path: Path, algorithm: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, algorithm).hexdigest()
+
+
+def file_matches(path: Path, expected_hash: str, size: int | None = None) -> tuple[bool, str]:
+    """Check ``path`` against ``"md5:..."``/``"sha256:..."`` (a prefix counts) and ``size``.
+
+    Returns ``(ok, what_was_found)``.
+    """
+    algorithm, _, expected = expected_hash.partition(":")
+    actual_size = path.stat().st_size
+    if size is not None and actual_size != size:
+        return False, f"{actual_size:,} bytes instead of {size:,}"
+    actual = _digest(path, algorithm)
+    if not actual.startswith(expected.lower()):
+        return False, f"{algorithm} {actual} instead of {expected}"
+    return True, f"{algorithm} {actual}"
+
+
+def _stamp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.verified")
+
+
+def write_stamp(path: Path, expected_hash: str) -> None:
+    """Record that ``path`` (as it is now: size, mtime) matched ``expected_hash``."""
+    st = path.stat()
+    stamp = {"hash": expected_hash, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    tmp = _stamp_path(path).with_suffix(f".{os.getpid()}.part")
+    tmp.write_text(json.dumps(stamp), encoding="utf-8")
+    os.replace(tmp, _stamp_path(path))
+
+
+def is_valid(path: Path, expected_hash: str, size: int | None = None) -> bool:
+    """Whether a cached file is complete and intact.
+
+    A file whose size or modification time changed since it was last verified is
+    hashed again (a modified or truncated file is caught; an untouched one costs a stat).
+    """
+    if not path.is_file():
+        return False
+    st = path.stat()
+    try:
+        stamp = json.loads(_stamp_path(path).read_text(encoding="utf-8"))
+        if stamp == {"hash": expected_hash, "size": st.st_size, "mtime_ns": st.st_mtime_ns}:
+            return size is None or st.st_size == size
+    except (OSError, ValueError):
+        pass
+    ok, _ = file_matches(path, expected_hash, size)
+    if ok:
+        write_stamp(path, expected_hash)
+    return ok
+
+
+def _show_progress(progress: bool | None) -> bool:
+    if progress is not None:
+        return progress
+    if os.environ.get("KERASCNN_QUIET") == "1":
+        return False
+    from kerascnn.cli._common import quiet
+
+    return not quiet() and sys.stderr.isatty()
+
+
+class _Bar:
+    """A rich progress bar on stderr, or nothing."""
+
+    def __init__(self, label: str, show: bool) -> None:
+        self.progress = None
+        if show:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=Console(file=sys.stderr),
+            )
+            self.task = self.progress.add_task(label, total=None)
+
+    def __enter__(self) -> _Bar:
+        if self.progress:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress:
+            self.progress.stop()
+
+    def reset(self, total: int | None, completed: int) -> None:
+        if self.progress:
+            self.progress.update(self.task, total=total, completed=completed)
+
+    def advance(self, n: int) -> None:
+        if self.progress:
+            self.progress.advance(self.task, n)
+
+    def say(self, message: str) -> None:
+        if self.progress:
+            self.progress.console.print(message)
+
+
+@contextlib.contextmanager
+def _locked(dest: Path, bar: _Bar) -> Iterator[None]:
+    """Hold an exclusive lock on ``dest.lock``; other processes wait their turn.
+
+    The lock file is removed on release; a waiter that locked a file that was removed
+    meanwhile (another inode than the path's) tries again, so no two hold it at once.
+    """
+    if fcntl is None:
+        yield
+        return
+    lock = dest.with_name(dest.name + ".lock")
+    said = False
+    while True:
+        fh = open(lock, "a+")  # noqa: SIM115 - held across the yield
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not said:
+                bar.say(f"waiting for another process downloading {dest.name} ...")
+                said = True
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            if os.fstat(fh.fileno()).st_ino == os.stat(lock).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        fh.close()
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        fh.close()
+
+
+def _attempt(opener: Any, url: str, part: Path, bar: _Bar, timeout: float) -> bool:
+    """One request; appends to ``part`` if the server honours Range. -> whether it resumed."""
+    have = part.stat().st_size if part.exists() else 0
+    headers = {"User-Agent": "kerascnn", "Accept-Encoding": "identity"}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    with opener.open(urllib.request.Request(url, headers=headers), timeout=timeout) as resp:
+        status = getattr(resp, "status", None) or 200
+        resumed = bool(have) and status == 206
+        if resumed and not resp.headers.get("Content-Range", "").startswith(f"bytes {have}-"):
+            raise urllib.error.URLError("the server answered a different byte range")
+        if not resumed:
+            have = 0
+        length = resp.headers.get("Content-Length")
+        expected = int(length) if length and length.isdigit() else None
+        bar.reset(have + expected if expected is not None else None, have)
+        got = 0
+        with open(part, "ab" if resumed else "wb") as f:
+            while chunk := resp.read(CHUNK):
+                f.write(chunk)
+                got += len(chunk)
+                bar.advance(len(chunk))
+    if expected is not None and got < expected:
+        raise http.client.IncompleteRead(b"", expected - got)
+    return resumed
+
+
+def _download(
+    url: str, part: Path, bar: _Bar, retries: int, backoff: float, timeout: float
+) -> bool:
+    """Fill ``part`` from ``url``, resuming and retrying; -> whether any resume happened."""
+    opener = urllib.request.build_opener(CheckedRedirects)
+    failures, resumed_any = 0, False
+    while True:
+        before = part.stat().st_size if part.exists() else 0
+        try:
+            return _attempt(opener, url, part, bar, timeout) or resumed_any
+        except urllib.error.HTTPError as exc:
+            if exc.code == 416:  # our partial file is longer than the file: start over
+                part.unlink(missing_ok=True)
+            elif exc.code not in _TRANSIENT_HTTP:
+                part.unlink(missing_ok=True)
+                raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+            reason = f"HTTP {exc.code}"
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+            reason = str(getattr(exc, "reason", None) or exc.__class__.__name__)
+        after = part.stat().st_size if part.exists() else 0
+        resumed_any = resumed_any or after > 0
+        failures = 0 if after > before else failures + 1
+        if failures > retries:
+            raise DownloadError(f"{url}: download failed after {retries} retries ({reason})")
+        time.sleep(min(backoff * 2 ** max(failures - 1, 0), 30.0))
+
+
+def fetch(
+    url: str,
+    dest: str | os.PathLike[str],
+    *,
+    hash: str,
+    size: int | None = None,
+    progress: bool | None = None,
+    retries: int = 5,
+    backoff: float = 1.0,
+    timeout: float = 30.0,
+) -> Path:
+    """Download ``url`` to ``dest`` unless a verified copy is there; return ``dest``.
+
+    The file is written to ``dest.part`` and renamed into place only once its
+    ``hash`` (``"md5:..."`` or ``"sha256:..."``, a prefix counts) and ``size`` match;
+    an interrupted download resumes with HTTP Range; transient errors are retried
+    with exponential backoff; a final HTTP error or a wrong hash leaves no file.
+    Processes fetching the same ``dest`` take turns (file lock). ``KERASCNN_MIRROR``
+    rewrites ``url``; only https origins are allowed (see ``check_origin``).
+    """
+    dest = Path(dest)
+    if is_valid(dest, hash, size):
+        return dest
+    if offline():
+        raise WeightsUnavailableError(f"{dest.name} is not cached and KERASCNN_OFFLINE=1")
+    url = mirror_url(url)
+    check_origin(url)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with _Bar(dest.name, _show_progress(progress)) as bar, _locked(dest, bar):
+        if is_valid(dest, hash, size):
+            return dest
+        dest.unlink(missing_ok=True)  # corrupt or outdated: fetch it again
+        part = dest.with_name(dest.name + ".part")
+        for fresh in (False, True):
+            resumed = _download(url, part, bar, retries, backoff, timeout)
+            ok, found = file_matches(part, hash, size)
+            if ok:
+                os.replace(part, dest)
+                write_stamp(dest, hash)
+                return dest
+            part.unlink(missing_ok=True)
+            if not resumed or fresh:  # a resume may have joined two versions: retry once
+                break
+        raise HashMismatchError(
+            f"{url}: the download does not match the published hash ({found}; expected {hash})"
+        )

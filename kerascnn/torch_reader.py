@@ -1,0 +1,193 @@
+"""Reading PyTorch ``.pth`` state dicts into numpy arrays without torch and without
+running pickled code.
+
+Both of torch's formats are read: the zip archive (``torch.save`` since 1.6:
+``*/data.pkl`` + ``*/data/<key>``) and the legacy stream (magic number, pickles, then
+the raw storages), which torchvision's older files such as ``vgg16-397923af.pth`` use.
+The pickle is read by an unpickler that only resolves ``collections.OrderedDict``,
+torch's tensor-rebuild functions and storage types, each replaced by a numpy
+equivalent; anything else in the file is refused.
+"""
+
+from __future__ import annotations
+
+import collections
+import pickle
+import struct
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from kerascnn.errors import UserError
+
+__all__ = ["read_state_dict"]
+
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_STORAGE_DTYPES = {
+    "FloatStorage": np.float32,
+    "DoubleStorage": np.float64,
+    "HalfStorage": np.float16,
+    "BFloat16Storage": "bfloat16",
+    "LongStorage": np.int64,
+    "IntStorage": np.int32,
+    "ShortStorage": np.int16,
+    "CharStorage": np.int8,
+    "ByteStorage": np.uint8,
+    "BoolStorage": np.bool_,
+}
+
+
+@dataclass
+class _StorageType:
+    name: str
+
+    @property
+    def itemsize(self) -> int:
+        dtype = _STORAGE_DTYPES[self.name]
+        return 2 if dtype == "bfloat16" else np.dtype(dtype).itemsize
+
+
+@dataclass
+class _Storage:
+    kind: _StorageType
+    numel: int
+    data: np.ndarray | None = None
+
+    def fill(self, raw: bytes) -> None:
+        dtype = _STORAGE_DTYPES[self.kind.name]
+        if len(raw) < self.numel * self.kind.itemsize:
+            raise UserError("a .pth storage is shorter than declared; is the file truncated?")
+        if dtype == "bfloat16":  # numpy has no bfloat16: widen to float32 exactly
+            bits = np.frombuffer(raw, "<u2", self.numel).astype(np.uint32) << 16
+            self.data = bits.view(np.float32)
+        else:
+            self.data = np.frombuffer(raw, np.dtype(dtype).newbyteorder("<"), self.numel)
+
+
+@dataclass
+class _Tensor:
+    storage: _Storage
+    offset: int
+    size: tuple[int, ...]
+    stride: tuple[int, ...]
+
+    def array(self) -> np.ndarray:
+        data = self.storage.data
+        if data is None:
+            raise UserError("a .pth tensor refers to a storage that the file does not contain")
+        last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride, strict=True))
+        if self.offset < 0 or (all(self.size) and last >= data.size):
+            raise UserError("a .pth tensor points outside its storage; the file is damaged")
+        if not all(self.size):
+            return np.zeros(self.size, data.dtype)
+        strides = tuple(s * data.itemsize for s in self.stride)
+        view = np.ndarray(self.size, data.dtype, data, self.offset * data.itemsize, strides)
+        return np.array(view, dtype=data.dtype.newbyteorder("="))
+
+
+def _rebuild_tensor(storage: _Storage, offset: int, size: Any, stride: Any, *_: Any) -> _Tensor:
+    return _Tensor(storage, int(offset), tuple(size), tuple(stride))
+
+
+def _rebuild_parameter(data: Any, *_: Any) -> Any:
+    return data
+
+
+_ALLOWED = {
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
+}
+
+
+class _Unpickler(pickle.Unpickler):
+    """Resolves only the names a state dict needs; ``load_storage(kind, key, numel)``."""
+
+    def __init__(self, file: BinaryIO, load_storage: Any) -> None:
+        super().__init__(file, encoding="utf-8")  # as torch.load (Python 2 era files)
+        self._load_storage = load_storage
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _ALLOWED:
+            return _ALLOWED[module, name]
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return _StorageType(name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a .pth file")
+
+    def persistent_load(self, pid: Any) -> Any:
+        if not (isinstance(pid, tuple) and pid and pid[0] == "storage"):
+            raise pickle.UnpicklingError(f"unexpected persistent id {pid!r}")
+        kind, key, numel = pid[1], str(pid[2]), int(pid[4])
+        if not isinstance(kind, _StorageType):
+            raise pickle.UnpicklingError(f"unexpected storage type {kind!r}")
+        storage = self._load_storage(kind, key, numel)
+        view = pid[5] if len(pid) > 5 else None
+        if view is not None:  # legacy storage views: (view_key, offset, size)
+            raise pickle.UnpicklingError("storage views in legacy .pth files are not supported")
+        return storage
+
+
+def _read_zip(path: Path) -> Any:
+    with zipfile.ZipFile(path) as archive:
+        pkl = [n for n in archive.namelist() if n.endswith("data.pkl")]
+        if len(pkl) != 1:
+            raise UserError(f"{path}: not a torch .pth archive (no single data.pkl)")
+        prefix = pkl[0][: -len("data.pkl")]
+        storages: dict[str, _Storage] = {}
+
+        def load_storage(kind: _StorageType, key: str, numel: int) -> _Storage:
+            if key not in storages:
+                storage = _Storage(kind, numel)
+                storage.fill(archive.read(f"{prefix}data/{key}"))
+                storages[key] = storage
+            return storages[key]
+
+        with archive.open(pkl[0]) as f:
+            return _Unpickler(f, load_storage).load()
+
+
+def _read_legacy(path: Path) -> Any:
+    storages: dict[str, _Storage] = {}
+
+    def load_storage(kind: _StorageType, key: str, numel: int) -> _Storage:
+        return storages.setdefault(key, _Storage(kind, numel))
+
+    def refuse(_: Any) -> Any:
+        raise pickle.UnpicklingError("unexpected persistent id in a .pth header")
+
+    with open(path, "rb") as f:
+        header = _Unpickler(f, refuse)
+        if header.load() != _LEGACY_MAGIC:
+            raise UserError(f"{path}: not a torch .pth file (neither a zip archive nor legacy)")
+        header.load()  # protocol version
+        header.load()  # system info
+        result = _Unpickler(f, load_storage).load()
+        keys = _Unpickler(f, refuse).load()
+        for key in keys:
+            storage = storages[str(key)]
+            (numel,) = struct.unpack("<q", f.read(8))
+            storage.fill(f.read(numel * storage.kind.itemsize))
+    return result
+
+
+def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
+    """The tensors of a ``.pth`` state dict as ``{key: numpy array}``, in file order."""
+    path = Path(path)
+    try:
+        raw = _read_zip(path) if zipfile.is_zipfile(path) else _read_legacy(path)
+    except (pickle.UnpicklingError, EOFError, KeyError, ValueError, struct.error) as exc:
+        raise UserError(f"{path}: cannot read this .pth file safely ({exc})") from None
+    if isinstance(raw, dict) and "state_dict" in raw and isinstance(raw["state_dict"], dict):
+        raw = raw["state_dict"]
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: expected a state dict, found {type(raw).__name__}")
+    out = {}
+    for key, value in raw.items():
+        if isinstance(value, _Tensor):
+            out[str(key).removeprefix("module.")] = value.array()
+    return out

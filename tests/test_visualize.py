@@ -1,0 +1,115 @@
+"""Filter, feature-map and Grad-CAM pictures (also on JAX: no TensorFlow here)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+import kerascnn
+from kerascnn.errors import UserError
+from kerascnn.visualize import PAD, TILE, features, filters, gradcam, gradcam_heatmap
+
+pytestmark = pytest.mark.backend
+
+
+def _tiles(picture):
+    pixels = np.asarray(picture)
+    return [pixels[top:bottom, left:right] for left, top, right, bottom in picture.info["tiles"]]
+
+
+def _all_differ(tiles):
+    flat = [t.tobytes() for t in tiles]
+    return len(set(flat)) == len(flat)
+
+
+def test_first_layer_filters_are_rgb_tiles():
+    model = kerascnn.create_model("gesture_cnn")
+    picture = filters(model)
+    tiles = _tiles(picture)
+    assert len(tiles) == 16  # block1_conv1 has 16 filters over RGB
+    side = 3 * -(-TILE // 3)  # 3x3 kernels enlarged by a whole factor to at least TILE
+    assert all(t.shape == (side, side, 3) for t in tiles)
+    assert picture.width >= 4 * (side + PAD) + PAD  # 4 x 4 grid
+    assert _all_differ(tiles)
+    assert any(not np.array_equal(t[..., 0], t[..., 1]) for t in tiles)  # colour, not grey
+
+
+def test_deeper_filters_are_grey_rows():
+    model = kerascnn.create_model("gesture_cnn")
+    picture = filters(model, "block2_conv1", max_filters=5, max_channels=4)
+    tiles = _tiles(picture)
+    assert len(tiles) == 5 * 4
+    assert all(np.array_equal(t[..., 0], t[..., 2]) for t in tiles)  # grey
+    assert _all_differ(tiles)
+    boxes = picture.info["tiles"]
+    assert boxes[3][1] == boxes[0][1] and boxes[4][1] > boxes[0][1]  # one filter per row
+    with pytest.raises(UserError, match="not a 2-D convolution"):
+        filters(model, "fc1")
+    with pytest.raises(UserError, match="no layer"):
+        filters(model, "nope")
+
+
+def test_feature_maps_grid_starts_with_the_input():
+    model = kerascnn.create_model("gesture_cnn")
+    rng = np.random.default_rng(0)
+    image = rng.uniform(0, 255, (80, 50, 3)).astype(np.float32)
+    picture = features(model, image, "block2_conv1", max=10)
+    tiles = _tiles(picture)
+    assert len(tiles) == 11
+    assert tiles[0].shape == (TILE, TILE, 3)  # 32x32 maps: enlarged by 1
+    assert not np.array_equal(tiles[0][..., 0], tiles[0][..., 1])  # the input, in colour
+    assert _all_differ(tiles[1:])
+    with pytest.raises(UserError, match="no feature maps"):
+        features(model, image, "fc1")
+
+
+def _quadrant_model():
+    """Class 0 = "red somewhere", class 1 = "green somewhere", by hand-set weights."""
+    inp = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(2, 3, padding="same", activation="relu", name="detect")(inp)
+    x = keras.layers.MaxPooling2D(2)(x)
+    x = keras.layers.Conv2D(2, 3, padding="same", activation="relu", name="features")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    out = keras.layers.Dense(2, activation="softmax", name="predictions")(x)
+    model = keras.Model(inp, out)
+    detect = np.zeros((3, 3, 3, 2), np.float32)
+    detect[1, 1, :, 0] = (1.0, -1.0, -1.0)  # red minus the rest
+    detect[1, 1, :, 1] = (-1.0, 1.0, -1.0)  # green minus the rest
+    model.get_layer("detect").set_weights([detect, np.zeros(2, np.float32)])
+    feats = np.zeros((3, 3, 2, 2), np.float32)
+    feats[:, :, 0, 0] = feats[:, :, 1, 1] = 1.0 / 9
+    model.get_layer("features").set_weights([feats, np.zeros(2, np.float32)])
+    head = np.array([[1.0, -1.0], [-1.0, 1.0]], np.float32)
+    model.get_layer("predictions").set_weights([head, np.zeros(2, np.float32)])
+    return model
+
+
+def _scene():
+    image = np.full((32, 32, 3), 100.0, np.float32)
+    image[3:11, 4:12] = (250, 0, 0)  # red patch, top-left quadrant
+    image[18:30, 20:30] = (0, 250, 0)  # bigger green patch, bottom-right quadrant
+    return image
+
+
+@pytest.mark.parametrize(("class_index", "quadrant"), [(0, (0, 0)), (1, (1, 1)), (None, (1, 1))])
+def test_gradcam_highlights_the_region_that_drives_the_class(class_index, quadrant):
+    cam, index, _ = gradcam_heatmap(_quadrant_model(), _scene(), class_index)
+    assert index == (1 if class_index is None else class_index)  # green patch is bigger
+    h, w = cam.shape
+    top, left = quadrant[0] * h // 2, quadrant[1] * w // 2
+    inside = cam[top : top + h // 2, left : left + w // 2].sum()
+    assert inside > 0.9 * cam.sum() > 0
+    peak = np.unravel_index(np.argmax(cam), cam.shape)
+    assert (peak[0] >= h // 2, peak[1] >= w // 2) == (bool(quadrant[0]), bool(quadrant[1]))
+
+
+def test_gradcam_picture_has_the_image_size():
+    model = kerascnn.create_model("gesture_cnn")
+    image = np.random.default_rng(1).uniform(0, 255, (90, 120, 3)).astype(np.float32)
+    picture = gradcam(model, image, 3)
+    (tile,) = _tiles(picture)
+    assert tile.shape == (90, 120, 3)
+    assert not np.array_equal(tile, np.clip(np.rint(image), 0, 255).astype(np.uint8))
+    with pytest.raises(UserError, match="out of range"):
+        gradcam(model, image, 10)
