@@ -108,6 +108,11 @@ def test_cli_finetune(folder, tmp_path):
     assert "3 classes" in result.output and "model.keras" in result.output
     assert json.loads((out / "model.classes.json").read_text())["classes"] == sorted(COLOURS)
     assert keras.saving.load_model(out / "model.keras").output_shape == (None, 3)
+    # the sidecar gives `kerascnn predict` the class names
+    result = run("predict", out / "model.keras", folder / "red" / "0.png", "--json")
+    assert result.exit_code == 0, result.output
+    labels = {p["label"] for p in json.loads(result.output)[0]["predictions"]}
+    assert labels == set(COLOURS)
 
 
 @pytest.mark.parametrize(
@@ -125,10 +130,15 @@ def test_cli_finetune_errors(folder, tmp_path, args, message):
     assert not (tmp_path / "o").exists()
 
 
-def test_cli_finetune_unavailable_weights(folder, tmp_path):
-    result = run("finetune", "alexnet_cifar:cifar10", "--data", folder)
+def test_cli_finetune_unavailable_weights(folder, tmp_path, monkeypatch):
+    result = run("finetune", "alexnet_cifar:nope", "--data", folder)
     assert result.exit_code == 2
-    assert result.output.startswith("error: alexnet_cifar") and "cifar10" in result.output
+    assert result.output.startswith("error: alexnet_cifar: unknown weights 'nope'")
+    monkeypatch.setenv("KERASCNN_OFFLINE", "1")  # not cached (empty KERASCNN_HOME), offline
+    result = run("finetune", "alexnet:imagenet", "--data", folder, "--output", tmp_path / "o")
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert result.output.startswith("error: ") and "KERASCNN_OFFLINE" in result.output
+    assert not (tmp_path / "o").exists()
 
 
 def test_finetune_help_does_not_import_tensorflow():
