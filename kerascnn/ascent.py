@@ -200,25 +200,44 @@ def tile_slices(size: int, tile: int, align: int = 1) -> list[slice]:
 
 
 def tiled_gradient(
-    fn: GradientFn, image: np.ndarray, tile_size: int | None, *extra: Any, align: int = 1
+    fn: GradientFn,
+    image: np.ndarray,
+    tile_size: int | None,
+    *extra: Any,
+    align: int = 1,
+    shift: tuple[int, int] = (0, 0),
 ) -> tuple[float, np.ndarray]:
     """Loss and gradient of a batch ``image`` (N, H, W, C), one tile at a time.
 
     Each tile's loss (a mean over its positions) is weighted by its share of the
     image, so the sum matches the untiled loss and gradients agree away from
-    tile edges. ``tile_size=None`` computes it in one piece.
+    tile edges. ``tile_size=None`` computes it in one piece. ``shift=(dy, dx)``
+    takes the gradient of the image rolled by that many pixels (as ``np.roll``)
+    and returns it unrolled, copying tiles only, never the whole image.
     """
     height, width = image.shape[1:3]
-    if not tile_size:
+    dy, dx = shift
+    if not tile_size and not (dy or dx):
         return fn(image, *extra)
     total, grad = 0.0, np.empty_like(image)
-    for ys in tile_slices(height, tile_size, align):
-        for xs in tile_slices(width, tile_size, align):
+    for ys in tile_slices(height, tile_size or height, align):
+        rows = (np.arange(ys.start, ys.stop) - dy) % height
+        for xs in tile_slices(width, tile_size or width, align):
+            cols = (np.arange(xs.start, xs.stop) - dx) % width
             share = (ys.stop - ys.start) * (xs.stop - xs.start) / (height * width)
-            loss, g = fn(np.ascontiguousarray(image[:, ys, xs]), *extra)
+            loss, g = fn(image[:, rows[:, None], cols], *extra)
             total += share * loss
-            grad[:, ys, xs] = share * g
+            grad[:, rows[:, None], cols] = share * g
     return total, grad
+
+
+def _mean_abs(grad: np.ndarray, rows: int = 256) -> np.ndarray:
+    """Mean absolute value per image, (N, 1, 1, 1), summed in bands to avoid a full copy."""
+    total = sum(
+        np.abs(grad[:, r : r + rows]).sum(axis=(1, 2, 3), dtype=np.float64)
+        for r in range(0, grad.shape[1], rows)
+    )
+    return (total / grad[0].size).reshape(-1, 1, 1, 1).astype(np.float32)
 
 
 def ascend(
@@ -244,15 +263,13 @@ def ascend(
     """
     rng = rng or np.random.default_rng()
     for i in range(steps):
-        dy, dx = rng.integers(-jitter, jitter + 1, size=2) if jitter else (0, 0)
-        rolled = np.roll(image, (dy, dx), axis=(1, 2)) if jitter else image
-        loss, grad = tiled_gradient(fn, rolled, tile_size, *extra, align=align)
-        del rolled
+        shift = (
+            tuple(int(s) for s in rng.integers(-jitter, jitter + 1, size=2)) if jitter else (0, 0)
+        )
+        loss, grad = tiled_gradient(fn, image, tile_size, *extra, align=align, shift=shift)
         if max_loss is not None and loss > max_loss:
             break
-        if jitter:
-            grad = np.roll(grad, (-dy, -dx), axis=(1, 2))
-        scale = np.mean(np.abs(grad), axis=(1, 2, 3), keepdims=True)
+        scale = _mean_abs(grad)
         scale[scale == 0] = 1.0  # a flat objective: no move rather than a division by zero
         grad *= step_size * 127.5 / scale
         image += grad

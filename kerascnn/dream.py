@@ -139,7 +139,7 @@ def _pixels(image: Any) -> tuple[np.ndarray, np.ndarray | None]:
     if arr.ndim != 3 or arr.shape[-1] not in (3, 4) or min(arr.shape[:2]) < 2:
         raise UserError(f"image must be an HxW, HxWx3 or HxWx4 array, got shape {arr.shape}")
     alpha = arr[..., 3].copy() if arr.shape[-1] == 4 else None
-    return np.array(arr[..., :3], np.float32), alpha
+    return np.asarray(arr[..., :3], np.float32), alpha  # read only: no copy needed
 
 
 def _octave_sizes(size: tuple[int, int], octaves: int, scale: float, min_side: int) -> list:
@@ -260,7 +260,12 @@ def deep_dream(
         img, detail = pixels, None
         for octave, size in enumerate(sizes):
             base = pixels if size == pixels.shape[:2] else resize(pixels, size)
-            img = base[None].copy() if detail is None else (base + resize(detail, size))[None]
+            if detail is None:
+                img = base[None].copy()
+            else:  # the dream so far, upscaled, on the detail this octave's base brings back
+                img = resize(detail, size)[None]
+                img += base
+                del detail
             ascent.ascend(
                 fn,
                 img,
@@ -274,8 +279,10 @@ def deep_dream(
                 align=align,
                 callback=lambda step, loss, o=octave, s=size: report(o, len(sizes), s, step, loss),
             )
-            detail = img[0] - base
-        out = np.clip(img[0], 0, 255)
+            if octave + 1 < len(sizes):
+                detail = img[0] - base
+            del base
+        out = np.clip(img[0], 0, 255, out=img[0])
     finally:
         if bar is not None:
             bar.stop()
@@ -283,7 +290,7 @@ def deep_dream(
         out = np.concatenate([out, alpha[..., None].astype(np.float32)], axis=-1)
     if isinstance(image, np.ndarray) and image.dtype == np.uint8:
         return np.rint(out).astype(np.uint8)
-    return out.astype(np.float32)
+    return out.astype(np.float32, copy=False)
 
 
 def _progress(progress: Any, total: int) -> tuple[Any, Callable]:

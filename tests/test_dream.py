@@ -127,6 +127,10 @@ def test_tiled_and_untiled_gradients_agree_away_from_tile_edges():
     )
     assert tiled_loss == pytest.approx(loss, rel=0.2)
     assert not np.allclose(tiled[0, 28:36], whole[0, 28:36])  # the edges do differ
+    # jitter: the gradient of the rolled image, rolled back, without rolling whole arrays
+    _, shifted = ascent.tiled_gradient(fn, image, 32, align=2, shift=(5, -7))
+    _, rolled = ascent.tiled_gradient(fn, np.roll(image, (5, -7), axis=(1, 2)), 32, align=2)
+    np.testing.assert_allclose(shifted, np.roll(rolled, (-5, 7), axis=(1, 2)), rtol=1e-5, atol=1e-9)
 
 
 def test_tiles_have_no_slivers():
