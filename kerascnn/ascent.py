@@ -169,7 +169,7 @@ def gradient_fn(
 
         def run(x: np.ndarray, *extra: Any) -> tuple[float, np.ndarray]:
             loss, grad = step(x, trainable, non_trainable, *extra)
-            return float(loss), np.asarray(grad)
+            return float(loss), np.array(grad)  # writable
 
     elif backend == "torch":
         import torch
@@ -189,14 +189,17 @@ def _as_list(outputs: Any) -> list[Any]:
     return list(outputs) if isinstance(outputs, list | tuple) else [outputs]
 
 
-def tile_slices(size: int, tile: int, align: int = 1) -> list[slice]:
-    """Cut ``range(size)`` into near-equal tiles of at most about ``tile``, starts multiples
-    of ``align``; no sliver tiles: every tile but the last has the same length."""
+def tile_slices(size: int, tile: int, align: int = 1, minimum: int = 1) -> list[slice]:
+    """Cut ``range(size)`` into near-equal tiles of at most about ``tile``, starting at
+    multiples of ``align``; a last tile shorter than ``align`` or ``minimum`` joins the
+    one before, so there are at most two tile lengths and no slivers."""
     count = max(1, -(-size // max(tile, 1)))
-    length = -(-size // count)
+    length = max(-(-size // count), minimum)
     length = -(-length // align) * align
-    count = -(-size // length)
-    return [slice(i * length, min(size, (i + 1) * length)) for i in range(count)]
+    starts = list(range(0, size, length))
+    if len(starts) > 1 and size - starts[-1] < max(align, minimum):
+        starts.pop()
+    return [slice(a, b) for a, b in zip(starts, [*starts[1:], size], strict=True)]
 
 
 def tiled_gradient(
@@ -205,6 +208,7 @@ def tiled_gradient(
     tile_size: int | None,
     *extra: Any,
     align: int = 1,
+    minimum: int = 1,
     shift: tuple[int, int] = (0, 0),
 ) -> tuple[float, np.ndarray]:
     """Loss and gradient of a batch ``image`` (N, H, W, C), one tile at a time.
@@ -220,9 +224,9 @@ def tiled_gradient(
     if not tile_size and not (dy or dx):
         return fn(image, *extra)
     total, grad = 0.0, np.empty_like(image)
-    for ys in tile_slices(height, tile_size or height, align):
+    for ys in tile_slices(height, tile_size or height, align, minimum):
         rows = (np.arange(ys.start, ys.stop) - dy) % height
-        for xs in tile_slices(width, tile_size or width, align):
+        for xs in tile_slices(width, tile_size or width, align, minimum):
             cols = (np.arange(xs.start, xs.stop) - dx) % width
             share = (ys.stop - ys.start) * (xs.stop - xs.start) / (height * width)
             loss, g = fn(image[:, rows[:, None], cols], *extra)
@@ -251,6 +255,7 @@ def ascend(
     max_loss: float | None = None,
     rng: np.random.Generator | None = None,
     align: int = 1,
+    minimum: int = 1,
     callback: Callable[[int, float], None] | None = None,
 ) -> np.ndarray:
     """Run ``steps`` normalised gradient-ascent steps on a batch of pixels, in place.
@@ -266,7 +271,9 @@ def ascend(
         shift = (
             tuple(int(s) for s in rng.integers(-jitter, jitter + 1, size=2)) if jitter else (0, 0)
         )
-        loss, grad = tiled_gradient(fn, image, tile_size, *extra, align=align, shift=shift)
+        loss, grad = tiled_gradient(
+            fn, image, tile_size, *extra, align=align, minimum=minimum, shift=shift
+        )
         if max_loss is not None and loss > max_loss:
             break
         scale = _mean_abs(grad)

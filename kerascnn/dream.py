@@ -8,6 +8,7 @@ JAX and PyTorch backends (see :mod:`kerascnn.ascent`).
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -188,16 +189,27 @@ def _check(octaves: int, octave_scale: float, steps: int, step_size: float, tile
         raise UserError(f"jitter must be 0 or more, got {jitter!r}")
 
 
+# model -> {settings: (extractor, channels, gradient fn)}: repeated dreams with the same
+# model and settings reuse the compiled gradients (weak keys: dropped with the model)
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _setup(model, layers, channels, guide, preprocessing, precision):
     net, preprocessing, card = load_dream_model(model, preprocessing)
     layers = dict(layers) if layers else dream_layers(net, card)
-    extractor = ascent.feature_extractor(net, list(layers))
-    chosen = _channel_lists(list(layers), channels, extractor)
-    guides = [] if guide is None else _guide_features(extractor, guide, preprocessing, chosen)
-    objective = _objective([float(w) for w in layers.values()], chosen, guide is not None)
-    fn = ascent.gradient_fn(extractor, objective, preprocessing, precision)
-    min_side = max(ascent.min_input_side(extractor), int(card.get("min_input_size") or 1))
-    return fn, guides, ascent.min_input_side(extractor), min_side
+    guided = guide is not None
+    key = (repr(layers), repr(channels), guided, preprocessing, ascent.compute_precision(precision))
+    compiled = _COMPILED.setdefault(net, {})
+    if key not in compiled:
+        extractor = ascent.feature_extractor(net, list(layers))
+        chosen = _channel_lists(list(layers), channels, extractor)
+        objective = _objective([float(w) for w in layers.values()], chosen, guided)
+        fn = ascent.gradient_fn(extractor, objective, preprocessing, precision)
+        compiled[key] = extractor, chosen, fn
+    extractor, chosen, fn = compiled[key]
+    guides = _guide_features(extractor, guide, preprocessing, chosen) if guided else []
+    align = ascent.min_input_side(extractor)
+    return fn, guides, align, max(align, int(card.get("min_input_size") or 1))
 
 
 def dream_objective(
@@ -212,9 +224,11 @@ def dream_objective(
     precision: str = "auto",
 ) -> float:
     """The objective ``deep_dream`` maximises, evaluated on ``image`` at its own size."""
-    fn, guides, align, _ = _setup(model, layers, channels, guide, preprocessing, precision)
+    fn, guides, align, min_side = _setup(model, layers, channels, guide, preprocessing, precision)
     pixels, _ = _pixels(image)
-    loss, _ = ascent.tiled_gradient(fn, pixels[None], tile_size, *guides, align=align)
+    loss, _ = ascent.tiled_gradient(
+        fn, pixels[None], tile_size, *guides, align=align, minimum=min_side
+    )
     return loss
 
 
@@ -277,6 +291,7 @@ def deep_dream(
                 max_loss=max_loss,
                 rng=rng,
                 align=align,
+                minimum=min_side,
                 callback=lambda step, loss, o=octave, s=size: report(o, len(sizes), s, step, loss),
             )
             if octave + 1 < len(sizes):

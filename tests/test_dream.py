@@ -5,6 +5,8 @@ Small random-weight models and small images; backend-neutral (also run on JAX).
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import keras
 import numpy as np
 import pytest
@@ -133,13 +135,15 @@ def test_tiled_and_untiled_gradients_agree_away_from_tile_edges():
     np.testing.assert_allclose(shifted, np.roll(rolled, (-5, 7), axis=(1, 2)), rtol=1e-5, atol=1e-9)
 
 
-def test_tiles_have_no_slivers():
-    for size in (33, 100, 513, 1000, 4000):
-        tiles = ascent.tile_slices(size, 512, 16)
+@pytest.mark.parametrize(("tile", "align", "minimum"), [(512, 16, 32), (32, 16, 16), (64, 8, 63)])
+def test_tiles_cover_the_image_without_slivers(tile, align, minimum):
+    for size in (33, 40, 100, 130, 513, 1000, 4000):
+        tiles = ascent.tile_slices(size, tile, align, minimum)
         lengths = [s.stop - s.start for s in tiles]
         assert tiles[0].start == 0 and tiles[-1].stop == size
-        assert all(a.stop == b.start for a, b in zip(tiles, tiles[1:], strict=False))
-        assert max(lengths) <= 512 + 15 and min(lengths) >= min(size, 512) // 3
+        assert all(a.stop == b.start and b.start % align == 0 for a, b in pairwise(tiles))
+        assert len(set(lengths[:-1])) <= 1 and max(lengths) < tile + align + max(align, minimum)
+        assert min(lengths) >= min(size, max(align, minimum))
 
 
 def test_guide_channels_alpha_and_dtype(gesture):
