@@ -8,9 +8,9 @@ Steps alternate (one recipe step after each of ours, in the same process), so
 both see the same machine load; we report medians and the ratio ours / recipe,
 for our default precision and for float32.
 
-Memory: the peak resident set size of a fresh process that builds VGG16 (full
-model, random weights) and dreams a 4000x3000 image (1 octave, 1 step, tiles
-of 512) with ``deep_dream``.
+Memory: the peak resident set size of a fresh process that dreams a 4000x3000
+image with ``deep_dream(image, "vgg16", octaves=1, steps=1)`` (tiles of 512; the
+full VGG16 with its top, random weights, default layers and preprocessing "caffe").
 
     nice -n 10 python benchmarks/dream.py [--image PATH] [--rounds 3] [--skip-memory]
 """
@@ -144,17 +144,15 @@ def memory_child(precision: str) -> None:
     """Dream a 4000x3000 image with VGG16 and print the peak RSS (run in a fresh process)."""
     import keras
 
-    import kerascnn
     from kerascnn.ascent import compute_precision
     from kerascnn.dream import deep_dream
 
     keras.utils.set_random_seed(0)
     precision = compute_precision(precision)
-    model = kerascnn.create_model("vgg16")
     pixels = _image(DEFAULT_IMAGE, (3000, 4000))
     start = time.perf_counter()
-    out = deep_dream(
-        pixels, model, octaves=1, steps=1, seed=0, preprocessing="caffe",
+    out = deep_dream(  # the full VGG16, with its 1000-class top, built as `kerascnn dream` does
+        pixels, "vgg16", octaves=1, steps=1, seed=0, preprocessing="caffe",
         precision=precision, progress=False,
     )  # fmt: skip
     assert out.shape == pixels.shape

@@ -7,6 +7,7 @@ JAX and PyTorch backends (see :mod:`kerascnn.ascent`).
 
 from __future__ import annotations
 
+import gc
 import os
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -267,6 +268,8 @@ def deep_dream(
     _check(octaves, octave_scale, steps, step_size, tile_size, jitter)
     pixels, alpha = _pixels(image)
     fn, guides, align, min_side = _setup(model, layers, channels, guide, preprocessing, precision)
+    if isinstance(model, str):
+        gc.collect()  # the model we built: only the layers up to the dream layers stay in memory
     sizes = _octave_sizes(pixels.shape[:2], octaves, octave_scale, min_side)
     rng = np.random.default_rng(seed)
     bar, report = _progress(progress, steps * len(sizes))

@@ -19,14 +19,19 @@ pytestmark = pytest.mark.backend
 
 
 def tiny_model(record: list | None = None) -> keras.Model:
-    """Rescale, two 3x3 convs, a 2x2 pool, a 3x3 conv: receptive field 10 pixels."""
+    """Rescale, two 3x3 convs, a 2x2 average pool, a 3x3 conv: receptive field 10 pixels.
+
+    Average, not max, pooling: the gradient of a max pool goes to one pixel of
+    each 2x2 window, which draws a fine grid even on smooth areas of an image
+    when the weights are random (trained networks respond little there).
+    """
     inputs = keras.Input((None, None, 3))
     x = keras.layers.Rescaling(1 / 255)(inputs)
     if record is not None:
         x = Record(record)(x)
     x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c1")(x)
     x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="c2")(x)
-    x = keras.layers.MaxPooling2D(2, name="pool")(x)
+    x = keras.layers.AveragePooling2D(2, name="pool")(x)
     x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="c3")(x)
     return keras.Model(inputs, x, name="tiny")
 
@@ -67,23 +72,26 @@ def test_objective_is_larger_after_the_dream(gesture):
     assert after > 1.2 * before
 
 
-def test_change_is_structure_in_textured_regions_not_a_uniform_shift():
+def roughness(change: np.ndarray) -> float:
+    """Mean absolute difference between neighbouring pixels: 0 for a uniform shift."""
+    return (np.abs(np.diff(change, axis=0)).mean() + np.abs(np.diff(change, axis=1)).mean()) / 2
+
+
+def test_change_is_new_structure_in_textured_regions_not_a_uniform_shift():
     keras.utils.set_random_seed(0)
     model = tiny_model()
-    image = np.full((64, 192, 3), 128.0, np.float32)
+    yy, xx = np.mgrid[:64, :96]
+    image = np.empty((64, 192, 3), np.float32)
+    image[:, :96] = (100 + 56 * (yy / 64 + xx / 192))[..., None]  # smooth: no texture
     image[:, 96:] = textured(64, 96)
     out = deep_dream(
         image, model, {"c2": 1.0, "c3": 1.0}, octaves=2, steps=10, tile_size=None, jitter=4,
         seed=1, progress=False, precision="float32",
     )  # fmt: skip
     change = out - image
-    flat, texture = change[8:-8, 8:72], change[8:-8, 120:-8]  # 24 px from the seam
-    # the spatial spread of the change, per channel: a uniform shift has none (random
-    # weights also shift colours, in both halves; trained ones respond less to flat areas)
-    flat_spread = flat.std(axis=(0, 1)).mean()
-    texture_spread = texture.std(axis=(0, 1)).mean()
-    assert texture_spread > 3 * flat_spread
-    assert texture_spread > 5  # pixels in [0, 255]: visible new structure
+    smooth, texture = change[8:-8, 8:72], change[8:-8, 120:-8]  # 24 px from the seam
+    assert roughness(texture) > 2  # grey levels: visible new structure
+    assert roughness(texture) > 10 * roughness(smooth)
 
 
 def test_same_seed_same_dream_other_seed_other_dream(gesture):
@@ -103,7 +111,8 @@ def test_three_octaves_call_the_model_at_three_sizes():
     deep_dream(image, model, {"c3": 1.0}, octaves=3, octave_scale=1.4, steps=2, tile_size=None,
                seed=0, progress=False, precision="float32")  # fmt: skip
     expected = {(round(50 / 1.4**i), round(70 / 1.4**i)) for i in range(3)}
-    assert set(seen) - {(None, None)} == expected
+    traced = {shape for shape in seen if all(isinstance(d, int) for d in shape)}  # not symbolic
+    assert traced == expected
 
 
 def test_tiled_and_untiled_gradients_agree_away_from_tile_edges():
