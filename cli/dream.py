@@ -203,7 +203,12 @@ def dream(
         "layers": parse_layers(layers) if layers else None,
         "channels": parse_indices(channels) if channels else None,
     }
-    model, prep, _ = load_model(spec, preprocessing)
+    model, prep, card = load_model(spec, preprocessing)
+    if card.get("weights") and ":" not in spec and not quiet():
+        console(stderr=True).print(
+            f"note: {spec} has random weights; dreams need trained ones, e.g. "
+            f"--model {spec}:{next(iter(card['weights']))}"
+        )
 
     from kerascnn.dream import deep_dream
 

@@ -22,7 +22,14 @@ from kerascnn.errors import UserError, WeightsUnavailableError
 from kerascnn.images import load_image, resize
 from kerascnn.registry import create_model, get_model_card, list_models
 
-__all__ = ["deep_dream", "dream_layers", "dream_objective", "dreamable_layers", "load_dream_model"]
+__all__ = [
+    "deep_dream",
+    "dream_layers",
+    "dream_objective",
+    "dreamable_layers",
+    "load_dream_model",
+    "offline_models",
+]
 
 Channels = Sequence[int] | Mapping[str, Sequence[int]] | None
 _GUIDE_POSITIONS = 2048  # guide feature vectors kept per layer

@@ -114,6 +114,17 @@ def test_options_layers_channels_guide(tmp_path):
     assert bad.exit_code == 2 and "bad channels" in bad.output
 
 
+def test_a_saved_keras_model_dreams(tmp_path):
+    kerascnn.create_model("gesture_cnn", filters=(8, 16), hidden=16).save(tmp_path / "m.keras")
+    photo().save(tmp_path / "a.png")
+    listed = run("--list-layers", "--model", tmp_path / "m.keras")
+    assert listed.exit_code == 0 and "block2_conv2_relu" in listed.output
+    assert "block3" not in listed.output
+    result = run(tmp_path / "a.png", *FAST, "--model", tmp_path / "m.keras")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "a_dream.png").is_file()
+
+
 def test_list_layers_marks_the_defaults():
     result = run("--list-layers", "--model", "vgg16")
     assert result.exit_code == 0, result.output
