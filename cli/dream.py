@@ -204,7 +204,8 @@ def dream(
         "channels": parse_indices(channels) if channels else None,
     }
     model, prep, card = load_model(spec, preprocessing)
-    if card.get("weights") and ":" not in spec and not quiet():
+    zoo_name = Path(spec).suffix not in (".keras", ".h5") and ":" not in spec
+    if zoo_name and card.get("weights") and not quiet():
         console(stderr=True).print(
             f"note: {spec} has random weights; dreams need trained ones, e.g. "
             f"--model {spec}:{next(iter(card['weights']))}"

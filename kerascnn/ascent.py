@@ -9,6 +9,7 @@ jitter, normalised steps) is NumPy on images of pixels in [0, 255].
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,11 +47,12 @@ GradientFn = Callable[..., tuple[float, np.ndarray]]
 
 def feature_extractor(model: Any, layers: Sequence[str]) -> Any:
     """A model returning the outputs of ``layers`` (a list), callable at any spatial size."""
-    names = {layer.name for layer in model.layers}
+    names = [layer.name for layer in model.layers]
     unknown = [n for n in layers if n not in names]
     if unknown:
-        known = ", ".join(n for n in (layer.name for layer in model.layers) if n in names)
-        raise UserError(f"{model.name} has no layer {unknown[0]!r}; its layers: {known}")
+        close = difflib.get_close_matches(unknown[0], names, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"its layers: {', '.join(names)}"
+        raise UserError(f"{model.name} has no layer {unknown[0]!r}; {hint}")
     extractor = keras.Model(model.inputs, [model.get_layer(n).output for n in layers])
     extractor.input_spec = None  # convolutions take any height and width
     return extractor
@@ -178,7 +180,7 @@ def gradient_fn(
             xt = keras.ops.convert_to_tensor(x).requires_grad_(True)
             loss = forward(xt, *extra)
             (grad,) = torch.autograd.grad(loss, xt)
-            return float(loss), grad.detach().cpu().numpy()
+            return float(loss.detach()), grad.detach().cpu().numpy()
 
     else:
         raise UserError(f"gradient ascent does not support the {backend!r} Keras backend")

@@ -43,7 +43,7 @@ def maximize_filters(
 ) -> np.ndarray:
     """Images (``len(filters) x size x size x 3``, pixels in [0, 255]) that excite each
     filter of ``layer`` in ``model`` (a zoo spec or a ``keras.Model``)."""
-    from kerascnn.dream import load_dream_model
+    from kerascnn.dream_model import load_dream_model
 
     net, preprocessing, card = load_dream_model(model, preprocessing)
     extractor = ascent.feature_extractor(net, [layer])
