@@ -60,7 +60,7 @@ def feature_extractor(model: Any, layers: Sequence[str]) -> Any:
 
 def compute_precision(precision: str = "auto") -> str:
     """``"float32"`` or ``"bfloat16"``; ``"auto"`` picks bfloat16 only where it is much faster:
-    TensorFlow on a CPU with AMX bfloat16 units (about 10x per step for VGG16) and no GPU."""
+    TensorFlow on a CPU with AMX bfloat16 units (7-9x per VGG16 step there) and no GPU."""
     if precision in ("float32", "bfloat16"):
         return precision
     if precision != "auto":

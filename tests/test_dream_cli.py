@@ -189,3 +189,13 @@ def test_maximized_images_excite_their_own_filter_most():
     for f in alive:
         assert end[f, f] > 1.5 * start[f, f]
         assert end[f, f] > np.delete(end[:, f], f).max()  # more than the other filters' images
+
+
+@pytest.mark.parametrize("name", ["alexnet", "alexnet_cifar", "gesture_cnn", "vgg16", "vgg16_bn"])
+def test_every_zoo_card_names_dream_layers_its_model_has(name):
+    from kerascnn.dream import dream_layers, dreamable_layers
+
+    card = kerascnn.get_model_card(name)
+    model = kerascnn.create_model(name, include_top=False)
+    assert set(card["dream_layers"]) <= set(dreamable_layers(model))
+    assert dream_layers(model, card) == card["dream_layers"]
