@@ -19,6 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # command name -> "module:attribute"; modules import Keras only inside command bodies.
 COMMANDS = {
+    "dream": "kerascnn.cli.dream:dream",
     "zoo": "kerascnn.cli.zoo:zoo",
     "predict": "kerascnn.cli.predict:predict",
     "summary": "kerascnn.cli.summary:summary",

@@ -11,7 +11,9 @@ from kerascnn.cli.main import LazyGroup
 __all__ = ["load_model", "visualize"]
 
 # subcommands kept in their own modules: name -> "module:attribute"
-VISUALIZE_COMMANDS: dict[str, str] = {}
+VISUALIZE_COMMANDS: dict[str, str] = {
+    "maximize": "kerascnn.cli.visualize_maximize:maximize",
+}
 
 _MODEL_HELP = "MODEL is a zoo name (with a weight variant, vgg16:imagenet) or a .keras file."
 

@@ -110,6 +110,9 @@ def save_image(
     try:
         with os.fdopen(fd, "wb") as f:
             img.save(f, format=fmt)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give it a normal file's mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

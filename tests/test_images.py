@@ -82,3 +82,4 @@ def test_save_round_trip_keeps_alpha_and_leaves_no_temp_file(tmp_path):
     img = load_image(tmp_path / "out.png")
     assert np.array_equal(img.pixels, _rgb()) and np.all(img.alpha == 200)
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+    assert (tmp_path / "out.png").stat().st_mode & 0o044  # readable by others, not 0600

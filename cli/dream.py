@@ -1,0 +1,241 @@
+"""``kerascnn dream IMAGE``: DeepDream an image with any zoo model or saved Keras model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from kerascnn.cli._common import console, quiet
+from kerascnn.errors import UserError
+
+__all__ = ["dream", "parse_indices", "parse_layers"]
+
+_PREPROCESSING = ("auto", "caffe", "torch", "tf", "none")
+
+
+def parse_indices(text: str, what: str = "channels") -> list[int]:
+    """``"0-3,7"`` -> ``[0, 1, 2, 3, 7]``; a one-line ``UserError`` when malformed."""
+    out: list[int] = []
+    try:
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            lo, sep, hi = part.partition("-")
+            out.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+    except ValueError:
+        raise UserError(f"bad {what} {text!r}; use indices and ranges like 0-15,20") from None
+    if not out or min(out) < 0:
+        raise UserError(f"bad {what} {text!r}; use indices and ranges like 0-15,20")
+    return out
+
+
+def parse_layers(text: str) -> dict[str, float]:
+    """``"block4_conv3=1,block5_conv1=1.5"`` (weight 1 when left out) -> a dict."""
+    layers: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, weight = part.partition("=")
+        try:
+            layers[name.strip()] = float(weight) if sep else 1.0
+        except ValueError:
+            raise UserError(
+                f"bad layer weight in {part!r}; use name=weight, e.g. block4_conv3=1.5"
+            ) from None
+    if not layers:
+        raise UserError(f"bad --layers {text!r}; use name=weight,... e.g. block4_conv3=1.5")
+    return layers
+
+
+def load_model(spec: str, preprocessing: str) -> tuple:
+    """(model, preprocessing, card) for a zoo spec or a saved ``.keras`` file."""
+    from kerascnn.dream import load_dream_model
+
+    prep = None if preprocessing == "auto" else preprocessing
+    path = Path(spec).expanduser()
+    if path.suffix in (".keras", ".h5") and path.is_file():
+        import keras
+
+        try:
+            model = keras.saving.load_model(path, compile=False)
+        except (ValueError, OSError, TypeError) as exc:
+            raise UserError(f"{path}: cannot load the model ({exc})") from None
+        return load_dream_model(model, prep)
+    return load_dream_model(spec, prep)
+
+
+def _list_layers(spec: str, preprocessing: str) -> None:
+    from kerascnn.dream import dream_layers, dreamable_layers, load_dream_model
+
+    name = spec.partition(":")[0]
+    if Path(spec).suffix in (".keras", ".h5"):
+        model, _, card = load_model(spec, preprocessing)
+    else:  # the layers do not depend on the weights: no download needed to list them
+        model, _, card = load_dream_model(name, None)
+    defaults = dream_layers(model, card)
+    from rich.table import Table
+
+    table = Table(title=f"layers of {model.name} one can dream on (* default)")
+    for col in ("layer", "type", "output shape", "default weight"):
+        table.add_column(col)
+    for layer_name in dreamable_layers(model):
+        layer = model.get_layer(layer_name)
+        shape = "x".join("?" if d is None else str(d) for d in layer.output.shape[1:])
+        weight = defaults.get(layer_name)
+        table.add_row(
+            layer_name, type(layer).__name__, shape, "" if weight is None else f"* {weight:g}"
+        )
+    console().print(table)
+
+
+@click.command()
+@click.argument("image", required=False, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Output image (default: IMAGE_dream.png next to the input).",
+)
+@click.option(
+    "--model",
+    "spec",
+    default="vgg16:imagenet",
+    show_default=True,
+    help="Zoo model spec (NAME or NAME:WEIGHTS) or a saved .keras file.",
+)
+@click.option("--layers", help="Layers to amplify as name=weight,... (default: the model's).")
+@click.option(
+    "--octaves", type=click.IntRange(1), default=4, show_default=True, help="Number of scales."
+)
+@click.option(
+    "--octave-scale",
+    type=click.FloatRange(1.0),
+    default=1.4,
+    show_default=True,
+    help="Size ratio between octaves.",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(0),
+    default=20,
+    show_default=True,
+    help="Gradient-ascent steps per octave.",
+)
+@click.option(
+    "--step-size",
+    type=click.FloatRange(0, min_open=True),
+    default=0.01,
+    show_default=True,
+    help="Mean pixel change per step (images in [-1, 1]).",
+)
+@click.option(
+    "--tile-size",
+    type=click.IntRange(0),
+    default=512,
+    show_default=True,
+    help="Gradients tile by tile (bounded memory); 0: the whole image at once.",
+)
+@click.option(
+    "--jitter",
+    type=click.IntRange(0),
+    default=32,
+    show_default=True,
+    help="Random shift per step, in pixels.",
+)
+@click.option("--max-loss", type=float, help="Stop an octave once the loss exceeds this.")
+@click.option("--channels", help="Amplify only these channels, e.g. 0-15,20.")
+@click.option("--guide", type=click.Path(path_type=Path), help="Dream toward its features.")
+@click.option("--seed", type=int, help="Random seed (same seed, same dream).")
+@click.option(
+    "--max-side",
+    type=click.IntRange(2),
+    help="Dream on a copy shrunk to this longer side; the output keeps the input size.",
+)
+@click.option(
+    "--preprocessing",
+    type=click.Choice(_PREPROCESSING),
+    default="auto",
+    show_default=True,
+    help="Pixel preprocessing (auto: from the model's weights).",
+)
+@click.option("--list-layers", is_flag=True, help="List the layers one can dream on and exit.")
+@click.option("--force", is_flag=True, help="Overwrite the output file.")
+def dream(
+    image: Path | None,
+    output: Path | None,
+    spec: str,
+    layers: str | None,
+    octaves: int,
+    octave_scale: float,
+    steps: int,
+    step_size: float,
+    tile_size: int,
+    jitter: int,
+    max_loss: float | None,
+    channels: str | None,
+    guide: Path | None,
+    seed: int | None,
+    max_side: int | None,
+    preprocessing: str,
+    list_layers: bool,
+    force: bool,
+) -> None:
+    """DeepDream IMAGE: amplify what the model's layers see, octave by octave.
+
+    Writes IMAGE_dream.png (or -o OUT) at the input's size, alpha kept. The
+    default model, vgg16:imagenet, is downloaded on first use.
+    """
+    if list_layers:
+        _list_layers(spec, preprocessing)
+        return
+    if image is None:
+        raise UserError("missing IMAGE; e.g. kerascnn dream photo.jpg (or --list-layers)")
+    from PIL import Image
+
+    from kerascnn.images import load_image, resize, save_image
+
+    output = output or image.with_name(f"{image.stem}_dream.png")
+    if output.suffix.lower() not in Image.registered_extensions():
+        raise UserError(f"{output}: unknown image format {output.suffix!r}; use .png or .jpg")
+    if output.exists() and not force:
+        raise UserError(f"{output} exists; pass --force to overwrite it")
+    source = load_image(image, min_side=2)
+    if guide is not None:
+        load_image(guide, min_side=2)  # a bad guide fails before the model loads
+    kwargs = {
+        "layers": parse_layers(layers) if layers else None,
+        "channels": parse_indices(channels) if channels else None,
+    }
+    model, prep, card = load_model(spec, preprocessing)
+    zoo_name = Path(spec).suffix not in (".keras", ".h5") and ":" not in spec
+    if zoo_name and card.get("weights") and not quiet():
+        console(stderr=True).print(
+            f"note: {spec} has random weights; dreams need trained ones, e.g. "
+            f"--model {spec}:{next(iter(card['weights']))}"
+        )
+
+    from kerascnn.dream import deep_dream
+
+    pixels = source.pixels
+    height, width = pixels.shape[:2]
+    if max_side and max(height, width) > max_side:
+        ratio = max_side / max(height, width)
+        pixels = resize(pixels, (max(2, round(height * ratio)), max(2, round(width * ratio))))
+    dreamed = deep_dream(
+        pixels,
+        model,
+        octaves=octaves,
+        octave_scale=octave_scale,
+        steps=steps,
+        step_size=step_size,
+        tile_size=tile_size or None,
+        jitter=jitter,
+        max_loss=max_loss,
+        guide=guide,
+        seed=seed,
+        progress=not quiet(),
+        preprocessing=prep,
+        **kwargs,
+    )
+    if dreamed.shape[:2] != (height, width):  # put the dream's detail on the full-size input
+        dreamed = source.pixels + resize(dreamed - pixels, (height, width))
+    save_image(output, dreamed, source.alpha)
+    if not quiet():
+        console(stderr=True).print(f"wrote {output}")

@@ -1,0 +1,73 @@
+"""``kerascnn visualize maximize MODEL --layer NAME``: the input each filter likes most."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from kerascnn.cli._common import console, quiet
+from kerascnn.cli.dream import parse_indices
+from kerascnn.errors import UserError
+
+__all__ = ["maximize"]
+
+
+@click.command()
+@click.argument("model")
+@click.option("--layer", required=True, help="Layer whose filters to maximise.")
+@click.option("--filters", default="0-15", show_default=True, help="Filter indices, e.g. 0-15,20.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("maximize.png"),
+    show_default=True,
+    help="Grid image to write.",
+)
+@click.option("--size", type=click.IntRange(8), default=128, show_default=True, help="Tile side.")
+@click.option("--steps", type=click.IntRange(0), default=20, show_default=True, help="Per octave.")
+@click.option("--octaves", type=click.IntRange(1), default=3, show_default=True, help="Scales.")
+@click.option("--seed", type=int, help="Random seed.")
+@click.option("--force", is_flag=True, help="Overwrite the output file.")
+def maximize(
+    model: str,
+    layer: str,
+    filters: str,
+    output: Path,
+    size: int,
+    steps: int,
+    octaves: int,
+    seed: int | None,
+    force: bool,
+) -> None:
+    """Activation maximisation: a grid of the images each filter of LAYER responds to most.
+
+    MODEL is a zoo spec (NAME or NAME:WEIGHTS) or a saved .keras file; the
+    gradient ascent is DeepDream's (kerascnn.ascent).
+    """
+    from PIL import Image
+
+    if output.suffix.lower() not in Image.registered_extensions():
+        raise UserError(f"{output}: unknown image format {output.suffix!r}; use .png")
+    if output.exists() and not force:
+        raise UserError(f"{output} exists; pass --force to overwrite it")
+    indices = parse_indices(filters, "filters")
+    from kerascnn.cli.dream import load_model
+    from kerascnn.images import save_image
+    from kerascnn.maximize import filter_grid, maximize_filters
+
+    net, preprocessing, _ = load_model(model, "auto")
+    images = maximize_filters(
+        net,
+        layer,
+        indices,
+        size=size,
+        steps=steps,
+        octaves=octaves,
+        seed=seed,
+        preprocessing=preprocessing,
+    )
+    save_image(output, filter_grid(images, [str(i) for i in indices]))
+    if not quiet():
+        console(stderr=True).print(f"wrote {output} ({len(indices)} filters of {layer})")
