@@ -20,6 +20,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # command name -> "module:attribute"; modules import Keras only inside command bodies.
 COMMANDS = {
     "zoo": "kerascnn.cli.zoo:zoo",
+    "train": "kerascnn.cli.train:train",
+    "evaluate": "kerascnn.cli.evaluate:evaluate",
 }
 
 
