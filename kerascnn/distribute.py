@@ -10,7 +10,9 @@ from kerascnn.errors import UserError
 
 __all__ = [
     "STRATEGIES",
+    "fix_multiworker_reduce",
     "is_chief",
+    "prebuild",
     "require_tensorflow_backend",
     "resolve_strategy",
     "tf_config",
@@ -86,6 +88,55 @@ def resolve_strategy(strategy: Any = "auto") -> Any:
     gpus = tf.config.list_logical_devices("GPU")
     devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
     return tf.distribute.MirroredStrategy(devices=devices)
+
+
+def prebuild(model: Any, image_size: tuple[int, int], batch_size: int) -> None:
+    """Build model, loss, metrics and optimizer from a local batch; skip Keras' own build step.
+
+    Under a distribution strategy Keras 3's ``fit`` first pulls a batch from a
+    throw-away iterator and averages it across replicas to build the model.
+    That fails under ``MultiWorkerMirroredStrategy`` ("Attempt to convert a value
+    (PerReplica...)", keras-team/keras#20585), and the extra iterator advances
+    the shuffle order, so a distributed run would not see the data in the order
+    a one-device run (or a resumed run) does.
+    """
+    import tensorflow as tf
+
+    batch = (tf.zeros((batch_size, *image_size, 3)), tf.zeros((batch_size,), tf.int32))
+    model._symbolic_build(data_batch=batch)
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+
+
+def fix_multiworker_reduce() -> None:
+    """Work around a Keras 3 bug under ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585).
+
+    Each step's scalar metrics are reduced across workers with ``axis=0``
+    ("Invalid reduction dimension 0 for input with 0 dimensions"): scalars are
+    averaged with ``axis=None`` instead, other values as before.
+    """
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    original = tf_trainer.reduce_per_replica
+    if getattr(original, "kerascnn_fix", False):
+        return
+
+    def reduce_per_replica(values: Any, strategy: Any, reduction: str) -> Any:
+        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(
+            strategy
+        ):
+
+            def mean(v: Any) -> Any:
+                if not tf_trainer._is_per_replica_instance(v):
+                    return v
+                rank = strategy.experimental_local_results(v)[0].shape.rank
+                return strategy.reduce("MEAN", v, axis=0 if rank else None)
+
+            return tf.nest.map_structure(mean, values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica.kerascnn_fix = True
+    tf_trainer.reduce_per_replica = reduce_per_replica
 
 
 def is_chief(strategy: Any) -> bool:

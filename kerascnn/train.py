@@ -32,6 +32,15 @@ def resolve_jit_compile(jit_compile: bool | str, strategy: Any) -> bool:
     return bool(tf.config.list_physical_devices("GPU"))
 
 
+def _strategy_name(strategy: Any) -> str:
+    import tensorflow as tf
+
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return "MultiWorkerMirroredStrategy"
+    name = type(strategy).__name__
+    return "default strategy (one device)" if name.startswith("_Default") else name
+
+
 def _has_tensorboard() -> bool:
     import importlib.util
 
@@ -140,7 +149,9 @@ def fit(
     one to ``epochs``.
     """
     from kerascnn.distribute import (
+        fix_multiworker_reduce,
         is_chief,
+        prebuild,
         require_tensorflow_backend,
         resolve_strategy,
         worker_id,
@@ -167,7 +178,7 @@ def fit(
     chief = is_chief(strategy)
     if verbose:
         print(
-            f"{type(strategy).__name__}: {replicas} replica(s); global batch {global_batch} "
+            f"{_strategy_name(strategy)}: {replicas} replica(s); global batch {global_batch} "
             f"= {batch_size} per replica x {replicas}; {train_count} training images, "
             f"{steps} steps per epoch"
         )
@@ -202,6 +213,10 @@ def fit(
                 metrics=["accuracy"],
                 jit_compile=resolve_jit_compile(jit_compile, strategy),
             )
+            if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+                fix_multiworker_reduce()
+            if tf.distribute.has_strategy():  # in a non-default strategy's scope
+                prebuild(model, folder.image_size, batch_size)
             if state:
                 model.optimizer.build(model.trainable_variables)
                 model.load_weights(backup_dir / state["weights"])
