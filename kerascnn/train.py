@@ -20,6 +20,7 @@ from kerascnn.errors import UserError
 
 __all__ = ["MIXED_PRECISION", "fit", "model_image_size", "resolve_jit_compile"]
 
+DEFAULT_SAVE_FREQ = 500  # steps between mid-epoch backups (and one at every epoch end)
 MIXED_PRECISION = {None: None, "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
 
 
@@ -142,8 +143,8 @@ def fit(
     ``"one"`` or a ``tf.distribute.Strategy``. ``mixed_precision``:
     ``"float16"`` (with loss scaling) or ``"bfloat16"``. ``seed`` fixes the split, the
     shuffling and the initial weights (``keras.utils.set_random_seed``). With ``output_dir``
-    the run writes ``backup/`` (every ``save_freq`` steps, default about 10 per
-    epoch), ``best.keras``, ``model.keras``, ``split.json``, ``history.csv``,
+    the run writes ``backup/`` (at each epoch end and every ``save_freq`` steps,
+    default 500), ``best.keras``, ``model.keras``, ``split.json``, ``history.csv``,
     ``history.png`` and TensorBoard ``logs/``; calling ``fit`` again with the same
     arguments resumes an interrupted run; ``resume=True`` also extends a finished
     one to ``epochs``.
@@ -251,7 +252,8 @@ def fit(
             cb.trim_history(csv_path, start_epoch)
         else:
             csv_path.unlink(missing_ok=True)
-        backup = cb.TrainingBackup(backup_dir, save_freq or max(1, steps // 10))
+        every = save_freq or (DEFAULT_SAVE_FREQ if steps > DEFAULT_SAVE_FREQ else "epoch")
+        backup = cb.TrainingBackup(backup_dir, every)
         monitor = "val_loss" if validation is not None else "loss"
         all_callbacks += [
             keras.callbacks.CSVLogger(str(csv_path), append=True),
