@@ -17,13 +17,13 @@ __all__ = ["RECIPES", "build_augmentation", "train_recipe"]
 RECIPES: dict[str, dict[str, Any]] = {
     "gesture_cnn:sign-digits": {
         "model": "gesture_cnn",
-        "model_args": {"batch_norm": True, "hidden": 64, "dropout": 0.3},
+        "model_args": {"batch_norm": True, "hidden": 64, "dropout": 0.0},
         "data": "sign-language-digits/images",  # under ../shared/data
         "image_size": [64, 64],
         "split": {"seed": 0, "validation_split": 0.0, "test_split": 0.2},
-        "augmentation": {"translation": 0.1, "zoom": 0.1, "rotation": 0.04, "contrast": 0.2},
+        "augmentation": {"translation": 0.08, "zoom": 0.08, "rotation": 0.03, "contrast": 0.1},
         "optimizer": "adamw",
-        "learning_rate": 3e-3,
+        "learning_rate": 1e-3,
         "schedule": "cosine",
         "epochs": 30,
         "batch_size": 32,
