@@ -20,11 +20,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # command name -> "module:attribute"; modules import Keras only inside command bodies.
 COMMANDS = {
     "dream": "kerascnn.cli.dream:dream",
-    "zoo": "kerascnn.cli.zoo:zoo",
+    "evaluate": "kerascnn.cli.evaluate:evaluate",
+    "finetune": "kerascnn.cli.finetune:finetune",
     "predict": "kerascnn.cli.predict:predict",
     "summary": "kerascnn.cli.summary:summary",
+    "train": "kerascnn.cli.train:train",
     "visualize": "kerascnn.cli.visualize:visualize",
-    "finetune": "kerascnn.cli.finetune:finetune",
+    "zoo": "kerascnn.cli.zoo:zoo",
 }
 
 

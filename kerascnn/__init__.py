@@ -22,6 +22,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "data": "kerascnn.data",
     "dream": "kerascnn.dream",
+    "evaluate": "kerascnn.evaluate",
     "images": "kerascnn.images",
     "inspect": "kerascnn.inspect",
     "layers": "kerascnn.layers",

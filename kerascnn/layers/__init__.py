@@ -1,6 +1,16 @@
 """Keras layers of the classic CNN literature, registered for serialisation."""
 
+from kerascnn.layers.augmentation import PaddedRandomCrop, PCAColorJitter, classic_augmentation
 from kerascnn.layers.normalization import LocalResponseNormalization
 from kerascnn.layers.pooling import AdaptiveAveragePooling
+from kerascnn.layers.preprocessing import MeanSubtraction, Whitening
 
-__all__ = ["AdaptiveAveragePooling", "LocalResponseNormalization"]
+__all__ = [
+    "AdaptiveAveragePooling",
+    "LocalResponseNormalization",
+    "MeanSubtraction",
+    "PCAColorJitter",
+    "PaddedRandomCrop",
+    "Whitening",
+    "classic_augmentation",
+]

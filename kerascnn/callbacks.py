@@ -1,0 +1,182 @@
+"""Callbacks of a training run with an output folder: mid-epoch backups, best model, plot.
+
+Keras 3's ``BackupAndRestore`` records the batch of a mid-epoch backup but
+restores only the epoch, so a run killed mid-epoch starts that epoch over.
+:class:`TrainingBackup` keeps its step counting and writes a checkpoint that
+``kerascnn.train.fit`` resumes at the exact step; every file is written to a
+temporary name first and then renamed, so a kill never leaves a broken state.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from kerascnn.plot import plot_history
+
+__all__ = [
+    "BestModel",
+    "PlotHistory",
+    "TrainingBackup",
+    "atomic_save_model",
+    "read_backup",
+    "trim_history",
+    "write_json",
+]
+
+STATE_FILE = "state.json"
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` atomically."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_save_model(model: Any, path: str | os.PathLike[str]) -> Path:
+    """``model.save(path)`` through a temporary file in the same folder, then ``os.replace``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_backup(backup_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The last backup's state (``epoch``, ``step``, ``weights``, ``finished``), or ``None``."""
+    state_path = Path(backup_dir) / STATE_FILE
+    if not state_path.is_file():
+        return None
+    state = json.loads(state_path.read_text(encoding="utf-8"))
+    if not (Path(backup_dir) / state["weights"]).is_file():
+        return None
+    return state
+
+
+class TrainingBackup(keras.callbacks.BackupAndRestore):
+    """Back up weights and optimizer state every ``save_freq`` steps and at each epoch end.
+
+    ``offset`` is the number of steps of the current epoch done before this
+    ``fit`` call (set by ``kerascnn.train.fit`` when it resumes mid-epoch).
+    Restoring is done by ``fit`` before training, not by this callback.
+    """
+
+    def __init__(self, backup_dir: str | os.PathLike[str], save_freq: int | str = "epoch") -> None:
+        super().__init__(str(backup_dir), save_freq=save_freq, delete_checkpoint=False)
+        self.offset = 0
+        self._epoch = 0
+
+    def on_train_begin(self, logs: Any = None) -> None:  # restore happens in fit()
+        self._batches_seen_since_last_saving = 0
+        self._last_batch_seen = 0
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        steps = self.params.get("steps")
+        if self._should_save_on_batch(batch) and (steps is None or batch + 1 < steps):
+            self.save(self._epoch, self.offset + batch + 1)
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        self._last_batch_seen = 0
+        self.offset = 0
+        self.save(epoch + 1, 0)
+
+    def on_train_end(self, logs: Any = None) -> None:
+        pass
+
+    def save(self, epoch: int, step: int, finished: bool = False) -> None:
+        """Write ``ckpt-<epoch>-<step>.weights.h5``, then point ``state.json`` at it."""
+        folder = Path(self.backup_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"ckpt-{epoch}-{step}.weights.h5"
+        tmp = folder / f".{name}.part.weights.h5"
+        self.model.save_weights(tmp, overwrite=True)
+        os.replace(tmp, folder / name)
+        write_json(
+            folder / STATE_FILE,
+            {"epoch": epoch, "step": step, "weights": name, "finished": finished},
+        )
+        for old in folder.glob("ckpt-*.weights.h5"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+
+
+class BestModel(keras.callbacks.Callback):
+    """Save the model whenever ``monitor`` improves, atomically, to ``path``.
+
+    The best value so far lives in ``<path>.json`` so that it survives restarts.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], monitor: str = "val_loss") -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.monitor = monitor
+        self.state_path = self.path.with_suffix(".json")
+        self.higher_is_better = "acc" in monitor
+        self.best: float | None = None
+        if self.state_path.is_file():
+            state = json.loads(self.state_path.read_text(encoding="utf-8"))
+            if state.get("monitor") == monitor:
+                self.best = state.get("value")
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            return
+        value = float(value)
+        better = self.best is None or (
+            value > self.best if self.higher_is_better else value < self.best
+        )
+        if better:
+            atomic_save_model(self.model, self.path)
+            self.best = value
+            write_json(self.state_path, {"monitor": self.monitor, "value": value, "epoch": epoch})
+
+
+class PlotHistory(keras.callbacks.Callback):
+    """Redraw ``png_path`` from the ``CSVLogger`` file ``csv_path`` after every epoch."""
+
+    def __init__(self, csv_path: str | os.PathLike[str], png_path: str | os.PathLike[str]) -> None:
+        super().__init__()
+        self.csv_path = Path(csv_path)
+        self.png_path = Path(png_path)
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        if self.csv_path.is_file():
+            plot_history(self.csv_path, self.png_path)
+
+
+def trim_history(csv_path: str | os.PathLike[str], from_epoch: int) -> None:
+    """Drop the rows of epochs ``>= from_epoch`` (they are about to be trained again)."""
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        return
+    with open(csv_path, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return
+    kept = [rows[0]] + [r for r in rows[1:] if r and int(float(r[0])) < from_epoch]
+    fd, tmp = tempfile.mkstemp(dir=csv_path.parent, prefix=f".{csv_path.name}.", suffix=".part")
+    with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(kept)
+    os.replace(tmp, csv_path)

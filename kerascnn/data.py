@@ -1,0 +1,285 @@
+"""Image folders as ``tf.data`` pipelines, with a deterministic split decided by file name.
+
+A folder of class sub-folders (``root/<class>/**/<image>``) becomes an
+:class:`ImageFolder`. Each file goes to ``train``, ``validation`` or ``test``
+by a hash of ``seed`` and its path inside its class folder, so the split is the
+same on every machine and run, stratified (each class is split by the same
+fractions), and adding files never moves old ones. Images are checked up front
+in parallel with Pillow; unreadable ones are reported by path and skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from kerascnn.errors import UserError
+
+__all__ = [
+    "SPLITS",
+    "ImageFolder",
+    "batch_images",
+    "check_image",
+    "image_folder",
+    "split_of",
+]
+
+SPLITS = ("train", "validation", "test")
+# Formats tf.io.decode_image reads; others are reported and skipped.
+_TF_FORMATS = {"JPEG", "PNG", "GIF", "BMP", "WEBP"}
+_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".ppm"}
+SPLIT_FILE = "split.json"
+
+
+def split_of(relpath: str, seed: int, validation_split: float, test_split: float) -> str:
+    """Which split a file goes to: a uniform number from ``sha256(seed/relpath)``.
+
+    ``[0, test_split)`` is test, the next ``validation_split`` is validation,
+    the rest train. The number depends only on the file's own name.
+    """
+    digest = hashlib.sha256(f"{seed}/{relpath}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    if u < test_split:
+        return "test"
+    if u < test_split + validation_split:
+        return "validation"
+    return "train"
+
+
+def check_image(path: str | os.PathLike[str]) -> str | None:
+    """``None`` if ``tf.data`` can decode the image file, else the reason it cannot.
+
+    Decodes the whole file with Pillow (JPEGs at 1/8 scale, which still reads
+    every byte), so truncated files are caught too.
+    """
+    try:
+        with Image.open(path) as img:
+            fmt = img.format
+            if fmt not in _TF_FORMATS:
+                return f"format {fmt} is not supported by tf.io.decode_image (use JPEG or PNG)"
+            if fmt == "JPEG":
+                img.draft("RGB", (max(1, img.size[0] // 8), max(1, img.size[1] // 8)))
+            img.load()
+    except Exception as exc:  # any Pillow failure means "unreadable"
+        return f"cannot read the image ({type(exc).__name__}: {exc})".replace("\n", " ")
+    return None
+
+
+@dataclass
+class ImageFolder:
+    """A split image folder. ``train``/``validation``/``test`` give batched ``tf.data`` datasets
+    of ``(float32 pixels in [0, 255], int32 label)``; they are built on first use."""
+
+    root: Path
+    class_names: list[str]
+    image_size: tuple[int, int]
+    seed: int
+    validation_split: float
+    test_split: float
+    files: dict[str, list[tuple[str, int]]]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    batch_size: int = 32
+    cache: bool | str = True
+
+    @property
+    def train(self) -> Any:
+        """The training split, shuffled every epoch."""
+        return self.dataset("train")
+
+    @property
+    def validation(self) -> Any:
+        """The validation split, or ``None`` when it is empty."""
+        return self.dataset("validation") if self.files["validation"] else None
+
+    @property
+    def test(self) -> Any:
+        """The test split, or ``None`` when it is empty."""
+        return self.dataset("test") if self.files["test"] else None
+
+    def count(self, split: str) -> int:
+        """Number of images in ``split`` (``train``, ``validation``, ``test`` or ``all``)."""
+        return len(self._entries(split))
+
+    def _entries(self, split: str) -> list[tuple[str, int]]:
+        if split == "all":
+            return sorted(e for s in SPLITS for e in self.files[s])
+        if split not in SPLITS:
+            raise UserError(f"unknown split {split!r}; use one of train, validation, test, all")
+        return self.files[split]
+
+    def elements(
+        self, split: str = "train", *, shuffle: bool | None = None, repeat: bool = False
+    ) -> Any:
+        """Unbatched ``(uint8 image, int32 label)`` pairs of ``split``: decoded in parallel,
+        cached, shuffled every pass (training data by default), optionally repeated."""
+        import tensorflow as tf
+
+        entries = self._entries(split)
+        if not entries:
+            raise UserError(
+                f"{self.root}: the {split} split is empty "
+                f"(validation_split={self.validation_split}, test_split={self.test_split})"
+            )
+        shuffle = (split == "train") if shuffle is None else shuffle
+        paths = [str(self.root / p) for p, _ in entries]
+        labels = [label for _, label in entries]
+        height, width = self.image_size
+
+        def decode(path: Any, label: Any) -> tuple[Any, Any]:
+            image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+            image = tf.image.resize(image, (height, width), antialias=True)
+            image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+            return image, tf.cast(label, tf.int32)
+
+        ds = tf.data.Dataset.from_tensor_slices((paths, labels))
+        ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.ignore_errors(log_warning=True)  # backstop; check_image reports by path
+        if self.cache:
+            ds = ds.cache(self.cache if isinstance(self.cache, str) else "")
+        if shuffle:
+            ds = ds.shuffle(
+                min(len(entries), 10_000), seed=self.seed, reshuffle_each_iteration=True
+            )
+        return ds.repeat() if repeat else ds
+
+    def dataset(
+        self,
+        split: str = "train",
+        *,
+        batch_size: int | None = None,
+        shuffle: bool | None = None,
+        drop_remainder: bool = False,
+    ) -> Any:
+        """A batched dataset of ``split`` (float32 pixels); training data is shuffled by default."""
+        ds = self.elements(split, shuffle=shuffle)
+        return batch_images(ds, batch_size or self.batch_size, drop_remainder=drop_remainder)
+
+    def to_json(self) -> dict[str, Any]:
+        """The split, as recorded in ``split.json``."""
+        return {
+            "root": str(self.root),
+            "method": "sha256(f'{seed}/{path in class folder}'), first 8 bytes / 2**64: "
+            "[0, test_split) test, next validation_split validation, rest train",
+            "seed": self.seed,
+            "validation_split": self.validation_split,
+            "test_split": self.test_split,
+            "image_size": list(self.image_size),
+            "class_names": self.class_names,
+            "counts": {s: len(self.files[s]) for s in SPLITS},
+            "files": {s: [p for p, _ in self.files[s]] for s in SPLITS},
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+        }
+
+    def save_split(self, directory: str | os.PathLike[str]) -> Path:
+        """Write ``split.json`` into ``directory`` atomically; return its path."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        target = directory / SPLIT_FILE
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{SPLIT_FILE}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(self.to_json(), f, indent=1)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+
+def batch_images(ds: Any, batch_size: int, *, drop_remainder: bool = False) -> Any:
+    """Batch ``(uint8 image, label)`` pairs, cast images to float32, prefetch."""
+    import tensorflow as tf
+
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _list_classes(root: Path) -> tuple[list[str], dict[str, list[str]]]:
+    if not root.is_dir():
+        raise UserError(f"{root}: no such folder; --data needs a folder of class sub-folders")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise UserError(f"{root}: no class sub-folders; put each class's images in root/<class>/")
+    found: dict[str, list[str]] = {}
+    for name in classes:
+        folder = root / name
+        found[name] = sorted(
+            p.relative_to(folder).as_posix()
+            for p in folder.rglob("*")
+            if p.is_file() and p.suffix.lower() in _SUFFIXES and not p.name.startswith(".")
+        )
+    empty = [n for n in classes if not found[n]]
+    if len(empty) == len(classes):
+        raise UserError(f"{root}: no images found in its class sub-folders")
+    if empty:
+        raise UserError(
+            f"{root}: class folder(s) {', '.join(map(repr, empty))} contain no images; "
+            "add images or remove the folder"
+        )
+    return classes, found
+
+
+def image_folder(
+    path: str | os.PathLike[str],
+    image_size: tuple[int, int] = (64, 64),
+    validation_split: float = 0.2,
+    seed: int = 0,
+    *,
+    test_split: float = 0.0,
+    batch_size: int = 32,
+    cache: bool | str = True,
+    check: bool = True,
+    workers: int | None = None,
+) -> ImageFolder:
+    """Read a folder of class sub-folders and split it (see the module docstring).
+
+    ``image_size`` is (height, width). ``cache``: ``True`` in memory, a file
+    prefix on disk, ``False`` none. ``check`` decodes every image once with
+    Pillow in ``workers`` threads and skips, with a reason, those that fail.
+    """
+    root = Path(path).expanduser()
+    for name, value in (("validation_split", validation_split), ("test_split", test_split)):
+        if not 0.0 <= value < 1.0:
+            raise UserError(f"{name} must be in [0, 1), got {value!r}")
+    if validation_split + test_split >= 1.0:
+        raise UserError("validation_split + test_split must be below 1 to leave training data")
+    try:
+        image_size = (int(image_size[0]), int(image_size[1]))
+    except (TypeError, ValueError, IndexError):
+        raise UserError(f"image_size must be (height, width), got {image_size!r}") from None
+    classes, found = _list_classes(root)
+    entries = [
+        (f"{name}/{rel}", label, rel) for label, name in enumerate(classes) for rel in found[name]
+    ]
+    skipped: list[tuple[str, str]] = []
+    if check:
+        with ThreadPoolExecutor(max_workers=workers or min(8, (os.cpu_count() or 1) + 1)) as pool:
+            reasons = list(pool.map(check_image, [root / e[0] for e in entries]))
+        skipped = [(str(root / e[0]), r) for e, r in zip(entries, reasons, strict=True) if r]
+        entries = [e for e, r in zip(entries, reasons, strict=True) if not r]
+        if not entries:
+            raise UserError(f"{root}: none of the images can be read, e.g. {skipped[0][0]}")
+    files: dict[str, list[tuple[str, int]]] = {s: [] for s in SPLITS}
+    for relpath, label, rel in entries:
+        files[split_of(rel, seed, validation_split, test_split)].append((relpath, label))
+    return ImageFolder(
+        root=root,
+        class_names=classes,
+        image_size=image_size,
+        seed=int(seed),
+        validation_split=float(validation_split),
+        test_split=float(test_split),
+        files=files,
+        skipped=skipped,
+        batch_size=int(batch_size),
+        cache=cache,
+    )

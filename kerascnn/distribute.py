@@ -1,0 +1,159 @@
+"""Choosing a ``tf.distribute`` strategy, and who is the chief, for ``kerascnn.train``."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from kerascnn.errors import UserError
+
+__all__ = [
+    "STRATEGIES",
+    "fix_multiworker_reduce",
+    "is_chief",
+    "prebuild",
+    "require_tensorflow_backend",
+    "resolve_strategy",
+    "tf_config",
+    "worker_id",
+]
+
+STRATEGIES = ("auto", "mirrored", "multiworker", "one")
+
+
+def require_tensorflow_backend() -> None:
+    """``kerascnn.train`` drives ``tf.distribute``: refuse other Keras backends with one line."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise UserError(
+            f"training uses tf.distribute and needs the TensorFlow backend, but "
+            f"KERAS_BACKEND is {keras.backend.backend()!r}; set KERAS_BACKEND=tensorflow"
+        )
+
+
+def tf_config() -> dict[str, Any]:
+    """The parsed ``TF_CONFIG`` environment variable (``{}`` when unset)."""
+    raw = os.environ.get("TF_CONFIG", "").strip()
+    if not raw:
+        return {}
+    try:
+        config = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"TF_CONFIG is not valid JSON ({exc})") from None
+    if not isinstance(config, dict):
+        raise UserError("TF_CONFIG must be a JSON object with 'cluster' and 'task'")
+    return config
+
+
+def _cluster_size(config: dict[str, Any]) -> int:
+    cluster = config.get("cluster") or {}
+    return sum(len(v) for k, v in cluster.items() if k in ("chief", "worker"))
+
+
+def resolve_strategy(strategy: Any = "auto") -> Any:
+    """A ``tf.distribute.Strategy`` from a name or an instance.
+
+    ``"auto"``: ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` names a
+    cluster of several tasks, ``MirroredStrategy`` when several GPUs are
+    visible, else the default (one-device) strategy. ``"mirrored"``: all GPUs,
+    or all (logical) CPUs when there is no GPU. ``"multiworker"``: always
+    ``MultiWorkerMirroredStrategy``. ``"one"``: the default strategy.
+    Multi-worker strategies must be created before TensorFlow runs anything.
+    """
+    import tensorflow as tf
+
+    if isinstance(strategy, tf.distribute.Strategy):
+        return strategy
+    if strategy not in STRATEGIES:
+        raise UserError(f"unknown strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
+    if strategy == "auto":
+        if _cluster_size(tf_config()) > 1:
+            strategy = "multiworker"
+        elif len(tf.config.list_physical_devices("GPU")) > 1:
+            strategy = "mirrored"
+        else:
+            strategy = "one"
+    if strategy == "one":
+        return tf.distribute.get_strategy()
+    if strategy == "multiworker":
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except (RuntimeError, ValueError) as exc:
+            raise UserError(
+                f"cannot start MultiWorkerMirroredStrategy ({exc}); it must be created before "
+                "TensorFlow runs any operation: pass a path or an ImageFolder as data"
+            ) from None
+    gpus = tf.config.list_logical_devices("GPU")
+    devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices=devices)
+
+
+def prebuild(model: Any, image_size: tuple[int, int], batch_size: int) -> None:
+    """Build model, loss, metrics and optimizer from a local batch; skip Keras' own build step.
+
+    Under a distribution strategy Keras 3's ``fit`` first pulls a batch from a
+    throw-away iterator and averages it across replicas to build the model.
+    That fails under ``MultiWorkerMirroredStrategy`` ("Attempt to convert a value
+    (PerReplica...)", keras-team/keras#20585), and the extra iterator advances
+    the shuffle order, so a distributed run would not see the data in the order
+    a one-device run (or a resumed run) does.
+    """
+    import tensorflow as tf
+
+    batch = (tf.zeros((batch_size, *image_size, 3)), tf.zeros((batch_size,), tf.int32))
+    model._symbolic_build(data_batch=batch)
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+
+
+def fix_multiworker_reduce() -> None:
+    """Work around a Keras 3 bug under ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585).
+
+    Each step's scalar metrics are reduced across workers with ``axis=0``
+    ("Invalid reduction dimension 0 for input with 0 dimensions"): scalars are
+    averaged with ``axis=None`` instead, other values as before.
+    """
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    original = tf_trainer.reduce_per_replica
+    if getattr(original, "kerascnn_fix", False):
+        return
+
+    def reduce_per_replica(values: Any, strategy: Any, reduction: str) -> Any:
+        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(
+            strategy
+        ):
+
+            def mean(v: Any) -> Any:
+                if not tf_trainer._is_per_replica_instance(v):
+                    return v
+                rank = strategy.experimental_local_results(v)[0].shape.rank
+                return strategy.reduce("MEAN", v, axis=0 if rank else None)
+
+            return tf.nest.map_structure(mean, values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica.kerascnn_fix = True
+    tf_trainer.reduce_per_replica = reduce_per_replica
+
+
+def is_chief(strategy: Any) -> bool:
+    """Whether this process writes the run's files: always, except non-chief multi-workers."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True
+    task_type, task_id = resolver.task_type, resolver.task_id
+    if task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return task_type == "worker" and task_id == 0 and not has_chief
+
+
+def worker_id(strategy: Any) -> str:
+    """``"<type>-<index>"`` of this task in a cluster, ``"local"`` otherwise."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return "local"
+    return f"{resolver.task_type}-{resolver.task_id}"

@@ -1,0 +1,182 @@
+"""The classic input normalisations as Keras layers, fitted to training data with ``adapt()``.
+
+* :class:`MeanSubtraction`: subtract the mean colour (per channel, VGG) or the
+  mean image (per pixel, AlexNet).
+* :class:`Whitening`: PCA or ZCA whitening of flattened inputs (cs231n's recipe:
+  ``X -= mean; cov = X.T X / N; U, S, V = svd(cov); X_rot = X U;
+  X_white = X_rot / sqrt(S + eps)``; ZCA rotates back, ``X_white U.T``).
+
+Statistics are weights of the layer, so they are saved with the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+__all__ = ["MeanSubtraction", "Whitening", "iterate_batches"]
+
+
+def iterate_batches(data: Any) -> Iterator[np.ndarray]:
+    """Batches of inputs as float64 NumPy arrays, from an array, a tensor or an iterable
+    of batches (a ``tf.data.Dataset``; ``(x, y)`` pairs use ``x``)."""
+    if hasattr(data, "shape") and not isinstance(data, (list, tuple)):
+        yield np.asarray(keras.ops.convert_to_numpy(data), np.float64)
+        return
+    if not isinstance(data, Iterable):
+        raise TypeError(f"adapt() needs an array or an iterable of batches, got {type(data)!r}")
+    for batch in data:
+        if isinstance(batch, (tuple, list)):
+            batch = batch[0]
+        yield np.asarray(keras.ops.convert_to_numpy(batch), np.float64)
+
+
+class _Adaptable(keras.layers.Layer):
+    """A layer whose statistics come from ``adapt(data)``; before that it refuses to run."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def _state(self, name: str, shape: tuple[int, ...]) -> Any:
+        return self.add_weight(name=name, shape=shape, initializer="zeros", trainable=False)
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="kerascnn")
+class MeanSubtraction(_Adaptable):
+    """``x - mean``, where ``mean`` is the training data's mean colour or mean image.
+
+    ``mode="channel"``: one mean per channel, averaged over images and pixels
+    (VGG). ``mode="pixel"``: the mean image, one value per pixel and channel
+    (AlexNet). Call ``adapt(data)`` on training images before training.
+    """
+
+    def __init__(self, mode: str = "channel", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if mode not in ("channel", "pixel"):
+            raise ValueError(f"mode must be 'channel' or 'pixel', got {mode!r}")
+        self.mode = mode
+
+    def build(self, input_shape: Any) -> None:
+        shape = tuple(input_shape[1:])
+        if self.mode == "channel":
+            shape = (shape[-1],)
+        if any(d is None for d in shape):
+            raise ValueError(f"MeanSubtraction(mode={self.mode!r}) needs a fixed input shape")
+        self.mean = self._state("mean", shape)
+
+    def adapt(self, data: Any) -> None:
+        """Compute the mean from ``data``: an array or an iterable of batches."""
+        total, count = None, 0
+        for batch in iterate_batches(data):
+            axes = tuple(range(batch.ndim - 1)) if self.mode == "channel" else 0
+            s = batch.sum(axis=axes)
+            total = s if total is None else total + s
+            count += (
+                int(np.prod(batch.shape[: batch.ndim - 1]))
+                if self.mode == "channel"
+                else len(batch)
+            )
+            if not self.built:
+                self.build((None, *batch.shape[1:]))
+        if total is None or count == 0:
+            raise ValueError("adapt() got no data")
+        self.mean.assign((total / count).astype(self.mean.dtype))
+
+    def call(self, inputs: Any) -> Any:
+        return inputs - ops.cast(self.mean, inputs.dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "mode": self.mode}
+
+
+@keras.saving.register_keras_serializable(package="kerascnn")
+class Whitening(_Adaptable):
+    """PCA or ZCA whitening of each sample's flattened values (``D = H*W*C`` features).
+
+    ``method="zca"`` keeps the input shape (``X_white U.T``, reshaped back);
+    ``method="pca"`` outputs ``(batch, components)`` decorrelated features,
+    ``components`` (default ``D``) of them, largest variance first.
+    ``epsilon`` regularises small eigenvalues. The covariance is ``D x D``:
+    meant for small inputs (32x32x3 is 3072 features) or feature vectors.
+    """
+
+    def __init__(
+        self,
+        method: str = "zca",
+        epsilon: float = 1e-5,
+        components: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if method not in ("pca", "zca"):
+            raise ValueError(f"method must be 'pca' or 'zca', got {method!r}")
+        if components is not None and method != "pca":
+            raise ValueError("components applies to method='pca' only")
+        if epsilon < 0:
+            raise ValueError(f"epsilon must be >= 0, got {epsilon!r}")
+        self.method = method
+        self.epsilon = float(epsilon)
+        self.components = components
+
+    def build(self, input_shape: Any) -> None:
+        shape = tuple(input_shape[1:])
+        if any(d is None for d in shape):
+            raise ValueError("Whitening needs a fixed input shape")
+        self._features = int(np.prod(shape))
+        k = self.components or self._features
+        if not 1 <= k <= self._features:
+            raise ValueError(f"components must be in [1, {self._features}], got {k}")
+        self.mean = self._state("mean", (self._features,))
+        self.projection = self._state("projection", (self._features, k))
+
+    def adapt(self, data: Any) -> None:
+        """Compute mean and covariance of ``data`` (array or batches), then the projection."""
+        sum_x = sum_xx = None
+        count = 0
+        for batch in iterate_batches(data):
+            if not self.built:
+                self.build((None, *batch.shape[1:]))
+            x = batch.reshape(len(batch), -1)
+            sum_x = x.sum(0) if sum_x is None else sum_x + x.sum(0)
+            sum_xx = x.T @ x if sum_xx is None else sum_xx + x.T @ x
+            count += len(x)
+        if count == 0:
+            raise ValueError("adapt() got no data")
+        mean = sum_x / count
+        cov = sum_xx / count - np.outer(mean, mean)  # = (X - mean).T (X - mean) / N
+        u, s, _ = np.linalg.svd(cov)
+        scaled = u / np.sqrt(s + self.epsilon)  # X U / sqrt(S + eps)
+        if self.method == "zca":
+            projection = scaled @ u.T
+        else:
+            projection = scaled[:, : self.components or self._features]
+        self.mean.assign(mean.astype(np.float32))
+        self.projection.assign(projection.astype(np.float32))
+
+    def call(self, inputs: Any) -> Any:
+        x = ops.reshape(inputs, (-1, self._features))
+        x = ops.matmul(x - ops.cast(self.mean, x.dtype), ops.cast(self.projection, x.dtype))
+        if self.method == "zca":
+            return ops.reshape(x, ops.shape(inputs))
+        return x
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        if self.method == "zca":
+            return input_shape
+        return (input_shape[0], self.components or int(np.prod(input_shape[1:])))
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "method": self.method,
+            "epsilon": self.epsilon,
+            "components": self.components,
+        }
