@@ -40,7 +40,8 @@ def predict(model: str, images: tuple[str, ...], top: int, as_json: bool) -> Non
 
     out = console()
     for image, preds in zip(images, results, strict=True):
-        table = Table(title=image, title_justify="left")
+        out.print(image, highlight=False, soft_wrap=True)
+        table = Table()
         table.add_column("#", justify="right")
         table.add_column("class")
         table.add_column("probability", justify="right")

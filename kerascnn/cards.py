@@ -30,7 +30,8 @@ and exactly one of
 Optional: ``filename`` (the cache file name, default the URL's last part), ``crop``
 (the central fraction kept before resizing, e.g. 0.875 = resize 256, crop 224),
 ``model_args`` (builder keyword arguments the weights need, e.g. ``{"batch_norm": true}``),
-``training`` (free text: recipe, time, hardware), ``notes``.
+``training`` (free text: recipe, time, hardware), ``split`` (how a bundled weight's data was
+split: ``{"seed", "validation_split", "test_split"}``, see ``kerascnn.data``), ``notes``.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ _OPTIONAL = {
     "model_args": dict,
     "training": str,
     "notes": str,
+    "split": dict,
 }
 _HASH = re.compile(r"^(md5:[0-9a-f]{32}|sha256:[0-9a-f]{8,64})$")
 

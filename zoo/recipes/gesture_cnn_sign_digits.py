@@ -1,8 +1,10 @@
-"""Recipes of the zoo's own weights: data, split, model, augmentation, optimizer, schedule.
+"""Recipe of ``gesture_cnn:sign-digits``: the gesture CNN on the Sign Language Digits photos.
 
-Each recipe is plain data, run by :func:`train_recipe` through the public API
+The recipe is plain data (``RECIPE``), run by :func:`run` through the public API
 (``kerascnn.data.image_folder``, ``kerascnn.train.fit``, ``kerascnn.evaluate``),
-so it doubles as an example. The split is kerascnn's file-name hash split.
+so it doubles as an example. The split is kerascnn's file-name hash split:
+``sha256(seed, class/file)`` puts each photo in train or test, about 80/20 per
+class, the same on every run and machine.
 """
 
 from __future__ import annotations
@@ -12,24 +14,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RECIPES", "build_augmentation", "train_recipe"]
+__all__ = ["RECIPE", "build_augmentation", "run"]
 
-RECIPES: dict[str, dict[str, Any]] = {
-    "gesture_cnn:sign-digits": {
-        "model": "gesture_cnn",
-        "model_args": {"batch_norm": True, "hidden": 64, "dropout": 0.0},
-        "data": "sign-language-digits/images",  # under ../shared/data
-        "image_size": [64, 64],
-        "split": {"seed": 0, "validation_split": 0.0, "test_split": 0.2},
-        "augmentation": {"translation": 0.08, "zoom": 0.08, "rotation": 0.03, "contrast": 0.1},
-        "optimizer": "adamw",
-        "learning_rate": 1e-3,
-        "schedule": "cosine",
-        "epochs": 30,
-        "batch_size": 32,
-        "seed": 0,
-        "weights_file": "gesture_cnn_sign_digits.weights.h5",
-    },
+RECIPE: dict[str, Any] = {
+    "model": "gesture_cnn",
+    "model_args": {"batch_norm": True, "hidden": 64, "dropout": 0.0},
+    "data": "sign-language-digits/images",  # under ../shared/data
+    "image_size": [64, 64],
+    "split": {"seed": 0, "validation_split": 0.0, "test_split": 0.2},
+    "augmentation": {"translation": 0.08, "zoom": 0.08, "rotation": 0.03, "contrast": 0.1},
+    "optimizer": "adamw",
+    "learning_rate": 1e-3,
+    "schedule": "cosine",
+    "epochs": 30,
+    "batch_size": 32,
+    "seed": 0,
+    "weights_file": "gesture_cnn_sign_digits.weights.h5",
 }
 
 
@@ -50,17 +50,15 @@ def build_augmentation(spec: dict[str, float], seed: int) -> Any:
     return keras.Sequential(steps, name="augmentation")
 
 
-def train_recipe(
-    name: str, data_dir: str | os.PathLike[str], output_dir: str | os.PathLike[str]
-) -> dict[str, Any]:
-    """Run recipe ``name`` on ``data_dir``; write the weights file and return the test result."""
+def run(data_dir: str | os.PathLike[str], output_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Train on ``data_dir``; write the weights file into ``output_dir``; return the test result."""
     import keras
 
     from kerascnn import evaluate, train
     from kerascnn.data import image_folder
     from kerascnn.registry import create_model
 
-    recipe = RECIPES[name]
+    recipe = RECIPE
     out = Path(output_dir)
     split = recipe["split"]
     folder = image_folder(

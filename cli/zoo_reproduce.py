@@ -1,0 +1,69 @@
+"""``kerascnn zoo reproduce``: retrain a published weight from its recipe."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from kerascnn.cli._common import console, json_option
+
+__all__ = ["reproduce"]
+
+
+@click.command()
+@click.argument("spec")
+@click.option(
+    "--data",
+    required=True,
+    type=click.Path(file_okay=True, dir_okay=True),
+    help="The recipe's data (a folder of class folders, or the CIFAR-10 zip).",
+)
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False),
+    help="Run folder (default: runs/reproduce-NAME-VARIANT).",
+)
+@json_option
+def reproduce(spec: str, data: str, output: str | None, as_json: bool) -> None:
+    """Retrain weight SPEC (NAME:VARIANT) by its recipe; print test accuracy beside the card.
+
+    Training goes through `kerascnn.train.fit`; the weights file lands in the
+    output folder, never over the bundled one.
+    """
+    from kerascnn.cards import parse_spec, weight_card
+    from kerascnn.errors import UserError
+    from kerascnn.zoo.recipes import RECIPES, reproduce
+
+    name, variant = parse_spec(spec)
+    if variant is None or spec not in RECIPES:
+        raise UserError(f"no recipe for {spec!r}; recipes exist for: {', '.join(sorted(RECIPES))}")
+    card = weight_card(name, variant)
+    if not Path(data).exists():
+        raise UserError(f"{data}: no such data folder or file")
+    out = Path(output or f"runs/reproduce-{name}-{variant}")
+    result = reproduce(spec, data, out)
+    published = card["accuracy"]
+    row = {
+        "spec": spec,
+        "test_accuracy": result["accuracy"],
+        "test_images": result["count"],
+        "errors": result["errors"],
+        "train_seconds": result.get("train_seconds"),
+        "card_accuracy": published.get("top1"),
+        "card_test_images": published.get("test_images"),
+        "card_errors": published.get("errors"),
+        "weights": result.get("weights"),
+    }
+    if as_json:
+        click.echo(json.dumps(row, indent=2))
+        return
+    console().print(
+        f"{spec}: test accuracy {100 * row['test_accuracy']:.2f}% "
+        f"({row['errors']} errors in {row['test_images']} images) in "
+        f"{row['train_seconds']:.0f} s; card: {row['card_accuracy']:.2f}% "
+        f"({row['card_errors']} errors in {row['card_test_images']} images)\n"
+        f"weights: {row['weights']}",
+        highlight=False,
+    )

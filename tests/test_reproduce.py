@@ -1,0 +1,74 @@
+"""``kerascnn zoo reproduce``: a recipe reruns through the training engine."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import kerascnn
+from kerascnn.cli.main import cli
+from kerascnn.zoo.recipes import RECIPES, get_recipe
+
+
+def test_every_bundled_weight_has_a_recipe():
+    for name in kerascnn.list_models():
+        for variant, card in kerascnn.get_model_card(name).get("weights", {}).items():
+            if "file" in card:
+                assert f"{name}:{variant}" in RECIPES
+                recipe = get_recipe(f"{name}:{variant}")
+                weighted = {k: v for k, v in recipe["model_args"].items() if k != "dropout"}
+                assert weighted == card["model_args"]
+
+
+def _digits(root, per_class=8):
+    rng = np.random.default_rng(0)
+    for digit in range(10):
+        folder = root / str(digit)
+        folder.mkdir(parents=True)
+        for i in range(per_class):  # each class its own colour, so a short run can learn it
+            base = np.full((64, 64, 3), (digit * 25, 255 - digit * 25, (digit * 70) % 255))
+            noisy = np.clip(base + rng.normal(0, 10, base.shape), 0, 255).astype("uint8")
+            Image.fromarray(noisy).save(folder / f"img_{digit}_{i}.jpg")
+
+
+def test_reproduce_runs_the_recipe_and_reports_it_beside_the_card(tmp_path, monkeypatch):
+    from kerascnn.zoo.recipes import gesture_cnn_sign_digits as recipe
+
+    monkeypatch.setitem(recipe.RECIPE, "epochs", 1)
+    _digits(tmp_path / "data")
+    out = tmp_path / "run"
+    args = ["zoo", "reproduce", "gesture_cnn:sign-digits", "--data", str(tmp_path / "data")]
+    result = CliRunner().invoke(cli, [*args, "--output", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.output[result.output.index("{") :])
+    assert row["card_accuracy"] == 99.3 and row["card_test_images"] == 427
+    assert row["test_images"] > 0 and 0.0 <= row["test_accuracy"] <= 1.0
+    weights = out / "gesture_cnn_sign_digits.weights.h5"
+    assert weights.is_file()
+    model = kerascnn.create_model("gesture_cnn", weights=str(weights), batch_norm=True, hidden=64)
+    assert model.output_shape == (None, 10)
+    assert (out / "split.json").is_file()
+
+
+def test_reproduce_mistakes_are_one_line():
+    result = CliRunner().invoke(cli, ["zoo", "reproduce", "vgg16:imagenet", "--data", "."])
+    assert result.exit_code == 2 and "no recipe for 'vgg16:imagenet'" in result.output
+    result = CliRunner().invoke(
+        cli, ["zoo", "reproduce", "gesture_cnn:sign-digits", "--data", "/nonexistent"]
+    )
+    assert result.exit_code == 2 and "no such data" in result.output
+
+
+@pytest.mark.slow
+def test_full_gesture_recipe_reaches_the_card(data_dir, tmp_path):
+    from kerascnn.zoo.recipes import reproduce
+
+    result = reproduce(
+        "gesture_cnn:sign-digits", data_dir / "sign-language-digits" / "images", tmp_path
+    )
+    assert result["count"] == 427
+    assert result["accuracy"] >= 0.99

@@ -1,0 +1,42 @@
+"""Training recipes of the zoo's own weights: one module per ``model_variant``.
+
+Each module holds a declarative ``RECIPE`` dict (data, split, model arguments,
+augmentation, optimizer, schedule, epochs, seed) and ``run(data, output_dir)``,
+which trains through kerascnn's public API and returns the test result
+(``accuracy``, ``count``, ``errors``, ``train_seconds``, ``weights``).
+Importing this package is cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+from kerascnn.errors import UserError
+
+__all__ = ["RECIPES", "get_recipe", "reproduce"]
+
+# weight spec -> module (in this package) holding its recipe
+RECIPES: dict[str, str] = {
+    "gesture_cnn:sign-digits": "gesture_cnn_sign_digits",
+}
+
+
+def _module(spec: str) -> Any:
+    if spec not in RECIPES:
+        known = ", ".join(sorted(RECIPES))
+        raise UserError(f"no recipe for {spec!r}; recipes exist for: {known}")
+    return importlib.import_module(f"{__name__}.{RECIPES[spec]}")
+
+
+def get_recipe(spec: str) -> dict[str, Any]:
+    """The declarative recipe of weight ``spec`` (e.g. ``"gesture_cnn:sign-digits"``)."""
+    return dict(_module(spec).RECIPE)
+
+
+def reproduce(
+    spec: str, data: str | os.PathLike[str], output_dir: str | os.PathLike[str]
+) -> dict[str, Any]:
+    """Rerun the recipe of ``spec`` on ``data``; the result has the test accuracy."""
+    return _module(spec).run(data, output_dir)
