@@ -78,9 +78,8 @@ def variant_file(
             card["url"], path, hash=card["hash"], size=card.get("size"), progress=progress
         )
     except hub.DownloadError as exc:
-        raise WeightsUnavailableError(
-            f"{exc}; {_missing_hint(model, variant, card, path)}"
-        ) from None
+        why = f"the download failed ({exc})"
+        raise WeightsUnavailableError(_missing_hint(model, variant, card, path, why)) from None
 
 
 def import_weights(model: str, variant: str, card: dict[str, Any], source: str | Path) -> Path:

@@ -18,6 +18,7 @@ import hashlib
 import http.client
 import json
 import os
+import socket
 import sys
 import time
 import urllib.error
@@ -250,6 +251,9 @@ def _download(
             reason = f"HTTP {exc.code}"
         except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
             reason = str(getattr(exc, "reason", None) or exc.__class__.__name__)
+            if isinstance(getattr(exc, "reason", None), socket.gaierror):
+                # no DNS answer: offline or a wrong host; retrying only makes the user wait
+                raise DownloadError(f"{url}: cannot reach the host ({reason})") from None
         after = part.stat().st_size if part.exists() else 0
         resumed_any = resumed_any or after > 0
         failures = 0 if after > before else failures + 1

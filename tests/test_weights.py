@@ -52,6 +52,16 @@ def test_offline_and_not_cached_says_which_file_and_how_to_import(monkeypatch):
     assert "\n" not in message
 
 
+def test_a_failed_download_is_one_line_naming_the_import_command(server, monkeypatch):
+    monkeypatch.setenv("KERASCNN_MIRROR", server.url("/missing"))  # the server answers 404
+    with pytest.raises(WeightsUnavailableError) as err:
+        kerascnn.create_model("alexnet", weights="imagenet")
+    message = str(err.value)
+    assert "the download failed" in message and "HTTP 404" in message
+    assert "kerascnn zoo import alexnet:imagenet FILE" in message
+    assert "\n" not in message
+
+
 def test_other_classes_with_a_full_top_point_to_swap_head(monkeypatch):
     monkeypatch.setenv("KERASCNN_OFFLINE", "1")  # raised before any download
     with pytest.raises(ValueError, match=r"predict 1000 classes, not 10.*transfer\.swap_head"):
