@@ -36,7 +36,10 @@ def get_recipe(spec: str) -> dict[str, Any]:
 
 
 def reproduce(
-    spec: str, data: str | os.PathLike[str], output_dir: str | os.PathLike[str]
+    spec: str, data: str | os.PathLike[str], output_dir: str | os.PathLike[str], **kwargs: Any
 ) -> dict[str, Any]:
-    """Rerun the recipe of ``spec`` on ``data``; the result has the test accuracy."""
-    return _module(spec).run(data, output_dir)
+    """Rerun the recipe of ``spec`` on ``data``; the result has the test accuracy.
+
+    ``kwargs`` go to the recipe's ``run`` (e.g. ``epochs=`` to change the budget).
+    """
+    return _module(spec).run(data, output_dir, **kwargs)

@@ -50,8 +50,16 @@ def build_augmentation(spec: dict[str, float], seed: int) -> Any:
     return keras.Sequential(steps, name="augmentation")
 
 
-def run(data_dir: str | os.PathLike[str], output_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Train on ``data_dir``; write the weights file into ``output_dir``; return the test result."""
+def run(
+    data_dir: str | os.PathLike[str],
+    output_dir: str | os.PathLike[str],
+    *,
+    epochs: int | None = None,
+) -> dict[str, Any]:
+    """Train on ``data_dir``; write the weights file into ``output_dir``; return the test result.
+
+    ``epochs`` overrides the recipe's (for budget comparisons).
+    """
     import keras
 
     from kerascnn import evaluate, train
@@ -83,7 +91,7 @@ def run(data_dir: str | os.PathLike[str], output_dir: str | os.PathLike[str]) ->
     history = train.fit(
         build,
         folder,
-        epochs=recipe["epochs"],
+        epochs=epochs or recipe["epochs"],
         batch_size=recipe["batch_size"],
         optimizer=recipe["optimizer"],
         learning_rate=recipe["learning_rate"],
