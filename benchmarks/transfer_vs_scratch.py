@@ -29,14 +29,11 @@ import numpy as np
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def split_of(relpath: str, seed: int = 0, test_split: float = 0.2) -> str:
-    """``"test"`` or ``"train"``: the training engine's rule, ``sha256(f"{seed}/{relpath}")``.
+def split_of(name: str, seed: int = 0, test_split: float = 0.2) -> str:
+    """``"test"`` or ``"train"``: the gesture recipe's held-out split (kerascnn.data.split_of)."""
+    from kerascnn.data import split_of as engine_split
 
-    ``relpath`` is the path inside the class folder; a file is in the test split
-    when the first 8 bytes of the digest, as a fraction of 2**64, fall below ``test_split``.
-    """
-    digest = hashlib.sha256(f"{seed}/{relpath}".encode()).digest()
-    return "test" if int.from_bytes(digest[:8], "big") / 2**64 < test_split else "train"
+    return engine_split(name, seed, 0.0, test_split)
 
 
 def make_splits(images: Path, per_class: int, work: Path) -> tuple[Path, Path, int, int]:
