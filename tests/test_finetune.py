@@ -81,7 +81,7 @@ def test_finetune_errors(folder, tmp_path):
         finetune(model, folder, classes=5)
     with pytest.raises(UserError, match="classes must be at least 2"):
         finetune(model, folder, classes=1)
-    with pytest.raises(UserError, match="no such data folder"):
+    with pytest.raises(UserError, match="no such folder"):
         finetune(model, tmp_path / "missing")
     one = tmp_path / "one"
     (one / "only").mkdir(parents=True)

@@ -3,8 +3,6 @@ unfreeze the top blocks and train on, with a smaller learning rate for the backb
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import tempfile
@@ -45,23 +43,13 @@ def load_image_folder(
 ) -> tuple[Any, Any, list[str]]:
     """``(train, validation or None, class names)`` from a folder of class folders.
 
-    The one place data is loaded; ``kerascnn.data.image_folder`` can replace it.
+    ``kerascnn.data.image_folder``'s split (by file name, stratified, stable) and
+    checks (unreadable images reported and skipped).
     """
-    root = Path(path)
-    if not root.is_dir():
-        raise UserError(f"{root}: no such data folder (expected one sub-folder per class)")
-    kwargs: dict[str, Any] = {"image_size": tuple(image_size), "batch_size": batch_size}
-    if validation_split:
-        kwargs.update(validation_split=validation_split, subset="both")
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the split sizes
-            found = keras.utils.image_dataset_from_directory(
-                root, seed=seed, verbose=False, **kwargs
-            )
-    except ValueError as exc:
-        raise UserError(f"{root}: cannot read images by class folder ({exc})") from None
-    train, val = found if validation_split else (found, None)
-    return train, val, list(train.class_names)
+    from kerascnn.data import image_folder
+
+    folder = image_folder(path, tuple(image_size), validation_split, seed, batch_size=batch_size)
+    return folder.train, folder.validation, list(folder.class_names)
 
 
 def _preprocess(mode: str) -> Any:
