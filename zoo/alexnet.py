@@ -147,7 +147,7 @@ def alexnet_cifar(
     with ``2 * channels * k * k`` filters and a ReLU in front of the first stage, as in the
     airbench CIFAR-10 records: the training recipe sets its kernel to the PCA-whitening
     filters of the training images' patches (each eigenvector and its negative), so the
-    model takes raw pixels in [0, 255].
+    model takes raw pixels in [0, 255]. The layer always computes in float32.
     """
     shape, classes = check_arguments(
         model="alexnet_cifar",
@@ -182,7 +182,12 @@ def alexnet_cifar(
     x = inputs
     if whiten:
         x = layers.Conv2D(
-            2 * shape[2] * whiten * whiten, whiten, padding="valid", trainable=False, name="whiten"
+            2 * shape[2] * whiten * whiten,
+            whiten,
+            padding="valid",
+            trainable=False,
+            dtype="float32",  # raw pixels times large filters: 16-bit would cancel badly
+            name="whiten",
         )(x)
         x = layers.ReLU(name="whiten_relu")(x)
     for s, width in enumerate(filters, start=1):

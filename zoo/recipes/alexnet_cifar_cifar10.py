@@ -22,8 +22,10 @@ from kerascnn.errors import UserError
 __all__ = [
     "RECIPE",
     "build_model",
+    "compile_phase",
     "evaluate",
     "export_float16",
+    "finetune",
     "fixed_sample",
     "load_cifar10",
     "load_fixed_sample",
@@ -52,6 +54,7 @@ RECIPE: dict[str, Any] = {
     "optimizer": {"name": "sgd", "momentum": 0.9, "nesterov": True, "weight_decay": 5e-3},
     "schedule": {"name": "cosine", "peak_lr": 0.2, "warmup_epochs": 2},
     "epochs": 14,
+    "finetune": {"epochs": 10, "peak_lr": 0.05},
     "batch_size": 512,
     "mixed_precision": "mixed_bfloat16",
     "seed": 0,
@@ -145,14 +148,26 @@ def build_model(recipe: dict[str, Any], x_train: np.ndarray) -> Any:
         model.get_layer("whiten").set_weights(
             list(whitening_kernel(x_train, args["whiten"], w["eps"], w["patches"], recipe["seed"]))
         )
-    steps = -(-len(x_train) // recipe["batch_size"])
-    sched = recipe["schedule"]
-    lr = keras.optimizers.schedules.CosineDecay(
-        0.0,
-        decay_steps=steps * (recipe["epochs"] - sched["warmup_epochs"]),
-        warmup_target=sched["peak_lr"],
-        warmup_steps=steps * sched["warmup_epochs"],
-    )
+    return compile_phase(model, recipe, recipe["schedule"], recipe["epochs"], len(x_train))
+
+
+def compile_phase(
+    model: Any, recipe: dict[str, Any], schedule: dict[str, Any], epochs: int, images: int
+) -> Any:
+    """Compile ``model`` with a fresh optimizer: linear warm-up, then cosine decay to 0."""
+    import keras
+
+    steps = -(-images // recipe["batch_size"])
+    warmup = schedule.get("warmup_epochs", 0)
+    if warmup:
+        lr = keras.optimizers.schedules.CosineDecay(
+            0.0,
+            decay_steps=steps * (epochs - warmup),
+            warmup_target=schedule["peak_lr"],
+            warmup_steps=steps * warmup,
+        )
+    else:
+        lr = keras.optimizers.schedules.CosineDecay(schedule["peak_lr"], steps * epochs)
     opt = recipe["optimizer"]
     model.compile(
         optimizer=keras.optimizers.SGD(
@@ -164,7 +179,7 @@ def build_model(recipe: dict[str, Any], x_train: np.ndarray) -> Any:
     return model
 
 
-def _datasets(recipe: dict[str, Any], arrays: tuple[np.ndarray, ...]) -> tuple[Any, Any]:
+def _datasets(recipe: dict[str, Any], arrays: tuple[np.ndarray, ...], seed: int) -> tuple[Any, Any]:
     import tensorflow as tf
 
     x_train, y_train, x_test, y_test = arrays
@@ -172,7 +187,7 @@ def _datasets(recipe: dict[str, Any], arrays: tuple[np.ndarray, ...]) -> tuple[A
     aug = recipe["augmentation"]
     train = (
         tf.data.Dataset.from_tensor_slices((x_train, tf.one_hot(y_train, n_classes)))
-        .shuffle(len(x_train), seed=recipe["seed"], reshuffle_each_iteration=True)
+        .shuffle(len(x_train), seed=seed, reshuffle_each_iteration=True)
         .batch(recipe["batch_size"])
         .map(lambda x, y: _augment(x, y, aug["pad_crop"], aug["pad_mode"]))
         .prefetch(2)
@@ -185,6 +200,19 @@ def _datasets(recipe: dict[str, Any], arrays: tuple[np.ndarray, ...]) -> tuple[A
     return train, test
 
 
+def finetune(
+    model: Any, recipe: dict[str, Any], arrays: tuple[np.ndarray, ...], callbacks: list
+) -> Any:
+    """The recipe's second phase: fresh optimizer and data order (seed + 1)."""
+    import keras
+
+    phase = recipe["finetune"]
+    keras.utils.set_random_seed(recipe["seed"] + 1)
+    compile_phase(model, recipe, phase, phase["epochs"], len(arrays[0]))
+    train_data, test_data = _datasets(recipe, arrays, recipe["seed"] + 1)
+    return train(model, train_data, test_data, phase["epochs"], callbacks)
+
+
 def train(model: Any, train_data: Any, test_data: Any, epochs: int, callbacks: list) -> Any:
     """The training call (plain ``model.fit``; to become ``kerascnn.train.fit``)."""
     return model.fit(
@@ -193,7 +221,8 @@ def train(model: Any, train_data: Any, test_data: Any, epochs: int, callbacks: l
 
 
 def export_float16(source: str | Path, target: str | Path, min_size: int = 1024) -> Path:
-    """Copy a ``.weights.h5`` file storing arrays of ``min_size``+ values as float16.
+    """Copy a ``.weights.h5`` file without its optimizer state, arrays of ``min_size``+ values
+    stored as float16.
 
     Small arrays (the whitening filters, biases, batch-norm statistics) stay float32;
     Keras casts the values back to the model's float32 variables on loading.
@@ -207,6 +236,8 @@ def export_float16(source: str | Path, target: str | Path, min_size: int = 1024)
             dst.attrs[key] = value
 
         def copy(name: str, item: Any) -> None:
+            if name.split("/")[0] == "optimizer":  # training state, not needed to predict
+                return
             if isinstance(item, h5py.Group):
                 group = dst.require_group(name)
                 for key, value in item.attrs.items():
@@ -276,14 +307,18 @@ def run(data: str, output_dir: str, recipe: dict[str, Any] | None = None) -> dic
     out.mkdir(parents=True, exist_ok=True)
     x_train, y_train, x_test, y_test, classes = load_cifar10(data)
     model = build_model(recipe, x_train)
-    train_data, test_data = _datasets(recipe, (x_train, y_train, x_test, y_test))
+    arrays = (x_train, y_train, x_test, y_test)
+    train_data, test_data = _datasets(recipe, arrays, recipe["seed"])
     checkpoint = out / "checkpoint.weights.h5"
+    (out / "history.csv").unlink(missing_ok=True)
     callbacks = [
         keras.callbacks.ModelCheckpoint(checkpoint, save_weights_only=True),
-        keras.callbacks.CSVLogger(out / "history.csv"),
+        keras.callbacks.CSVLogger(out / "history.csv", append=True),
     ]
     start = time.perf_counter()
     train(model, train_data, test_data, recipe["epochs"], callbacks)
+    if recipe.get("finetune"):  # a second, short cosine cycle from a small rate
+        finetune(model, recipe, arrays, callbacks)
     seconds = time.perf_counter() - start
     model.save_weights(checkpoint)
     weights = export_float16(checkpoint, out / f"{recipe['model']}_{recipe['variant']}.weights.h5")
