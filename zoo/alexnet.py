@@ -134,6 +134,7 @@ def alexnet_cifar(
     norm: str = "bn",
     dense: tuple[int, ...] = (256,),
     dropout: float = 0.5,
+    whiten: int = 0,
 ) -> Any:
     """A small AlexNet-style network for 32x32 images, after cuda-convnet's CIFAR-10 nets.
 
@@ -141,6 +142,12 @@ def alexnet_cifar(
     then max-pool 3/2. ``norm`` is ``"bn"``, ``"lrn"`` (cuda-convnet's
     response normalisation) or ``None``. Then ``dense`` hidden layers with
     dropout and the classifier.
+
+    ``whiten=k`` (0: none) puts a fixed, non-trainable ``k x k`` "valid" convolution
+    with ``2 * channels * k * k`` filters and a ReLU in front of the first stage, as in the
+    airbench CIFAR-10 records: the training recipe sets its kernel to the PCA-whitening
+    filters of the training images' patches (each eigenvector and its negative), so the
+    model takes raw pixels in [0, 255]. The layer always computes in float32.
     """
     shape, classes = check_arguments(
         model="alexnet_cifar",
@@ -169,8 +176,20 @@ def alexnet_cifar(
         )
     if not 0.0 <= dropout < 1.0:
         raise UserError(f"alexnet_cifar: dropout must be in [0, 1), got {dropout!r}")
+    if isinstance(whiten, bool) or not isinstance(whiten, int) or not 0 <= whiten < 8:
+        raise UserError(f"alexnet_cifar: whiten must be a patch size in 0..7, got {whiten!r}")
     inputs = model_input(shape, input_tensor)
     x = inputs
+    if whiten:
+        x = layers.Conv2D(
+            2 * shape[2] * whiten * whiten,
+            whiten,
+            padding="valid",
+            trainable=False,
+            dtype="float32",  # raw pixels times large filters: 16-bit would cancel badly
+            name="whiten",
+        )(x)
+        x = layers.ReLU(name="whiten_relu")(x)
     for s, width in enumerate(filters, start=1):
         for c in range(1, convs_per_stage + 1):
             x = _conv_unit(

@@ -19,6 +19,7 @@ __all__ = ["RECIPES", "get_recipe", "reproduce"]
 
 # weight spec -> module (in this package) holding its recipe
 RECIPES: dict[str, str] = {
+    "alexnet_cifar:cifar10": "alexnet_cifar_cifar10",
     "gesture_cnn:sign-digits": "gesture_cnn_sign_digits",
 }
 

@@ -1,0 +1,111 @@
+"""alexnet_cifar(whiten=k), the CIFAR-10 recipe's helpers and the bundled cifar10 weights."""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+import kerascnn
+from kerascnn.cards import card_problems
+from kerascnn.errors import UserError
+from kerascnn.zoo.recipes import alexnet_cifar_cifar10 as recipe
+
+SMALL = {"filters": (8, 16), "dense": (), "dropout": 0.0}
+
+
+def _smooth_images(n: int, seed: int = 0) -> np.ndarray:
+    """Correlated pixels (neighbours and channels alike), so whitening has work to do."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 255, (n, 33, 33, 1)) + rng.uniform(0, 60, (n, 33, 33, 3))
+    x = (x[:, 1:, 1:] + x[:, :-1, :-1] + x[:, 1:, :-1]) / 3
+    return np.clip(x, 0, 255).astype(np.uint8)
+
+
+def test_whiten_adds_a_fixed_first_layer_and_keeps_the_default():
+    card = kerascnn.get_model_card("alexnet_cifar")
+    assert kerascnn.create_model("alexnet_cifar").count_params() == card["params"]
+    model = kerascnn.create_model("alexnet_cifar", whiten=2, **SMALL)
+    layer = model.get_layer("whiten")
+    assert not layer.trainable
+    assert tuple(layer.kernel.shape) == (2, 2, 3, 24)
+    assert model.get_layer("whiten_relu").output.shape[1:3] == (31, 31)
+    with pytest.raises(UserError, match="whiten must be"):
+        kerascnn.create_model("alexnet_cifar", whiten=True)
+
+
+def test_whitened_model_round_trips(tmp_path):
+    model = kerascnn.create_model("alexnet_cifar", whiten=3, **SMALL)
+    path = tmp_path / "whitened.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert not loaded.get_layer("whiten").trainable
+    x = _smooth_images(4).astype("float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_whitening_kernel_whitens_patches():
+    images = _smooth_images(300)
+    kernel, bias = recipe.whitening_kernel(images, 2, eps=0.0, count=300, seed=0)
+    model = kerascnn.create_model("alexnet_cifar", whiten=2, **SMALL)
+    model.get_layer("whiten").set_weights([kernel, bias])
+    whiten = keras.Model(model.input, model.get_layer("whiten").output)
+    out = np.asarray(whiten.predict(images.astype("float32"), verbose=0), dtype=np.float64)
+    half = out[..., :12].reshape(-1, 12)
+    np.testing.assert_allclose(half.mean(axis=0), 0.0, atol=1e-3)
+    np.testing.assert_allclose(np.cov(half, rowvar=False), np.eye(12), atol=1e-3)
+    np.testing.assert_allclose(out[..., 12:], -out[..., :12], atol=1e-3)
+
+
+def test_float16_export_loads_into_a_float32_model(tmp_path):
+    model = kerascnn.create_model("alexnet_cifar", whiten=2, **SMALL)
+    model.save_weights(tmp_path / "full.weights.h5")
+    small = recipe.export_float16(tmp_path / "full.weights.h5", tmp_path / "half.weights.h5", 500)
+    with h5py.File(small) as f:
+        dtypes = []
+        f.visititems(lambda _, item: dtypes.append(getattr(item, "dtype", None)))
+    assert np.dtype("float16") in dtypes and np.dtype("float32") in dtypes
+    loaded = kerascnn.create_model("alexnet_cifar", whiten=2, weights=str(small), **SMALL)
+    assert all(w.dtype == "float32" for w in loaded.weights)
+    x = _smooth_images(8).astype("float32")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=2e-3)
+
+
+CARD = kerascnn.get_model_card("alexnet_cifar")["weights"].get("cifar10", {})
+
+
+def test_bundled_weights_match_their_card():
+    assert card_problems("alexnet_cifar", "cifar10", CARD) == []
+    data = (resources.files("kerascnn.zoo") / CARD["file"]).read_bytes()
+    assert CARD["hash"] == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert len(data) == CARD["size"] <= 5_000_000
+    assert CARD["model_args"] == recipe.RECIPE["model_args"]
+    model = kerascnn.create_model("alexnet_cifar", weights="cifar10")
+    assert model.get_layer("whiten").get_weights()[0].std() > 0.01
+    with h5py.File(resources.files("kerascnn.zoo") / CARD["file"]) as f:
+        stored = {tuple(d.shape): d[()] for d in _datasets(f)}
+    head = model.get_layer("predictions").kernel
+    np.testing.assert_array_equal(np.asarray(head), stored[tuple(head.shape)].astype("float32"))
+
+
+def _datasets(group: h5py.Group) -> list[h5py.Dataset]:
+    found: list[h5py.Dataset] = []
+    group.visititems(lambda _, item: found.append(item) if isinstance(item, h5py.Dataset) else None)
+    return found
+
+
+def test_bundled_weights_accuracy_on_a_fixed_test_sample(data_dir):
+    archive = data_dir / "cifar10-jpeg" / "cifar10-jpeg.zip"
+    if not archive.is_file():
+        pytest.skip(f"CIFAR-10 archive not found at {archive}")
+    x, y = recipe.load_fixed_sample(archive)
+    assert len(y) == 100
+    model = kerascnn.create_model("alexnet_cifar", weights="cifar10")
+    errors = int(np.sum(np.argmax(model.predict(x.astype("float32"), verbose=0), axis=1) != y))
+    # the card records this sample's errors next to the full test set's figure
+    assert abs(errors - CARD["accuracy"]["fixed_sample_errors"]) <= 1
+    assert abs((100 - errors) - CARD["accuracy"]["top1"]) <= 8
