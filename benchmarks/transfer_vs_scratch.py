@@ -36,6 +36,32 @@ def split_of(name: str, seed: int = 0, test_split: float = 0.2) -> str:
     return engine_split(name, seed, 0.0, test_split)
 
 
+def same_architecture(spec: str, classes: int, size: tuple[int, int], train, seed: int):
+    """A fresh model of the pretrained one's architecture (its card's ``model_args``).
+
+    A fixed whitening layer (``whiten=k``) is not learned by gradient descent: as in the
+    CIFAR-10 recipe, its filters are computed from the (same 200) training images.
+    """
+    import numpy as np
+
+    import kerascnn
+
+    name, _, variant = spec.partition(":")
+    card = kerascnn.get_model_card(name).get("weights", {}).get(variant, {})
+    model_args = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in card.get("model_args", {}).items()
+    }
+    model = kerascnn.create_model(name, classes=classes, input_shape=(*size, 3), **model_args)
+    if model_args.get("whiten"):
+        from kerascnn.zoo.recipes.alexnet_cifar_cifar10 import RECIPE, whitening_kernel
+
+        images = np.concatenate([np.asarray(x) for x, _ in train])
+        w = RECIPE["whitening"]
+        kernel = whitening_kernel(images, model_args["whiten"], w["eps"], w["patches"], seed)
+        model.get_layer("whiten").set_weights(list(kernel))
+    return model
+
+
 def make_splits(images: Path, per_class: int, work: Path) -> tuple[Path, Path, int, int]:
     """Link ``per_class`` training images per class and every test image into two folders."""
     n_train = n_test = 0
@@ -157,12 +183,12 @@ def main() -> int:
         acc_transfer = accuracy(tuned.model, test_dir, size, tuned.preprocessing)
         t1 = time.time()
         keras.utils.set_random_seed(args.seed)
-        scratch = kerascnn.create_model(name, classes=len(tuned.classes), input_shape=(*size, 3))
-        scratch.compile(
-            keras.optimizers.Adam(args.lr), "sparse_categorical_crossentropy", metrics=["accuracy"]
-        )
         train, _, _ = load_image_folder(
             train_dir, size, validation_split=0.0, seed=args.seed, batch_size=args.batch_size
+        )
+        scratch = same_architecture(args.weights, len(tuned.classes), size, train, args.seed)
+        scratch.compile(
+            keras.optimizers.Adam(args.lr), "sparse_categorical_crossentropy", metrics=["accuracy"]
         )
         fn = _preprocess(tuned.preprocessing)
         scratch.fit(train.map(fn) if fn else train, epochs=epochs, verbose=0, shuffle=False)
