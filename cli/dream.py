@@ -51,13 +51,9 @@ def load_model(spec: str, preprocessing: str) -> tuple:
     prep = None if preprocessing == "auto" else preprocessing
     path = Path(spec).expanduser()
     if path.suffix in (".keras", ".h5") and path.is_file():
-        import keras
+        from kerascnn.saved import load_saved_model
 
-        try:
-            model = keras.saving.load_model(path, compile=False)
-        except (ValueError, OSError, TypeError) as exc:
-            raise UserError(f"{path}: cannot load the model ({exc})") from None
-        return load_dream_model(model, prep)
+        return load_dream_model(load_saved_model(path), prep)
     return load_dream_model(spec, prep)
 
 

@@ -17,8 +17,6 @@ __all__ = ["evaluate", "load_model_and_split"]
 def load_model_and_split(model_or_file: str) -> tuple[Any, dict[str, Any] | None]:
     """A model from a ``.keras`` file, a run folder (its ``best.keras``) or ``name[:variant]``,
     plus the split recorded next to it (``split.json``) or on its weights card, if any."""
-    import keras
-
     path = Path(model_or_file).expanduser()
     if path.is_dir():
         for name in ("best.keras", "model.keras"):
@@ -28,10 +26,9 @@ def load_model_and_split(model_or_file: str) -> tuple[Any, dict[str, Any] | None
         else:
             raise UserError(f"{path}: no best.keras or model.keras in this folder")
     if path.is_file():
-        try:
-            model = keras.saving.load_model(path)
-        except (ValueError, OSError) as exc:
-            raise UserError(f"{path}: cannot load the model ({exc})") from None
+        from kerascnn.saved import load_saved_model
+
+        model = load_saved_model(path)
         split_file = path.parent / "split.json"
         split = json.loads(split_file.read_text("utf-8")) if split_file.is_file() else None
         return model, split

@@ -69,9 +69,9 @@ def _backbone(spec: Any, image_size: tuple[int, int] | None) -> tuple[Any, str, 
         return spec, "none", size
     spec = str(spec)
     if spec.endswith(".keras"):
-        if not Path(spec).is_file():
-            raise UserError(f"{spec}: no such model file")
-        model, _, size = _backbone(keras.saving.load_model(spec, compile=False), image_size)
+        from kerascnn.saved import load_saved_model
+
+        model, _, size = _backbone(load_saved_model(spec), image_size)
         return model, read_model_metadata(spec).get("preprocessing", "none"), size
     from kerascnn.registry import create_model, get_model_card
 
