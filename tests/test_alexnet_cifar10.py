@@ -38,6 +38,20 @@ def test_whiten_adds_a_fixed_first_layer_and_keeps_the_default():
         kerascnn.create_model("alexnet_cifar", whiten=True)
 
 
+@pytest.mark.parametrize("kind", ["avg", "max"])
+def test_global_pool_head_pools_the_last_stage(kind):
+    model = kerascnn.create_model("alexnet_cifar", global_pool=kind, **SMALL)
+    features = keras.Model(model.input, model.get_layer("stage2_pool").output)
+    x = _smooth_images(3).astype("float32")
+    reduce = np.mean if kind == "avg" else np.max
+    expected = reduce(np.asarray(features(x)), axis=(1, 2))
+    pooled = keras.Model(model.input, model.get_layer("global_pool").output)
+    np.testing.assert_allclose(np.asarray(pooled(x)), expected, rtol=1e-5, atol=1e-6)
+    assert model.get_layer("predictions").kernel.shape == (16, 10)  # 16 channels, not 4*4*16
+    with pytest.raises(UserError, match="global_pool must be 'max', 'avg' or None, got 'sum'"):
+        kerascnn.create_model("alexnet_cifar", global_pool="sum")
+
+
 def test_whitened_model_round_trips(tmp_path):
     model = kerascnn.create_model("alexnet_cifar", whiten=3, **SMALL)
     path = tmp_path / "whitened.keras"
@@ -112,3 +126,47 @@ def test_bundled_weights_accuracy_on_a_fixed_test_sample(data_dir):
     # the card records this sample's errors next to the full test set's figure
     assert abs(errors - CARD["accuracy"]["fixed_sample_errors"]) <= 1
     assert abs((100 - errors) - CARD["accuracy"]["top1"]) <= 8
+
+
+def test_augmented_batches_are_flipped_translated_copies_with_their_labels():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (50, 8, 8, 3), dtype=np.uint8)
+    y = np.arange(50) % 5
+    aug = {"flip": True, "pad_crop": 2, "pad_mode": "CONSTANT"}
+    data = recipe.augmented_images(x, y, 16, aug, seed=1)
+    assert len(data) == 4
+    seen, moved = [], 0
+    for _ in range(2):
+        batches = [data[i] for i in range(len(data))]
+        images = np.concatenate([b[0] for b in batches])
+        labels = np.concatenate([b[1] for b in batches])
+        assert images.dtype == np.float32 and images.shape == (50, 8, 8, 3)
+        assert labels.shape == (50, 5) and np.all(labels.sum(axis=1) == 1)
+        for image, label in zip(images, labels, strict=True):
+            # some source image of this label, flipped or not, shifted by up to 2 pixels
+            # with zeros shifted in, gives exactly this image
+            found = False
+            for i in np.flatnonzero(y == np.argmax(label)):
+                for src in (x[i], x[i, :, ::-1]):
+                    padded = np.pad(src, [(2, 2), (2, 2), (0, 0)])
+                    for oy in range(5):
+                        for ox in range(5):
+                            if np.array_equal(padded[oy : oy + 8, ox : ox + 8], image):
+                                found = True
+                                moved += (oy, ox) != (2, 2)
+            assert found
+        seen.append(images)
+        data.on_epoch_end()
+    assert moved > 25  # most images were translated
+    assert not np.array_equal(seen[0], seen[1])  # a new draw every epoch
+    again = recipe.augmented_images(x, y, 16, aug, seed=1)
+    np.testing.assert_array_equal(np.concatenate([again[i][0] for i in range(4)]), seen[0])
+
+
+def test_recipe_overrides_merge_and_reject_unknown_keys():
+    merged = recipe.with_overrides(recipe.RECIPE, {"epochs": 3, "model_args": {"whiten": 0}})
+    assert merged["epochs"] == 3 and merged["model_args"]["whiten"] == 0
+    assert merged["model_args"]["filters"] == recipe.RECIPE["model_args"]["filters"]
+    assert recipe.RECIPE["model_args"]["whiten"] != 0  # the recipe itself is untouched
+    with pytest.raises(UserError, match="unknown recipe key 'epoch'"):
+        recipe.with_overrides(recipe.RECIPE, {"epoch": 3})

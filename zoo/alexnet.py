@@ -135,6 +135,7 @@ def alexnet_cifar(
     dense: tuple[int, ...] = (256,),
     dropout: float = 0.5,
     whiten: int = 0,
+    global_pool: str | None = None,
 ) -> Any:
     """A small AlexNet-style network for 32x32 images, after cuda-convnet's CIFAR-10 nets.
 
@@ -148,6 +149,10 @@ def alexnet_cifar(
     airbench CIFAR-10 records: the training recipe sets its kernel to the PCA-whitening
     filters of the training images' patches (each eigenvector and its negative), so the
     model takes raw pixels in [0, 255]. The layer always computes in float32.
+
+    ``global_pool`` (``"max"`` or ``"avg"``; default ``None``: flatten) reduces the last
+    stage's map to one value per channel before the dense layers; the small fan-in keeps
+    SGD at high learning rates from oscillating between classes.
     """
     shape, classes = check_arguments(
         model="alexnet_cifar",
@@ -178,6 +183,10 @@ def alexnet_cifar(
         raise UserError(f"alexnet_cifar: dropout must be in [0, 1), got {dropout!r}")
     if isinstance(whiten, bool) or not isinstance(whiten, int) or not 0 <= whiten < 8:
         raise UserError(f"alexnet_cifar: whiten must be a patch size in 0..7, got {whiten!r}")
+    if global_pool not in ("max", "avg", None):
+        raise UserError(
+            f"alexnet_cifar: global_pool must be 'max', 'avg' or None, got {global_pool!r}"
+        )
     inputs = model_input(shape, input_tensor)
     x = inputs
     if whiten:
@@ -203,7 +212,12 @@ def alexnet_cifar(
             )
         x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"stage{s}_pool")(x)
     if include_top:
-        x = layers.Flatten(name="flatten")(x)
+        if global_pool == "max":
+            x = layers.GlobalMaxPooling2D(name="global_pool")(x)
+        elif global_pool == "avg":
+            x = layers.GlobalAveragePooling2D(name="global_pool")(x)
+        else:
+            x = layers.Flatten(name="flatten")(x)
         for i, units in enumerate(dense, start=1):
             x = layers.Dense(units, activation="relu", name=f"fc{i}")(x)
     x = classifier(

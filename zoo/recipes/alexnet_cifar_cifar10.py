@@ -1,8 +1,12 @@
-"""Recipe of ``alexnet_cifar:cifar10``: a whitened AlexNet-style net trained on CIFAR-10 on CPU.
+"""Recipe of ``alexnet_cifar:cifar10``: a whitened AlexNet-style net trained on CIFAR-10.
 
-Run it with ``python -m kerascnn.zoo.recipes.alexnet_cifar_cifar10 DATA OUTPUT_DIR``
-(``DATA``: ``cifar10-jpeg.zip`` or the folder holding it). Each epoch's test accuracy is
-printed and the weights are saved to ``OUTPUT_DIR`` after every epoch.
+Run it with ``kerascnn zoo reproduce alexnet_cifar:cifar10 --data DATA`` or
+``python -m kerascnn.zoo.recipes.alexnet_cifar_cifar10 DATA OUTPUT_DIR [OVERRIDES_JSON]``
+(``DATA``: ``cifar10-jpeg.zip`` or the folder holding it; ``OVERRIDES_JSON`` e.g.
+``'{"epochs": 20}'``). Each epoch's test accuracy is printed and the weights are saved
+to ``OUTPUT_DIR`` after every epoch. The input pipeline is numpy (a ``keras.utils.PyDataset``)
+and training is ``model.fit``, so the recipe runs on every Keras backend: the published
+weights were trained with ``KERAS_BACKEND=jax`` on one GPU (see the weight card).
 """
 
 from __future__ import annotations
@@ -22,16 +26,18 @@ from kerascnn.errors import UserError
 __all__ = [
     "RECIPE",
     "build_model",
-    "compile_phase",
+    "augmented_images",
+    "compile_model",
     "evaluate",
     "export_float16",
-    "finetune",
     "fixed_sample",
     "load_cifar10",
     "load_fixed_sample",
+    "main",
     "run",
     "train",
     "whitening_kernel",
+    "with_overrides",
 ]
 
 RECIPE: dict[str, Any] = {
@@ -40,21 +46,21 @@ RECIPE: dict[str, Any] = {
     "data": "cifar10-jpeg.zip: train/<class>/NNNN.jpg, test/<class>/NNNN.jpg (32x32 JPEG)",
     "split": "the archive's own: 50,000 train / 10,000 test; classes in sorted order",
     "model_args": {
-        "filters": [64, 128, 256, 512],
+        "filters": [64, 256, 256],
         "kernel_size": 3,
-        "convs_per_stage": 1,
+        "convs_per_stage": 2,
         "norm": "bn",
         "dense": [],
         "dropout": 0.0,
         "whiten": 2,
+        "global_pool": "avg",
     },
     "whitening": {"eps": 5e-4, "patches": 10000},
     "augmentation": {"flip": True, "pad_crop": 4, "pad_mode": "REFLECT"},
     "label_smoothing": 0.2,
     "optimizer": {"name": "sgd", "momentum": 0.9, "nesterov": True, "weight_decay": 5e-3},
     "schedule": {"name": "cosine", "peak_lr": 0.2, "warmup_epochs": 2},
-    "epochs": 14,
-    "finetune": {"epochs": 10, "peak_lr": 0.05},
+    "epochs": 40,
     "batch_size": 512,
     "mixed_precision": "mixed_bfloat16",
     "seed": 0,
@@ -116,19 +122,52 @@ def whitening_kernel(images: np.ndarray, patch: int, eps: float, count: int, see
     return kernel.astype(np.float32), bias.astype(np.float32)
 
 
-def _augment(images: Any, labels: Any, pad: int, mode: str) -> tuple[Any, Any]:
-    """Random horizontal flip and random ``pad``-pixel translation, per image of a batch."""
-    import tensorflow as tf
+def augmented_images(
+    x: np.ndarray, y: np.ndarray, batch_size: int, augmentation: dict[str, Any], seed: int
+) -> Any:
+    """A ``keras.utils.PyDataset`` of shuffled, flipped, randomly translated training batches.
 
-    images = tf.image.random_flip_left_right(images)
-    size = tf.shape(images)[1:3]
-    padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode=mode)
-    n = tf.shape(images)[0]
-    dy = tf.random.uniform([n, 1], 0, 2 * pad + 1, dtype=tf.int32)
-    dx = tf.random.uniform([n, 1], 0, 2 * pad + 1, dtype=tf.int32)
-    padded = tf.gather(padded, dy + tf.range(size[0])[None], axis=1, batch_dims=1)
-    padded = tf.gather(padded, dx + tf.range(size[1])[None], axis=2, batch_dims=1)
-    return padded, labels
+    Backend-neutral (numpy): each epoch draws a new order, flips and ``pad_crop``-pixel
+    translations (padding by ``pad_mode``: ``"REFLECT"`` or ``"CONSTANT"``) for all images
+    at once; labels are one-hot float32.
+    """
+    import keras
+
+    classes = int(y.max()) + 1
+    onehot = np.eye(classes, dtype=np.float32)[y]
+    pad = int(augmentation.get("pad_crop", 0))
+    mode = {"REFLECT": "reflect", "CONSTANT": "constant"}[augmentation.get("pad_mode", "REFLECT")]
+
+    class _Epochs(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rng = np.random.default_rng(seed)
+            self.on_epoch_end()
+
+        def __len__(self) -> int:
+            return -(-len(x) // batch_size)
+
+        def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+            part = slice(i * batch_size, (i + 1) * batch_size)
+            return self.images[part].astype(np.float32), self.labels[part]
+
+        def on_epoch_end(self) -> None:
+            order = self.rng.permutation(len(x))
+            images = x[order]
+            if augmentation.get("flip"):
+                flip = self.rng.random(len(images)) < 0.5
+                images[flip] = images[flip, :, ::-1]
+            if pad:
+                h, w = images.shape[1:3]
+                padded = np.pad(images, [(0, 0), (pad, pad), (pad, pad), (0, 0)], mode=mode)
+                dy, dx = self.rng.integers(0, 2 * pad + 1, (2, len(images)))
+                for oy in range(2 * pad + 1):
+                    for ox in range(2 * pad + 1):
+                        at = np.flatnonzero((dy == oy) & (dx == ox))
+                        images[at] = padded[at, oy : oy + h, ox : ox + w]
+            self.images, self.labels = images, onehot[order]
+
+    return _Epochs()
 
 
 def build_model(recipe: dict[str, Any], x_train: np.ndarray) -> Any:
@@ -148,26 +187,22 @@ def build_model(recipe: dict[str, Any], x_train: np.ndarray) -> Any:
         model.get_layer("whiten").set_weights(
             list(whitening_kernel(x_train, args["whiten"], w["eps"], w["patches"], recipe["seed"]))
         )
-    return compile_phase(model, recipe, recipe["schedule"], recipe["epochs"], len(x_train))
+    return compile_model(model, recipe, len(x_train))
 
 
-def compile_phase(
-    model: Any, recipe: dict[str, Any], schedule: dict[str, Any], epochs: int, images: int
-) -> Any:
-    """Compile ``model`` with a fresh optimizer: linear warm-up, then cosine decay to 0."""
+def compile_model(model: Any, recipe: dict[str, Any], images: int) -> Any:
+    """Compile ``model``: SGD, linear warm-up to the peak rate, then cosine decay to 0."""
     import keras
 
     steps = -(-images // recipe["batch_size"])
+    schedule, epochs = recipe["schedule"], recipe["epochs"]
     warmup = schedule.get("warmup_epochs", 0)
-    if warmup:
-        lr = keras.optimizers.schedules.CosineDecay(
-            0.0,
-            decay_steps=steps * (epochs - warmup),
-            warmup_target=schedule["peak_lr"],
-            warmup_steps=steps * warmup,
-        )
-    else:
-        lr = keras.optimizers.schedules.CosineDecay(schedule["peak_lr"], steps * epochs)
+    lr = keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup else schedule["peak_lr"],
+        decay_steps=steps * (epochs - warmup),
+        warmup_target=schedule["peak_lr"] if warmup else None,
+        warmup_steps=steps * warmup,
+    )
     opt = recipe["optimizer"]
     model.compile(
         optimizer=keras.optimizers.SGD(
@@ -179,44 +214,20 @@ def compile_phase(
     return model
 
 
-def _datasets(recipe: dict[str, Any], arrays: tuple[np.ndarray, ...], seed: int) -> tuple[Any, Any]:
-    import tensorflow as tf
-
+def train(model: Any, recipe: dict[str, Any], arrays: tuple[np.ndarray, ...], callbacks: list):
+    """The training call: ``model.fit`` on the augmented batches, test accuracy every epoch."""
     x_train, y_train, x_test, y_test = arrays
-    n_classes = int(y_train.max()) + 1
-    aug = recipe["augmentation"]
-    train = (
-        tf.data.Dataset.from_tensor_slices((x_train, tf.one_hot(y_train, n_classes)))
-        .shuffle(len(x_train), seed=seed, reshuffle_each_iteration=True)
-        .batch(recipe["batch_size"])
-        .map(lambda x, y: _augment(x, y, aug["pad_crop"], aug["pad_mode"]))
-        .prefetch(2)
+    batches = augmented_images(
+        x_train, y_train, recipe["batch_size"], recipe["augmentation"], recipe["seed"]
     )
-    test = (
-        tf.data.Dataset.from_tensor_slices((x_test, tf.one_hot(y_test, n_classes)))
-        .batch(1000)
-        .prefetch(2)
-    )
-    return train, test
-
-
-def finetune(
-    model: Any, recipe: dict[str, Any], arrays: tuple[np.ndarray, ...], callbacks: list
-) -> Any:
-    """The recipe's second phase: fresh optimizer and data order (seed + 1)."""
-    import keras
-
-    phase = recipe["finetune"]
-    keras.utils.set_random_seed(recipe["seed"] + 1)
-    compile_phase(model, recipe, phase, phase["epochs"], len(arrays[0]))
-    train_data, test_data = _datasets(recipe, arrays, recipe["seed"] + 1)
-    return train(model, train_data, test_data, phase["epochs"], callbacks)
-
-
-def train(model: Any, train_data: Any, test_data: Any, epochs: int, callbacks: list) -> Any:
-    """The training call (plain ``model.fit``; to become ``kerascnn.train.fit``)."""
+    test = (x_test.astype(np.float32), np.eye(int(y_train.max()) + 1, dtype=np.float32)[y_test])
     return model.fit(
-        train_data, validation_data=test_data, epochs=epochs, callbacks=callbacks, verbose=2
+        batches,
+        validation_data=test,
+        validation_batch_size=1000,
+        epochs=recipe["epochs"],
+        callbacks=callbacks,
+        verbose=2,
     )
 
 
@@ -298,17 +309,36 @@ def evaluate(recipe: dict[str, Any], weights: str | Path, x_test: np.ndarray, y_
     }
 
 
-def run(data: str, output_dir: str, recipe: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Train the recipe on ``data``; write float16 weights to ``output_dir``; test figures."""
+def with_overrides(recipe: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``recipe`` with ``overrides``; dict values are merged one level deep."""
+    merged = dict(recipe)
+    for key, value in overrides.items():
+        if key not in recipe:
+            raise UserError(f"unknown recipe key {key!r}; keys: {', '.join(sorted(recipe))}")
+        if isinstance(value, dict) and isinstance(recipe[key], dict):
+            value = {**recipe[key], **value}
+        merged[key] = value
+    return merged
+
+
+def run(
+    data: str | Path,
+    output_dir: str | Path,
+    recipe: dict[str, Any] | None = None,
+    *,
+    epochs: int | None = None,
+) -> dict[str, Any]:
+    """Train the recipe on ``data``; write float16 weights to ``output_dir``; test figures.
+
+    ``epochs`` overrides the recipe's (the cosine schedule follows it).
+    """
     import keras
 
-    recipe = recipe or RECIPE
+    recipe = with_overrides(recipe or RECIPE, {} if epochs is None else {"epochs": epochs})
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     x_train, y_train, x_test, y_test, classes = load_cifar10(data)
     model = build_model(recipe, x_train)
-    arrays = (x_train, y_train, x_test, y_test)
-    train_data, test_data = _datasets(recipe, arrays, recipe["seed"])
     checkpoint = out / "checkpoint.weights.h5"
     (out / "history.csv").unlink(missing_ok=True)
     callbacks = [
@@ -316,19 +346,28 @@ def run(data: str, output_dir: str, recipe: dict[str, Any] | None = None) -> dic
         keras.callbacks.CSVLogger(out / "history.csv", append=True),
     ]
     start = time.perf_counter()
-    train(model, train_data, test_data, recipe["epochs"], callbacks)
-    if recipe.get("finetune"):  # a second, short cosine cycle from a small rate
-        finetune(model, recipe, arrays, callbacks)
+    train(model, recipe, (x_train, y_train, x_test, y_test), callbacks)
     seconds = time.perf_counter() - start
     model.save_weights(checkpoint)
     weights = export_float16(checkpoint, out / f"{recipe['model']}_{recipe['variant']}.weights.h5")
+    checkpoint.unlink()
     result = evaluate(recipe, weights, x_test, y_test)
     result.update(train_seconds=round(seconds), classes=classes, weights=str(weights))
+    result.update(backend=keras.backend.backend(), epochs=recipe["epochs"])
     # the keys every recipe returns (see kerascnn.zoo.recipes)
     result.update(accuracy=result["test_accuracy"] / 100, count=result["test_images"])
     (out / "result.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     return result
 
 
+def main(argv: list[str] | None = None) -> None:
+    """``python -m kerascnn.zoo.recipes.alexnet_cifar_cifar10 DATA OUT [OVERRIDES_JSON]``."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) not in (2, 3):
+        raise SystemExit(main.__doc__)
+    recipe = with_overrides(RECIPE, json.loads(args[2]) if len(args) == 3 else {})
+    print(json.dumps(run(args[0], args[1], recipe), indent=1))
+
+
 if __name__ == "__main__":
-    print(json.dumps(run(sys.argv[1], sys.argv[2]), indent=1))
+    main()
