@@ -128,12 +128,19 @@ def main() -> int:
     p.add_argument("--weights", default="alexnet_cifar:cifar10", help="MODEL:VARIANT or MODEL:FILE")
     p.add_argument("--data", type=Path, default=DATA / "sign-language-digits" / "images")
     p.add_argument("--per-class", type=int, default=20)
-    p.add_argument("--head-epochs", type=int, default=10)
-    p.add_argument("--finetune-epochs", type=int, default=20)
+    p.add_argument("--head-epochs", type=int, default=5)
+    p.add_argument("--finetune-epochs", type=int, default=25)
     p.add_argument("--unfreeze", default="top-2-blocks")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--backbone-lr-mult", type=float, default=0.1)
     p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--pooling", default="avg", help="new head's pooling: avg, max or flatten")
+    p.add_argument(
+        "--no-adapt-batch-norm",
+        dest="adapt_batch_norm",
+        action="store_false",
+        help="keep the pretrained batch-norm statistics (default: AdaBN on the 200 images)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pretrain-standin", type=Path, help="train stand-in weights, save, exit")
     p.add_argument("--cifar-per-class", type=int, default=1000)
@@ -175,6 +182,8 @@ def main() -> int:
             lr=args.lr,
             backbone_lr_mult=args.backbone_lr_mult,
             batch_size=args.batch_size,
+            pooling=None if args.pooling == "flatten" else args.pooling,
+            adapt_batch_norm=args.adapt_batch_norm,
             validation_split=0.0,
             seed=args.seed,
             verbose=0,
@@ -196,8 +205,12 @@ def main() -> int:
         t2 = time.time()
     print(f"{n_train} training images ({args.per_class} per class), {n_test} test images, "
           f"{epochs} epochs each, input {size[0]}x{size[1]}")  # fmt: skip
-    print(f"fine-tuned {args.weights}: test accuracy {acc_transfer:.3f} ({t1 - t0:.0f} s)")
-    print(f"from scratch {name}: test accuracy {acc_scratch:.3f} ({t2 - t1:.0f} s)")
+    for label, acc, seconds in (
+        (f"fine-tuned {args.weights}", acc_transfer, t1 - t0),
+        (f"from scratch {name}", acc_scratch, t2 - t1),
+    ):
+        errors = round((1 - acc) * n_test)
+        print(f"{label}: test accuracy {acc:.3f} ({errors} errors / {n_test}; {seconds:.0f} s)")
     print(f"difference: {acc_transfer - acc_scratch:+.3f}")
     return 0
 

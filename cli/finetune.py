@@ -49,6 +49,11 @@ def _unfreeze(value: str) -> str | int:
 )
 @click.option("--seed", default=0, show_default=True, help="Seed of the validation split.")
 @click.option(
+    "--adapt-batch-norm",
+    is_flag=True,
+    help="Re-estimate batch-norm statistics on DATA first (AdaBN; helps on a new domain).",
+)
+@click.option(
     "--output", default="finetuned", show_default=True, type=click.Path(), help="Output folder."
 )
 def finetune(
@@ -64,6 +69,7 @@ def finetune(
     batch_size: int,
     validation_split: float,
     seed: int,
+    adapt_batch_norm: bool,
     output: str,
 ) -> None:
     """Fine-tune MODEL[:VARIANT] (or a .keras file) on DATA: a new head, then top blocks.
@@ -91,6 +97,7 @@ def finetune(
         batch_size=batch_size,
         validation_split=validation_split,
         seed=seed,
+        adapt_batch_norm=adapt_batch_norm,
         output_dir=output,
         verbose=0 if quiet() else 2,
     )

@@ -29,8 +29,9 @@ __all__ = ["reproduce"]
 def reproduce(spec: str, data: str, output: str | None, as_json: bool) -> None:
     """Retrain weight SPEC (NAME:VARIANT) by its recipe; print test accuracy beside the card.
 
-    Training goes through `kerascnn.train.fit`; the weights file lands in the
-    output folder, never over the bundled one.
+    The recipe trains through kerascnn's public API (gesture_cnn: `kerascnn.train.fit`;
+    alexnet_cifar: `model.fit` on a numpy pipeline, any backend, e.g. KERAS_BACKEND=jax
+    on a GPU); the weights file lands in the output folder, never over the bundled one.
     """
     from kerascnn.cards import parse_spec, weight_card
     from kerascnn.errors import UserError

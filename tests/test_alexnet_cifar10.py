@@ -170,3 +170,51 @@ def test_recipe_overrides_merge_and_reject_unknown_keys():
     assert recipe.RECIPE["model_args"]["whiten"] != 0  # the recipe itself is untouched
     with pytest.raises(UserError, match="unknown recipe key 'epoch'"):
         recipe.with_overrides(recipe.RECIPE, {"epoch": 3})
+
+
+def _cifar_zip(path, per_class=(40, 10)):
+    """A CIFAR-10-shaped JPEG archive: 3 classes of noisy colour patches."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    colours = {"cat": (200, 40, 40), "dog": (40, 200, 40), "ship": (40, 40, 200)}
+    with zipfile.ZipFile(path, "w") as archive:
+        for split, count in zip(("train", "test"), per_class, strict=True):
+            for name, rgb in colours.items():
+                for i in range(count):
+                    pixels = np.clip(rng.normal(rgb, 50, (32, 32, 3)), 0, 255).astype(np.uint8)
+                    buffer = io.BytesIO()
+                    Image.fromarray(pixels).save(buffer, format="JPEG")
+                    archive.writestr(f"{split}/{name}/{i:04d}.jpg", buffer.getvalue())
+    return path
+
+
+@pytest.mark.backend
+def test_recipe_runs_end_to_end_on_a_small_archive(tmp_path):
+    _cifar_zip(tmp_path / "cifar10-jpeg.zip")
+    small = recipe.with_overrides(
+        recipe.RECIPE,
+        {
+            "model_args": {"filters": [8, 16], "convs_per_stage": 1},
+            "whitening": {"patches": 50},
+            "epochs": 4,
+            "batch_size": 16,
+            "schedule": {"peak_lr": 0.05, "warmup_epochs": 1},
+            "mixed_precision": None,
+        },
+    )
+    result = recipe.run(tmp_path, tmp_path / "out", small)  # the folder holding the archive
+    assert result["classes"] == ["cat", "dog", "ship"]
+    assert result["count"] == result["test_images"] == 30
+    assert result["accuracy"] >= 0.9  # colours are easy: a recipe that does not learn fails
+    assert result["errors"] == round(30 * (1 - result["accuracy"]))
+    weights = tmp_path / "out" / "alexnet_cifar_cifar10.weights.h5"
+    assert result["weights"] == str(weights) and weights.is_file()
+    assert not (tmp_path / "out" / "checkpoint.weights.h5").exists()
+    history = (tmp_path / "out" / "history.csv").read_text().splitlines()
+    assert len(history) == 1 + 4 and "val_accuracy" in history[0]
+    with pytest.raises(UserError, match="no cifar10-jpeg.zip there"):
+        recipe.run(tmp_path / "out", tmp_path / "again", small)

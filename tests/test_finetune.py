@@ -102,12 +102,18 @@ def test_cli_finetune(folder, tmp_path):
     result = run(
         "finetune", "alexnet_cifar", "--data", folder, "--head-epochs", 1,
         "--finetune-epochs", 1, "--unfreeze", "stage3_conv1", "--lr", 0.01,
-        "--backbone-lr-mult", 0.2, "--batch-size", 8, "--output", out,
+        "--backbone-lr-mult", 0.2, "--batch-size", 8, "--adapt-batch-norm", "--output", out,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "3 classes" in result.output and "model.keras" in result.output
     assert json.loads((out / "model.classes.json").read_text())["classes"] == sorted(COLOURS)
-    assert keras.saving.load_model(out / "model.keras").output_shape == (None, 3)
+    saved = keras.saving.load_model(out / "model.keras")
+    assert saved.output_shape == (None, 3)
+    # batch norm never trains here (frozen, inference mode): its statistics moved from their
+    # initial 0 / 1 only through --adapt-batch-norm, to those of the colour patches
+    bn = saved.get_layer("stage1_conv1_bn")
+    assert float(np.abs(np.asarray(bn.moving_mean)).max()) > 1e-3
+    assert float(np.abs(np.asarray(bn.moving_variance) - 1).max()) > 1e-3
     # the sidecar gives `kerascnn predict` the class names
     result = run("predict", out / "model.keras", folder / "red" / "0.png", "--json")
     assert result.exit_code == 0, result.output

@@ -216,3 +216,34 @@ def test_freeze_errors_list_valid_names():
         unfreeze(model, "top-4-blocks")
     freeze(model, up_to=2)
     assert [la.trainable for la in model.layers[:4]] == [False, False, False, True]
+
+
+@pytest.mark.backend
+def test_adapt_batch_norm_sets_the_statistics_of_the_new_data():
+    from kerascnn.transfer import adapt_batch_norm
+
+    inputs = keras.Input((6, 6, 2))
+    x = keras.layers.Conv2D(3, 3, name="conv")(inputs)
+    x = keras.layers.BatchNormalization(name="bn1")(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.Conv2D(4, 3, name="conv2")(x)
+    x = keras.layers.BatchNormalization(name="bn2")(x)
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    model.get_layer("bn1").trainable = False  # frozen layers are adapted too, and stay frozen
+    weights = [np.asarray(w) for w in model.trainable_weights]
+    rng = np.random.default_rng(0)
+    data = [(rng.normal(3.0, 2.0, (8, 6, 6, 2)).astype("float32"), None) for _ in range(3)]
+    assert adapt_batch_norm(model, data) == 2
+    # bn1 sees conv's outputs: its statistics are the mean over batches of the batch values
+    conv = keras.Model(inputs, model.get_layer("conv").output)
+    outs = [np.asarray(conv(x)) for x, _ in data]
+    bn1 = model.get_layer("bn1")
+    mean = np.mean([o.mean(axis=(0, 1, 2)) for o in outs], axis=0)
+    var = np.mean([o.var(axis=(0, 1, 2)) for o in outs], axis=0)
+    np.testing.assert_allclose(np.asarray(bn1.moving_mean), mean, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(bn1.moving_variance), var, rtol=1e-3, atol=1e-5)
+    assert float(np.abs(np.asarray(model.get_layer("bn2").moving_mean)).max()) > 0
+    assert not bn1.trainable and bn1.momentum == 0.99
+    for before, after in zip(weights, model.trainable_weights, strict=True):
+        np.testing.assert_array_equal(before, np.asarray(after))
+    assert adapt_batch_norm(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]), []) == 0

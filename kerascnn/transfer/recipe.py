@@ -15,7 +15,7 @@ import keras
 
 from kerascnn.cards import read_model_metadata, write_model_metadata
 from kerascnn.errors import UserError
-from kerascnn.transfer import freezing
+from kerascnn.transfer import batchnorm, freezing
 from kerascnn.transfer.head import find_feature_layer, swap_head
 from kerascnn.transfer.rates import backbone_multipliers, discriminative_optimizer
 
@@ -112,6 +112,7 @@ def finetune(
     dropout: float = 0.5,
     pooling: str | None = None,
     feature_layer: str | int | None = None,
+    adapt_batch_norm: bool = False,
     output_dir: str | os.PathLike[str] | None = None,
     callbacks: Sequence[Any] = (),
     verbose: Any = "auto",
@@ -123,6 +124,9 @@ def finetune(
        ``"top-N-blocks"``: blocks are layer-name prefixes before ``_``) are
        trained too, at ``lr x backbone_lr_mult``; the head stays at ``lr``;
        batch norm stays in inference mode. The model is recompiled in between.
+
+    ``adapt_batch_norm=True`` first replaces the backbone's batch-norm statistics by
+    those of the training images (AdaBN, see ``kerascnn.transfer.batchnorm``).
 
     With ``output_dir``: ``model.keras``, ``model.classes.json`` (class names,
     preprocessing) and ``history.json``.
@@ -152,6 +156,8 @@ def finetune(
     )
     if finetune_epochs:
         freezing.resolve_start(model, unfreeze)  # a bad layer name fails before training
+    if adapt_batch_norm:
+        batchnorm.adapt_batch_norm(model, train)
     # the pipeline shuffles itself; shuffle=False only silences Keras' warning
     fit = {
         "validation_data": val,

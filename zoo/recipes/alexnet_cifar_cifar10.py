@@ -170,7 +170,7 @@ def augmented_images(
     return _Epochs()
 
 
-def build_model(recipe: dict[str, Any], x_train: np.ndarray) -> Any:
+def build_model(recipe: dict[str, Any], x_train: np.ndarray, classes: int = 10) -> Any:
     """The recipe's model, whitening layer set from ``x_train``, compiled for training."""
     import keras
 
@@ -180,7 +180,7 @@ def build_model(recipe: dict[str, Any], x_train: np.ndarray) -> Any:
     if recipe.get("mixed_precision"):
         keras.config.set_dtype_policy(recipe["mixed_precision"])
     args = {k: tuple(v) if isinstance(v, list) else v for k, v in recipe["model_args"].items()}
-    model = kerascnn.create_model(recipe["model"], **args)
+    model = kerascnn.create_model(recipe["model"], classes=classes, **args)
     keras.config.set_dtype_policy("float32")
     if args.get("whiten"):
         w = recipe["whitening"]
@@ -293,12 +293,18 @@ def load_fixed_sample(data: str | Path, per_class: int = 10) -> tuple[np.ndarray
     return np.stack(images), labels
 
 
-def evaluate(recipe: dict[str, Any], weights: str | Path, x_test: np.ndarray, y_test: np.ndarray):
+def evaluate(
+    recipe: dict[str, Any],
+    weights: str | Path,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    classes: int = 10,
+) -> dict[str, Any]:
     """Errors of the weights in a float32 model as users build it (no test-time augmentation)."""
     import kerascnn
 
     args = {k: tuple(v) if isinstance(v, list) else v for k, v in recipe["model_args"].items()}
-    model = kerascnn.create_model(recipe["model"], weights=str(weights), **args)
+    model = kerascnn.create_model(recipe["model"], weights=str(weights), classes=classes, **args)
     predicted = np.argmax(model.predict(x_test, batch_size=1000, verbose=0), axis=1)
     wrong = predicted != y_test
     return {
@@ -338,7 +344,7 @@ def run(
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     x_train, y_train, x_test, y_test, classes = load_cifar10(data)
-    model = build_model(recipe, x_train)
+    model = build_model(recipe, x_train, len(classes))
     checkpoint = out / "checkpoint.weights.h5"
     (out / "history.csv").unlink(missing_ok=True)
     callbacks = [
@@ -351,7 +357,7 @@ def run(
     model.save_weights(checkpoint)
     weights = export_float16(checkpoint, out / f"{recipe['model']}_{recipe['variant']}.weights.h5")
     checkpoint.unlink()
-    result = evaluate(recipe, weights, x_test, y_test)
+    result = evaluate(recipe, weights, x_test, y_test, len(classes))
     result.update(train_seconds=round(seconds), classes=classes, weights=str(weights))
     result.update(backend=keras.backend.backend(), epochs=recipe["epochs"])
     # the keys every recipe returns (see kerascnn.zoo.recipes)

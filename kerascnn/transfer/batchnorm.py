@@ -1,0 +1,56 @@
+"""Re-estimating batch-norm statistics on the new data before fine-tuning (AdaBN).
+
+A backbone's ``BatchNormalization`` layers keep the moving mean and variance of
+the data it was trained on; on a new domain (hand photos after CIFAR-10) those
+statistics are off, and frozen batch norm keeps them. Li et al. (2016,
+"Revisiting Batch Normalization For Practical Domain Adaptation") replace them by
+the statistics of the target data; the layers still run in inference mode
+afterwards, as the Keras transfer-learning guide advises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import keras
+
+__all__ = ["adapt_batch_norm"]
+
+
+def _walk(layer: Any) -> Iterator[Any]:
+    yield layer
+    for sub in getattr(layer, "layers", ()):
+        yield from _walk(sub)
+
+
+def adapt_batch_norm(model: Any, data: Iterable[Any], *, max_batches: int | None = None) -> int:
+    """Set every batch-norm layer's moving statistics to their average over ``data``.
+
+    ``data`` yields image batches or ``(images, labels)`` pairs, already
+    preprocessed for ``model``. Each batch runs through the model in training mode
+    (so each layer sees the statistics of its own inputs); the moving mean and
+    variance become the mean of the per-batch values (inference-mode forward passes
+    change no other weights). ``trainable`` flags and momentum are left as they
+    were. Returns the number of layers adapted (0 when ``data`` is empty).
+    """
+    layers = [layer for layer in _walk(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    if not layers:
+        return 0
+    saved = [(layer, layer.momentum, layer.trainable) for layer in layers]
+    try:
+        for layer in layers:
+            layer.trainable = True  # frozen batch norm would run in inference mode
+        seen = 0
+        for batch in data:
+            if max_batches is not None and seen >= max_batches:
+                break
+            images = batch[0] if isinstance(batch, (tuple, list)) else batch
+            for layer in layers:  # running average: batch n gets weight 1/(n+1)
+                layer.momentum = seen / (seen + 1)
+            model(images, training=True)
+            seen += 1
+    finally:
+        for layer, momentum, trainable in saved:
+            layer.momentum, layer.trainable = momentum, trainable
+    return len(layers) if seen else 0
