@@ -172,15 +172,15 @@ def test_recipe_overrides_merge_and_reject_unknown_keys():
         recipe.with_overrides(recipe.RECIPE, {"epoch": 3})
 
 
-def _cifar_zip(path, per_class=(40, 10)):
-    """A CIFAR-10-shaped JPEG archive: 3 classes of noisy colour patches."""
+def _cifar_zip(path, per_class=(40, 10), colours=None):
+    """A CIFAR-10-shaped JPEG archive: by default 3 classes of noisy colour patches."""
     import io
     import zipfile
 
     from PIL import Image
 
     rng = np.random.default_rng(0)
-    colours = {"cat": (200, 40, 40), "dog": (40, 200, 40), "ship": (40, 40, 200)}
+    colours = colours or {"cat": (200, 40, 40), "dog": (40, 200, 40), "ship": (40, 40, 200)}
     with zipfile.ZipFile(path, "w") as archive:
         for split, count in zip(("train", "test"), per_class, strict=True):
             for name, rgb in colours.items():
@@ -218,3 +218,16 @@ def test_recipe_runs_end_to_end_on_a_small_archive(tmp_path):
     assert len(history) == 1 + 4 and "val_accuracy" in history[0]
     with pytest.raises(UserError, match="no cifar10-jpeg.zip there"):
         recipe.run(tmp_path / "out", tmp_path / "again", small)
+
+
+def test_recipe_module_scores_the_bundled_weights(tmp_path, capsys):
+    import json
+
+    colours = {name: (25 * i, 200 - 20 * i, 90) for i, name in enumerate(CARD["classes"])}
+    _cifar_zip(tmp_path / "cifar10-jpeg.zip", (1, 3), colours)
+    recipe.main(["--evaluate", str(tmp_path / "cifar10-jpeg.zip")])
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["test_images"] == 30 and 0 <= printed["errors"] <= 30
+    assert printed["card_top1"] == CARD["accuracy"]["top1"]
+    with pytest.raises(SystemExit, match="--evaluate DATA"):
+        recipe.main(["--evaluate"])

@@ -367,9 +367,22 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m kerascnn.zoo.recipes.alexnet_cifar_cifar10 DATA OUT [OVERRIDES_JSON]``."""
+    """``python -m kerascnn.zoo.recipes.alexnet_cifar_cifar10 DATA OUT [OVERRIDES_JSON]``
+    trains; ``... --evaluate DATA [WEIGHTS]`` scores WEIGHTS (default: the bundled file)
+    on the archive's test images."""
     args = sys.argv[1:] if argv is None else argv
-    if len(args) not in (2, 3):
+    if args[:1] == ["--evaluate"] and len(args) in (2, 3):
+        from importlib import resources
+
+        from kerascnn.registry import get_model_card
+
+        card = get_model_card(RECIPE["model"])["weights"][RECIPE["variant"]]
+        weights = args[2] if len(args) == 3 else resources.files("kerascnn.zoo") / card["file"]
+        *_, x_test, y_test, classes = load_cifar10(args[1])
+        result = evaluate(RECIPE, weights, x_test, y_test, len(classes))
+        print(json.dumps({**result, "card_top1": card["accuracy"]["top1"]}, indent=1))
+        return
+    if len(args) not in (2, 3) or args[0].startswith("-"):
         raise SystemExit(main.__doc__)
     recipe = with_overrides(RECIPE, json.loads(args[2]) if len(args) == 3 else {})
     print(json.dumps(run(args[0], args[1], recipe), indent=1))
