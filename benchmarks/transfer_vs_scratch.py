@@ -134,12 +134,12 @@ def main() -> int:
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--backbone-lr-mult", type=float, default=0.1)
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--pooling", default="avg", help="new head's pooling: avg, max or flatten")
+    p.add_argument("--pooling", default="avg", choices=["avg", "max", "flatten"])
     p.add_argument(
         "--no-adapt-batch-norm",
         dest="adapt_batch_norm",
         action="store_false",
-        help="keep the pretrained batch-norm statistics (default: AdaBN on the 200 images)",
+        help="keep the pretrained batch-norm statistics (default: AdaBN on the training images)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--pretrain-standin", type=Path, help="train stand-in weights, save, exit")

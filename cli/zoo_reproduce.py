@@ -29,9 +29,9 @@ __all__ = ["reproduce"]
 def reproduce(spec: str, data: str, output: str | None, as_json: bool) -> None:
     """Retrain weight SPEC (NAME:VARIANT) by its recipe; print test accuracy beside the card.
 
-    The recipe trains through kerascnn's public API (gesture_cnn: `kerascnn.train.fit`;
-    alexnet_cifar: `model.fit` on a numpy pipeline, any backend, e.g. KERAS_BACKEND=jax
-    on a GPU); the weights file lands in the output folder, never over the bundled one.
+    The recipe trains with `kerascnn.train.fit` (gesture_cnn) or plain `model.fit` on a
+    numpy pipeline (alexnet_cifar: any backend, e.g. KERAS_BACKEND=jax on a GPU); the
+    weights file lands in the output folder, never over the bundled one.
     """
     from kerascnn.cards import parse_spec, weight_card
     from kerascnn.errors import UserError

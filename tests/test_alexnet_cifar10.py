@@ -47,7 +47,7 @@ def test_global_pool_head_pools_the_last_stage(kind):
     expected = reduce(np.asarray(features(x)), axis=(1, 2))
     pooled = keras.Model(model.input, model.get_layer("global_pool").output)
     np.testing.assert_allclose(np.asarray(pooled(x)), expected, rtol=1e-5, atol=1e-6)
-    assert model.get_layer("predictions").kernel.shape == (16, 10)  # 16 channels, not 4*4*16
+    assert model.get_layer("predictions").kernel.shape == (16, 10)  # 16 channels, not 8*8*16
     with pytest.raises(UserError, match="global_pool must be 'max', 'avg' or None, got 'sum'"):
         kerascnn.create_model("alexnet_cifar", global_pool="sum")
 
@@ -231,3 +231,34 @@ def test_recipe_module_scores_the_bundled_weights(tmp_path, capsys):
     assert printed["card_top1"] == CARD["accuracy"]["top1"]
     with pytest.raises(SystemExit, match="--evaluate DATA"):
         recipe.main(["--evaluate"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["d", "o", "[1, 2]"], "OVERRIDES_JSON must be a JSON object"),
+        (["d", "o", "{epochs: 3"], "OVERRIDES_JSON must be a JSON object"),
+        (["d", "o", '{"epoch": 3}'], "unknown recipe key 'epoch'"),
+        (["d", "o", '{"schedule": {"peak": 0.1}}'], "unknown key 'peak' in recipe['schedule']"),
+        (["/nonexistent", "o"], "no cifar10-jpeg.zip there"),
+        (["--evaluate", "/nonexistent"], "no cifar10-jpeg.zip there"),
+    ],
+)
+def test_recipe_command_mistakes_are_one_line(argv, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        recipe.main(argv)
+    text = str(exit_info.value.code)
+    assert text.startswith("error: ") and message in text and "\n" not in text
+    assert not (tmp_path / "o").exists()  # nothing written for a mistake
+
+
+def test_recipe_schedule_and_augmentation_mistakes(tmp_path):
+    _cifar_zip(tmp_path / "cifar10-jpeg.zip", (2, 1))
+    short = recipe.with_overrides(recipe.RECIPE, {"epochs": 2})  # warm-up is 2 epochs
+    with pytest.raises(UserError, match=r"epochs \(2\) must be more than .*warmup_epochs \(2\)"):
+        recipe.run(tmp_path, tmp_path / "out", short)
+    with pytest.raises(UserError, match="pad_mode must be REFLECT or CONSTANT, got 'WRAP'"):
+        recipe.augmented_images(
+            np.zeros((2, 4, 4, 3), np.uint8), np.zeros(2, int), 2, {"pad_mode": "WRAP"}, 0
+        )

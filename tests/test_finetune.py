@@ -89,6 +89,9 @@ def test_finetune_errors(folder, tmp_path):
     save_image(one / "only" / "b.png", np.zeros((8, 8, 3)))
     with pytest.raises(UserError, match="need at least 2"):
         finetune(model, one, validation_split=0.0)
+    plain = kerascnn.create_model("alexnet_cifar", filters=(4, 4), norm=None)
+    with pytest.raises(UserError, match="has no BatchNormalization layers; drop adapt_batch_norm"):
+        finetune(plain, folder, head_epochs=1, finetune_epochs=0, adapt_batch_norm=True)
     with pytest.raises(UserError, match="'top-9-blocks'.* has 3 blocks"):
         finetune(model, folder, head_epochs=0, finetune_epochs=1, unfreeze="top-9-blocks")
 
@@ -180,3 +183,22 @@ def test_finetune_on_sign_language_digits(data_dir, tmp_path):
     assert result.classes == [str(i) for i in range(10)]
     assert result.history["finetune"]["val_accuracy"][-1] > 0.5  # chance is 0.1
     assert (tmp_path / "out" / "model.classes.json").is_file()
+
+
+def test_finetune_without_a_head_phase_still_freezes_below_unfreeze(folder):
+    keras.utils.set_random_seed(0)
+    base = kerascnn.create_model("gesture_cnn", filters=(4, 8, 8, 8), hidden=16)
+    first = base.get_layer("block1_conv1").kernel.numpy().copy()
+    result = finetune(
+        base,
+        folder,
+        head_epochs=0,
+        finetune_epochs=1,
+        unfreeze="top-1-blocks",
+        batch_size=8,
+        validation_split=0.0,
+        verbose=0,
+    )
+    np.testing.assert_array_equal(result.model.get_layer("block1_conv1").kernel.numpy(), first)
+    assert not result.model.get_layer("block1_conv1").trainable
+    assert result.model.get_layer("block4_conv2").trainable

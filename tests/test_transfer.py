@@ -247,3 +247,10 @@ def test_adapt_batch_norm_sets_the_statistics_of_the_new_data():
     for before, after in zip(weights, model.trainable_weights, strict=True):
         np.testing.assert_array_equal(before, np.asarray(after))
     assert adapt_batch_norm(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]), []) == 0
+    # no batches: nothing changes; max_batches=1: the first batch's own statistics
+    before = np.asarray(bn1.moving_mean).copy()
+    assert adapt_batch_norm(model, []) == 0
+    np.testing.assert_array_equal(np.asarray(bn1.moving_mean), before)
+    assert adapt_batch_norm(model, data, max_batches=1) == 2
+    first = outs[0].mean(axis=(0, 1, 2))
+    np.testing.assert_allclose(np.asarray(bn1.moving_mean), first, rtol=1e-4, atol=1e-5)

@@ -152,7 +152,8 @@ def alexnet_cifar(
 
     ``global_pool`` (``"max"`` or ``"avg"``; default ``None``: flatten) reduces the last
     stage's map to one value per channel before the dense layers; the small fan-in keeps
-    SGD at high learning rates from oscillating between classes.
+    SGD at high learning rates from oscillating between classes. It shapes the top only:
+    with ``include_top=False`` it is ignored (use ``pooling=``).
     """
     shape, classes = check_arguments(
         model="alexnet_cifar",

@@ -13,9 +13,9 @@ from kerascnn.transfer.rates import (
 from kerascnn.transfer.recipe import FinetuneResult, finetune, load_image_folder
 
 __all__ = [
-    "adapt_batch_norm",
     "FinetuneResult",
     "ScaledSchedule",
+    "adapt_batch_norm",
     "backbone_multipliers",
     "block_of",
     "blocks",

@@ -10,18 +10,14 @@ afterwards, as the Keras transfer-learning guide advises.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import keras
 
+from kerascnn.transfer.freezing import walk_layers
+
 __all__ = ["adapt_batch_norm"]
-
-
-def _walk(layer: Any) -> Iterator[Any]:
-    yield layer
-    for sub in getattr(layer, "layers", ()):
-        yield from _walk(sub)
 
 
 def adapt_batch_norm(model: Any, data: Iterable[Any], *, max_batches: int | None = None) -> int:
@@ -30,11 +26,13 @@ def adapt_batch_norm(model: Any, data: Iterable[Any], *, max_batches: int | None
     ``data`` yields image batches or ``(images, labels)`` pairs, already
     preprocessed for ``model``. Each batch runs through the model in training mode
     (so each layer sees the statistics of its own inputs); the moving mean and
-    variance become the mean of the per-batch values (inference-mode forward passes
-    change no other weights). ``trainable`` flags and momentum are left as they
+    variance become the mean of the per-batch values (the forward passes change no
+    other weights). ``trainable`` flags and momentum are left as they
     were. Returns the number of layers adapted (0 when ``data`` is empty).
     """
-    layers = [layer for layer in _walk(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    layers = [
+        layer for layer in walk_layers(model) if isinstance(layer, keras.layers.BatchNormalization)
+    ]
     if not layers:
         return 0
     saved = [(layer, layer.momentum, layer.trainable) for layer in layers]

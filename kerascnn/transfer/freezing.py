@@ -19,7 +19,7 @@ import keras
 from kerascnn.errors import UserError
 from kerascnn.transfer.head import HEAD_PREFIX, feature_layer_index, layer_index
 
-__all__ = ["block_of", "blocks", "freeze", "resolve_start", "unfreeze"]
+__all__ = ["block_of", "blocks", "freeze", "resolve_start", "unfreeze", "walk_layers"]
 
 _TOP_BLOCKS = re.compile(r"top-(\d+)-blocks?")
 
@@ -72,11 +72,11 @@ def resolve_start(model: Any, ref: str | int, *, end: int | None = None) -> int:
     return model.layers.index(first)
 
 
-def _walk(layer: Any) -> Iterator[Any]:
+def walk_layers(layer: Any) -> Iterator[Any]:
     """The layer and, for nested models, every layer inside it."""
     yield layer
     for sub in getattr(layer, "layers", ()):
-        yield from _walk(sub)
+        yield from walk_layers(sub)
 
 
 def freeze(model: Any, up_to: str | int | None = None) -> Any:
@@ -101,10 +101,10 @@ def unfreeze(
     """
     start = 0 if from_ is None else resolve_start(model, from_)
     for layer in model.layers[start:]:
-        for sub in _walk(layer):
+        for sub in walk_layers(layer):
             sub.trainable = True
         if keep_batchnorm_frozen:
-            for sub in _walk(layer):
+            for sub in walk_layers(layer):
                 if isinstance(sub, keras.layers.BatchNormalization):
                     sub.trainable = False
     return model

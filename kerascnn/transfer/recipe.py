@@ -156,8 +156,8 @@ def finetune(
     )
     if finetune_epochs:
         freezing.resolve_start(model, unfreeze)  # a bad layer name fails before training
-    if adapt_batch_norm:
-        batchnorm.adapt_batch_norm(model, train)
+    if adapt_batch_norm and not batchnorm.adapt_batch_norm(model, train):
+        raise UserError(f"{model.name} has no BatchNormalization layers; drop adapt_batch_norm")
     # the pipeline shuffles itself; shuffle=False only silences Keras' warning
     fit = {
         "validation_data": val,
@@ -166,8 +166,8 @@ def finetune(
         "shuffle": False,
     }
     history: dict[str, dict[str, list[float]]] = {}
+    freezing.freeze(model, up_to=feature)  # phase 2 unfreezes from `unfreeze` on
     if head_epochs:
-        freezing.freeze(model, up_to=feature)
         model.compile(
             _optimizer(optimizer, lr), "sparse_categorical_crossentropy", metrics=["accuracy"]
         )

@@ -25,8 +25,8 @@ from kerascnn.errors import UserError
 
 __all__ = [
     "RECIPE",
-    "build_model",
     "augmented_images",
+    "build_model",
     "compile_model",
     "evaluate",
     "export_float16",
@@ -136,7 +136,10 @@ def augmented_images(
     classes = int(y.max()) + 1
     onehot = np.eye(classes, dtype=np.float32)[y]
     pad = int(augmentation.get("pad_crop", 0))
-    mode = {"REFLECT": "reflect", "CONSTANT": "constant"}[augmentation.get("pad_mode", "REFLECT")]
+    modes = {"REFLECT": "reflect", "CONSTANT": "constant"}
+    if augmentation.get("pad_mode", "REFLECT") not in modes:
+        raise UserError(f"pad_mode must be REFLECT or CONSTANT, got {augmentation['pad_mode']!r}")
+    mode = modes[augmentation.get("pad_mode", "REFLECT")]
 
     class _Epochs(keras.utils.PyDataset):
         def __init__(self) -> None:
@@ -197,6 +200,8 @@ def compile_model(model: Any, recipe: dict[str, Any], images: int) -> Any:
     steps = -(-images // recipe["batch_size"])
     schedule, epochs = recipe["schedule"], recipe["epochs"]
     warmup = schedule.get("warmup_epochs", 0)
+    if epochs <= warmup:
+        raise UserError(f"epochs ({epochs}) must be more than schedule.warmup_epochs ({warmup})")
     lr = keras.optimizers.schedules.CosineDecay(
         0.0 if warmup else schedule["peak_lr"],
         decay_steps=steps * (epochs - warmup),
@@ -322,6 +327,10 @@ def with_overrides(recipe: dict[str, Any], overrides: dict[str, Any]) -> dict[st
         if key not in recipe:
             raise UserError(f"unknown recipe key {key!r}; keys: {', '.join(sorted(recipe))}")
         if isinstance(value, dict) and isinstance(recipe[key], dict):
+            unknown = sorted(set(value) - set(recipe[key]))
+            if unknown and key != "model_args":  # model_args: any builder argument
+                known = ", ".join(sorted(recipe[key]))
+                raise UserError(f"unknown key {unknown[0]!r} in recipe[{key!r}]; keys: {known}")
             value = {**recipe[key], **value}
         merged[key] = value
     return merged
@@ -341,9 +350,9 @@ def run(
     import keras
 
     recipe = with_overrides(recipe or RECIPE, {} if epochs is None else {"epochs": epochs})
+    x_train, y_train, x_test, y_test, classes = load_cifar10(data)  # bad data: nothing written
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    x_train, y_train, x_test, y_test, classes = load_cifar10(data)
     model = build_model(recipe, x_train, len(classes))
     checkpoint = out / "checkpoint.weights.h5"
     (out / "history.csv").unlink(missing_ok=True)
@@ -366,26 +375,43 @@ def run(
     return result
 
 
+def _overrides(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise UserError(
+            f"OVERRIDES_JSON must be a JSON object, e.g. '{{\"epochs\": 20}}', got {text!r}"
+        )
+    return value
+
+
 def main(argv: list[str] | None = None) -> None:
     """``python -m kerascnn.zoo.recipes.alexnet_cifar_cifar10 DATA OUT [OVERRIDES_JSON]``
     trains; ``... --evaluate DATA [WEIGHTS]`` scores WEIGHTS (default: the bundled file)
     on the archive's test images."""
     args = sys.argv[1:] if argv is None else argv
-    if args[:1] == ["--evaluate"] and len(args) in (2, 3):
-        from importlib import resources
-
-        from kerascnn.registry import get_model_card
-
-        card = get_model_card(RECIPE["model"])["weights"][RECIPE["variant"]]
-        weights = args[2] if len(args) == 3 else resources.files("kerascnn.zoo") / card["file"]
-        *_, x_test, y_test, classes = load_cifar10(args[1])
-        result = evaluate(RECIPE, weights, x_test, y_test, len(classes))
-        print(json.dumps({**result, "card_top1": card["accuracy"]["top1"]}, indent=1))
-        return
-    if len(args) not in (2, 3) or args[0].startswith("-"):
+    evaluating = args[:1] == ["--evaluate"]
+    if len(args) not in (2, 3) or (not evaluating and args[0].startswith("-")):
         raise SystemExit(main.__doc__)
-    recipe = with_overrides(RECIPE, json.loads(args[2]) if len(args) == 3 else {})
-    print(json.dumps(run(args[0], args[1], recipe), indent=1))
+    try:
+        if evaluating:
+            from importlib import resources
+
+            from kerascnn.registry import get_model_card
+
+            card = get_model_card(RECIPE["model"])["weights"][RECIPE["variant"]]
+            files = resources.files("kerascnn.zoo")
+            weights = args[2] if len(args) == 3 else files / card["file"]
+            *_, x_test, y_test, classes = load_cifar10(args[1])
+            result = evaluate(RECIPE, weights, x_test, y_test, len(classes))
+            print(json.dumps({**result, "card_top1": card["accuracy"]["top1"]}, indent=1))
+            return
+        recipe = with_overrides(RECIPE, _overrides(args[2]) if len(args) == 3 else {})
+        print(json.dumps(run(args[0], args[1], recipe), indent=1))
+    except UserError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 if __name__ == "__main__":
