@@ -127,37 +127,16 @@ def test_finished_run_needs_resume_to_go_on(tmp_path: Path, epochs: int):
     data = make_image_folder(tmp_path / "data", classes=2, per_class=6, size=16)
     from kerascnn import train
 
-    train.fit(
-        "gesture_cnn",
-        data,
-        epochs=1,
-        batch_size=4,
-        image_size=(16, 16),
-        model_args={"filters": (2,), "hidden": 4},
-        output_dir=tmp_path / "run",
-        verbose=0,
-    )
+    run = {
+        "batch_size": 4,
+        "image_size": (16, 16),
+        "model_args": {"filters": (2,), "hidden": 4},
+        "output_dir": tmp_path / "run",
+    }
+    train.fit("gesture_cnn", data, epochs=1, verbose=0, **run)
     with pytest.raises(UserError, match="--resume"):
-        train.fit(
-            "gesture_cnn",
-            data,
-            epochs=epochs,
-            batch_size=4,
-            image_size=(16, 16),
-            model_args={"filters": (2,), "hidden": 4},
-            output_dir=tmp_path / "run",
-        )
-    history = train.fit(
-        "gesture_cnn",
-        data,
-        epochs=epochs,
-        batch_size=4,
-        image_size=(16, 16),
-        model_args={"filters": (2,), "hidden": 4},
-        output_dir=tmp_path / "run",
-        resume=True,
-        verbose=0,
-    )
+        train.fit("gesture_cnn", data, epochs=epochs, **run)
+    history = train.fit("gesture_cnn", data, epochs=epochs, resume=True, verbose=0, **run)
     assert history.epoch == list(range(1, epochs))
     rows = (tmp_path / "run" / "history.csv").read_text().splitlines()[1:]
     assert [r.split(",")[0] for r in rows] == [str(e) for e in range(epochs)]

@@ -134,7 +134,7 @@ def augmented_images(
     import keras
 
     classes = int(y.max()) + 1
-    onehot = np.eye(classes, dtype=np.float32)[y]
+    onehot = keras.utils.to_categorical(y, classes).astype(np.float32)
     pad = int(augmentation.get("pad_crop", 0))
     modes = {"REFLECT": "reflect", "CONSTANT": "constant"}
     if augmentation.get("pad_mode", "REFLECT") not in modes:
@@ -221,11 +221,14 @@ def compile_model(model: Any, recipe: dict[str, Any], images: int) -> Any:
 
 def train(model: Any, recipe: dict[str, Any], arrays: tuple[np.ndarray, ...], callbacks: list):
     """The training call: ``model.fit`` on the augmented batches, test accuracy every epoch."""
+    import keras
+
     x_train, y_train, x_test, y_test = arrays
     batches = augmented_images(
         x_train, y_train, recipe["batch_size"], recipe["augmentation"], recipe["seed"]
     )
-    test = (x_test.astype(np.float32), np.eye(int(y_train.max()) + 1, dtype=np.float32)[y_test])
+    classes = int(y_train.max()) + 1
+    test = (x_test.astype(np.float32), keras.utils.to_categorical(y_test, classes))
     return model.fit(
         batches,
         validation_data=test,
@@ -362,8 +365,7 @@ def run(
     ]
     start = time.perf_counter()
     train(model, recipe, (x_train, y_train, x_test, y_test), callbacks)
-    seconds = time.perf_counter() - start
-    model.save_weights(checkpoint)
+    seconds = time.perf_counter() - start  # the checkpoint holds the last epoch's weights
     weights = export_float16(checkpoint, out / f"{recipe['model']}_{recipe['variant']}.weights.h5")
     checkpoint.unlink()
     result = evaluate(recipe, weights, x_test, y_test, len(classes))
