@@ -136,10 +136,9 @@ def augmented_images(
     classes = int(y.max()) + 1
     onehot = keras.utils.to_categorical(y, classes).astype(np.float32)
     pad = int(augmentation.get("pad_crop", 0))
-    modes = {"REFLECT": "reflect", "CONSTANT": "constant"}
-    if augmentation.get("pad_mode", "REFLECT") not in modes:
-        raise UserError(f"pad_mode must be REFLECT or CONSTANT, got {augmentation['pad_mode']!r}")
-    mode = modes[augmentation.get("pad_mode", "REFLECT")]
+    mode = augmentation.get("pad_mode", "REFLECT")
+    if mode not in ("REFLECT", "CONSTANT"):
+        raise UserError(f"pad_mode must be REFLECT or CONSTANT, got {mode!r}")
 
     class _Epochs(keras.utils.PyDataset):
         def __init__(self) -> None:
@@ -162,7 +161,7 @@ def augmented_images(
                 images[flip] = images[flip, :, ::-1]
             if pad:
                 h, w = images.shape[1:3]
-                padded = np.pad(images, [(0, 0), (pad, pad), (pad, pad), (0, 0)], mode=mode)
+                padded = np.pad(images, [(0, 0), (pad, pad), (pad, pad), (0, 0)], mode=mode.lower())
                 dy, dx = self.rng.integers(0, 2 * pad + 1, (2, len(images)))
                 for oy in range(2 * pad + 1):
                     for ox in range(2 * pad + 1):
@@ -171,6 +170,11 @@ def augmented_images(
             self.images, self.labels = images, onehot[order]
 
     return _Epochs()
+
+
+def _builder_args(recipe: dict[str, Any]) -> dict[str, Any]:
+    """The recipe's ``model_args`` as builder keywords (JSON lists become tuples)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in recipe["model_args"].items()}
 
 
 def build_model(recipe: dict[str, Any], x_train: np.ndarray, classes: int = 10) -> Any:
@@ -182,7 +186,7 @@ def build_model(recipe: dict[str, Any], x_train: np.ndarray, classes: int = 10) 
     keras.utils.set_random_seed(recipe["seed"])
     if recipe.get("mixed_precision"):
         keras.config.set_dtype_policy(recipe["mixed_precision"])
-    args = {k: tuple(v) if isinstance(v, list) else v for k, v in recipe["model_args"].items()}
+    args = _builder_args(recipe)
     model = kerascnn.create_model(recipe["model"], classes=classes, **args)
     keras.config.set_dtype_policy("float32")
     if args.get("whiten"):
@@ -311,7 +315,7 @@ def evaluate(
     """Errors of the weights in a float32 model as users build it (no test-time augmentation)."""
     import kerascnn
 
-    args = {k: tuple(v) if isinstance(v, list) else v for k, v in recipe["model_args"].items()}
+    args = _builder_args(recipe)
     model = kerascnn.create_model(recipe["model"], weights=str(weights), classes=classes, **args)
     predicted = np.argmax(model.predict(x_test, batch_size=1000, verbose=0), axis=1)
     wrong = predicted != y_test
@@ -399,13 +403,12 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(main.__doc__)
     try:
         if evaluating:
-            from importlib import resources
-
+            from kerascnn.cache import cached_path
             from kerascnn.registry import get_model_card
 
             card = get_model_card(RECIPE["model"])["weights"][RECIPE["variant"]]
-            files = resources.files("kerascnn.zoo")
-            weights = args[2] if len(args) == 3 else files / card["file"]
+            bundled = cached_path(RECIPE["model"], RECIPE["variant"], card)
+            weights = args[2] if len(args) == 3 else bundled
             *_, x_test, y_test, classes = load_cifar10(args[1])
             result = evaluate(RECIPE, weights, x_test, y_test, len(classes))
             print(json.dumps({**result, "card_top1": card["accuracy"]["top1"]}, indent=1))
