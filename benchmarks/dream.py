@@ -1,4 +1,4 @@
-"""DeepDream speed and memory: ``kerascnn.dream`` against the keras.io example's recipe.
+"""DeepDream speed and memory: ``kerascnn.interpret.dream`` against the keras.io example's recipe.
 
 Speed: the same VGG16 (random weights: timing does not depend on them), the
 same layers (the zoo card's ``dream_layers``) and the same 512x512 image; the
@@ -77,12 +77,12 @@ def speed(image_path: Path, rounds: int, steps: int) -> dict:
     import tensorflow as tf
 
     import kerascnn
-    from kerascnn.ascent import compute_precision
-    from kerascnn.dream import deep_dream
+    from kerascnn.interpret.ascent import compute_precision
+    from kerascnn.interpret.dream import deep_dream
 
     keras.utils.set_random_seed(0)
     model = kerascnn.create_model("vgg16", include_top=False, input_shape=(512, 512, 3))
-    layers = kerascnn.get_model_card("vgg16")["dream_layers"]
+    layers = kerascnn.get_model_card("vgg16").dream_layers
     pixels = _image(image_path, (512, 512))
     caffe = pixels[None, ..., ::-1] - np.array([103.939, 116.779, 123.68], np.float32)
     step = recipe_step(model, layers)
@@ -158,8 +158,8 @@ def memory_child(precision: str) -> None:
     import keras
 
     import kerascnn
-    from kerascnn.ascent import compute_precision
-    from kerascnn.dream import deep_dream
+    from kerascnn.interpret.ascent import compute_precision
+    from kerascnn.interpret.dream import deep_dream
 
     keras.utils.set_random_seed(0)
     precision = compute_precision(precision)

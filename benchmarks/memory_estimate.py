@@ -1,4 +1,4 @@
-"""Training memory: ``kerascnn.memory.memory_estimate`` against the measured peak on CPU.
+"""Training memory: ``kerascnn.analysis.memory.memory_estimate`` against the measured peak on CPU.
 
 Each case runs in a fresh process with TensorFlow's BFC allocator on the CPU
 (``TF_CPU_ALLOCATOR_USE_BFC=true``), so ``tf.config.experimental.get_memory_info("CPU:0")``
@@ -27,7 +27,7 @@ def measure(name: str, size: int, batch: int, jit: bool) -> dict:
     import tensorflow as tf
 
     from kerascnn import create_model
-    from kerascnn.memory import memory_estimate
+    from kerascnn.analysis.memory import memory_estimate
 
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (batch, size, size, 3)).astype("float32")

@@ -53,9 +53,9 @@ def main() -> None:
     if not args.data.is_dir():
         raise SystemExit(f"{args.data}: no data folder; pass --data")
 
-    from kerascnn import train
-    from kerascnn.data import image_folder
-    from kerascnn.evaluate import evaluate
+    from kerascnn.training import engine as train
+    from kerascnn.training.data import image_folder
+    from kerascnn.training.evaluate import evaluate
     from kerascnn.zoo.recipes import get_recipe, reproduce
 
     recipe = get_recipe("gesture_cnn:sign-digits")

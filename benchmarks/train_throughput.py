@@ -26,8 +26,8 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import kerascnn  # noqa: E402
-from kerascnn import train  # noqa: E402
-from kerascnn.data import batch_images, image_folder  # noqa: E402
+from kerascnn.training import engine as train
+from kerascnn.training.data import batch_images, image_folder  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/sign-language-digits/images"
 SIZE, BATCH, EPOCHS, ROUNDS = (64, 64), 32, 4, 3

@@ -34,8 +34,8 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def split_of(name: str, seed: int = 0, test_split: float = 0.2) -> str:
-    """``"test"`` or ``"train"``: the gesture recipe's held-out split (kerascnn.data.split_of)."""
-    from kerascnn.data import split_of as engine_split
+    """``"test"`` or ``"train"``: the gesture recipe's held-out split (training.data.split_of)."""
+    from kerascnn.training.data import split_of as engine_split
 
     return engine_split(name, seed, 0.0, test_split)
 
@@ -54,9 +54,9 @@ def same_architecture(tuned, spec: str, train, seed: int):
     model = keras.models.clone_model(tuned)  # new layers, new initial weights
     for layer in model.layers:
         layer.trainable = True
-    name, _, variant = spec.partition(":")
-    card = kerascnn.get_model_card(name).get("weights", {}).get(variant, {})
-    patch = card.get("model_args", {}).get("whiten")
+    name, variant = kerascnn.weights.cards.parse_spec(spec)
+    card = kerascnn.get_model_card(name).weights.get(variant)
+    patch = card.model_args.get("whiten") if card else None
     if patch:
         from kerascnn.zoo.recipes.alexnet_cifar_cifar10 import RECIPE, whitening_kernel
 
@@ -160,7 +160,7 @@ def main() -> int:
         return 2
     import kerascnn
 
-    name = args.weights.partition(":")[0]
+    name = kerascnn.weights.cards.parse_spec(args.weights)[0]
     try:
         kerascnn.create_model(args.weights)
     except kerascnn.UserError as exc:
@@ -237,7 +237,7 @@ def one_seed(args, seed: int, train_dir: Path, test_dir: Path, n_test: int) -> t
     adapt_batch_norm(scratch, train)
     acc_precise = accuracy(scratch, test_dir, size, tuned.preprocessing)
     t2 = time.time()
-    name = args.weights.partition(":")[0]
+    name = args.weights.split(":")[0]
     print(f"seed {seed}, input {size[0]}x{size[1]}:")
     for label, acc, seconds in (
         (f"fine-tuned {args.weights}", acc_transfer, t1 - t0),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
 import click
 
-__all__ = ["console", "format_count", "json_option", "quiet"]
+__all__ = ["console", "format_count", "json_option", "quiet", "report_skipped"]
 
 
 def console(stderr: bool = False) -> Any:
@@ -20,7 +21,13 @@ def console(stderr: bool = False) -> Any:
 
 
 def quiet(ctx: click.Context | None = None) -> bool:
-    """Whether the user asked for no progress output (``kerascnn --quiet``)."""
+    """Whether the user asked for no progress output.
+
+    ``kerascnn --quiet`` (which also sets ``KERASCNN_QUIET=1`` for the library), or that
+    variable set by the user.
+    """
+    if os.environ.get("KERASCNN_QUIET") == "1":  # as the library reads it
+        return True
     ctx = ctx or click.get_current_context(silent=True)
     while ctx is not None:
         if ctx.obj and ctx.obj.get("quiet"):
@@ -38,3 +45,9 @@ def format_count(n: int | float) -> str:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
+
+def report_skipped(skipped: Any) -> None:
+    """``skipped PATH: REASON`` on stderr for each unreadable image of a folder."""
+    for path, reason in skipped:
+        click.echo(f"skipped {path}: {reason}", err=True)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
 
-from kerascnn.cli._common import console, format_count
+from kerascnn.cli._common import console, format_count, json_option
 
-__all__ = ["batch_size_option", "memory_option", "optimizer_option", "print_report"]
+__all__ = ["print_report", "report_options", "show_report"]
 
 batch_size_option = click.option(
     "--batch-size",
@@ -30,6 +31,46 @@ memory_option = click.option(
     metavar="SIZE",
     help="Also print the largest training batch that fits in SIZE (e.g. 16GiB).",
 )
+input_size_option = click.option(
+    "--input-size",
+    nargs=2,
+    type=click.IntRange(min=1),
+    metavar="H W",
+    help="Input height and width (to build a zoo model at, or for a model of any size).",
+)
+
+
+def report_options(fn: Any) -> Any:
+    """The options of a layer-table command: input size, batch, optimizer, memory, JSON."""
+    for option in (json_option, memory_option, optimizer_option, batch_size_option):
+        fn = option(fn)
+    return input_size_option(fn)
+
+
+def show_report(source: str, input_size: tuple[int, int] | None, **options: Any) -> None:
+    """Resolve ``source`` (zoo name, ``.keras`` file, run folder) and print its report."""
+    from kerascnn.errors import UserError
+    from kerascnn.resolve import is_path, load
+
+    input_shape = None
+    if is_path(source):
+        loaded = load(source)
+        if input_size:
+            input_shape = (*input_size, loaded.model.inputs[0].shape[-1])
+        elif any(d is None for x in loaded.model.inputs for d in x.shape[1:]):
+            raise UserError(f"{source}: the model takes inputs of any size; give --input-size H W")
+        title = f"{Path(source).name}: {loaded.model.name}"
+    else:
+        from kerascnn.registry import get_model_card
+        from kerascnn.weights.cards import parse_spec
+
+        card = get_model_card(parse_spec(source)[0])  # unknown names fail before Keras loads
+        args = {}
+        if input_size:
+            args["input_shape"] = (*input_size, (card.input_shape or (0, 0, 3))[-1])
+        loaded = load(source, **args)
+        title = f"{source}: {card.description}"
+    print_report(loaded.model, source, title=title, input_shape=input_shape, **options)
 
 
 def print_report(
@@ -44,8 +85,8 @@ def print_report(
     memory: str | None = None,
 ) -> None:
     """Print ``model``'s layer table, totals and training memory estimate (table or JSON)."""
-    from kerascnn.inspect import layer_table
-    from kerascnn.memory import format_bytes, max_batch_size, memory_estimate
+    from kerascnn.analysis.layer_table import layer_table
+    from kerascnn.analysis.memory import format_bytes, max_batch_size, memory_estimate
 
     table = layer_table(model, batch_size, input_shape=input_shape)
     estimate = memory_estimate(model, batch_size, optimizer, input_shape=input_shape)

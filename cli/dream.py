@@ -8,10 +8,9 @@ import click
 
 from kerascnn.cli._common import console, quiet
 from kerascnn.errors import UserError
+from kerascnn.preprocessing import PREPROCESSING
 
 __all__ = ["dream", "parse_indices", "parse_layers"]
-
-_PREPROCESSING = ("auto", "caffe", "torch", "tf", "none")
 
 
 def parse_indices(text: str, what: str = "channels") -> list[int]:
@@ -44,28 +43,15 @@ def parse_layers(text: str) -> dict[str, float]:
     return layers
 
 
-def load_model(spec: str, preprocessing: str) -> tuple:
-    """(model, preprocessing, card) for a zoo spec or a saved ``.keras`` file."""
-    from kerascnn.dream import load_dream_model
+def _list_layers(spec: str) -> None:
+    from kerascnn.interpret.dream import dream_layers, dreamable_layers
+    from kerascnn.resolve import is_path, load
+    from kerascnn.weights.cards import parse_spec
 
-    prep = None if preprocessing == "auto" else preprocessing
-    path = Path(spec).expanduser()
-    if path.suffix in (".keras", ".h5") and path.is_file():
-        from kerascnn.saved import load_saved_model
-
-        return load_dream_model(load_saved_model(path), prep)
-    return load_dream_model(spec, prep)
-
-
-def _list_layers(spec: str, preprocessing: str) -> None:
-    from kerascnn.dream import dream_layers, dreamable_layers, load_dream_model
-
-    name = spec.partition(":")[0]
-    if Path(spec).suffix in (".keras", ".h5"):
-        model, _, card = load_model(spec, preprocessing)
-    else:  # the layers do not depend on the weights: no download needed to list them
-        model, _, card = load_dream_model(name, None)
-    defaults = dream_layers(model, card)
+    # the layers do not depend on the weights: no download needed to list them
+    loaded = load(spec if is_path(spec) else parse_spec(spec)[0])
+    model = loaded.model
+    defaults = dream_layers(model, loaded.model_card)
     from rich.table import Table
 
     table = Table(title=f"layers of {model.name} one can dream on (* default)")
@@ -146,10 +132,11 @@ def _list_layers(spec: str, preprocessing: str) -> None:
 )
 @click.option(
     "--preprocessing",
-    type=click.Choice(_PREPROCESSING),
+    type=click.Choice(["auto", *PREPROCESSING]),
     default="auto",
     show_default=True,
-    help="Pixel preprocessing (auto: from the model's weights).",
+    help="Pixel preprocessing; auto: from the model's weights. "
+    + "; ".join(f"{p.name}: {p.description}" for p in PREPROCESSING.values()),
 )
 @click.option("--list-layers", is_flag=True, help="List the layers one can dream on and exit.")
 @click.option("--force", is_flag=True, help="Overwrite the output file.")
@@ -179,7 +166,7 @@ def dream(
     default model, vgg16:imagenet, is downloaded on first use.
     """
     if list_layers:
-        _list_layers(spec, preprocessing)
+        _list_layers(spec)
         return
     if image is None:
         raise UserError("missing IMAGE; e.g. kerascnn dream photo.jpg (or --list-layers)")
@@ -199,15 +186,17 @@ def dream(
         "layers": parse_layers(layers) if layers else None,
         "channels": parse_indices(channels) if channels else None,
     }
-    model, prep, card = load_model(spec, preprocessing)
-    zoo_name = Path(spec).suffix not in (".keras", ".h5") and ":" not in spec
-    if zoo_name and card.get("weights") and not quiet():
+    from kerascnn.interpret.dream import load_dream_model
+
+    loaded = load_dream_model(spec, None if preprocessing == "auto" else preprocessing)
+    card = loaded.model_card
+    if not loaded.pretrained and card and card.weights and not quiet():
         console(stderr=True).print(
             f"note: {spec} has random weights; dreams need trained ones, e.g. "
-            f"--model {spec}:{next(iter(card['weights']))}"
+            f"--model {next(iter(card.weights.values())).spec}"
         )
 
-    from kerascnn.dream import deep_dream
+    from kerascnn.interpret.dream import deep_dream
 
     pixels = source.pixels
     height, width = pixels.shape[:2]
@@ -216,7 +205,7 @@ def dream(
         pixels = resize(pixels, (max(2, round(height * ratio)), max(2, round(width * ratio))))
     dreamed = deep_dream(
         pixels,
-        model,
+        loaded,
         octaves=octaves,
         octave_scale=octave_scale,
         steps=steps,
@@ -227,7 +216,6 @@ def dream(
         guide=guide,
         seed=seed,
         progress=not quiet(),
-        preprocessing=prep,
         **kwargs,
     )
     if dreamed.shape[:2] != (height, width):  # put the dream's detail on the full-size input

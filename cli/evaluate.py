@@ -6,7 +6,7 @@ import json
 
 import click
 
-from kerascnn.cli._common import console, json_option
+from kerascnn.cli._common import console, json_option, report_skipped
 
 __all__ = ["evaluate"]
 
@@ -36,20 +36,18 @@ def evaluate(
     batch_size: int,
     as_json: bool,
 ) -> None:
-    """Evaluate MODEL_OR_FILE (a .keras file, a run folder, or NAME:WEIGHTS) on --data.
+    """Evaluate MODEL_OR_FILE (a .keras file, a run folder, or NAME[:WEIGHTS]) on --data.
 
     The split recorded with the model (the run's split.json, or the weights'
     card) is used when there is one; otherwise --validation-split, --test-split
     and --seed define it, exactly as `kerascnn train` does.
     """
-    from kerascnn import evaluate as evaluate_lib
+    from kerascnn.training.evaluate import evaluate as run
 
-    model, split_info = evaluate_lib.load_model_and_split(model_or_file)
-    report = evaluate_lib.evaluate(
-        model,
+    report = run(
+        model_or_file,
         data,
         split=split,
-        split_info=split_info,
         validation_split=validation_split,
         test_split=test_split,
         seed=seed,
@@ -61,8 +59,7 @@ def evaluate(
     from rich.table import Table
 
     out = console()
-    for item in report["skipped"]:
-        click.echo(f"skipped {item['path']}: {item['reason']}", err=True)
+    report_skipped((item["path"], item["reason"]) for item in report["skipped"])
     out.print(
         f"accuracy {report['accuracy']:.2%} on the {split} split: "
         f"{report['count'] - report['errors']}/{report['count']} images, {report['errors']} errors"

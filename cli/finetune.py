@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from kerascnn.cli._common import console, quiet
+from kerascnn.cli._common import console, quiet, report_skipped
 from kerascnn.errors import UserError
 
 __all__ = ["finetune"]
@@ -77,9 +77,9 @@ def finetune(
     Phase 1 trains a new classifier on the frozen backbone; phase 2 also
     trains the layers from --unfreeze on, the backbone at --lr times
     --backbone-lr-mult. Blocks are layer-name prefixes before '_' (block5_*,
-    stage3_*, conv5_*). Writes OUTPUT/model.keras, OUTPUT/model.classes.json
-    (so `kerascnn predict OUTPUT/model.keras IMAGE` prints class names) and
-    OUTPUT/history.json.
+    stage3_*, conv5_*). Writes the run folder OUTPUT as `kerascnn train` does
+    (model.keras with its class names, history.csv/.png, args.json, split.json),
+    so `kerascnn predict OUTPUT IMAGE` prints class names.
     """
     n_classes = _classes(classes)
     from kerascnn.transfer.recipe import finetune as run
@@ -101,6 +101,7 @@ def finetune(
         output_dir=output,
         verbose=0 if quiet() else 2,
     )
+    report_skipped(result.skipped)
     last = {k: v[-1] for h in result.history.values() for k, v in h.items()}
     scores = ", ".join(f"{k} {v:.4f}" for k, v in last.items())
     console().print(f"{len(result.classes)} classes; {scores}")

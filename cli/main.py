@@ -1,10 +1,17 @@
-"""The ``kerascnn`` command group. Subcommands load lazily so ``--help`` stays instant."""
+"""The ``kerascnn`` command group. Subcommands load lazily so ``--help`` stays instant.
+
+Every user mistake ends as one line on stderr, ``Error: <problem>; <fix>``, with exit
+code 2: a ``UserError`` from the library or a command, and every click error (bad option
+values, missing arguments, unknown options or commands). ``LazyGroup`` converts them into
+``CommandLineError`` where they surface; click's standalone ``main`` prints and exits.
+"""
 
 from __future__ import annotations
 
 import importlib
 import os
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -12,10 +19,13 @@ import click
 from kerascnn import __version__
 from kerascnn.errors import UserError
 
-__all__ = ["cli", "main"]
+__all__ = ["COMMANDS", "CommandLineError", "LazyGroup", "cli", "error_line", "main"]
 
 # TensorFlow's C++ start-up chatter is noise at a shell; users can still set it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# The variable the library reads for "no progress output" (it never imports the CLI).
+QUIET_ENV = "KERASCNN_QUIET"
 
 # command name -> "module:attribute"; modules import Keras only inside command bodies.
 COMMANDS = {
@@ -30,10 +40,54 @@ COMMANDS = {
 }
 
 
+class CommandLineError(click.ClickException):
+    """A user mistake, shown as the single line ``Error: <problem>; <fix>`` with exit code 2."""
+
+    exit_code = 2
+
+
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
+def error_line(exc: UserError | click.ClickException, command_path: str) -> str:
+    """The ``<problem>; <fix>`` text for ``exc``, raised while running ``command_path``.
+
+    A ``UserError`` keeps its own message (its fix is its author's job). A click error
+    gets its suggestions (``did you mean ...``) or a pointer to the command's help.
+    """
+    if isinstance(exc, UserError):
+        return _one_line(str(exc)) or type(exc).__name__
+    possibilities = getattr(exc, "possibilities", None)
+    if possibilities:  # NoSuchOption, NoSuchCommand: "... Did you mean ...?" on one line
+        problem = _one_line(exc.message).rstrip(".")
+        choices = " or ".join(repr(p) for p in sorted(possibilities))
+        return f"{problem}; did you mean {choices}?"
+    problem = _one_line(exc.format_message())
+    if "; " in problem:
+        return problem
+    return f"{problem.rstrip('.')}; see '{command_path} --help'"
+
+
+def _convert(exc: UserError | click.ClickException, command_path: str) -> CommandLineError:
+    ctx = getattr(exc, "ctx", None)
+    path = ctx.command_path if isinstance(ctx, click.Context) else command_path
+    return CommandLineError(error_line(exc, path))
+
+
+def _is_user_mistake(exc: Exception) -> bool:
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        return False  # a bare group: click prints its help, which is what the user wants
+    return isinstance(exc, UserError | click.ClickException) and not isinstance(
+        exc, CommandLineError
+    )
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands live in their own modules, imported when needed.
 
-    A ``UserError`` raised anywhere below it becomes ``error: <message>`` and exit 2.
+    A ``UserError`` or click error raised anywhere below it (parsing included) becomes a
+    ``CommandLineError``: ``Error: <problem>; <fix>`` on stderr and exit code 2.
     """
 
     def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
@@ -49,12 +103,45 @@ class LazyGroup(click.Group):
             return getattr(importlib.import_module(module), attr)
         return super().get_command(ctx, cmd_name)
 
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        """Parse this group's own options; a mistake in them becomes one error line."""
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except (UserError, click.ClickException) as exc:
+            if not _is_user_mistake(exc):
+                raise
+            path = f"{parent.command_path} {info_name}" if parent else str(info_name)
+            raise _convert(exc, path) from exc
+
     def invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand; a mistake in it (or in its arguments) becomes one error line."""
         try:
             return super().invoke(ctx)
-        except UserError as exc:
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(2)
+        except (UserError, click.ClickException) as exc:
+            if not _is_user_mistake(exc):
+                raise
+            sub = ctx.invoked_subcommand
+            raise _convert(exc, f"{ctx.command_path} {sub}" if sub else ctx.command_path) from exc
+
+
+def _set_quiet_env(ctx: click.Context) -> None:
+    """Set ``KERASCNN_QUIET=1`` for the library while this command runs, then restore it."""
+    previous = os.environ.get(QUIET_ENV)
+    os.environ[QUIET_ENV] = "1"
+
+    def restore() -> None:
+        if previous is None:
+            os.environ.pop(QUIET_ENV, None)
+        else:
+            os.environ[QUIET_ENV] = previous
+
+    ctx.call_on_close(restore)
 
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
@@ -69,8 +156,10 @@ def cli(ctx: click.Context, quiet: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["quiet"] = quiet
+    if quiet:
+        _set_quiet_env(ctx)
 
 
-def main() -> None:
+def main(args: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
-    sys.exit(cli.main(prog_name="kerascnn"))
+    sys.exit(cli.main(args=args, prog_name="kerascnn"))

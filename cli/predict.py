@@ -26,7 +26,7 @@ def predict(model: str, images: tuple[str, ...], top: int, as_json: bool) -> Non
 
     for image in images:  # fail on a bad file before building the model
         load_image(image)
-    from kerascnn.prediction import predict as run
+    from kerascnn.predict import predict as run
 
     results = run(model, list(images), top=top)
     if as_json:

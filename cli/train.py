@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from kerascnn.cli._common import quiet
+from kerascnn.cli._common import quiet, report_skipped
 
 __all__ = ["parse_model_args", "train"]
 
@@ -115,20 +115,18 @@ def train(
     the same command after an interruption resumes at the step it reached.
     TensorBoard: `tensorboard --logdir OUTPUT/logs`.
     """
-    from pathlib import Path
-
-    from kerascnn.distribute import resolve_strategy
+    from kerascnn.training.distribute import resolve_strategy
+    from kerascnn.training.run import RunFolder
 
     args = parse_model_args(model_args)
+    out = RunFolder(output or f"runs/{model}").check().path  # before any work
     dist = resolve_strategy(strategy)  # before any other TensorFlow work
-    from kerascnn import train as train_lib
-    from kerascnn.data import image_folder
+    from kerascnn.training import engine as train_lib
+    from kerascnn.training.data import image_folder
 
     size = image_size or train_lib.model_image_size(model, None, args)
     folder = image_folder(data, size, validation_split, seed, test_split=test_split)
-    for path, reason in folder.skipped:
-        click.echo(f"skipped {path}: {reason}", err=True)
-    out = Path(output) if output else Path("runs") / model
+    report_skipped(folder.skipped)
     history = train_lib.fit(
         model,
         folder,
@@ -149,4 +147,4 @@ def train(
     last = {k: v[-1] for k, v in history.history.items() if v}
     summary = ", ".join(f"{k} {v:.4f}" for k, v in sorted(last.items()))
     click.echo(f"done: {summary}")
-    click.echo(f"run folder: {out} (model.keras, best.keras, history.csv, history.png, logs/)")
+    click.echo(f"run folder: {out} ({', '.join(sorted(p.name for p in out.iterdir()))})")

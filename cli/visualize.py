@@ -8,14 +8,17 @@ import click
 
 from kerascnn.cli.main import LazyGroup
 
-__all__ = ["load_model", "visualize"]
+__all__ = ["visualize"]
 
 # subcommands kept in their own modules: name -> "module:attribute"
 VISUALIZE_COMMANDS: dict[str, str] = {
     "maximize": "kerascnn.cli.visualize_maximize:maximize",
 }
 
-_MODEL_HELP = "MODEL is a zoo name (with a weight variant, vgg16:imagenet) or a .keras file."
+_MODEL_HELP = (
+    "MODEL is a zoo name (vgg16:imagenet; a bare name takes its default weights), "
+    "a .keras file or a run folder."
+)
 
 
 @click.group(cls=LazyGroup, lazy=VISUALIZE_COMMANDS)
@@ -23,24 +26,13 @@ def visualize() -> None:
     """Pictures of a network: its filters, feature maps and Grad-CAM heatmaps (PNG)."""
 
 
-def load_model(spec: str) -> tuple[Any, Any]:
-    """A model and its input preprocessing, from a zoo spec or a saved ``.keras`` file.
+def _resolve(spec: str) -> tuple[Any, Any]:
+    """The model and its preprocessing function (None for raw pixels), by ``kerascnn.load``:
+    a bare model name takes its default published weights, where it has any."""
+    from kerascnn.resolve import load
 
-    A bare model name takes its default published weights; a model without any
-    is built with fresh (random) weights.
-    """
-    from kerascnn.registry import create_model, get_model_card
-    from kerascnn.saved import is_model_file
-
-    if not is_model_file(spec):
-        name, variant = spec.partition(":")[::2]
-        if not variant and not get_model_card(name).get("weights"):
-            return create_model(name), None
-    from kerascnn.prediction import load_predictor, preprocess
-
-    predictor = load_predictor(spec)
-    mode = predictor.preprocessing
-    return predictor.model, (None if mode == "none" else lambda batch: preprocess(batch, mode))
+    loaded = load(spec, default_weights=True)
+    return loaded.model, (None if loaded.preprocessing == "none" else loaded.preprocess)
 
 
 def _save(picture: Any, output: str) -> None:
@@ -78,9 +70,9 @@ def _output(default: str) -> Any:
 @_output("filters.png")
 def filters_command(model: str, layer: str | None, max_filters: int, output: str) -> None:
     """Draw MODEL's convolution kernels: RGB tiles for the first layer, grey ones deeper."""
-    from kerascnn.visualize import filters
+    from kerascnn.interpret.visualize import filters
 
-    _save(filters(load_model(model)[0], layer, max_filters=max_filters), output)
+    _save(filters(_resolve(model)[0], layer, max_filters=max_filters), output)
 
 
 @visualize.command("features", epilog=_MODEL_HELP)
@@ -99,10 +91,10 @@ def filters_command(model: str, layer: str | None, max_filters: int, output: str
 def features_command(model: str, image: str, layer: str, max_maps: int, output: str) -> None:
     """Draw the feature maps LAYER of MODEL computes for IMAGE, after the input itself."""
     from kerascnn.images import load_image
-    from kerascnn.visualize import features
+    from kerascnn.interpret.visualize import features
 
     pixels = load_image(image)
-    net, prep = load_model(model)
+    net, prep = _resolve(model)
     _save(features(net, pixels, layer, max_maps, preprocess=prep), output)
 
 
@@ -117,8 +109,8 @@ def gradcam_command(
 ) -> None:
     """Draw the Grad-CAM heatmap of MODEL's class over IMAGE: where the evidence is."""
     from kerascnn.images import load_image
-    from kerascnn.visualize import gradcam
+    from kerascnn.interpret.visualize import gradcam
 
     pixels = load_image(image)
-    net, prep = load_model(model)
+    net, prep = _resolve(model)
     _save(gradcam(net, pixels, class_index, layer=layer, preprocess=prep), output)

@@ -44,7 +44,7 @@ def maximize(
     """Activation maximisation: a grid of the images each filter of LAYER responds to most.
 
     MODEL is a zoo spec (NAME or NAME:WEIGHTS) or a saved .keras file; the
-    gradient ascent is DeepDream's (kerascnn.ascent).
+    gradient ascent is DeepDream's (kerascnn.interpret.ascent).
     """
     from PIL import Image
 
@@ -53,20 +53,17 @@ def maximize(
     if output.exists() and not force:
         raise UserError(f"{output} exists; pass --force to overwrite it")
     indices = parse_indices(filters, "filters")
-    from kerascnn.cli.dream import load_model
     from kerascnn.images import save_image
-    from kerascnn.maximize import filter_grid, maximize_filters
+    from kerascnn.interpret.maximize import filter_grid, maximize_filters
 
-    net, preprocessing, _ = load_model(model, "auto")
     images = maximize_filters(
-        net,
+        model,
         layer,
         indices,
         size=size,
         steps=steps,
         octaves=octaves,
         seed=seed,
-        preprocessing=preprocessing,
     )
     save_image(output, filter_grid(images, [str(i) for i in indices]))
     if not quiet():

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from kerascnn.cli._common import console, format_count, json_option
-from kerascnn.cli._report import batch_size_option, memory_option, optimizer_option, print_report
+from kerascnn.cli._report import report_options, show_report
 from kerascnn.cli.main import LazyGroup
 
 __all__ = ["zoo"]
@@ -26,8 +27,8 @@ def zoo() -> None:
     """The model zoo: list models, inspect them, manage their weights."""
 
 
-def _input_size(card: dict) -> str:
-    shape = card.get("input_shape")
+def _input_size(row: dict) -> str:
+    shape = row["input_shape"]
     return "x".join(str(d) for d in shape) if shape else "-"
 
 
@@ -36,22 +37,19 @@ def _input_size(card: dict) -> str:
 @json_option
 def list_(pattern: str, as_json: bool) -> None:
     """List the models matching PATTERN (shell-style, default all) and their weights."""
-    from kerascnn.cache import cached_path
     from kerascnn.registry import get_model_card, list_models
+    from kerascnn.weights.cache import cached_path
 
     rows = []
     for name in list_models(pattern):
         card = get_model_card(name)
-        variants = card.get("weights", {})
         rows.append(
             {
                 "name": name,
-                "params": card.get("params"),
-                "input_shape": card.get("input_shape"),
-                "weights": {
-                    v: cached_path(name, v, vcard).is_file() for v, vcard in variants.items()
-                },
-                "source": card.get("source"),
+                "params": card.params,
+                "input_shape": card.input_shape,
+                "weights": {v: cached_path(w).is_file() for v, w in card.weights.items()},
+                "source": card.source,
             }
         )
     if as_json:
@@ -75,40 +73,10 @@ def list_(pattern: str, as_json: bool) -> None:
 
 @zoo.command()
 @click.argument("name")
-@click.option(
-    "--input-size", nargs=2, type=int, metavar="H W", help="Input height and width to build at."
-)
-@batch_size_option
-@optimizer_option
-@memory_option
-@json_option
-def info(
-    name: str,
-    input_size: tuple[int, int] | None,
-    batch_size: int,
-    optimizer: str,
-    memory: str | None,
-    as_json: bool,
-) -> None:
+@report_options
+def info(name: str, input_size: tuple[int, int] | None, **options: Any) -> None:
     """Show model NAME layer by layer: output shape, activations, memory, parameters, MACs.
 
     Then the totals and the memory of one training step (see `kerascnn summary`).
     """
-    from kerascnn.registry import create_model, get_model_card
-
-    card = get_model_card(name)  # unknown names fail here, before Keras loads
-    kwargs = {}
-    if input_size:
-        channels = (card.get("input_shape") or [None, None, 3])[-1]
-        kwargs["input_shape"] = (*input_size, channels)
-    model = create_model(name, **kwargs)
-    title = f"{name}: {card.get('description', '')}"
-    print_report(
-        model,
-        name,
-        title=title,
-        batch_size=batch_size,
-        optimizer=optimizer,
-        as_json=as_json,
-        memory=memory,
-    )
+    show_report(name, input_size, **options)

@@ -33,19 +33,20 @@ def reproduce(spec: str, data: str, output: str | None, as_json: bool) -> None:
     numpy pipeline (alexnet_cifar: any backend, e.g. KERAS_BACKEND=jax on a GPU); the
     weights file lands in the output folder, never over the bundled one.
     """
-    from kerascnn.cards import parse_spec, weight_card
     from kerascnn.errors import UserError
+    from kerascnn.registry import get_model_card
+    from kerascnn.weights.cards import parse_spec
     from kerascnn.zoo.recipes import RECIPES, reproduce
 
     name, variant = parse_spec(spec)
     if variant is None or spec not in RECIPES:
         raise UserError(f"no recipe for {spec!r}; recipes exist for: {', '.join(sorted(RECIPES))}")
-    card = weight_card(name, variant)
+    card = get_model_card(name).weight(variant)
     if not Path(data).exists():
-        raise UserError(f"{data}: no such data folder or file")
+        raise UserError(f"{data}: no such data folder or file; give the recipe's data with --data")
     out = Path(output or f"runs/reproduce-{name}-{variant}")
     result = reproduce(spec, data, out)
-    published = card["accuracy"]
+    published = card.accuracy
     row = {
         "spec": spec,
         "test_accuracy": result["accuracy"],

@@ -11,13 +11,14 @@ from kerascnn.cli._common import console, json_option
 __all__ = ["cache", "download", "import_"]
 
 
-def _variants(spec: str) -> list[tuple[str, str, dict]]:
+def _variants(spec: str) -> list:
     """``NAME:VARIANT`` -> that variant; ``NAME`` -> its default variant."""
-    from kerascnn.cards import default_variant, parse_spec, weight_card
+    from kerascnn.registry import get_model_card
+    from kerascnn.weights.cards import parse_spec
 
     name, variant = parse_spec(spec)
-    variant = variant or default_variant(name)
-    return [(name, variant, weight_card(name, variant))]
+    card = get_model_card(name)
+    return [card.weight(variant or card.default_variant())]
 
 
 def _size(n: int) -> str:
@@ -34,13 +35,12 @@ def download(specs: tuple[str, ...]) -> None:
 
     Example: kerascnn zoo download vgg16:imagenet alexnet
     """
-    from kerascnn.cache import variant_file
+    from kerascnn.weights.cache import variant_file
 
     wanted = [v for spec in specs for v in _variants(spec)]  # all names checked first
-    for name, variant, card in wanted:
-        path = variant_file(name, variant, card)
-        where = "bundled" if "file" in card else str(path)
-        click.echo(f"{name}:{variant}  {where}")
+    for card in wanted:
+        path = variant_file(card)
+        click.echo(f"{card.spec}  {'bundled' if card.bundled else path}")
 
 
 @click.command("import")
@@ -52,14 +52,16 @@ def import_(spec: str, file: str) -> None:
     For machines without network: download the card's URL elsewhere, copy it over,
     then e.g. kerascnn zoo import vgg16:imagenet vgg16_weights_tf_dim_ordering_tf_kernels.h5
     """
-    from kerascnn.cache import import_weights
-    from kerascnn.cards import parse_spec, weight_card
+    from kerascnn.errors import UserError
+    from kerascnn.registry import get_model_card
+    from kerascnn.weights.cache import import_weights
+    from kerascnn.weights.cards import parse_spec
 
     name, variant = parse_spec(spec)
     if variant is None:
-        raise click.UsageError("give the variant: NAME:VARIANT, e.g. vgg16:imagenet")
-    path = import_weights(name, variant, weight_card(name, variant), file)
-    click.echo(f"{name}:{variant}  {path}")
+        raise UserError(f"no variant in {spec!r}; give NAME:VARIANT, e.g. vgg16:imagenet")
+    card = get_model_card(name).weight(variant)
+    click.echo(f"{card.spec}  {import_weights(card, file)}")
 
 
 @click.command()
@@ -68,8 +70,8 @@ def import_(spec: str, file: str) -> None:
 @json_option
 def cache(spec: str | None, clear: bool, as_json: bool) -> None:
     """List the cached weight files with their sizes, or delete them with --clear."""
-    from kerascnn.cache import cache_root, clear_cache, list_cache
-    from kerascnn.cards import parse_spec
+    from kerascnn.weights.cache import cache_root, clear_cache, list_cache
+    from kerascnn.weights.cards import parse_spec
 
     name, variant = parse_spec(spec) if spec else (None, None)
     if clear:

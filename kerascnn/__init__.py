@@ -1,12 +1,14 @@
 """kerascnn: a Keras 3 model zoo and plugin package for convolutional networks.
 
 Importing this package is cheap: it does not import Keras or TensorFlow. The
-heavier parts (``kerascnn.train``, ``kerascnn.dream``, ...) load on first use.
+capabilities live in subpackages (``weights``, ``training``, ``interpret``,
+``analysis``, ``transfer``, ``layers``) and load on first use.
 """
 
 import importlib
 
 from kerascnn.errors import UnknownModelError, UserError, WeightsUnavailableError
+from kerascnn.predict import predict
 from kerascnn.registry import (
     create_model,
     get_model_builder,
@@ -17,22 +19,28 @@ from kerascnn.registry import (
 
 __version__ = "0.1.0"
 
-# Submodules and functions loaded on first attribute access (PEP 562), so that
-# ``import kerascnn`` stays light for the CLI.
+# Names loaded on first attribute access (PEP 562), so ``import kerascnn`` stays light.
 _LAZY = {
-    "data": "kerascnn.data",
-    "dream": "kerascnn.dream",
-    "evaluate": "kerascnn.evaluate",
-    "images": "kerascnn.images",
-    "inspect": "kerascnn.inspect",
-    "layers": "kerascnn.layers",
-    "predict": "kerascnn.prediction:predict",
-    "train": "kerascnn.train",
-    "transfer": "kerascnn.transfer",
-    "visualize": "kerascnn.visualize",
-    "weights": "kerascnn.weights",
-    "zoo": "kerascnn.zoo",
+    "load": "kerascnn.resolve:load",
+    "LoadedModel": "kerascnn.resolve:LoadedModel",
+    "deep_dream": "kerascnn.interpret.dream:deep_dream",
+    "train": "kerascnn.training",
+    "data": "kerascnn.training.data",
+    "evaluate": "kerascnn.training.evaluate",
+    "dream": "kerascnn.interpret.dream",
+    "visualize": "kerascnn.interpret.visualize",
+    "inspect": "kerascnn.analysis",
 }
+_SUBPACKAGES = (
+    "analysis",
+    "images",
+    "interpret",
+    "layers",
+    "training",
+    "transfer",
+    "weights",
+    "zoo",
+)
 
 __all__ = [
     "UnknownModelError",
@@ -43,13 +51,15 @@ __all__ = [
     "get_model_builder",
     "get_model_card",
     "list_models",
+    "predict",
     "register_model",
     *_LAZY,
+    *_SUBPACKAGES,
 ]
 
 
 def __getattr__(name: str):
-    target = _LAZY.get(name)
+    target = _LAZY.get(name) or (f"kerascnn.{name}" if name in _SUBPACKAGES else None)
     if target is None:
         raise AttributeError(f"module 'kerascnn' has no attribute {name!r}")
     module_name, _, attr = target.partition(":")

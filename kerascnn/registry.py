@@ -22,6 +22,7 @@ from importlib import metadata, resources
 from typing import Any
 
 from kerascnn.errors import UnknownModelError, UserError
+from kerascnn.weights.cards import ModelCard, parse_spec
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -35,17 +36,17 @@ __all__ = [
 ENTRY_POINT_GROUP = "kerascnn.models"
 
 _registered: dict[str, Callable[..., Any]] = {}
-_registered_cards: dict[str, dict[str, Any]] = {}
+_registered_cards: dict[str, ModelCard] = {}
 
 
 @functools.cache
-def _zoo_cards() -> dict[str, dict[str, Any]]:
-    """Model name -> card, read from the JSON files shipped in ``kerascnn.zoo``."""
-    cards: dict[str, dict[str, Any]] = {}
+def _zoo_cards() -> dict[str, ModelCard]:
+    """Model name -> card, read and checked from the JSON files shipped in ``kerascnn.zoo``."""
+    cards: dict[str, ModelCard] = {}
     for entry in sorted(resources.files("kerascnn.zoo").iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".json"):
             for name, card in json.loads(entry.read_text(encoding="utf-8")).items():
-                cards[name] = {"name": name, "source": "kerascnn", **card}
+                cards[name] = ModelCard.from_dict(name, {"source": "kerascnn", **card})
     return cards
 
 
@@ -76,8 +77,9 @@ def register_model(
     """Register a model builder under ``name`` (default: the function's name).
 
     Use as ``@register_model``, ``@register_model("my_net")`` or
-    ``register_model("my_net")(builder)``. ``card`` is optional metadata (the
-    zoo's card keys: ``input_shape``, ``classes``, ``weights``, ...).
+    ``register_model("my_net")(builder)``. ``card`` is optional metadata with the
+    fields of :class:`kerascnn.weights.cards.ModelCard` (``input_shape``, ``classes``,
+    ``weights``, ...), checked now.
     A name that is already registered is rejected with ``ValueError``.
     """
 
@@ -87,8 +89,9 @@ def register_model(
             raise ValueError(f"model names must be Python identifiers, got {key!r}")
         if _taken(key):
             raise ValueError(f"a model named {key!r} is already registered")
+        parsed = ModelCard.from_dict(key, {"source": fn.__module__, **(card or {})})
         _registered[key] = fn
-        _registered_cards[key] = {"name": key, "source": fn.__module__, **(card or {})}
+        _registered_cards[key] = parsed
         return fn
 
     if callable(name):  # bare @register_model
@@ -108,7 +111,7 @@ def _unknown(name: object) -> UnknownModelError:
     return UnknownModelError(f"unknown model {name!r}{hint}")
 
 
-def get_model_card(name: str) -> dict[str, Any]:
+def get_model_card(name: str) -> ModelCard:
     """The card of model ``name``: plain metadata, read without importing Keras."""
     if name in _zoo_cards():
         return _zoo_cards()[name]
@@ -116,7 +119,7 @@ def get_model_card(name: str) -> dict[str, Any]:
         return _registered_cards[name]
     if name in _plugin_entry_points():
         ep = _plugin_entry_points()[name]
-        return {"name": name, "source": ep.dist.name if ep.dist else ep.value}
+        return ModelCard(name, source=ep.dist.name if ep.dist else ep.value)
     raise _unknown(name)
 
 
@@ -125,7 +128,7 @@ def get_model_builder(name: str) -> Callable[..., Any]:
     if name in _registered:
         return _registered[name]
     if name in _zoo_cards():
-        module, _, attr = _zoo_cards()[name]["builder"].partition(":")
+        module, _, attr = str(_zoo_cards()[name].builder).partition(":")
         builder = getattr(importlib.import_module(module), attr)
     elif name in _plugin_entry_points():
         builder = _plugin_entry_points()[name].load()
@@ -142,23 +145,26 @@ def create_model(name: str, **kwargs: Any) -> Any:
 
     ``name`` may carry a weight variant, ``"vgg16:imagenet"``, as a shorthand
     for ``weights="imagenet"``. A variant's ``model_args`` (builder arguments its
-    weights need) are applied.
+    weights need) are applied. ``kerascnn.load`` does the same and also returns
+    the weights' card, class names and preprocessing.
     """
     if not isinstance(name, str):
-        raise UserError(f"model name must be a string, got {name!r}")
-    name, sep, variant = name.partition(":")
-    if sep:
+        raise UserError(f"model name must be a string, got {name!r}; e.g. 'vgg16'")
+    name, variant = parse_spec(name)
+    if variant:
         if kwargs.get("weights") not in (None, variant):
             raise UserError(
-                f"conflicting weights: {name}:{variant} and weights={kwargs['weights']!r}"
+                f"conflicting weights: {name}:{variant} and weights={kwargs['weights']!r}; "
+                "give the variant once"
             )
         kwargs["weights"] = variant
-    variant_card = get_model_card(name).get("weights", {}).get(kwargs.get("weights"))
-    for key, value in (variant_card or {}).get("model_args", {}).items():
-        value = tuple(value) if isinstance(value, list) else value
+    weights = kwargs.get("weights")
+    variant_card = get_model_card(name).weights.get(weights) if isinstance(weights, str) else None
+    for key, value in (variant_card.model_args if variant_card else {}).items():
         if key in kwargs and kwargs[key] != value:
             raise UserError(
-                f"{name}:{kwargs['weights']} needs {key}={value!r}, got {key}={kwargs[key]!r}"
+                f"{name}:{weights} needs {key}={value!r}, got {key}={kwargs[key]!r}; "
+                f"drop {key} or use other weights"
             )
         kwargs[key] = value
     return get_model_builder(name)(**kwargs)

@@ -71,8 +71,8 @@ def test_zoo_info_prints_layers_and_totals():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["zoo", "info", "vgg61"], "error: unknown model 'vgg61'; did you mean 'vgg16'?"),
-        (["zoo", "info", "vgg16", "--input-size", "8", "8"], "error: vgg16: input_shape"),
+        (["zoo", "info", "vgg61"], "Error: unknown model 'vgg61'; did you mean 'vgg16'?"),
+        (["zoo", "info", "vgg16", "--input-size", "8", "8"], "Error: vgg16: input_shape"),
     ],
 )
 def test_user_errors_are_one_line_and_exit_2(args, message):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sys
@@ -12,9 +13,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 import kerascnn
-from kerascnn.cache import cache_root
-from kerascnn.cards import write_model_metadata
 from kerascnn.cli.main import cli
+from kerascnn.saved import write_metadata
+from kerascnn.weights.cache import cache_root
 from tests.http_server import run_in_pty, server_fixture  # noqa: F401  (fixture)
 from tests.weight_fixtures import served_fixture, tiny_net_fixture  # noqa: F401  (fixtures)
 
@@ -26,7 +27,7 @@ def run(*args: str):
 def _one_line_error(result, *fragments: str) -> None:
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
 
@@ -57,11 +58,12 @@ def test_download_then_cache_list_and_clear(served, server):
 
 
 def test_import_verifies_and_installs_for_offline_use(tmp_path, monkeypatch):
-    card = kerascnn.get_model_card("alexnet")["weights"]["imagenet"]
+    weights = kerascnn.get_model_card("alexnet").weights
     good = tmp_path / "alexnet-owt-7be5be79.pth"
     good.write_bytes(b"torch weights" * 1000)
-    monkeypatch.setitem(card, "hash", "sha256:" + hashlib.sha256(good.read_bytes()).hexdigest()[:8])
-    monkeypatch.setitem(card, "size", good.stat().st_size)
+    digest = "sha256:" + hashlib.sha256(good.read_bytes()).hexdigest()[:8]
+    card = dataclasses.replace(weights["imagenet"], hash=digest, size=good.stat().st_size)
+    monkeypatch.setitem(weights, "imagenet", card)
     bad = tmp_path / "other.pth"
     bad.write_bytes(b"something else" * 1000)
     _one_line_error(
@@ -79,7 +81,7 @@ def test_import_verifies_and_installs_for_offline_use(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["zoo", "download", "vgg16:nope"], "vgg16: no weights 'nope'; known variants: imagenet"),
+        (["zoo", "download", "vgg16:nope"], "vgg16: no weights 'nope'; use one of: imagenet"),
         (["zoo", "download", "vgg61"], "unknown model 'vgg61'"),
         (["zoo", "import", "vgg16:imagenet", "missing.h5"], "missing.h5: no such file"),
         (["zoo", "cache", "--clear", "vgg16:"], "bad model spec 'vgg16:'"),
@@ -97,7 +99,7 @@ def test_quiet_flag_silences_the_progress_bar_on_a_terminal(server, tmp_path):
     quiet = run_in_pty([*argv[:3], "--quiet", *argv[3:]], **env)
     assert "3.3/3.3 MB" in loud and "/s" in loud, loud
     for out in (loud, quiet):
-        assert "error: http://127.0.0.1" in out and "3,300,000 bytes instead of 244,408,911" in out
+        assert "Error: http://127.0.0.1" in out and "3,300,000 bytes instead of 244,408,911" in out
     assert quiet.strip().count("\n") == 0 and "MB" not in quiet.replace("MB/s", ""), quiet
     assert not list((tmp_path / "home").rglob("*.*"))  # nothing left in the cache
 
@@ -133,7 +135,7 @@ def test_predict_a_saved_model_with_its_class_names(tiny_net, tmp_path):
     image = str(_images(tmp_path)[0])
     plain = json.loads(run("predict", str(path), image, "--json").output)
     assert {p["label"] for p in plain[0]["predictions"]} == {"0", "1", "2"}
-    write_model_metadata(path, ["rock", "paper", "scissors"], "none")
+    write_metadata(path, ["rock", "paper", "scissors"], "none")
     assert (tmp_path / "net.classes.json").is_file()
     named = json.loads(run("predict", str(path), image, "--json").output)
     assert [p["index"] for p in named[0]["predictions"]] == [

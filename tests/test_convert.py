@@ -12,7 +12,7 @@ import pytest
 
 import kerascnn
 from kerascnn.errors import UserError
-from kerascnn.torch_reader import read_state_dict
+from kerascnn.weights.torch_reader import read_state_dict
 from tests.h5_legacy import write_legacy_h5
 
 torch = pytest.importorskip("torch")

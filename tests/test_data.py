@@ -1,4 +1,4 @@
-"""kerascnn.data.image_folder: the split by file name, bad images, errors, the pipeline."""
+"""kerascnn.training.data.image_folder: the split by file name, bad images, errors, the pipeline."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kerascnn.data import image_folder, split_of
 from kerascnn.errors import UserError
+from kerascnn.training.data import image_folder, split_of
 from tests.image_folders import make_image_folder
 
 

@@ -21,7 +21,7 @@ from tests.image_folders import make_image_folder
 BUILD = r"""
 import json, sys
 import keras
-from kerascnn import train
+from kerascnn.training import engine as train
 
 def build():
     inp = keras.Input((16, 16, 3))
@@ -146,7 +146,7 @@ def test_two_workers_multiworker_mirrored(tmp_path: Path):
 def test_resolve_strategy_names(name: str):
     import tensorflow as tf
 
-    from kerascnn.distribute import resolve_strategy
+    from kerascnn.training.distribute import resolve_strategy
 
     strategy = resolve_strategy(name)
     assert isinstance(strategy, tf.distribute.Strategy)
@@ -155,8 +155,8 @@ def test_resolve_strategy_names(name: str):
 
 
 def test_unknown_strategy_is_a_user_error():
-    from kerascnn.distribute import resolve_strategy
     from kerascnn.errors import UserError
+    from kerascnn.training.distribute import resolve_strategy
 
     with pytest.raises(UserError, match="unknown strategy 'mirror'"):
         resolve_strategy("mirror")

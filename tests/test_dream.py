@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import kerascnn
-from kerascnn import ascent
-from kerascnn.dream import deep_dream, dream_objective
+from kerascnn.interpret import ascent
+from kerascnn.interpret.dream import deep_dream, dream_objective
 
 pytestmark = pytest.mark.backend
 

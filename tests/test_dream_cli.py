@@ -97,7 +97,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path, setup, message):
     setup(src)
     result = run(src, *FAST)
     assert result.exit_code == 2
-    assert result.output.startswith("error: ") and message in result.output
+    assert result.output.startswith("Error: ") and message in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "bad_dream.png").exists()
 
@@ -128,7 +128,7 @@ def test_a_saved_keras_model_dreams(tmp_path):
 def test_list_layers_marks_the_defaults():
     result = run("--list-layers", "--model", "vgg16")
     assert result.exit_code == 0, result.output
-    card_layers = kerascnn.get_model_card("vgg16")["dream_layers"]
+    card_layers = kerascnn.get_model_card("vgg16").dream_layers
     for name in ("block1_conv1", "block5_pool", *card_layers):
         assert name in result.output
     assert result.output.count("│ * ") == len(card_layers)
@@ -168,8 +168,8 @@ def test_maximize_writes_a_grid_of_distinct_filters(tmp_path):
 def test_maximized_images_excite_their_own_filter_most():
     import keras
 
-    from kerascnn import ascent
-    from kerascnn.maximize import maximize_filters
+    from kerascnn.interpret import ascent
+    from kerascnn.interpret.maximize import maximize_filters
 
     keras.utils.set_random_seed(4)
     model = kerascnn.create_model("gesture_cnn")
@@ -190,9 +190,9 @@ def test_maximized_images_excite_their_own_filter_most():
 
 @pytest.mark.parametrize("name", ["alexnet", "alexnet_cifar", "gesture_cnn", "vgg16", "vgg16_bn"])
 def test_every_zoo_card_names_dream_layers_its_model_has(name):
-    from kerascnn.dream import dream_layers, dreamable_layers
+    from kerascnn.interpret.dream import dream_layers, dreamable_layers
 
     card = kerascnn.get_model_card(name)
     model = kerascnn.create_model(name, include_top=False)
-    assert set(card["dream_layers"]) <= set(dreamable_layers(model))
-    assert dream_layers(model, card) == card["dream_layers"]
+    assert set(card.dream_layers) <= set(dreamable_layers(model))
+    assert dream_layers(model, card) == card.dream_layers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -62,14 +63,20 @@ def test_finetune_two_phases_and_outputs(folder, tmp_path):
     )
     assert isinstance(model.optimizer, keras.optimizers.MultiOptimizer)
     assert sorted(p.name for p in out.iterdir()) == [
-        "history.json",
+        "args.json",
+        "history.csv",
+        "history.png",
         "model.classes.json",
         "model.keras",
+        "split.json",
     ]
     meta = json.loads((out / "model.classes.json").read_text())
     assert meta == {"classes": ["blue", "green", "red"], "preprocessing": "none"}
-    history = json.loads((out / "history.json").read_text())
-    assert history["finetune"]["loss"] == result.history["finetune"]["loss"]
+    history = list(csv.DictReader((out / "history.csv").open()))
+    losses = [float(row["loss"]) for row in history]
+    expected = result.history["head"]["loss"] + result.history["finetune"]["loss"]
+    np.testing.assert_allclose(losses, expected, rtol=1e-6)
+    assert json.loads((out / "args.json").read_text())["head_epochs"] == 2
     loaded = keras.saving.load_model(out / "model.keras")
     x = np.random.default_rng(1).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5)
@@ -127,9 +134,9 @@ def test_cli_finetune(folder, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--classes", "1"], "error: --classes must be at least 2, got 1"),
+        (["--classes", "1"], "Error: --classes must be at least 2, got 1"),
         (["--classes", "4"], "has 3 class folders (blue, green, red) but classes=4"),
-        (["--unfreeze", "stage9"], "error: alexnet_cifar has no layer 'stage9'; valid names:"),
+        (["--unfreeze", "stage9"], "Error: alexnet_cifar has no layer 'stage9'; valid names:"),
     ],
 )
 def test_cli_finetune_errors(folder, tmp_path, args, message):
@@ -142,11 +149,11 @@ def test_cli_finetune_errors(folder, tmp_path, args, message):
 def test_cli_finetune_unavailable_weights(folder, tmp_path, monkeypatch):
     result = run("finetune", "alexnet_cifar:nope", "--data", folder)
     assert result.exit_code == 2
-    assert result.output.startswith("error: alexnet_cifar: unknown weights 'nope'")
+    assert result.output.startswith("Error: alexnet_cifar: no weights 'nope'; use one of: cifar10")
     monkeypatch.setenv("KERASCNN_OFFLINE", "1")  # not cached (empty KERASCNN_HOME), offline
     result = run("finetune", "alexnet:imagenet", "--data", folder, "--output", tmp_path / "o")
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
-    assert result.output.startswith("error: ") and "KERASCNN_OFFLINE" in result.output
+    assert result.output.startswith("Error: ") and "KERASCNN_OFFLINE" in result.output
     assert not (tmp_path / "o").exists()
 
 

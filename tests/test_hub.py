@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from kerascnn import hub
 from kerascnn.errors import UserError, WeightsUnavailableError
+from kerascnn.weights import download as hub
 from tests.conftest import REPO
 from tests.http_server import run_in_pty, server_fixture  # noqa: F401  (fixture)
 
@@ -29,7 +29,7 @@ def _leftovers(folder: Path) -> list[str]:
 
 
 def _child(code: str, **env: str) -> subprocess.Popen:
-    """A separate Python process running ``code`` (kerascnn.hub imported as hub)."""
+    """A separate Python process running ``code`` (kerascnn.weights.download imported as hub)."""
     return subprocess.Popen(
         [sys.executable, "-c", "from kerascnn import hub\n" + code],
         cwd=REPO,
@@ -226,7 +226,7 @@ def test_progress_bar_on_a_terminal_only(server, tmp_path):
 
 
 def test_cache_root_precedence(monkeypatch, tmp_path):
-    from kerascnn.cache import cache_root
+    from kerascnn.weights.cache import cache_root
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     assert cache_root() == Path(os.environ["KERASCNN_HOME"])  # the first wins

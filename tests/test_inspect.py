@@ -8,9 +8,9 @@ import keras
 import pytest
 
 import kerascnn
+from kerascnn.analysis import dtype_size, layer_table, max_batch_size, memory_estimate
+from kerascnn.analysis.memory import OPTIMIZER_SLOTS, parse_memory
 from kerascnn.errors import UserError
-from kerascnn.inspect import dtype_size, layer_table, max_batch_size, memory_estimate
-from kerascnn.memory import OPTIMIZER_SLOTS, parse_memory
 
 # Tests marked ``backend`` also run on JAX; the others only build big models (slow on JAX,
 # where every weight initialiser compiles) and count the same way on every backend.

@@ -79,7 +79,10 @@ def test_summary_of_a_variable_size_model(tmp_path):
 
 @pytest.mark.parametrize(
     ("content", "name", "message"),
-    [(None, "missing.keras", "no such file"), (b"not a zip", "broken.keras", "cannot load")],
+    [
+        (None, "missing.keras", "no such file"),
+        (b"not a zip", "broken.keras", "not a Keras archive"),
+    ],
 )
 def test_summary_errors_are_one_line(tmp_path, content, name, message):
     path = tmp_path / name
@@ -87,7 +90,7 @@ def test_summary_errors_are_one_line(tmp_path, content, name, message):
         path.write_bytes(content)
     result = run("summary", path)
     assert result.exit_code == 2
-    assert result.output.startswith("error: ") and message in result.output
+    assert result.output.startswith("Error: ") and message in result.output
     assert len(result.output.strip().splitlines()) == 1
 
 
@@ -98,7 +101,7 @@ def photo(tmp_path):
 
 
 def test_visualize_commands_write_pngs(tmp_path, photo, saved_model):
-    from kerascnn.visualize import features, filters
+    from kerascnn.interpret.visualize import features, filters
 
     model = kerascnn.create_model("gesture_cnn")
     cases = [

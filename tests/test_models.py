@@ -20,8 +20,8 @@ ZOO = kerascnn.list_models()
 def _tiny(name: str) -> dict:
     """The smallest input the model accepts, and few classes."""
     card = kerascnn.get_model_card(name)
-    side = card["min_input_size"]
-    return {"input_shape": (side, side, card["input_shape"][2]), "classes": 3}
+    side = card.min_input_size
+    return {"input_shape": (side, side, card.input_shape[2]), "classes": 3}
 
 
 def _images(shape, n=2, seed=0):
@@ -47,10 +47,10 @@ def test_builds_runs_and_round_trips(name, tmp_path):
 def test_card_matches_default_build(name):
     card = kerascnn.get_model_card(name)
     model = kerascnn.create_model(name)
-    assert model.count_params() == card["params"]
-    assert tuple(model.input_shape[1:]) == tuple(card["input_shape"])
-    assert model.output_shape == (None, card["classes"])
-    assert model.get_layer(card["feature_layer"]) is not None
+    assert model.count_params() == card.params
+    assert tuple(model.input_shape[1:]) == tuple(card.input_shape)
+    assert model.output_shape == (None, card.classes)
+    assert model.get_layer(card.feature_layer) is not None
 
 
 @pytest.mark.parametrize("name", ZOO)
@@ -60,7 +60,7 @@ def test_headless_and_pooling(name, pooling):
     del kwargs["classes"]
     model = kerascnn.create_model(name, include_top=False, pooling=pooling, **kwargs)
     features = kerascnn.create_model(name, **kwargs).get_layer(
-        kerascnn.get_model_card(name)["feature_layer"]
+        kerascnn.get_model_card(name).feature_layer
     )
     channels = features.output.shape[-1]
     assert model.output_shape[-1] == channels

@@ -98,7 +98,7 @@ def test_plugin_models_come_from_an_installed_distribution(installed_plugin):
         card = kerascnn.get_model_card("demo_net")
         model = kerascnn.create_model("demo_net", classes=5)
         print(json.dumps({"names": names, "light": listed_without_keras,
-                          "source": card["source"], "out": list(model.output_shape)}))
+                          "source": card.source, "out": list(model.output_shape)}))
         """
     )
     env = {**os.environ, "PYTHONPATH": str(installed_plugin)}

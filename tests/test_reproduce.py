@@ -16,15 +16,19 @@ from kerascnn.zoo.recipes import RECIPES, get_recipe
 
 def test_every_bundled_weight_has_a_recipe():
     for name in kerascnn.list_models():
-        for variant, card in kerascnn.get_model_card(name).get("weights", {}).items():
-            if "file" in card:
+        for variant, card in kerascnn.get_model_card(name).weights.items():
+            if card.bundled:
                 assert f"{name}:{variant}" in RECIPES
                 recipe = get_recipe(f"{name}:{variant}")
 
                 def weighted(args):  # dropout has no weights: recipes may train without it
-                    return {k: v for k, v in args.items() if k != "dropout"}
+                    return {
+                        k: tuple(v) if isinstance(v, list) else v
+                        for k, v in args.items()
+                        if k != "dropout"
+                    }
 
-                assert weighted(recipe["model_args"]) == weighted(card["model_args"])
+                assert weighted(recipe["model_args"]) == weighted(card.model_args)
 
 
 def _digits(root, per_class=8):

@@ -71,7 +71,8 @@ def test_train_then_evaluate_a_zoo_model_from_the_command_line(digits: Path, tmp
         (["train", "gesture_cnm", "--data", "{data}"], "unknown model 'gesture_cnm'"),
         (["train", "gesture_cnn", "--data", "{data}/nope"], "no such folder"),
         (["train", "gesture_cnn", "--data", "{data}", "--arg", "x"], "KEY=VALUE"),
-        (["evaluate", "gesture_cnn", "--data", "{data}"], "needs trained weights"),
+        (["evaluate", "vgg16_bn", "--data", "{data}"], "needs trained weights"),
+        (["evaluate", "gesture_cnn", "--data", "{data}"], "the model predicts 10 classes"),
     ],
 )
 def test_mistakes_are_one_line_errors(tmp_path: Path, args: list[str], message: str):
@@ -85,7 +86,7 @@ def test_mistakes_are_one_line_errors(tmp_path: Path, args: list[str], message: 
 def test_mixed_precision(tmp_path: Path, policy: str, scaled: bool):
     import keras
 
-    from kerascnn import train
+    from kerascnn.training import engine as train
 
     data = make_image_folder(tmp_path / "d", classes=2, per_class=8, size=16)
     history = train.fit("gesture_cnn", data, epochs=1, batch_size=8, image_size=(16, 16),

@@ -20,7 +20,7 @@ from tests.image_folders import make_image_folder
 SCRIPT = r"""
 import json, sys, time
 import keras
-from kerascnn import train
+from kerascnn.training import engine as train
 data, out, log = sys.argv[1:4]
 
 class Slow(keras.callbacks.Callback):
@@ -70,7 +70,7 @@ def _state(out: Path) -> dict | None:
 
 def test_sigkill_mid_epoch_resumes_at_the_step(tmp_path: Path):
     data = make_image_folder(tmp_path / "data", classes=3, per_class=20, size=16)
-    from kerascnn.data import image_folder
+    from kerascnn.training.data import image_folder
 
     steps = -(-image_folder(data, (16, 16), 0.2, 0).count("train") // 4)  # batch 4
 
@@ -125,7 +125,7 @@ def test_finished_run_needs_resume_to_go_on(tmp_path: Path, epochs: int):
     from kerascnn.errors import UserError
 
     data = make_image_folder(tmp_path / "data", classes=2, per_class=6, size=16)
-    from kerascnn import train
+    from kerascnn.training import engine as train
 
     run = {
         "batch_size": 4,

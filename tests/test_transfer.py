@@ -52,7 +52,7 @@ def test_zoo_list_is_covered():
 def test_swap_head_on_every_zoo_model(name):
     kwargs, feature = ZOO[name]
     model = kerascnn.create_model(name, **kwargs)
-    assert find_feature_layer(model) == feature == kerascnn.get_model_card(name)["feature_layer"]
+    assert find_feature_layer(model) == feature == kerascnn.get_model_card(name).feature_layer
     names = [la.name for la in model.layers]
     backbone = names[: names.index(feature) + 1]
     before = _weights(model, backbone)

@@ -8,7 +8,7 @@ import pytest
 
 import kerascnn
 from kerascnn.errors import UserError
-from kerascnn.visualize import PAD, TILE, features, filters, gradcam, gradcam_heatmap
+from kerascnn.interpret.visualize import PAD, TILE, features, filters, gradcam, gradcam_heatmap
 
 pytestmark = pytest.mark.backend
 

@@ -79,8 +79,9 @@ def test_torchvision_variant_is_converted_and_predict_applies_its_preprocessing(
     torch.save(net.state_dict(), path, _use_new_zipfile_serialization=False)
     served("alexnet", "imagenet", path.read_bytes(), prefix=8)  # torchvision's 8-hex prefix
 
-    model = kerascnn.create_model("alexnet:imagenet")
-    assert model.output_shape == (None, 1000)  # classes follow the card
+    loaded = kerascnn.load("alexnet:imagenet")  # the model with its card's preprocessing
+    assert loaded.model.output_shape == (None, 1000)  # classes follow the card
+    assert (loaded.preprocessing, loaded.crop) == ("torch", 0.875)
     # an image whose centre 87.5% is exactly 224x224: no resampling blurs the comparison
     rng = np.random.default_rng(7)
     pixels = rng.integers(0, 256, size=(256, 256, 3)).astype("float32")
@@ -89,12 +90,12 @@ def test_torchvision_variant_is_converted_and_predict_applies_its_preprocessing(
     x = ((centre / 255 - mean) / std).astype("float32").transpose(2, 0, 1)[None]
     with torch.no_grad():
         probs = torch.softmax(net(torch.from_numpy(x)), dim=1).numpy()[0]
-    (top,) = kerascnn.predict(model, [pixels], top=3)
+    (top,) = kerascnn.predict(loaded, [pixels], top=3)
     names = [p.label for p in top]
     expected = np.argsort(-probs)[:3]
     assert [p.index for p in top] == list(expected)
     np.testing.assert_allclose([p.probability for p in top], probs[expected], rtol=1e-3)
-    index = kerascnn.cards.class_names({"classes": "imagenet"})
+    index = kerascnn.weights.cards.class_names("imagenet")
     assert names == [index[i] for i in expected] and len(index) == 1000
     assert index[0] == "tench" and index[999] == "toilet_tissue"
 
@@ -120,22 +121,22 @@ def test_include_top_false_prefers_the_notop_file_unless_the_full_one_is_cached(
     base = keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
     served("vgg16", "imagenet-notop", write_legacy_h5(base, tmp_path / "n.h5").read_bytes())
     served("vgg16", "imagenet", b"the full file is never fetched")
-    model = kerascnn.create_model(
-        "vgg16", weights="imagenet", include_top=False, input_shape=(32, 32, 3)
-    )
+    loaded = kerascnn.load("vgg16:imagenet", include_top=False, input_shape=(32, 32, 3))
+    model = loaded.model
     assert [path for path, _ in server.requests] == [
         "/ok/tensorflow/keras-applications/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
     ]
-    assert kerascnn.weights.loaded_variant(model)[1] == "imagenet-notop"
+    assert loaded.card.variant == "imagenet-notop" and loaded.preprocessing == "caffe"
     np.testing.assert_array_equal(model.get_layer("block1_conv1").kernel, base.layers[1].kernel)
 
 
 def test_caffe_and_none_preprocessing():
-    from kerascnn.prediction import preprocess
+    from kerascnn.preprocessing import preprocess
 
     pixels = np.random.default_rng(1).uniform(0, 255, (2, 4, 5, 3)).astype("float32")
     expected = pixels[..., ::-1] - np.array([103.939, 116.779, 123.68])
     np.testing.assert_allclose(preprocess(pixels, "caffe"), expected, rtol=1e-5, atol=1e-4)
     np.testing.assert_array_equal(preprocess(pixels, "none"), pixels)
-    with pytest.raises(ValueError, match="unknown preprocessing 'tf'"):
-        preprocess(pixels, "tf")
+    np.testing.assert_allclose(preprocess(pixels, "tf"), pixels / 127.5 - 1, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="unknown preprocessing 'inception'"):
+        preprocess(pixels, "inception")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import keras
@@ -9,6 +10,7 @@ import pytest
 
 import kerascnn
 from kerascnn import registry
+from kerascnn.weights.cards import WeightCard
 
 
 @pytest.fixture(name="served")
@@ -16,12 +18,13 @@ def served_fixture(server, monkeypatch):
     """``served(model, variant, data, prefix=64)``: serve ``data`` as that variant's file."""
     monkeypatch.setenv("KERASCNN_MIRROR", server.url("/ok"))
 
-    def serve(model: str, variant: str, data: bytes, prefix: int = 64) -> dict:
-        card = kerascnn.get_model_card(model)["weights"][variant]
-        path = card["url"].split("/", 3)[3]  # the origin's path, kept by the mirror
+    def serve(model: str, variant: str, data: bytes, prefix: int = 64) -> WeightCard:
+        weights = kerascnn.get_model_card(model).weights
+        path = weights[variant].url.split("/", 3)[3]  # the origin's path, kept by the mirror
         server.files[path] = data
-        monkeypatch.setitem(card, "hash", "sha256:" + hashlib.sha256(data).hexdigest()[:prefix])
-        monkeypatch.setitem(card, "size", len(data))
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()[:prefix]
+        card = dataclasses.replace(weights[variant], hash=digest, size=len(data))
+        monkeypatch.setitem(weights, variant, card)
         return card
 
     return serve
@@ -33,7 +36,7 @@ def tiny_net_fixture(tmp_path, server, monkeypatch):
     monkeypatch.setenv("KERASCNN_MIRROR", server.url("/ok"))
 
     def build(include_top=True, weights=None, classes=None, width=4, **kwargs):
-        from kerascnn.weights import load_into, resolve_classes
+        from kerascnn.weights.load import load_into, resolve_classes
 
         classes = resolve_classes("tiny_net", weights, include_top, classes)
         inputs = keras.Input((8, 8, 3))
@@ -65,7 +68,8 @@ def tiny_net_fixture(tmp_path, server, monkeypatch):
         "accuracy": {"dataset": "none", "top1": 0.0},
         "model_args": {"width": 6},
     }
-    card["weights"]["toy"] = variant
+    toy = WeightCard.from_dict("tiny_net", "toy", variant)
+    registry.get_model_card("tiny_net").weights["toy"] = toy
     yield trained
     registry._registered.pop("tiny_net", None)
     registry._registered_cards.pop("tiny_net", None)

@@ -81,7 +81,7 @@ def check_arguments(
                 f"{default_shape[0]}x{default_shape[1]}, got input_shape {input_shape!r}; "
                 "use include_top=False for other sizes"
             )
-    from kerascnn.weights import resolve_classes
+    from kerascnn.weights.load import resolve_classes
 
     return shape, resolve_classes(model, weights, include_top, classes)
 
@@ -124,7 +124,7 @@ def finish(
         inputs = keras.utils.get_source_inputs(input_tensor)
     net = keras.Model(inputs, outputs, name=name)
     if weights is not None:
-        from kerascnn import weights as weights_lib
+        from kerascnn.weights import load as weights_lib
 
         weights_lib.load_into(net, model, weights)
     return net

@@ -3,7 +3,7 @@
 from kerascnn.layers.augmentation import PaddedRandomCrop, PCAColorJitter, classic_augmentation
 from kerascnn.layers.normalization import LocalResponseNormalization
 from kerascnn.layers.pooling import AdaptiveAveragePooling
-from kerascnn.layers.preprocessing import MeanSubtraction, Whitening
+from kerascnn.layers.preprocessing import MeanSubtraction, PixelAffine, Whitening
 
 __all__ = [
     "AdaptiveAveragePooling",
@@ -11,6 +11,7 @@ __all__ = [
     "MeanSubtraction",
     "PCAColorJitter",
     "PaddedRandomCrop",
+    "PixelAffine",
     "Whitening",
     "classic_augmentation",
 ]

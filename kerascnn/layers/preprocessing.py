@@ -18,7 +18,7 @@ import keras
 import numpy as np
 from keras import ops
 
-__all__ = ["MeanSubtraction", "Whitening", "iterate_batches"]
+__all__ = ["MeanSubtraction", "PixelAffine", "Whitening", "iterate_batches"]
 
 
 def iterate_batches(data: Any) -> Iterator[np.ndarray]:
@@ -180,3 +180,37 @@ class Whitening(_Adaptable):
             "epsilon": self.epsilon,
             "components": self.components,
         }
+
+
+@keras.saving.register_keras_serializable(package="kerascnn")
+class PixelAffine(keras.layers.Layer):
+    """``x[..., ::-1 if bgr] * scale + offset`` per channel: a preprocessing mode as a layer.
+
+    Built by ``kerascnn.preprocessing.PREPROCESSING[name].layer()``.
+    """
+
+    def __init__(
+        self,
+        bgr: bool = False,
+        scale: Any = (1.0, 1.0, 1.0),
+        offset: Any = (0.0, 0.0, 0.0),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.bgr = bool(bgr)
+        self.scale = tuple(float(s) for s in scale)
+        self.offset = tuple(float(o) for o in offset)
+
+    def call(self, inputs: Any) -> Any:
+        x = ops.cast(inputs, self.compute_dtype)
+        if self.bgr:
+            x = ops.flip(x, axis=-1)
+        return x * ops.convert_to_tensor(self.scale, x.dtype) + ops.convert_to_tensor(
+            self.offset, x.dtype
+        )
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "bgr": self.bgr, "scale": self.scale, "offset": self.offset}

@@ -8,6 +8,7 @@ from typing import Any
 import keras
 from keras import layers
 
+from kerascnn import compat
 from kerascnn.errors import UserError
 
 __all__ = ["HEAD_PREFIX", "feature_layer_index", "find_feature_layer", "layer_index", "swap_head"]
@@ -47,7 +48,7 @@ def _graph_output(model: Any, layer: Any) -> Any:
         raise UserError(f"{model.name} is not built; give it an Input or call build() first")
     # A nested model's own ``.output`` lives in its own graph; its call inside
     # ``model`` is one of its inbound nodes: take the one reachable from model.inputs.
-    for node in reversed(getattr(layer, "_inbound_nodes", [])):
+    for node in reversed(compat.inbound_nodes(layer)):
         outputs = node.output_tensors
         if len(outputs) != 1:
             continue
@@ -78,7 +79,7 @@ def find_feature_layer(model: Any, feature_layer: str | int | None = None) -> st
     from kerascnn.registry import get_model_card, list_models
 
     if model.name in list_models():
-        name = get_model_card(model.name).get("feature_layer")
+        name = get_model_card(model.name).feature_layer
         if name and any(layer.name == name for layer in model.layers):
             return name
     for layer in reversed(model.layers):

@@ -3,9 +3,7 @@ unfreeze the top blocks and train on, with a smaller learning rate for the backb
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,13 +11,16 @@ from typing import Any
 
 import keras
 
-from kerascnn.cards import read_model_metadata, write_model_metadata
 from kerascnn.errors import UserError
+from kerascnn.resolve import LoadedModel, is_path, load
+from kerascnn.training.run import RunFolder, RunHistory
 from kerascnn.transfer import batchnorm, freezing
 from kerascnn.transfer.head import find_feature_layer, swap_head
 from kerascnn.transfer.rates import backbone_multipliers, discriminative_optimizer
 
 __all__ = ["FinetuneResult", "finetune", "load_image_folder"]
+
+_NOT_RECORDED = ("model_or_spec", "data", "callbacks", "verbose", "optimizer")
 
 
 @dataclass
@@ -31,6 +32,7 @@ class FinetuneResult:
     preprocessing: str
     history: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     model_path: Path | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 def load_image_folder(
@@ -43,54 +45,92 @@ def load_image_folder(
 ) -> tuple[Any, Any, list[str]]:
     """``(train, validation or None, class names)`` from a folder of class folders.
 
-    ``kerascnn.data.image_folder``'s split (by file name, stratified, stable) and
+    ``kerascnn.training.data.image_folder``'s split (by file name, stratified, stable) and
     checks (unreadable images reported and skipped).
     """
-    from kerascnn.data import image_folder
+    from kerascnn.training.data import image_folder
 
     folder = image_folder(path, tuple(image_size), validation_split, seed, batch_size=batch_size)
     return folder.train, folder.validation, list(folder.class_names)
 
 
 def _preprocess(mode: str) -> Any:
+    """The ``tf.data`` map applying preprocessing ``mode`` to ``(pixels, label)``, or None."""
+    from kerascnn.preprocessing import get_preprocessing
+
+    pre = get_preprocessing(mode)
     if mode == "none":
         return None
-    from keras.applications import imagenet_utils
+    import tensorflow as tf
 
-    return lambda x, y: (imagenet_utils.preprocess_input(x, mode=mode), y)
+    def fn(x: Any, y: Any) -> tuple[Any, Any]:
+        x = tf.reverse(x, axis=[-1]) if pre.bgr else x
+        return x * tf.constant(pre.scale) + tf.constant(pre.offset), y
+
+    return fn
 
 
-def _backbone(spec: Any, image_size: tuple[int, int] | None) -> tuple[Any, str, tuple[int, int]]:
-    """``(model, preprocessing, size)`` for a model, a ``.keras`` file or ``NAME[:VARIANT]``."""
-    if isinstance(spec, keras.Model):
-        size = image_size or tuple(spec.input_shape[1:3])
-        if None in size:
-            raise UserError(f"{spec.name} takes any input size; pass image_size=(H, W)")
-        return spec, "none", size
-    spec = str(spec)
-    if spec.endswith(".keras"):
-        from kerascnn.saved import load_saved_model
+def _backbone(spec: Any, image_size: tuple[int, int] | None) -> tuple[LoadedModel, tuple]:
+    """The pretrained network (through ``kerascnn.load``) and the size to train at.
 
-        model, _, size = _backbone(load_saved_model(spec), image_size)
-        return model, read_model_metadata(spec).get("preprocessing", "none"), size
-    from kerascnn.registry import create_model, get_model_card
+    A zoo spec keeps its classifier only at the size its weights were made for (the
+    full top only loads there); at other sizes it is built without it.
+    """
+    if not isinstance(spec, str) or is_path(spec):
+        loaded = load(spec)
+        return loaded, tuple(image_size or loaded.input_size)
+    from kerascnn.registry import get_model_card
+    from kerascnn.weights.cards import parse_spec
 
-    name, _, variant = spec.partition(":")
-    card = get_model_card(name)
-    weights = card.get("weights", {}).get(variant, {}) if variant else {}
-    default = tuple(weights.get("input_shape") or card.get("input_shape") or (224, 224, 3))
+    name, variant = parse_spec(spec)
+    model_card = get_model_card(name)
+    card = model_card.weight(variant) if variant else None
+    default = (card or model_card).input_shape or (224, 224, 3)
     size = tuple(image_size or default[:2])
-    # The full top only loads at the size the weights were made for; otherwise no top.
-    if size == default[:2] and weights.get("include_top", True):
-        model = create_model(spec)
-    else:
-        model = create_model(spec, include_top=False, input_shape=(*size, default[2]))
-    return model, weights.get("preprocessing", "none"), size
+    if size == tuple(default[:2]) and (card is None or card.include_top):
+        return load(spec), size
+    return load(spec, include_top=False, input_shape=(*size, default[2])), size
 
 
 def _optimizer(optimizer: Any, lr: float) -> keras.optimizers.Optimizer:
     base = keras.optimizers.get(optimizer) if isinstance(optimizer, str) else optimizer
     return type(base).from_config({**base.get_config(), "learning_rate": lr})
+
+
+def _check(classes: Any, head_epochs: int, finetune_epochs: int) -> None:
+    if classes != "auto" and (isinstance(classes, bool) or not isinstance(classes, int)):
+        raise UserError(f"classes must be 'auto' or an integer, got {classes!r}; e.g. 'auto'")
+    if classes != "auto" and classes < 2:
+        raise UserError(f"classes must be at least 2, got {classes}; or use 'auto'")
+    if head_epochs < 0 or finetune_epochs < 0 or head_epochs + finetune_epochs == 0:
+        raise UserError(
+            f"head_epochs and finetune_epochs must be >= 0 and not both 0, got "
+            f"{head_epochs} and {finetune_epochs}; e.g. 5 and 5"
+        )
+
+
+def _data(data: Any, size: tuple, classes: Any, preprocessing: str, split: dict) -> Any:
+    """The image folder, its class names checked, and its preprocessed train/val datasets."""
+    from kerascnn.training.data import image_folder
+
+    folder = image_folder(
+        data, size, split["validation_split"], split["seed"], batch_size=split["batch_size"]
+    )
+    names = list(folder.class_names)
+    if len(names) < 2:
+        raise UserError(
+            f"{data}: found {len(names)} class folder(s); need at least 2, add another class folder"
+        )
+    if classes != "auto" and classes != len(names):
+        raise UserError(
+            f"{data} has {len(names)} class folders ({', '.join(names)}) but classes={classes}; "
+            "use classes='auto'"
+        )
+    train, val = folder.train, folder.validation
+    fn = _preprocess(preprocessing)
+    if fn is not None:
+        train, val = train.map(fn), (val.map(fn) if val is not None else None)
+    return folder, train, val
 
 
 def finetune(
@@ -128,28 +168,19 @@ def finetune(
     ``adapt_batch_norm=True`` first replaces the backbone's batch-norm statistics by
     those of the training images (AdaBN, see ``kerascnn.transfer.batchnorm``).
 
-    With ``output_dir``: ``model.keras``, ``model.classes.json`` (class names,
-    preprocessing) and ``history.json``.
+    With ``output_dir``: the run folder of ``kerascnn.training.run`` (``model.keras``,
+    its class names, ``history.csv``/``.png``, ``args.json``, ``split.json``), checked
+    writable before training.
     """
-    if classes != "auto" and (isinstance(classes, bool) or not isinstance(classes, int)):
-        raise UserError(f"classes must be 'auto' or an integer, got {classes!r}")
-    if classes != "auto" and classes < 2:
-        raise UserError(f"classes must be at least 2, got {classes}")
-    if head_epochs < 0 or finetune_epochs < 0 or head_epochs + finetune_epochs == 0:
-        raise UserError("head_epochs and finetune_epochs must be >= 0, and not both 0")
-    base, preprocessing, size = _backbone(model_or_spec, image_size)
-    train, val, names = load_image_folder(
-        data, size, validation_split=validation_split, seed=seed, batch_size=batch_size
-    )
-    if len(names) < 2:
-        raise UserError(f"{data}: found {len(names)} class folder(s); need at least 2")
-    if classes != "auto" and classes != len(names):
-        raise UserError(
-            f"{data} has {len(names)} class folders ({', '.join(names)}) but classes={classes}"
-        )
-    fn = _preprocess(preprocessing)
-    if fn is not None:
-        train, val = train.map(fn), (val.map(fn) if val is not None else None)
+    arguments = {k: v for k, v in locals().items() if k not in _NOT_RECORDED}
+    _check(classes, head_epochs, finetune_epochs)
+    run = RunFolder(output_dir).check() if output_dir is not None else None
+    base, size = _backbone(model_or_spec, image_size)
+    preprocessing = base.preprocessing
+    split = {"validation_split": validation_split, "seed": seed, "batch_size": batch_size}
+    folder, train, val = _data(data, size, classes, preprocessing, split)
+    names = list(folder.class_names)
+    base = base.model
     feature = find_feature_layer(base, feature_layer)
     model = swap_head(
         base, len(names), hidden=hidden, dropout=dropout, pooling=pooling, feature_layer=feature
@@ -159,9 +190,10 @@ def finetune(
     if adapt_batch_norm and not batchnorm.adapt_batch_norm(model, train):
         raise UserError(f"{model.name} has no BatchNormalization layers; drop adapt_batch_norm")
     # the pipeline shuffles itself; shuffle=False only silences Keras' warning
+    extra = [RunHistory(run)] if run is not None else []
     fit = {
         "validation_data": val,
-        "callbacks": list(callbacks),
+        "callbacks": [*extra, *callbacks],
         "verbose": verbose,
         "shuffle": False,
     }
@@ -181,25 +213,9 @@ def finetune(
         phase2 = model.fit(train, initial_epoch=head_epochs, epochs=total, **fit)
         history["finetune"] = phase2.history
     history = {p: {k: [float(v) for v in vs] for k, vs in h.items()} for p, h in history.items()}
-    result = FinetuneResult(model, names, preprocessing, history)
-    if output_dir is not None:
-        result.model_path = _save(model, Path(output_dir), names, preprocessing, history)
+    result = FinetuneResult(model, names, preprocessing, history, skipped=list(folder.skipped))
+    if run is not None:
+        result.model_path = run.write_model(model, names, preprocessing)
+        run.write_split(folder.to_json())
+        run.write_args({"model": str(model_or_spec), "data": str(data), **arguments})
     return result
-
-
-def _save(model: Any, out: Path, names: list[str], preprocessing: str, history: dict) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    target = out / "model.keras"
-    fd, tmp = tempfile.mkstemp(suffix=".keras", dir=out)
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    write_model_metadata(target, names, preprocessing)
-    hist = out / "history.json"
-    hist.with_name("history.json.part").write_text(json.dumps(history, indent=1), encoding="utf-8")
-    hist.with_name("history.json.part").replace(hist)
-    return target

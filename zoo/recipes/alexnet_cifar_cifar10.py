@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from kerascnn.atomic import atomic_path, write_json
 from kerascnn.errors import UserError
 
 __all__ = [
@@ -253,8 +254,8 @@ def export_float16(source: str | Path, target: str | Path, min_size: int = 1024)
     import h5py
 
     target = Path(target)
-    part = target.with_name(target.name + ".part")
-    with h5py.File(source, "r") as src, h5py.File(part, "w") as dst:
+    # the HDF5 file closes before atomic_path renames it into place
+    with atomic_path(target) as part, h5py.File(source, "r") as src, h5py.File(part, "w") as dst:
         for key, value in src.attrs.items():
             dst.attrs[key] = value
 
@@ -274,7 +275,6 @@ def export_float16(source: str | Path, target: str | Path, min_size: int = 1024)
                 dst[name].attrs[key] = value
 
         src.visititems(copy)
-    part.replace(target)
     return target
 
 
@@ -363,8 +363,13 @@ def run(
     model = build_model(recipe, x_train, len(classes))
     checkpoint = out / "checkpoint.weights.h5"
     (out / "history.csv").unlink(missing_ok=True)
+
+    def save_checkpoint(epoch: int, logs: Any = None) -> None:  # whole or not at all
+        with atomic_path(checkpoint) as tmp:
+            model.save_weights(tmp)
+
     callbacks = [
-        keras.callbacks.ModelCheckpoint(checkpoint, save_weights_only=True),
+        keras.callbacks.LambdaCallback(on_epoch_end=save_checkpoint),
         keras.callbacks.CSVLogger(out / "history.csv", append=True),
     ]
     start = time.perf_counter()
@@ -377,7 +382,7 @@ def run(
     result.update(backend=keras.backend.backend(), epochs=recipe["epochs"])
     # the keys every recipe returns (see kerascnn.zoo.recipes)
     result.update(accuracy=result["test_accuracy"] / 100, count=result["test_images"])
-    (out / "result.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+    write_json(out / "result.json", result)
     return result
 
 
@@ -403,15 +408,15 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(main.__doc__)
     try:
         if evaluating:
-            from kerascnn.cache import cached_path
             from kerascnn.registry import get_model_card
+            from kerascnn.weights.cache import cached_path
 
-            card = get_model_card(RECIPE["model"])["weights"][RECIPE["variant"]]
-            bundled = cached_path(RECIPE["model"], RECIPE["variant"], card)
+            card = get_model_card(RECIPE["model"]).weights[RECIPE["variant"]]
+            bundled = cached_path(card)
             weights = args[2] if len(args) == 3 else bundled
             *_, x_test, y_test, classes = load_cifar10(args[1])
             result = evaluate(RECIPE, weights, x_test, y_test, len(classes))
-            print(json.dumps({**result, "card_top1": card["accuracy"]["top1"]}, indent=1))
+            print(json.dumps({**result, "card_top1": card.accuracy["top1"]}, indent=1))
             return
         recipe = with_overrides(RECIPE, _overrides(args[2]) if len(args) == 3 else {})
         print(json.dumps(run(args[0], args[1], recipe), indent=1))

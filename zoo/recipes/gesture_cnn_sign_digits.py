@@ -1,10 +1,10 @@
 """Recipe of ``gesture_cnn:sign-digits``: the gesture CNN on the Sign Language Digits photos.
 
 The recipe is plain data (``RECIPE``), run by :func:`run` through the public API
-(``kerascnn.data.image_folder``, ``kerascnn.train.fit``, ``kerascnn.evaluate``),
-so it doubles as an example. The split is kerascnn's file-name hash split:
-``sha256(seed, class/file)`` puts each photo in train or test, about 80/20 per
-class, the same on every run and machine.
+(``kerascnn.training.data.image_folder``, ``kerascnn.train.fit``,
+``kerascnn.training.evaluate``), so it doubles as an example. The split is kerascnn's
+file-name hash split: ``sha256(seed, class/file)`` puts each photo in train or test,
+about 80/20 per class, the same on every run and machine.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import os
 import time
 from pathlib import Path
 from typing import Any
+
+from kerascnn.atomic import atomic_path
 
 __all__ = ["RECIPE", "build_augmentation", "run"]
 
@@ -62,9 +64,10 @@ def run(
     """
     import keras
 
-    from kerascnn import evaluate, train
-    from kerascnn.data import image_folder
     from kerascnn.registry import create_model
+    from kerascnn.training import engine as train
+    from kerascnn.training import evaluate
+    from kerascnn.training.data import image_folder
 
     recipe = RECIPE
     out = Path(output_dir)
@@ -103,6 +106,7 @@ def run(
     seconds = time.perf_counter() - start
     net = history.model.get_layer(holder["net"].name)
     weights = out / recipe["weights_file"]
-    net.save_weights(weights)
+    with atomic_path(weights) as tmp:
+        net.save_weights(tmp)
     result = evaluate.evaluate(net, data_dir, split="test", split_info=split)
     return {"train_seconds": seconds, "weights": str(weights), **result}

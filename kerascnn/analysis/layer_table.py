@@ -22,7 +22,7 @@ What ``layer_table`` counts, per layer (nested models are expanded into their la
 to compute its gradient (convolutions, dense, batch norm and pooling layers need their input;
 ReLU-like activations, softmax and dropout need their own output). Views and linear
 shape-preserving layers (``Flatten``, ``Reshape``, ``Rescaling``, ``Add``, padding, average
-pooling) need neither. ``kerascnn.memory`` sums them for the training memory planner.
+pooling) need neither. ``kerascnn.analysis.memory`` sums them for the training memory planner.
 Layers inside custom (subclassed) layers or models are not expanded: such a layer is one row
 with 0 MACs.
 """
@@ -34,19 +34,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from kerascnn import compat
 from kerascnn.errors import UserError
 
-_FROM_MEMORY = ("MemoryEstimate", "max_batch_size", "memory_estimate")
-__all__ = ["LayerRow", "LayerTable", "dtype_size", "layer_table", *_FROM_MEMORY]
-
-
-def __getattr__(name: str) -> Any:
-    """The training memory planner lives in ``kerascnn.memory``; reachable from here too."""
-    if name in _FROM_MEMORY:
-        from kerascnn import memory
-
-        return getattr(memory, name)
-    raise AttributeError(f"module 'kerascnn.inspect' has no attribute {name!r}")
+__all__ = ["LayerRow", "LayerTable", "dtype_size", "layer_table"]
 
 
 @dataclass
@@ -223,12 +214,11 @@ class _Walker:
         import keras
 
         name = prefix + op.name
-        if isinstance(op, keras.Sequential) and op._functional is not None:
-            op = op._functional
-        if hasattr(op, "_run_through_graph") and hasattr(op, "_nodes_by_depth"):
+        if isinstance(op, keras.Sequential) and compat.sequential_graph(op) is not None:
+            op = compat.sequential_graph(op)
+        if compat.is_graph_model(op):
             inputs = args[0] if args else kwargs.get("inputs")
-            if hasattr(op, "_standardize_inputs"):
-                inputs = op._standardize_inputs(inputs)
+            inputs = compat.standardize_inputs(op, inputs)
             return self.graph(op, inputs, name + "/")
         if isinstance(op, keras.Sequential):  # built without a known input
             x = args[0]
@@ -244,7 +234,7 @@ class _Walker:
         def operation_fn(op: Any) -> Any:
             return lambda *args, **kwargs: self.call(op, prefix, args, kwargs)
 
-        return model._run_through_graph(inputs, operation_fn=operation_fn)
+        return compat.run_through_graph(model, inputs, operation_fn)
 
 
 def layer_table(
@@ -281,11 +271,11 @@ def layer_table(
         specs = [keras.KerasTensor(x.shape, dtype=x.dtype) for x in model_inputs]
     walker = _Walker(batch_size, dtype)
     for x, spec in zip(model_inputs, specs, strict=True):
-        layer = x._keras_history.operation
+        layer = compat.history_operation(x)
         walker.row(layer, layer.name, [], spec)
     if isinstance(model, keras.Sequential):
-        model = model._functional
-    if not hasattr(model, "_run_through_graph"):  # subclassed model: one opaque row
+        model = compat.sequential_graph(model)
+    if not compat.is_graph_model(model):  # subclassed model: one opaque row
         walker.call(model, "", (specs[0] if len(specs) == 1 else specs,), {})
         return walker.table
     outputs = walker.graph(model, specs, "")

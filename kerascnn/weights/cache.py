@@ -9,9 +9,10 @@ import shutil
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
+from kerascnn.atomic import atomic_path
 from kerascnn.errors import UserError, WeightsUnavailableError
+from kerascnn.weights.cards import WeightCard
 
 __all__ = [
     "CachedFile",
@@ -19,6 +20,7 @@ __all__ = [
     "cached_path",
     "clear_cache",
     "import_weights",
+    "is_cached",
     "list_cache",
     "variant_file",
 ]
@@ -33,79 +35,78 @@ def cache_root() -> Path:
     return Path.home() / ".keras" / "kerascnn"
 
 
-def cached_path(model: str, variant: str, card: dict[str, Any]) -> Path:
-    """Where weight variant ``card`` of ``model`` is (or would be) cached.
+def cached_path(card: WeightCard) -> Path:
+    """Where the weights of ``card`` are (or would be) cached.
 
     Bundled weights (a ``file`` card) are in the package: their path is returned.
     """
-    if "file" in card:
-        return Path(str(resources.files("kerascnn.zoo").joinpath(card["file"])))
-    filename = card.get("filename") or card["url"].rsplit("/", 1)[-1]
-    return cache_root() / model / variant / filename
+    if card.file is not None:
+        return Path(str(resources.files("kerascnn.zoo").joinpath(card.file)))
+    filename = card.filename or str(card.url).rsplit("/", 1)[-1]
+    return cache_root() / card.model / card.variant / filename
 
 
-def _missing_hint(model: str, variant: str, card: dict[str, Any], path: Path, why: str) -> str:
+def is_cached(card: WeightCard) -> bool:
+    """Whether the file of ``card`` is here, complete and verified (bundled ones always)."""
+    from kerascnn.weights import download
+
+    return card.bundled or download.is_valid(cached_path(card), card.hash, card.size)
+
+
+def _missing_hint(card: WeightCard, path: Path, why: str) -> str:
     return (
-        f"{model}:{variant}: {path.name} is not in the cache ({path.parent}) and {why}; "
-        f"download {card['url']} by other means, then run "
-        f"`kerascnn zoo import {model}:{variant} FILE`"
+        f"{card.spec}: {path.name} is not in the cache ({path.parent}) and {why}; "
+        f"download {card.url} by other means, then run `kerascnn zoo import {card.spec} FILE`"
     )
 
 
-def variant_file(
-    model: str, variant: str, card: dict[str, Any], *, progress: bool | None = None
-) -> Path:
-    """The verified local file of ``model:variant``: bundled, cached, or downloaded now.
+def variant_file(card: WeightCard, *, progress: bool | None = None) -> Path:
+    """The verified local file of ``card``: bundled, cached, or downloaded now.
 
     Raises ``WeightsUnavailableError`` (one line, with the import command) when it is
     neither cached nor downloadable: ``KERASCNN_OFFLINE=1`` or the network fails.
     """
-    from kerascnn import hub
+    from kerascnn.weights import download as hub
 
-    path = cached_path(model, variant, card)
-    if "file" in card:
-        ok, found = hub.file_matches(path, card["hash"]) if path.is_file() else (False, "none")
+    path = cached_path(card)
+    if card.bundled:
+        ok, found = hub.file_matches(path, card.hash) if path.is_file() else (False, "none")
         if not ok:
-            raise UserError(f"{model}:{variant}: the bundled file {path} is damaged ({found})")
+            raise UserError(
+                f"{card.spec}: the bundled file {path} is damaged ({found}); reinstall kerascnn"
+            )
         return path
-    if hub.is_valid(path, card["hash"], card.get("size")):
+    if hub.is_valid(path, card.hash, card.size):
         return path
     if hub.offline():
-        hint = _missing_hint(model, variant, card, path, "KERASCNN_OFFLINE=1 is set")
-        raise WeightsUnavailableError(hint)
+        raise WeightsUnavailableError(_missing_hint(card, path, "KERASCNN_OFFLINE=1 is set"))
     try:
-        return hub.fetch(
-            card["url"], path, hash=card["hash"], size=card.get("size"), progress=progress
-        )
+        return hub.fetch(str(card.url), path, hash=card.hash, size=card.size, progress=progress)
     except hub.DownloadError as exc:
         why = f"the download failed ({exc})"
-        raise WeightsUnavailableError(_missing_hint(model, variant, card, path, why)) from None
+        raise WeightsUnavailableError(_missing_hint(card, path, why)) from None
 
 
-def import_weights(model: str, variant: str, card: dict[str, Any], source: str | Path) -> Path:
+def import_weights(card: WeightCard, source: str | Path) -> Path:
     """Verify a file fetched by other means and install it in the cache (atomically)."""
-    from kerascnn import hub
+    from kerascnn.weights import download as hub
 
     source = Path(source).expanduser()
-    if "file" in card:
-        raise UserError(f"{model}:{variant} is bundled with kerascnn; nothing to import")
+    if card.bundled:
+        raise UserError(f"{card.spec} is bundled with kerascnn; nothing to import")
     if not source.is_file():
-        raise UserError(f"{source}: no such file")
-    ok, found = hub.file_matches(source, card["hash"], card.get("size"))
+        raise UserError(f"{source}: no such file; give the path of the downloaded weights")
+    ok, found = hub.file_matches(source, card.hash, card.size)
     if not ok:
         raise hub.HashMismatchError(
-            f"{source}: not the published {model}:{variant} file ({found}; "
-            f"expected {card['hash']}, {card.get('size', '?')} bytes)"
+            f"{source}: not the published {card.spec} file ({found}; "
+            f"expected {card.hash}, {card.size} bytes); download {card.url} again"
         )
-    dest = cached_path(model, variant, card)
+    dest = cached_path(card)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f"{dest.name}.{os.getpid()}.import.part")
-    try:
+    with atomic_path(dest) as tmp:
         shutil.copyfile(source, tmp)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-    hub.write_stamp(dest, card["hash"])
+    hub.write_stamp(dest, card.hash)
     return dest
 
 

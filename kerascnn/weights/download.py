@@ -27,8 +27,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from kerascnn.atomic import commit, write_text
 from kerascnn.errors import UserError, WeightsUnavailableError
-from kerascnn.origins import CheckedRedirects, check_origin, mirror_url, offline
+from kerascnn.weights.url_policy import CheckedRedirects, check_origin, mirror_url, offline
 
 try:
     import fcntl
@@ -87,9 +88,7 @@ def write_stamp(path: Path, expected_hash: str) -> None:
     """Record that ``path`` (as it is now: size, mtime) matched ``expected_hash``."""
     st = path.stat()
     stamp = {"hash": expected_hash, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    tmp = _stamp_path(path).with_suffix(f".{os.getpid()}.part")
-    tmp.write_text(json.dumps(stamp), encoding="utf-8")
-    os.replace(tmp, _stamp_path(path))
+    write_text(_stamp_path(path), json.dumps(stamp))
 
 
 def is_valid(path: Path, expected_hash: str, size: int | None = None) -> bool:
@@ -116,11 +115,7 @@ def is_valid(path: Path, expected_hash: str, size: int | None = None) -> bool:
 def _show_progress(progress: bool | None) -> bool:
     if progress is not None:
         return progress
-    if os.environ.get("KERASCNN_QUIET") == "1":
-        return False
-    from kerascnn.cli._common import quiet
-
-    return not quiet() and sys.stderr.isatty()
+    return os.environ.get("KERASCNN_QUIET") != "1" and sys.stderr.isatty()
 
 
 class _Bar:
@@ -299,7 +294,7 @@ def fetch(
             resumed = _download(url, part, bar, retries, backoff, timeout)
             ok, found = file_matches(part, hash, size)
             if ok:
-                os.replace(part, dest)
+                commit(part, dest)  # fsync, a normal file's mode, then the rename
                 write_stamp(dest, hash)
                 return dest
             part.unlink(missing_ok=True)

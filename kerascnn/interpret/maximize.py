@@ -1,6 +1,6 @@
 """Activation maximisation: the input each filter of a layer responds to most.
 
-Shares the gradient ascent of DeepDream (:mod:`kerascnn.ascent`): one batch,
+Shares the gradient ascent of DeepDream (:mod:`kerascnn.interpret.ascent`): one batch,
 one image per filter, each climbing its own filter's mean activation, from
 grey noise, over a few octaves with jitter.
 """
@@ -13,9 +13,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerascnn import ascent
 from kerascnn.errors import UserError
 from kerascnn.images import resize
+from kerascnn.interpret import ascent
 
 __all__ = ["filter_grid", "maximize_filters"]
 
@@ -43,15 +43,16 @@ def maximize_filters(
 ) -> np.ndarray:
     """Images (``len(filters) x size x size x 3``, pixels in [0, 255]) that excite each
     filter of ``layer`` in ``model`` (a zoo spec or a ``keras.Model``)."""
-    from kerascnn.dream_model import load_dream_model
+    from kerascnn.interpret.dream_model import load_dream_model
 
-    net, preprocessing, card = load_dream_model(model, preprocessing)
+    loaded = load_dream_model(model, preprocessing)
+    net, preprocessing, card = loaded.model, loaded.preprocessing, loaded.model_card
     extractor = ascent.feature_extractor(net, [layer])
     depth = extractor.outputs[0].shape[-1]
     filters = [int(f) for f in filters]
     if not filters or any(not 0 <= f < depth for f in filters):
         raise UserError(f"{layer} has filters 0..{depth - 1}; got {filters}")
-    min_side = max(ascent.min_input_side(extractor), int(card.get("min_input_size") or 1))
+    min_side = max(ascent.min_input_side(extractor), card.min_input_size if card else 1)
     if size < min_side:
         raise UserError(f"size must be at least {min_side} for {layer}, got {size}")
     fn = ascent.gradient_fn(extractor, _objective, preprocessing, precision)

@@ -3,8 +3,8 @@
 Keras 3's ``BackupAndRestore`` records the batch of a mid-epoch backup but
 restores only the epoch, so a run killed mid-epoch starts that epoch over.
 :class:`TrainingBackup` keeps its step counting and writes a checkpoint that
-``kerascnn.train.fit`` resumes at the exact step; every file is written to a
-temporary name first and then renamed, so a kill never leaves a broken state.
+``kerascnn.train.fit`` resumes at the exact step; every file is written through
+:mod:`kerascnn.atomic` (a temporary file, then a rename), so a kill never leaves a broken state.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import keras
 
-from kerascnn.plot import plot_history
+from kerascnn import compat
+from kerascnn.atomic import atomic_open, atomic_path, write_json
+from kerascnn.training.plot import plot_history
 
 __all__ = [
     "BestModel",
@@ -33,31 +34,11 @@ __all__ = [
 STATE_FILE = "state.json"
 
 
-def write_json(path: str | os.PathLike[str], data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` atomically."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def atomic_save_model(model: Any, path: str | os.PathLike[str]) -> Path:
-    """``model.save(path)`` through a temporary file in the same folder, then ``os.replace``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
-    os.close(fd)
-    try:
+    """``model.save(path)`` (a ``.keras`` file) through :func:`kerascnn.atomic.atomic_path`."""
+    with atomic_path(path) as tmp:
         model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def read_backup(backup_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -85,19 +66,18 @@ class TrainingBackup(keras.callbacks.BackupAndRestore):
         self._epoch = 0
 
     def on_train_begin(self, logs: Any = None) -> None:  # restore happens in fit()
-        self._batches_seen_since_last_saving = 0
-        self._last_batch_seen = 0
+        compat.reset_backup_counts(self)
 
     def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
         self._epoch = epoch
 
     def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
         steps = self.params.get("steps")
-        if self._should_save_on_batch(batch) and (steps is None or batch + 1 < steps):
+        if compat.should_save_on_batch(self, batch) and (steps is None or batch + 1 < steps):
             self.save(self._epoch, self.offset + batch + 1)
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-        self._last_batch_seen = 0
+        compat.reset_backup_counts(self, batches_since_save=False)
         self.offset = 0
         self.save(epoch + 1, 0)
 
@@ -109,9 +89,8 @@ class TrainingBackup(keras.callbacks.BackupAndRestore):
         folder = Path(self.backup_dir)
         folder.mkdir(parents=True, exist_ok=True)
         name = f"ckpt-{epoch}-{step}.weights.h5"
-        tmp = folder / f".{name}.part.weights.h5"
-        self.model.save_weights(tmp, overwrite=True)
-        os.replace(tmp, folder / name)
+        with atomic_path(folder / name) as tmp:
+            self.model.save_weights(tmp, overwrite=True)
         write_json(
             folder / STATE_FILE,
             {"epoch": epoch, "step": step, "weights": name, "finished": finished},
@@ -176,7 +155,5 @@ def trim_history(csv_path: str | os.PathLike[str], from_epoch: int) -> None:
     if not rows:
         return
     kept = [rows[0]] + [r for r in rows[1:] if r and int(float(r[0])) < from_epoch]
-    fd, tmp = tempfile.mkstemp(dir=csv_path.parent, prefix=f".{csv_path.name}.", suffix=".part")
-    with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+    with atomic_open(csv_path, "w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows(kept)
-    os.replace(tmp, csv_path)

@@ -2,7 +2,7 @@
 
 ``deep_dream(image, "vgg16:imagenet")`` works on any image size: gradients are
 taken tile by tile (``tile_size``), so memory stays bounded, on the TensorFlow,
-JAX and PyTorch backends (see :mod:`kerascnn.ascent`).
+JAX and PyTorch backends (see :mod:`kerascnn.interpret.ascent`).
 """
 
 from __future__ import annotations
@@ -17,10 +17,15 @@ from typing import Any
 import keras
 import numpy as np
 
-from kerascnn import ascent
-from kerascnn.dream_model import dream_layers, dreamable_layers, load_dream_model, offline_models
 from kerascnn.errors import UserError
 from kerascnn.images import load_image, resize
+from kerascnn.interpret import ascent
+from kerascnn.interpret.dream_model import (
+    dream_layers,
+    dreamable_layers,
+    load_dream_model,
+    offline_models,
+)
 
 __all__ = [
     "deep_dream",
@@ -140,8 +145,9 @@ _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _setup(model, layers, channels, guide, preprocessing, precision):
-    net, preprocessing, card = load_dream_model(model, preprocessing)
-    layers = dict(layers) if layers else dream_layers(net, card)
+    loaded = load_dream_model(model, preprocessing)
+    net, preprocessing = loaded.model, loaded.preprocessing
+    layers = dict(layers) if layers else dream_layers(net, loaded.model_card)
     guided = guide is not None
     key = (repr(layers), repr(channels), guided, preprocessing, ascent.compute_precision(precision))
     compiled = _COMPILED.setdefault(net, {})
@@ -154,7 +160,8 @@ def _setup(model, layers, channels, guide, preprocessing, precision):
     extractor, chosen, fn = compiled[key]
     guides = _guide_features(extractor, guide, preprocessing, chosen) if guided else []
     align = ascent.min_input_side(extractor)
-    return fn, guides, align, max(align, int(card.get("min_input_size") or 1))
+    card_min = loaded.model_card.min_input_size if loaded.model_card else 1
+    return fn, guides, align, max(align, card_min)
 
 
 def dream_objective(

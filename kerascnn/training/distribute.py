@@ -1,4 +1,4 @@
-"""Choosing a ``tf.distribute`` strategy, and who is the chief, for ``kerascnn.train``."""
+"""Choosing a ``tf.distribute`` strategy, and who is the chief, for ``kerascnn.training.engine``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import os
 from typing import Any
 
+from kerascnn import compat
 from kerascnn.errors import UserError
 
 __all__ = [
@@ -23,7 +24,7 @@ STRATEGIES = ("auto", "mirrored", "multiworker", "one")
 
 
 def require_tensorflow_backend() -> None:
-    """``kerascnn.train`` drives ``tf.distribute``: refuse other Keras backends with one line."""
+    """``kerascnn.training.engine`` drives ``tf.distribute``: refuse other backends, in one line."""
     import keras
 
     if keras.backend.backend() != "tensorflow":
@@ -103,8 +104,8 @@ def prebuild(model: Any, image_size: tuple[int, int], batch_size: int) -> None:
     import tensorflow as tf
 
     batch = (tf.zeros((batch_size, *image_size, 3)), tf.zeros((batch_size,), tf.int32))
-    model._symbolic_build(data_batch=batch)
-    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    compat.symbolic_build(model, batch)
+    compat.skip_symbolic_build(model)
 
 
 def fix_multiworker_reduce() -> None:
@@ -115,19 +116,16 @@ def fix_multiworker_reduce() -> None:
     averaged with ``axis=None`` instead, other values as before.
     """
     import tensorflow as tf
-    from keras.src.backend.tensorflow import trainer as tf_trainer
 
-    original = tf_trainer.reduce_per_replica
+    original = compat.reduce_per_replica()
     if getattr(original, "kerascnn_fix", False):
         return
 
     def reduce_per_replica(values: Any, strategy: Any, reduction: str) -> Any:
-        if reduction in ("auto", "mean") and tf_trainer._collective_all_reduce_multi_worker(
-            strategy
-        ):
+        if reduction in ("auto", "mean") and compat.is_multi_worker(strategy):
 
             def mean(v: Any) -> Any:
-                if not tf_trainer._is_per_replica_instance(v):
+                if not compat.is_per_replica(v):
                     return v
                 rank = strategy.experimental_local_results(v)[0].shape.rank
                 return strategy.reduce("MEAN", v, axis=0 if rank else None)
@@ -135,8 +133,8 @@ def fix_multiworker_reduce() -> None:
             return tf.nest.map_structure(mean, values)
         return original(values, strategy, reduction)
 
-    reduce_per_replica.kerascnn_fix = True
-    tf_trainer.reduce_per_replica = reduce_per_replica
+    reduce_per_replica.kerascnn_fix = True  # type: ignore[attr-defined]
+    compat.set_reduce_per_replica(reduce_per_replica)
 
 
 def is_chief(strategy: Any) -> bool:

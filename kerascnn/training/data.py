@@ -11,9 +11,7 @@ in parallel with Pillow; unreadable ones are reported by path and skipped.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 
 from PIL import Image
 
+from kerascnn.atomic import write_json
 from kerascnn.errors import UserError
 
 __all__ = [
@@ -183,15 +182,7 @@ class ImageFolder:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         target = directory / SPLIT_FILE
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{SPLIT_FILE}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self.to_json(), f, indent=1)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return write_json(target, self.to_json())
 
 
 def batch_images(ds: Any, batch_size: int, *, drop_remainder: bool = False) -> Any:

@@ -10,9 +10,10 @@
   RMSprop 1 (+1 centered, +1 momentum), Lion 1, Adam/AdamW/Nadam/Adamax/Adadelta/Ftrl/Lamb 2
   (+1 with ``amsgrad``), +1 with ``use_ema``.
 - **activations**: the layer outputs kept for the backward pass for the whole batch
-  (``LayerTable.kept``: what each layer's gradient needs, see :mod:`kerascnn.inspect`), at the
-  compute dtype (16-bit under a mixed policy), plus the backward pass's working set: the
-  gradients with respect to two layer outputs (the largest) alive at once.
+  (``LayerTable.kept``: what each layer's gradient needs, see
+  :mod:`kerascnn.analysis.layer_table`), at the compute dtype (16-bit under a mixed policy),
+  plus the backward pass's working set: the gradients with respect to two layer outputs (the
+  largest) alive at once.
 
 Not counted: the framework's own memory (its code, kernels' scratch space, compiled graphs)
 and the input pipeline. The test checks the estimate against the measured peak resident
@@ -25,8 +26,9 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from kerascnn import compat
+from kerascnn.analysis.layer_table import dtype_size, layer_table
 from kerascnn.errors import UserError
-from kerascnn.inspect import dtype_size, layer_table
 
 __all__ = ["MemoryEstimate", "format_bytes", "max_batch_size", "memory_estimate", "parse_memory"]
 
@@ -153,7 +155,7 @@ def _built_mixed(model: Any) -> bool:
     """Whether the model was built under a mixed policy (16-bit compute, 32-bit weights)."""
     return any(
         getattr(getattr(layer, "dtype_policy", None), "name", None) in MIXED_POLICIES
-        for layer in model._flatten_layers()
+        for layer in compat.flatten_layers(model)
     )
 
 

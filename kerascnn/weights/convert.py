@@ -113,8 +113,8 @@ def torch_to_keras(model: Any, state: dict[str, np.ndarray], *, source: str = "f
 
 
 def load_torch_state_dict(model: Any, path: str | Path) -> None:
-    """Read a ``.pth`` state dict safely (``kerascnn.torch_reader``) and load it."""
-    from kerascnn.torch_reader import read_state_dict
+    """Read a ``.pth`` state dict safely (``kerascnn.weights.torch_reader``) and load it."""
+    from kerascnn.weights.torch_reader import read_state_dict
 
     torch_to_keras(model, read_state_dict(path), source=str(path))
 

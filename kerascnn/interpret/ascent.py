@@ -18,9 +18,9 @@ import keras
 import numpy as np
 
 from kerascnn.errors import UserError
+from kerascnn.preprocessing import get_preprocessing
 
 __all__ = [
-    "PREPROCESSING",
     "ascend",
     "compute_precision",
     "feature_extractor",
@@ -31,15 +31,6 @@ __all__ = [
     "tiled_gradient",
 ]
 
-# name -> (reverse channels to BGR, scale, offset): model input = pixels * scale + offset
-_IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
-_IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
-PREPROCESSING: dict[str, tuple[bool, Any, Any]] = {
-    "none": (False, 1.0, 0.0),
-    "caffe": (True, 1.0, -np.array([103.939, 116.779, 123.68], np.float32)),
-    "torch": (False, 1.0 / (255.0 * _IMAGENET_STD), -_IMAGENET_MEAN / _IMAGENET_STD),
-    "tf": (False, 1.0 / 127.5, -1.0),
-}
 
 Objective = Callable[..., Any]
 GradientFn = Callable[..., tuple[float, np.ndarray]]
@@ -103,13 +94,11 @@ def min_input_side(extractor: Any) -> int:
 
 def preprocess(name: str, pixels: Any) -> Any:
     """Map RGB pixels in [0, 255] to a model's input with ``keras.ops`` (differentiable)."""
-    if name not in PREPROCESSING:
-        raise UserError(f"unknown preprocessing {name!r}; use one of {', '.join(PREPROCESSING)}")
-    bgr, scale, offset = PREPROCESSING[name]
+    mode = get_preprocessing(name)
     if name == "none":
         return pixels
-    x = keras.ops.flip(pixels, axis=-1) if bgr else pixels
-    return x * keras.ops.convert_to_tensor(scale) + keras.ops.convert_to_tensor(offset)
+    x = keras.ops.flip(pixels, axis=-1) if mode.bgr else pixels
+    return x * keras.ops.convert_to_tensor(mode.scale) + keras.ops.convert_to_tensor(mode.offset)
 
 
 def gradient_fn(
@@ -121,10 +110,7 @@ def gradient_fn(
     outputs (as float32) on the preprocessed batch. Compiled once per input shape.
     ``precision``: see :func:`compute_precision`.
     """
-    if preprocessing not in PREPROCESSING:
-        raise UserError(
-            f"unknown preprocessing {preprocessing!r}; use one of {', '.join(PREPROCESSING)}"
-        )
+    get_preprocessing(preprocessing)
     if compute_precision(precision) == "bfloat16":
         extractor = _in_bfloat16(extractor)
 

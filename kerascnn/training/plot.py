@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
+
+from kerascnn.atomic import atomic_open
 
 __all__ = ["plot_history", "read_history"]
 
@@ -90,12 +91,6 @@ def plot_history(
     for i, panel in enumerate(panels):
         canvas.paste(panel, (i * _PANEL[0], 0))
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            canvas.save(f, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as f:
+        canvas.save(f, format="PNG")
     return path

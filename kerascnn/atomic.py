@@ -1,0 +1,107 @@
+"""Atomic file writes: every file kerascnn writes appears whole or not at all.
+
+One rule for all of them: write a temporary file in the target's folder, flush and
+fsync it, give it the mode a new file gets under the umask (``mkstemp`` would leave
+0600), ``os.replace`` it over the target; on any error remove the temporary file.
+The temporary name ends with the target's own name, so writers that check suffixes
+(``model.save`` wants ``.keras``, ``save_weights`` wants ``.weights.h5``) accept it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["atomic_open", "atomic_path", "commit", "write_bytes", "write_json", "write_text"]
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the OS allows (threads may race)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o022)  # no way to read it but to set it: put it back at once
+    os.umask(umask)
+    return umask
+
+
+def _umask_mode() -> int:
+    return 0o666 & ~_umask()
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX); a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def commit(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
+    """fsync ``tmp``, give it a normal file's mode and move it over ``path`` (same folder)."""
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    os.chmod(tmp, _umask_mode())
+    os.replace(tmp, path)
+    _fsync_folder(Path(path).parent)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` to write to; it replaces ``path`` on success.
+
+    ``with atomic_path("run/model.keras") as tmp: model.save(tmp)``
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{secrets.token_hex(4)}.tmp.{path.name}")
+    try:
+        yield tmp
+        commit(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) -> Iterator[IO]:
+    """``open()`` for writing (``"w"``, ``"wb"``), through :func:`atomic_path`."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open writes whole files: mode 'w' or 'wb', got {mode!r}")
+    if mode == "w":
+        kwargs.setdefault("encoding", "utf-8")
+    with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as f:
+        yield f
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+    return Path(path)
+
+
+def write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with atomic_open(path) as f:
+        f.write(text)
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike[str], data: Any) -> Path:
+    """Write ``data`` as indented JSON to ``path`` atomically."""
+    return write_text(path, json.dumps(data, indent=1))

@@ -1,0 +1,183 @@
+"""``kerascnn.load``: the one way from what a user hands over to a model and its metadata.
+
+A zoo spec (``"vgg16"``, ``"vgg16:imagenet"``), a saved ``.keras`` file, a run folder
+(``kerascnn train``/``finetune`` output), a ``keras.Model`` or an earlier
+:class:`LoadedModel` all become a :class:`LoadedModel`: the Keras model, its weight
+card or saved metadata, class names, preprocessing and recorded data split. Every
+command and library entry point that takes a model goes through :func:`load`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from kerascnn.errors import UserError
+from kerascnn.saved import MODEL_SUFFIXES
+from kerascnn.weights.cards import ModelCard, WeightCard
+
+__all__ = ["RUN_MODEL_FILES", "LoadedModel", "is_path", "load"]
+
+RUN_MODEL_FILES = ("model.keras", "best.keras")  # what a run folder resolves to, in order
+
+
+@dataclass
+class LoadedModel:
+    """A Keras model with what kerascnn knows about it."""
+
+    model: Any
+    source: str
+    card: WeightCard | None = None
+    model_card: ModelCard | None = None
+    classes: list[str] | None = None
+    preprocessing: str = "none"
+    crop: float | None = None
+    split: dict[str, Any] | None = None
+    path: Path | None = None
+    pretrained: bool = True
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(height, width) the model takes: its input shape, else its weights' or card's size."""
+        shape = tuple(self.model.input_shape[1:3])
+        if None in shape:
+            fallback = self.card or self.model_card
+            if fallback is None or fallback.input_shape is None:
+                raise UserError(
+                    f"{self.source} accepts any input size; pass image_size=(height, width)"
+                )
+            shape = fallback.input_shape[:2]
+        return int(shape[0]), int(shape[1])
+
+    def preprocess(self, pixels: Any) -> Any:
+        """RGB pixels in [0, 255] -> this model's input."""
+        from kerascnn.preprocessing import preprocess
+
+        return preprocess(pixels, self.preprocessing)
+
+
+def is_path(source: Any) -> bool:
+    """Whether ``source`` names a file or folder (existing, or a model file name), not a spec."""
+    if not isinstance(source, str | os.PathLike):
+        return False
+    path = Path(source).expanduser()
+    return path.exists() or path.suffix.lower() in MODEL_SUFFIXES or os.sep in str(source)
+
+
+def _from_file(path: Path, preprocessing: str | None) -> LoadedModel:
+    from kerascnn.saved import load_saved_model, read_metadata
+
+    if not path.exists() and path.suffix.lower() not in MODEL_SUFFIXES:
+        raise UserError(f"{path}: no such file or folder; give a .keras file or a run folder")
+    if path.is_dir():
+        found = [path / n for n in RUN_MODEL_FILES if (path / n).is_file()]
+        if not found:
+            raise UserError(
+                f"{path}: no {' or '.join(RUN_MODEL_FILES)} in this folder; "
+                "give a run folder of `kerascnn train`/`finetune`, a .keras file or a zoo name"
+            )
+        path = found[0]
+    model = load_saved_model(path)
+    meta = read_metadata(path)
+    split_file = path.parent / "split.json"
+    split = json.loads(split_file.read_text("utf-8")) if split_file.is_file() else None
+    return LoadedModel(
+        model,
+        str(path),
+        classes=meta.get("classes"),
+        preprocessing=preprocessing or meta.get("preprocessing", "none"),
+        split=split,
+        path=path,
+    )
+
+
+def _from_spec(
+    spec: str, default_weights: bool, preprocessing: str | None, builder_args: dict[str, Any]
+) -> LoadedModel:
+    from kerascnn.registry import create_model, get_model_card
+    from kerascnn.weights.cards import parse_spec
+    from kerascnn.weights.load import pick_variant
+
+    name, variant = parse_spec(spec)
+    model_card = get_model_card(name)
+    if (
+        variant is None
+        and default_weights
+        and any(c.include_top for c in model_card.weights.values())
+    ):
+        variant = model_card.default_variant()
+    if variant is None:
+        model = create_model(name, **builder_args)
+        weights = builder_args.get("weights")
+        return LoadedModel(
+            model,
+            spec,
+            None,
+            model_card,
+            preprocessing=preprocessing or "none",
+            pretrained=weights is not None,
+        )
+    card = pick_variant(name, variant, builder_args.get("include_top", True))
+    model = create_model(name, **{**builder_args, "weights": card.variant})
+    return LoadedModel(
+        model,
+        spec,
+        card,
+        model_card,
+        classes=list(card.classes)
+        if card.include_top and builder_args.get("include_top", True)
+        else None,
+        preprocessing=preprocessing or card.preprocessing,
+        crop=card.crop,
+        split=dict(card.split) if card.split else None,
+    )
+
+
+def load(
+    source: Any,
+    *,
+    default_weights: bool = False,
+    preprocessing: str | None = None,
+    **builder_args: Any,
+) -> LoadedModel:
+    """Resolve ``source`` into a :class:`LoadedModel`.
+
+    Args:
+        source: a zoo spec (``"gesture_cnn:sign-digits"``; a bare name is built with fresh
+            weights), a ``.keras``/``.h5`` file (class names from its ``.classes.json``
+            sidecar), a run folder (its ``model.keras``), a ``keras.Model`` or a
+            :class:`LoadedModel` (returned as it is).
+        default_weights: a bare zoo name takes its default published variant, where the
+            model has one with a classifier.
+        preprocessing: overrides the weights' or sidecar's preprocessing mode.
+        **builder_args: passed to the zoo builder (``include_top``, ``input_shape``, ...).
+    """
+    if preprocessing is not None:
+        from kerascnn.preprocessing import get_preprocessing
+
+        get_preprocessing(preprocessing)
+    if isinstance(source, LoadedModel):
+        return replace(source, preprocessing=preprocessing) if preprocessing else source
+    if isinstance(source, str | os.PathLike):
+        if is_path(source):
+            if builder_args:
+                raise UserError(
+                    f"{source}: a saved model takes no builder arguments "
+                    f"({', '.join(builder_args)}); drop them"
+                )
+            return _from_file(Path(source).expanduser(), preprocessing)
+        return _from_spec(str(source), default_weights, preprocessing, builder_args)
+    import keras
+
+    if isinstance(source, keras.Model):
+        from kerascnn.registry import get_model_card, list_models
+
+        card = get_model_card(source.name) if source.name in list_models() else None
+        return LoadedModel(source, source.name, None, card, preprocessing=preprocessing or "none")
+    raise UserError(
+        f"cannot load a model from {source!r}; give a zoo name like 'vgg16:imagenet', "
+        "a .keras file, a run folder or a keras.Model"
+    )

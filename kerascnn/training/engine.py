@@ -1,0 +1,394 @@
+"""``kerascnn.train.fit``: train a zoo model (or any Keras model) under ``tf.distribute``.
+
+One call picks the strategy, builds and compiles the model in its scope,
+feeds it a ``tf.data`` pipeline with the global batch, and, given an output
+folder (``kerascnn.training.run``), backs up every ``save_freq`` steps so that
+rerunning the same call after a crash resumes at the step where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kerascnn.errors import UserError
+
+__all__ = ["MIXED_PRECISION", "fit", "model_image_size", "resolve_jit_compile"]
+
+DEFAULT_SAVE_FREQ = 500  # steps between mid-epoch backups (and one at every epoch end)
+MIXED_PRECISION = {None: None, "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
+
+
+def resolve_jit_compile(jit_compile: bool | str, strategy: Any) -> bool:
+    """``"auto"``: XLA on GPUs only; on CPU ``benchmarks/jit_compile_cpu.py`` measured it slower."""
+    if jit_compile != "auto":
+        return bool(jit_compile)
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def _strategy_name(strategy: Any) -> str:
+    import tensorflow as tf
+
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return "MultiWorkerMirroredStrategy"
+    name = type(strategy).__name__
+    return "default strategy (one device)" if name.startswith("_Default") else name
+
+
+def model_image_size(
+    model_or_name: Any, image_size: Any, model_args: dict[str, Any]
+) -> tuple[int, int]:
+    """(height, width): ``image_size``, else the model's ``input_shape`` argument, card or input."""
+    if image_size is not None:
+        return int(image_size[0]), int(image_size[1])
+    if isinstance(model_or_name, str):
+        from kerascnn.registry import get_model_card
+        from kerascnn.weights.cards import parse_spec
+
+        shape = (
+            model_args.get("input_shape")
+            or get_model_card(parse_spec(model_or_name)[0]).input_shape
+        )
+        if shape:
+            return int(shape[0]), int(shape[1])
+    shape = getattr(model_or_name, "input_shape", None)
+    if shape and shape[1] and shape[2]:
+        return int(shape[1]), int(shape[2])
+    raise UserError("cannot tell the model's input size; pass image_size=(height, width)")
+
+
+def _build_model(model_or_name: Any, classes: int, size: tuple[int, int], args: dict) -> Any:
+    import keras
+
+    if isinstance(model_or_name, str):
+        from kerascnn.resolve import load
+
+        args = {"classes": classes, "input_shape": (*size, 3), **args}
+        return load(model_or_name, **args).model
+    if isinstance(model_or_name, keras.Model):
+        clone = keras.models.clone_model(model_or_name)  # variables in the strategy's scope
+        clone.set_weights(model_or_name.get_weights())
+        return clone
+    if callable(model_or_name):
+        return model_or_name()
+    raise UserError(
+        f"model must be a zoo name, a keras.Model or a builder, got {model_or_name!r}; "
+        "e.g. 'gesture_cnn'"
+    )
+
+
+def _optimizer(optimizer: Any, learning_rate: Any, total_steps: int, schedule: str | None) -> Any:
+    import keras
+
+    if schedule == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, total_steps)
+    elif schedule not in (None, "constant"):
+        raise UserError(f"unknown schedule {schedule!r}; use 'constant' or 'cosine'")
+    if isinstance(optimizer, str):
+        try:
+            cls = type(keras.optimizers.get(optimizer))
+        except ValueError:
+            raise UserError(
+                f"unknown optimizer {optimizer!r}; use a Keras name, e.g. 'adam'"
+            ) from None
+        return cls(learning_rate=learning_rate)
+    if isinstance(optimizer, keras.optimizers.Optimizer):
+        return optimizer
+    return optimizer(learning_rate)
+
+
+def _train_data(data: Any, model: Any, image_size: Any, args: dict, split: float, seed: int) -> Any:
+    from kerascnn.training.data import ImageFolder, image_folder
+
+    if isinstance(data, ImageFolder):
+        return data
+    if isinstance(data, str | os.PathLike):
+        return image_folder(data, model_image_size(model, image_size, args), split, seed)
+    raise UserError(
+        f"data must be a folder path or a kerascnn.training.data.ImageFolder, got {data!r}; "
+        "give a folder of class sub-folders"
+    )
+
+
+@dataclass
+class _Plan:
+    """What one run does: its strategy, batches, output and where it resumes."""
+
+    strategy: Any
+    folder: Any
+    global_batch: int
+    steps: int
+    chief: bool
+    run: Any = None  # kerascnn.training.run.RunFolder, or None
+    backup_dir: Path | None = None
+    state: dict[str, Any] | None = None
+    scratch: Path | None = None
+    callbacks: list[Any] = field(default_factory=list)
+
+    @property
+    def start(self) -> tuple[int, int]:
+        return (self.state["epoch"], self.state["step"]) if self.state else (0, 0)
+
+
+def _plan(strategy: Any, folder: Any, batch_size: int, output_dir: Any, epochs: int, resume: bool):
+    from kerascnn.training import callbacks as cb
+    from kerascnn.training.distribute import is_chief, worker_id
+    from kerascnn.training.run import RunFolder
+
+    replicas = strategy.num_replicas_in_sync
+    global_batch = int(batch_size) * replicas
+    steps = max(1, math.ceil(folder.count("train") / global_batch))
+    plan = _Plan(strategy, folder, global_batch, steps, is_chief(strategy))
+    if output_dir is None:
+        return plan
+    plan.run = RunFolder(output_dir).check()
+    out = plan.run.path
+    plan.backup_dir = out / "backup" if plan.chief else out / "backup" / worker_id(strategy)
+    plan.state = cb.read_backup(plan.backup_dir)
+    if plan.state and plan.state["finished"] and not resume and plan.state["epoch"] < epochs:
+        raise UserError(
+            f"{out} holds a finished run of {plan.state['epoch']} epochs; "
+            "pass resume=True (--resume) to train it further, or use another output folder"
+        )
+    if plan.start[0] >= epochs:
+        raise UserError(f"{out} has already trained {plan.start[0]} epochs; ask for more epochs")
+    return plan
+
+
+def _compile(plan: _Plan, model_or_name: Any, model_args: dict, opt: dict, batch_size: int):
+    """Build and compile the model in the strategy's scope; restore a backup if resuming."""
+    import keras
+    import tensorflow as tf
+
+    from kerascnn.training.distribute import fix_multiworker_reduce, prebuild
+
+    folder, strategy = plan.folder, plan.strategy
+    previous_policy = keras.config.dtype_policy()
+    if MIXED_PRECISION[opt["mixed_precision"]]:
+        keras.config.set_dtype_policy(MIXED_PRECISION[opt["mixed_precision"]])
+    keras.utils.set_random_seed(opt["seed"])  # initial weights, dropout: the same run every time
+    try:
+        with strategy.scope():
+            model = _build_model(
+                model_or_name, len(folder.class_names), folder.image_size, model_args
+            )
+            total = opt["epochs"] * plan.steps
+            optimizer = _optimizer(opt["optimizer"], opt["learning_rate"], total, opt["schedule"])
+            model.compile(
+                optimizer=optimizer,
+                loss="sparse_categorical_crossentropy",
+                metrics=["accuracy"],
+                jit_compile=resolve_jit_compile(opt["jit_compile"], strategy),
+            )
+            if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+                fix_multiworker_reduce()
+            if tf.distribute.has_strategy():  # in a non-default strategy's scope
+                prebuild(model, folder.image_size, batch_size)
+            if plan.state:
+                model.optimizer.build(model.trainable_variables)
+                model.load_weights(plan.backup_dir / plan.state["weights"])
+                epoch, step = plan.start
+                print(f"resuming at epoch {epoch + 1}, step {step} of {plan.steps}")
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    return model
+
+
+def _output_callbacks(plan: _Plan, save_freq: int | None, verbose: Any) -> Any:
+    """Backups, best model, history and TensorBoard logs of a run with an output folder."""
+    import importlib.util
+
+    import keras
+
+    from kerascnn.training import callbacks as cb
+    from kerascnn.training.run import RunFolder, RunHistory
+
+    run = plan.run
+    if plan.chief:
+        run.write_split(plan.folder.to_json())
+        run.write_metadata(plan.folder.class_names)
+    else:  # other workers keep their files out of the run folder
+        plan.scratch = Path(tempfile.mkdtemp(prefix="kerascnn-worker-"))
+        run = RunFolder(plan.scratch)
+    every = save_freq or (DEFAULT_SAVE_FREQ if plan.steps > DEFAULT_SAVE_FREQ else "epoch")
+    backup = cb.TrainingBackup(plan.backup_dir, every)
+    monitor = "val_loss" if plan.folder.files["validation"] else "loss"
+    plan.callbacks += [backup, cb.BestModel(run / "best.keras", monitor), RunHistory(run)]
+    if importlib.util.find_spec("tensorboard") is not None:
+        plan.callbacks.append(keras.callbacks.TensorBoard(str(run / "logs")))
+    elif verbose and plan.chief:
+        print("no TensorBoard logs: pip install tensorboard (or kerascnn[tensorboard])")
+    return backup
+
+
+def _datasets(plan: _Plan) -> tuple[Any, Any]:
+    """``train_from(step)``: the endless shuffled stream from a global step on; validation."""
+    import tensorflow as tf
+
+    from kerascnn.training.data import batch_images
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+
+    def train_from(step: int) -> Any:
+        # A new dataset object each time: its shuffle order then only depends on the
+        # seed, as in a fresh process.
+        stream = plan.folder.elements("train", repeat=True).with_options(options)
+        return batch_images(stream, plan.global_batch, drop_remainder=True).skip(step)
+
+    validation = None
+    if plan.folder.files["validation"]:
+        validation = batch_images(plan.folder.elements("validation"), plan.global_batch)
+        validation = validation.with_options(options)
+    return train_from, validation
+
+
+def _train(model: Any, plan: _Plan, epochs: int, backup: Any, verbose: Any) -> Any:
+    """``model.fit`` from where the run stands; one ``History`` for the whole run."""
+    train_from, validation = _datasets(plan)
+    run = {"validation_data": validation, "callbacks": plan.callbacks, "verbose": verbose}
+    start_epoch, start_step = plan.start
+    histories = []
+    with warnings.catch_warnings():  # the validation set's unknown length; our own shuffling
+        warnings.filterwarnings("ignore", message=".*(ran out of data|`shuffle=True` was passed)")
+        if start_step:  # finish the interrupted epoch first, from the step it stopped at
+            if backup is not None:
+                backup.offset = start_step
+            histories.append(
+                model.fit(
+                    train_from(start_epoch * plan.steps + start_step),
+                    initial_epoch=start_epoch,
+                    epochs=start_epoch + 1,
+                    steps_per_epoch=plan.steps - start_step,
+                    **run,
+                )
+            )
+            start_epoch += 1
+        if start_epoch < epochs:
+            histories.append(
+                model.fit(
+                    train_from(start_epoch * plan.steps),
+                    initial_epoch=start_epoch,
+                    epochs=epochs,
+                    steps_per_epoch=plan.steps,
+                    **run,
+                )
+            )
+    history = histories[0]
+    for more in histories[1:]:
+        for key, values in more.history.items():
+            history.history.setdefault(key, []).extend(values)
+        history.epoch += more.epoch
+    return history
+
+
+def fit(
+    model_or_name: Any,
+    data: Any,
+    *,
+    epochs: int = 10,
+    batch_size: int = 32,
+    optimizer: Any = "adam",
+    learning_rate: Any = 1e-3,
+    strategy: Any = "auto",
+    mixed_precision: str | None = None,
+    jit_compile: bool | str = "auto",
+    output_dir: str | os.PathLike[str] | None = None,
+    callbacks: Any = (),
+    model_args: dict[str, Any] | None = None,
+    image_size: tuple[int, int] | None = None,
+    validation_split: float = 0.2,
+    seed: int = 0,
+    schedule: str | None = None,
+    save_freq: int | None = None,
+    resume: bool = False,
+    verbose: Any = "auto",
+) -> Any:
+    """Train and return the Keras ``History`` (its ``model`` has ``class_names``).
+
+    Args:
+        model_or_name: a zoo model name (built with ``model_args``, the data's class
+            count and ``image_size``), a ``keras.Model`` (cloned into the strategy's
+            scope) or a function returning one.
+        data: a folder of class sub-folders or a ``kerascnn.training.data.ImageFolder``.
+        epochs, batch_size: ``batch_size`` is per replica.
+        optimizer, learning_rate, schedule: a Keras optimizer name or instance; a rate;
+            ``"constant"`` or ``"cosine"`` decay over the run.
+        strategy: ``"auto"``, ``"mirrored"``, ``"multiworker"``, ``"one"`` or a
+            ``tf.distribute.Strategy``.
+        mixed_precision: ``"float16"`` (with loss scaling) or ``"bfloat16"``.
+        jit_compile: ``"auto"`` (XLA on GPUs only), ``True`` or ``False``.
+        output_dir: the run folder (``kerascnn.training.run``); calling ``fit`` again with
+            the same arguments resumes an interrupted run.
+        callbacks: more Keras callbacks.
+        model_args, image_size: builder arguments and (height, width) for a zoo name.
+        validation_split, seed: the split of a folder; ``seed`` also fixes the shuffling
+            and the initial weights.
+        save_freq: steps between mid-epoch backups (default 500; always at epoch ends).
+        resume: extend a finished run in ``output_dir`` to ``epochs``.
+        verbose: Keras' ``verbose``.
+    """
+    from kerascnn.training.distribute import require_tensorflow_backend, resolve_strategy
+
+    require_tensorflow_backend()
+    strategy = resolve_strategy(strategy)  # first: multi-worker must start before any TF op
+    if mixed_precision not in MIXED_PRECISION:
+        raise UserError(
+            f"mixed_precision must be float16 or bfloat16, got {mixed_precision!r}; or leave it out"
+        )
+    if int(epochs) < 1 or int(batch_size) < 1:
+        raise UserError(f"epochs and batch_size must be positive, got {epochs} and {batch_size}")
+    model_args = dict(model_args or {})
+    folder = _train_data(data, model_or_name, image_size, model_args, validation_split, seed)
+    plan = _plan(strategy, folder, batch_size, output_dir, epochs, resume)
+    if verbose:
+        replicas = strategy.num_replicas_in_sync
+        print(
+            f"{_strategy_name(strategy)}: {replicas} replica(s); global batch "
+            f"{plan.global_batch} = {batch_size} per replica x {replicas}; "
+            f"{folder.count('train')} training images, {plan.steps} steps per epoch"
+        )
+    settings = {
+        "mixed_precision": mixed_precision,
+        "seed": seed,
+        "epochs": epochs,
+        "optimizer": optimizer,
+        "learning_rate": learning_rate,
+        "schedule": schedule,
+        "jit_compile": jit_compile,
+    }
+    if plan.run is not None and plan.chief:
+        plan.run.write_args(
+            {
+                "model": model_or_name if isinstance(model_or_name, str) else repr(model_or_name),
+                "data": str(folder.root),
+                "image_size": folder.image_size,
+                "batch_size": batch_size,
+                "validation_split": folder.validation_split,
+                "test_split": folder.test_split,
+                "model_args": model_args,
+                "strategy": _strategy_name(strategy),
+                **settings,
+            }
+        )
+    model = _compile(plan, model_or_name, model_args, settings, batch_size)
+    backup = _output_callbacks(plan, save_freq, verbose) if plan.run is not None else None
+    plan.callbacks += list(callbacks)
+    history = _train(model, plan, epochs, backup, verbose if plan.chief else 0)
+    if plan.run is not None:
+        if plan.chief:
+            plan.run.write_model(model, folder.class_names)
+        backup.save(epochs, 0, finished=True)
+        if plan.scratch is not None:
+            shutil.rmtree(plan.scratch, ignore_errors=True)
+    model.class_names = folder.class_names
+    history.set_model(model)
+    return history

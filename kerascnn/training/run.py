@@ -1,0 +1,130 @@
+"""The run folder: one writer and one layout for ``kerascnn train`` and ``kerascnn finetune``.
+
+``OUTPUT/``
+    ``model.keras``         the trained model (``kerascnn predict OUTPUT IMAGE`` uses it)
+    ``model.classes.json``  its class names and preprocessing (read by ``kerascnn.load``)
+    ``args.json``           the resolved arguments of the run
+    ``split.json``          the data split (``kerascnn evaluate OUTPUT`` reads it back)
+    ``history.csv``         one row per epoch; ``history.png``: loss and accuracy curves
+
+``kerascnn train`` adds ``best.keras`` (best validation loss), ``backup/`` (resume
+state) and, with TensorBoard installed, ``logs/``. Every file goes through
+``kerascnn.atomic``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from kerascnn import atomic
+from kerascnn.errors import UserError
+from kerascnn.saved import write_metadata
+
+__all__ = ["RunFolder", "RunHistory"]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)
+
+
+class RunFolder:
+    """The output folder of a training run; :meth:`check` it before any work starts."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).expanduser()
+
+    def check(self) -> RunFolder:
+        """Prove the folder creatable and writable, creating nothing; one-line ``UserError``."""
+        existing = self.path
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise UserError(f"{existing} is a file, not a folder; choose another --output")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise UserError(
+                f"cannot write to {existing} (permission denied); choose another --output"
+            )
+        return self
+
+    def create(self) -> Path:
+        """Create the folder (written files call this first)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        return self.path
+
+    def __truediv__(self, name: str) -> Path:
+        return self.create() / name
+
+    def write_metadata(self, classes: list[str], preprocessing: str = "none") -> Path:
+        """``model.classes.json``: the class names of every model file in the folder."""
+        return write_metadata(self / "model.keras", classes, preprocessing)
+
+    def write_model(
+        self, model: Any, classes: list[str], preprocessing: str = "none", name: str = "model.keras"
+    ) -> Path:
+        """Save ``model`` as ``name`` with its class-names sidecar."""
+        with atomic.atomic_path(self / name) as tmp:
+            model.save(tmp)
+        write_metadata(self.path / name, classes, preprocessing)
+        return self.path / name
+
+    def write_args(self, args: dict[str, Any]) -> Path:
+        """``args.json``: the arguments the run actually used."""
+        return atomic.write_json(self / "args.json", _jsonable(args))
+
+    def write_split(self, split: dict[str, Any]) -> Path:
+        """``split.json``: an ``ImageFolder.to_json()``."""
+        return atomic.write_json(self / "split.json", split)
+
+    def read_history(self) -> list[dict[str, str]]:
+        """The rows of ``history.csv`` (empty when there is none)."""
+        path = self.path / "history.csv"
+        if not path.is_file():
+            return []
+        with open(path, newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+
+    def write_history(self, rows: list[dict[str, Any]]) -> None:
+        """``history.csv`` and ``history.png`` from rows of ``{"epoch": 0, "loss": ...}``."""
+        from kerascnn.training.plot import plot_history
+
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+        text = io.StringIO()
+        writer = csv.DictWriter(text, columns, restval="", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic.write_text(self / "history.csv", text.getvalue())
+        plot_history(self.path / "history.csv", self.path / "history.png")
+
+
+class RunHistory(keras.callbacks.Callback):
+    """After every epoch, rewrite the run's ``history.csv`` and ``history.png``.
+
+    Rows of epochs at or after the current one (left by an interrupted run that is
+    being resumed) are replaced, so a resumed run's history reads as one run.
+    """
+
+    def __init__(self, run: RunFolder) -> None:
+        super().__init__()
+        self.run = run
+        self.rows: list[dict[str, Any]] = []
+
+    def on_train_begin(self, logs: Any = None) -> None:
+        self.rows = self.run.read_history()
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        self.rows = [r for r in self.rows if int(float(r["epoch"])) < epoch]
+        values = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
+        self.rows.append({"epoch": epoch, **values})
+        self.run.write_history(self.rows)

@@ -1,0 +1,124 @@
+"""Loading weights into a zoo model: a published variant (by name) or a local file.
+
+Formats: ``keras-h5`` (legacy Keras ``.h5``, loaded by layer name), ``keras-weights``
+(Keras 3 ``.weights.h5`` or ``.keras``) and ``torch-pth`` (torchvision state dicts,
+converted; read without executing pickled code). Local files are recognised by their
+suffix: ``.pth``/``.pt``, ``.weights.h5``/``.keras``, else ``.h5``/``.hdf5`` legacy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kerascnn.errors import UserError
+from kerascnn.registry import get_model_card
+from kerascnn.weights.cards import WeightCard
+
+__all__ = ["load_file", "load_into", "pick_variant", "resolve_classes"]
+
+
+def _no_head_error(card: WeightCard) -> UserError:
+    full = [v for v, c in get_model_card(card.model).weights.items() if c.include_top]
+    alt = f", or weights={full[0]!r}" if full else ""
+    return UserError(f"{card.spec} holds no classifier; build with include_top=False{alt}")
+
+
+def resolve_classes(name: str, weights: Any, include_top: bool, classes: Any) -> Any:
+    """The ``classes`` a builder should use: the weights' classes, else the model's default.
+
+    Asking for other classes than a variant's with ``include_top=True`` is a ``ValueError``
+    pointing to ``kerascnn.transfer.swap_head``; a ``-notop`` variant needs
+    ``include_top=False``.
+    """
+    card = get_model_card(name)
+    variant = card.weights.get(weights) if isinstance(weights, str) else None
+    published = len(variant.classes) if variant and variant.include_top else None
+    if variant and include_top and not variant.include_top:
+        raise _no_head_error(variant)
+    if classes is None:
+        return published or card.classes
+    if include_top and published and classes != published:
+        raise UserError(
+            f"{name}: weights {weights!r} predict {published} classes, not {classes}; "
+            f"build with include_top=False, or load them and call "
+            f"kerascnn.transfer.swap_head(model, {classes}) to fine-tune a new head"
+        )
+    return classes
+
+
+def pick_variant(name: str, variant: str, include_top: bool) -> WeightCard:
+    """The card to load for ``name:variant`` into a model with or without its head.
+
+    As ``keras.applications``: a headless model takes the smaller ``-notop`` file when
+    the full one is not cached yet. A ``-notop`` variant into a model with a head fails.
+    """
+    from kerascnn.weights import cache
+
+    model_card = get_model_card(name)
+    card = model_card.weight(variant)
+    notop = model_card.weights.get(f"{variant}-notop")
+    if notop and not include_top and not cache.is_cached(card):
+        card = notop
+    if include_top and not card.include_top:
+        raise _no_head_error(card)
+    return card
+
+
+def _has_head(model: Any) -> bool:
+    from keras import layers
+
+    return any(isinstance(layer, layers.Dense) for layer in model.layers)
+
+
+def load_file(model: Any, path: str | Path, fmt: str | None = None) -> Any:
+    """Load a weights file of format ``fmt`` (guessed from the suffix when None)."""
+    from kerascnn.weights import convert
+
+    path = Path(path)
+    name = path.name.lower()
+    if fmt is None:
+        if name.endswith((".pth", ".pt")):
+            fmt = "torch-pth"
+        elif name.endswith((".weights.h5", ".keras")):
+            fmt = "keras-weights"
+        elif name.endswith((".h5", ".hdf5")):
+            fmt = "keras-h5"
+        else:
+            raise UserError(
+                f"{path}: unknown weights format; use a .pth, .weights.h5, .keras or .h5 file"
+            )
+    if fmt == "torch-pth":
+        convert.load_torch_state_dict(model, path)
+    elif fmt == "keras-h5":
+        convert.load_legacy_h5(model, path)
+    else:
+        try:
+            model.load_weights(path)
+        except (ValueError, OSError, KeyError) as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(
+                f"{path}: cannot load these weights into {model.name} ({message}); "
+                "build the model with the arguments the weights were saved with"
+            ) from None
+    return model
+
+
+def load_into(model: Any, name: str, weights: str, *, progress: bool | None = None) -> Any:
+    """Load ``weights`` (a variant of zoo model ``name`` or a weights file) into ``model``.
+
+    A variant is downloaded on first use, cached and verified (``kerascnn.weights.cache``);
+    :func:`pick_variant` chooses between a full file and its ``-notop`` twin.
+    """
+    from kerascnn.weights.cache import variant_file
+
+    if weights in get_model_card(name).weights:
+        card = pick_variant(name, weights, _has_head(model))
+        return load_file(model, variant_file(card, progress=progress), card.format)
+    path = Path(weights).expanduser()
+    if path.is_file():
+        return load_file(model, path)
+    known = ", ".join(sorted(get_model_card(name).weights)) or "none published yet"
+    raise UserError(
+        f"{name}: unknown weights {weights!r}; use a variant ({known}) or an existing file"
+    )
