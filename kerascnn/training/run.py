@@ -53,9 +53,7 @@ class RunFolder:
         if not existing.is_dir():
             raise UserError(f"{existing} is a file, not a folder; choose another --output")
         if not os.access(existing, os.W_OK | os.X_OK):
-            raise UserError(
-                f"cannot write to {existing} (permission denied); choose another --output"
-            )
+            raise UserError(f"cannot write to {existing} (permission denied); use another --output")
         return self
 
     def create(self) -> Path:

@@ -118,9 +118,7 @@ def _data(data: Any, size: tuple, classes: Any, preprocessing: str, split: dict)
     )
     names = list(folder.class_names)
     if len(names) < 2:
-        raise UserError(
-            f"{data}: found {len(names)} class folder(s); need at least 2, add another class folder"
-        )
+        raise UserError(f"{data}: found {len(names)} class folder(s); need at least 2, add one")
     if classes != "auto" and classes != len(names):
         raise UserError(
             f"{data} has {len(names)} class folders ({', '.join(names)}) but classes={classes}; "
