@@ -10,7 +10,7 @@ import click
 
 from kerascnn.cli._common import console, format_count, json_option
 
-__all__ = ["print_report", "report_options", "show_report"]
+__all__ = ["report_options", "show_report"]
 
 batch_size_option = click.option(
     "--batch-size",
@@ -70,10 +70,10 @@ def show_report(source: str, input_size: tuple[int, int] | None, **options: Any)
             args["input_shape"] = (*input_size, (card.input_shape or (0, 0, 3))[-1])
         loaded = load(source, **args)
         title = f"{source}: {card.description}"
-    print_report(loaded.model, source, title=title, input_shape=input_shape, **options)
+    _print_report(loaded.model, source, title=title, input_shape=input_shape, **options)
 
 
-def print_report(
+def _print_report(
     model: Any,
     name: str,
     *,
@@ -107,7 +107,32 @@ def print_report(
         }
         click.echo(json.dumps(data, indent=2))
         return
+    con = console()
+    con.print(_rich_table(table, title))
+    per = "per image" if batch_size == 1 else f"per batch of {batch_size}"
+    con.print(
+        f"forward activations {per}: {format_bytes(table.total_activation_bytes)}; "
+        f"parameters: {table.total_params:,}; "
+        f"MACs {per}: {format_count(table.total_macs)} (convolutions and dense layers)",
+        highlight=False,
+    )
+    con.print(
+        f"training step, batch {batch_size}, {optimizer}: "
+        f"{format_bytes(estimate.total)} = weights {format_bytes(estimate.weights)} "
+        f"+ gradients {format_bytes(estimate.gradients)} "
+        f"+ optimizer {format_bytes(estimate.optimizer_state)} "
+        f"+ activations {format_bytes(estimate.activations)}",
+        highlight=False,
+    )
+    if memory:
+        con.print(f"largest training batch in {memory}: {largest:,}", highlight=False)
+
+
+def _rich_table(table: Any, title: str) -> Any:
+    """The layer table as a rich ``Table``, totals last."""
     from rich.table import Table
+
+    from kerascnn.analysis.memory import format_bytes
 
     out = Table(
         title=title,
@@ -142,22 +167,4 @@ def print_report(
         f"{table.total_params:,}",
         format_count(table.total_macs),
     )
-    con = console()
-    con.print(out)
-    per = "per image" if batch_size == 1 else f"per batch of {batch_size}"
-    con.print(
-        f"forward activations {per}: {format_bytes(table.total_activation_bytes)}; "
-        f"parameters: {table.total_params:,}; "
-        f"MACs {per}: {format_count(table.total_macs)} (convolutions and dense layers)",
-        highlight=False,
-    )
-    con.print(
-        f"training step, batch {batch_size}, {optimizer}: "
-        f"{format_bytes(estimate.total)} = weights {format_bytes(estimate.weights)} "
-        f"+ gradients {format_bytes(estimate.gradients)} "
-        f"+ optimizer {format_bytes(estimate.optimizer_state)} "
-        f"+ activations {format_bytes(estimate.activations)}",
-        highlight=False,
-    )
-    if memory:
-        con.print(f"largest training batch in {memory}: {largest:,}", highlight=False)
+    return out

@@ -170,15 +170,9 @@ def dream(
         return
     if image is None:
         raise UserError("missing IMAGE; e.g. kerascnn dream photo.jpg (or --list-layers)")
-    from PIL import Image
+    from kerascnn.images import check_image_target, load_image, resize, save_image
 
-    from kerascnn.images import load_image, resize, save_image
-
-    output = output or image.with_name(f"{image.stem}_dream.png")
-    if output.suffix.lower() not in Image.registered_extensions():
-        raise UserError(f"{output}: unknown image format {output.suffix!r}; use .png or .jpg")
-    if output.exists() and not force:
-        raise UserError(f"{output} exists; pass --force to overwrite it")
+    output = check_image_target(output or image.with_name(f"{image.stem}_dream.png"), force)
     source = load_image(image, min_side=2)
     if guide is not None:
         load_image(guide, min_side=2)  # a bad guide fails before the model loads

@@ -26,11 +26,13 @@ def visualize() -> None:
     """Pictures of a network: its filters, feature maps and Grad-CAM heatmaps (PNG)."""
 
 
-def _resolve(spec: str) -> tuple[Any, Any]:
-    """The model and its preprocessing function (None for raw pixels), by ``kerascnn.load``:
-    a bare model name takes its default published weights, where it has any."""
+def _resolve(spec: str, output: str, force: bool) -> tuple[Any, Any]:
+    """Check ``output`` first; then the model and its preprocessing function (None for raw
+    pixels), by ``kerascnn.load``: a bare name takes its default published weights."""
+    from kerascnn.images import check_image_target
     from kerascnn.resolve import load
 
+    check_image_target(output, force)
     loaded = load(spec, default_weights=True)
     return loaded.model, (None if loaded.preprocessing == "none" else loaded.preprocess)
 
@@ -45,72 +47,62 @@ def _save(picture: Any, output: str) -> None:
     console(stderr=True).print(f"wrote {path} ({picture.width}x{picture.height})", highlight=False)
 
 
-def _output(default: str) -> Any:
-    return click.option(
-        "-o",
-        "--output",
-        default=default,
-        show_default=True,
-        type=click.Path(dir_okay=False),
-        help="PNG file to write.",
-    )
+def _picture_options(default: str, what: str | None = None) -> Any:
+    """``-o/--output`` and ``--force`` (and ``--max N`` of ``what``), shared by the commands."""
+
+    def decorate(fn: Any) -> Any:
+        help_max = f"At most this many {what}."
+        if what:
+            fn = click.option("--max", "limit", type=click.IntRange(min=1), default=64,
+                              show_default=True, help=help_max)(fn)  # fmt: skip
+        fn = click.option("--force", is_flag=True, help="Overwrite the output file.")(fn)
+        return click.option("-o", "--output", default=default, show_default=True,
+                            help="PNG file to write.")(fn)  # fmt: skip
+
+    return decorate
 
 
 @visualize.command("filters", epilog=_MODEL_HELP)
 @click.argument("model")
 @click.option("--layer", help="Convolution layer (default: the first one).")
-@click.option(
-    "--max",
-    "max_filters",
-    type=click.IntRange(min=1),
-    default=64,
-    show_default=True,
-    help="At most this many filters.",
-)
-@_output("filters.png")
-def filters_command(model: str, layer: str | None, max_filters: int, output: str) -> None:
+@_picture_options("filters.png", "filters")
+def filters_command(model: str, layer: str | None, limit: int, output: str, force: bool) -> None:
     """Draw MODEL's convolution kernels: RGB tiles for the first layer, grey ones deeper."""
     from kerascnn.interpret.visualize import filters
 
-    _save(filters(_resolve(model)[0], layer, max_filters=max_filters), output)
+    _save(filters(_resolve(model, output, force)[0], layer, max_filters=limit), output)
 
 
 @visualize.command("features", epilog=_MODEL_HELP)
 @click.argument("model")
-@click.argument("image", type=click.Path(dir_okay=False))
+@click.argument("image", type=click.Path())
 @click.option("--layer", required=True, help="Layer whose output maps to draw.")
-@click.option(
-    "--max",
-    "max_maps",
-    type=click.IntRange(min=1),
-    default=64,
-    show_default=True,
-    help="At most this many maps.",
-)
-@_output("maps.png")
-def features_command(model: str, image: str, layer: str, max_maps: int, output: str) -> None:
+@_picture_options("maps.png", "maps")
+def features_command(
+    model: str, image: str, layer: str, limit: int, output: str, force: bool
+) -> None:
     """Draw the feature maps LAYER of MODEL computes for IMAGE, after the input itself."""
     from kerascnn.images import load_image
     from kerascnn.interpret.visualize import features
 
     pixels = load_image(image)
-    net, prep = _resolve(model)
-    _save(features(net, pixels, layer, max_maps, preprocess=prep), output)
+    net, prep = _resolve(model, output, force)
+    _save(features(net, pixels, layer, limit, preprocess=prep), output)
 
 
 @visualize.command("gradcam", epilog=_MODEL_HELP)
 @click.argument("model")
-@click.argument("image", type=click.Path(dir_okay=False))
+@click.argument("image", type=click.Path())
 @click.option("--class", "class_index", type=int, help="Class index (default: the predicted one).")
 @click.option("--layer", help="Layer with feature maps (default: the last one).")
-@_output("cam.png")
+@_picture_options("cam.png")
 def gradcam_command(
-    model: str, image: str, class_index: int | None, layer: str | None, output: str
+    model: str, image: str, class_index: int | None, layer: str | None, output: str, force: bool
 ) -> None:
     """Draw the Grad-CAM heatmap of MODEL's class over IMAGE: where the evidence is."""
     from kerascnn.images import load_image
     from kerascnn.interpret.visualize import gradcam
 
     pixels = load_image(image)
-    net, prep = _resolve(model)
+    net, prep = _resolve(model, output, force)
     _save(gradcam(net, pixels, class_index, layer=layer, preprocess=prep), output)

@@ -8,7 +8,6 @@ import click
 
 from kerascnn.cli._common import console, quiet
 from kerascnn.cli.dream import parse_indices
-from kerascnn.errors import UserError
 
 __all__ = ["maximize"]
 
@@ -46,12 +45,9 @@ def maximize(
     MODEL is a zoo spec (NAME or NAME:WEIGHTS) or a saved .keras file; the
     gradient ascent is DeepDream's (kerascnn.interpret.ascent).
     """
-    from PIL import Image
+    from kerascnn.images import check_image_target
 
-    if output.suffix.lower() not in Image.registered_extensions():
-        raise UserError(f"{output}: unknown image format {output.suffix!r}; use .png")
-    if output.exists() and not force:
-        raise UserError(f"{output} exists; pass --force to overwrite it")
+    check_image_target(output, force)
     indices = parse_indices(filters, "filters")
     from kerascnn.images import save_image
     from kerascnn.interpret.maximize import filter_grid, maximize_filters

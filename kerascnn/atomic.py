@@ -17,7 +17,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_open", "atomic_path", "commit", "write_bytes", "write_json", "write_text"]
+__all__ = [
+    "atomic_open",
+    "atomic_path",
+    "check_target",
+    "commit",
+    "write_bytes",
+    "write_json",
+    "write_text",
+]
 
 
 def _umask() -> int:
@@ -105,3 +113,23 @@ def write_text(path: str | os.PathLike[str], text: str) -> Path:
 def write_json(path: str | os.PathLike[str], data: Any) -> Path:
     """Write ``data`` as indented JSON to ``path`` atomically."""
     return write_text(path, json.dumps(data, indent=1))
+
+
+def check_target(path: str | os.PathLike[str], *, force: bool = False) -> Path:
+    """Check, before any work, that ``path`` can be written: a one-line ``UserError`` if not.
+
+    An existing file is refused unless ``force``; the folder must exist and be writable.
+    """
+    from kerascnn.errors import UserError
+
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise UserError(f"{path} is a directory; give a file name, e.g. {path / 'out.png'}")
+    if path.exists() and not force:
+        raise UserError(f"{path} exists; pass --force to overwrite it")
+    folder = path.parent
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no such folder; create it or write elsewhere")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write to {folder} (permission denied); write elsewhere")
+    return path

@@ -12,7 +12,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from kerascnn.atomic import atomic_open
 from kerascnn.errors import UserError
 
-__all__ = ["LoadedImage", "load_image", "resize", "save_image"]
+__all__ = ["LoadedImage", "check_image_target", "load_image", "resize", "save_image"]
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
@@ -46,7 +46,8 @@ def load_image(
     """
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: no such file")
+        what = "is a directory" if path.is_dir() else "no such file"
+        raise UserError(f"{path}: {what}; give an image file (JPEG, PNG, BMP, WebP)")
     if path.stat().st_size == 0:
         raise UserError(f"{path}: the file is empty, not an image")
     try:
@@ -92,6 +93,16 @@ def resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         for c in range(pixels.shape[-1])
     ]
     return np.stack(channels, axis=-1)
+
+
+def check_image_target(path: str | os.PathLike[str], force: bool = False) -> Path:
+    """Before any work: ``path`` names a known image format and can be written."""
+    from kerascnn.atomic import check_target
+
+    path = Path(path)
+    if path.suffix.lower() not in Image.registered_extensions():
+        raise UserError(f"{path}: unknown image format {path.suffix!r}; use .png or .jpg")
+    return check_target(path, force=force)
 
 
 def save_image(

@@ -23,6 +23,8 @@ __all__ = ["MIXED_PRECISION", "fit", "model_image_size", "resolve_jit_compile"]
 
 DEFAULT_SAVE_FREQ = 500  # steps between mid-epoch backups (and one at every epoch end)
 MIXED_PRECISION = {None: None, "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
+_RECORDED = ("epochs", "batch_size", "optimizer", "learning_rate", "schedule", "seed",
+             "mixed_precision", "jit_compile", "model_args", "save_freq")  # fmt: skip
 
 
 def resolve_jit_compile(jit_compile: bool | str, strategy: Any) -> bool:
@@ -132,6 +134,10 @@ class _Plan:
     state: dict[str, Any] | None = None
     scratch: Path | None = None
     callbacks: list[Any] = field(default_factory=list)
+
+    @property
+    def replicas(self) -> int:
+        return self.strategy.num_replicas_in_sync
 
     @property
     def start(self) -> tuple[int, int]:
@@ -315,29 +321,21 @@ def fit(
     """Train and return the Keras ``History`` (its ``model`` has ``class_names``).
 
     Args:
-        model_or_name: a zoo model name (built with ``model_args``, the data's class
-            count and ``image_size``), a ``keras.Model`` (cloned into the strategy's
-            scope) or a function returning one.
+        model_or_name: a zoo name (built with ``model_args``, the data's class count and
+            ``image_size``), a ``keras.Model`` (cloned into the strategy's scope) or a builder.
         data: a folder of class sub-folders or a ``kerascnn.training.data.ImageFolder``.
-        epochs, batch_size: ``batch_size`` is per replica.
-        optimizer, learning_rate, schedule: a Keras optimizer name or instance; a rate;
-            ``"constant"`` or ``"cosine"`` decay over the run.
-        strategy: ``"auto"``, ``"mirrored"``, ``"multiworker"``, ``"one"`` or a
-            ``tf.distribute.Strategy``.
-        mixed_precision: ``"float16"`` (with loss scaling) or ``"bfloat16"``.
-        jit_compile: ``"auto"`` (XLA on GPUs only), ``True`` or ``False``.
-        output_dir: the run folder (``kerascnn.training.run``); calling ``fit`` again with
-            the same arguments resumes an interrupted run.
-        callbacks: more Keras callbacks.
-        model_args, image_size: builder arguments and (height, width) for a zoo name.
-        validation_split, seed: the split of a folder; ``seed`` also fixes the shuffling
-            and the initial weights.
-        save_freq: steps between mid-epoch backups (default 500; always at epoch ends).
-        resume: extend a finished run in ``output_dir`` to ``epochs``.
-        verbose: Keras' ``verbose``.
+        epochs, batch_size (per replica), optimizer, learning_rate: as ``model.fit``.
+        schedule: ``"constant"`` or ``"cosine"`` decay over the run.
+        strategy: ``"auto"``, ``"mirrored"``, ``"multiworker"``, ``"one"`` or a strategy.
+        mixed_precision, jit_compile: ``"float16"``/``"bfloat16"``; ``"auto"`` = XLA on GPUs.
+        output_dir: the run folder (``kerascnn.training.run``); the same call again resumes.
+        validation_split, seed: the folder's split; ``seed`` also fixes shuffling and weights.
+        save_freq, resume: steps between backups (default 500); extend a finished run.
+        callbacks, verbose: more Keras callbacks; Keras' ``verbose``.
     """
     from kerascnn.training.distribute import require_tensorflow_backend, resolve_strategy
 
+    settings = {k: v for k, v in locals().items() if k in _RECORDED}
     require_tensorflow_backend()
     strategy = resolve_strategy(strategy)  # first: multi-worker must start before any TF op
     if mixed_precision not in MIXED_PRECISION:
@@ -350,35 +348,18 @@ def fit(
     folder = _train_data(data, model_or_name, image_size, model_args, validation_split, seed)
     plan = _plan(strategy, folder, batch_size, output_dir, epochs, resume)
     if verbose:
-        replicas = strategy.num_replicas_in_sync
         print(
-            f"{_strategy_name(strategy)}: {replicas} replica(s); global batch "
-            f"{plan.global_batch} = {batch_size} per replica x {replicas}; "
+            f"{_strategy_name(strategy)}: {plan.replicas} replica(s); global batch "
+            f"{plan.global_batch} = {batch_size} per replica x {plan.replicas}; "
             f"{folder.count('train')} training images, {plan.steps} steps per epoch"
         )
-    settings = {
-        "mixed_precision": mixed_precision,
-        "seed": seed,
-        "epochs": epochs,
-        "optimizer": optimizer,
-        "learning_rate": learning_rate,
-        "schedule": schedule,
-        "jit_compile": jit_compile,
-    }
     if plan.run is not None and plan.chief:
+        name = model_or_name if isinstance(model_or_name, str) else repr(model_or_name)
         plan.run.write_args(
-            {
-                "model": model_or_name if isinstance(model_or_name, str) else repr(model_or_name),
-                "data": str(folder.root),
-                "image_size": folder.image_size,
-                "batch_size": batch_size,
-                "validation_split": folder.validation_split,
-                "test_split": folder.test_split,
-                "model_args": model_args,
-                "strategy": _strategy_name(strategy),
-                **settings,
-            }
-        )
+            {**settings, "model": name, "data": str(folder.root), "image_size": folder.image_size,
+             "validation_split": folder.validation_split, "test_split": folder.test_split,
+             "strategy": _strategy_name(strategy)}
+        )  # fmt: skip
     model = _compile(plan, model_or_name, model_args, settings, batch_size)
     backup = _output_callbacks(plan, save_freq, verbose) if plan.run is not None else None
     plan.callbacks += list(callbacks)

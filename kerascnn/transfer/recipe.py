@@ -158,17 +158,19 @@ def finetune(
     """Fine-tune a pretrained network on a folder of class folders, in two phases.
 
     1. ``head_epochs``: a new head (``swap_head``) on the frozen backbone, at ``lr``.
-    2. ``finetune_epochs``: layers from ``unfreeze`` on (a layer, or
-       ``"top-N-blocks"``: blocks are layer-name prefixes before ``_``) are
-       trained too, at ``lr x backbone_lr_mult``; the head stays at ``lr``;
-       batch norm stays in inference mode. The model is recompiled in between.
+    2. ``finetune_epochs``: layers from ``unfreeze`` on (a layer, or ``"top-N-blocks"``:
+       blocks are layer-name prefixes before ``_``) train too, at ``lr x
+       backbone_lr_mult``; batch norm stays in inference mode.
 
-    ``adapt_batch_norm=True`` first replaces the backbone's batch-norm statistics by
-    those of the training images (AdaBN, see ``kerascnn.transfer.batchnorm``).
-
-    With ``output_dir``: the run folder of ``kerascnn.training.run`` (``model.keras``,
-    its class names, ``history.csv``/``.png``, ``args.json``, ``split.json``), checked
-    writable before training.
+    Args:
+        model_or_spec, data: anything ``kerascnn.load`` takes; a folder of class folders.
+        classes: ``"auto"`` (the folder's) or the number of class folders expected.
+        head_epochs, finetune_epochs, unfreeze, lr, backbone_lr_mult, optimizer: as above.
+        image_size, batch_size, validation_split, seed: the input size and data split.
+        hidden, dropout, pooling, feature_layer: the new head (``swap_head``).
+        adapt_batch_norm: first re-estimate the backbone's batch-norm statistics (AdaBN).
+        output_dir: the run folder of ``kerascnn.training.run``, checked before training.
+        callbacks, verbose: as ``model.fit``.
     """
     arguments = {k: v for k, v in locals().items() if k not in _NOT_RECORDED}
     _check(classes, head_epochs, finetune_epochs)
@@ -178,42 +180,45 @@ def finetune(
     split = {"validation_split": validation_split, "seed": seed, "batch_size": batch_size}
     folder, train, val = _data(data, size, classes, preprocessing, split)
     names = list(folder.class_names)
-    base = base.model
-    feature = find_feature_layer(base, feature_layer)
+    feature = find_feature_layer(base.model, feature_layer)
     model = swap_head(
-        base, len(names), hidden=hidden, dropout=dropout, pooling=pooling, feature_layer=feature
-    )
+        base.model, len(names), hidden=hidden, dropout=dropout, pooling=pooling,
+        feature_layer=feature,
+    )  # fmt: skip
     if finetune_epochs:
         freezing.resolve_start(model, unfreeze)  # a bad layer name fails before training
     if adapt_batch_norm and not batchnorm.adapt_batch_norm(model, train):
         raise UserError(f"{model.name} has no BatchNormalization layers; drop adapt_batch_norm")
     # the pipeline shuffles itself; shuffle=False only silences Keras' warning
     extra = [RunHistory(run)] if run is not None else []
-    fit = {
-        "validation_data": val,
-        "callbacks": [*extra, *callbacks],
-        "verbose": verbose,
-        "shuffle": False,
-    }
-    history: dict[str, dict[str, list[float]]] = {}
-    freezing.freeze(model, up_to=feature)  # phase 2 unfreezes from `unfreeze` on
-    if head_epochs:
-        model.compile(
-            _optimizer(optimizer, lr), "sparse_categorical_crossentropy", metrics=["accuracy"]
-        )
-        history["head"] = model.fit(train, epochs=head_epochs, **fit).history
-    if finetune_epochs:
-        freezing.unfreeze(model, from_=unfreeze)
-        mults = backbone_multipliers(model, backbone_lr_mult, feature_layer=feature)
-        opt = discriminative_optimizer(model, mults, optimizer=optimizer, learning_rate=lr)
-        model.compile(opt, "sparse_categorical_crossentropy", metrics=["accuracy"])
-        total = head_epochs + finetune_epochs
-        phase2 = model.fit(train, initial_epoch=head_epochs, epochs=total, **fit)
-        history["finetune"] = phase2.history
-    history = {p: {k: [float(v) for v in vs] for k, vs in h.items()} for p, h in history.items()}
+    fit = {"validation_data": val, "callbacks": [*extra, *callbacks], "verbose": verbose,
+           "shuffle": False, "x": train}  # fmt: skip
+    phases = {"head": head_epochs, "finetune": finetune_epochs}
+    history = _train_phases(
+        model, feature, phases, unfreeze, (optimizer, lr, backbone_lr_mult), fit
+    )
     result = FinetuneResult(model, names, preprocessing, history, skipped=list(folder.skipped))
     if run is not None:
         result.model_path = run.write_model(model, names, preprocessing)
         run.write_split(folder.to_json())
         run.write_args({"model": str(model_or_spec), "data": str(data), **arguments})
     return result
+
+
+def _train_phases(model, feature, epochs: dict, unfreeze, rates: tuple, fit: dict) -> dict:
+    """Phase 1 on the frozen backbone, phase 2 from ``unfreeze`` on; each phase's history."""
+    optimizer, lr, backbone_lr_mult = rates
+    history: dict[str, dict[str, list[float]]] = {}
+    freezing.freeze(model, up_to=feature)  # phase 2 unfreezes from `unfreeze` on
+    if epochs["head"]:
+        opt = _optimizer(optimizer, lr)
+        model.compile(opt, "sparse_categorical_crossentropy", metrics=["accuracy"])
+        history["head"] = model.fit(epochs=epochs["head"], **fit).history
+    if epochs["finetune"]:
+        freezing.unfreeze(model, from_=unfreeze)
+        mults = backbone_multipliers(model, backbone_lr_mult, feature_layer=feature)
+        opt = discriminative_optimizer(model, mults, optimizer=optimizer, learning_rate=lr)
+        model.compile(opt, "sparse_categorical_crossentropy", metrics=["accuracy"])
+        total = epochs["head"] + epochs["finetune"]
+        history["finetune"] = model.fit(initial_epoch=epochs["head"], epochs=total, **fit).history
+    return {p: {k: [float(v) for v in vs] for k, vs in h.items()} for p, h in history.items()}
