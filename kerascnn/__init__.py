@@ -6,6 +6,10 @@ capabilities live in subpackages (``weights``, ``training``, ``interpret``,
 """
 
 import importlib
+import importlib.abc
+import importlib.util
+import sys
+from typing import Any
 
 from kerascnn.errors import UnknownModelError, UserError, WeightsUnavailableError
 from kerascnn.predict import predict
@@ -56,6 +60,33 @@ __all__ = [
     *_LAZY,
     *_SUBPACKAGES,
 ]
+
+
+class _RegisterLayersWithKeras(importlib.abc.MetaPathFinder):
+    """Import ``kerascnn.layers`` right after Keras itself, so that saved models with the
+    zoo's custom layers load with plain ``keras.saving.load_model`` after ``import kerascnn``,
+    while ``import kerascnn`` alone still imports neither Keras nor TensorFlow."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "keras":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            run = spec.loader.exec_module
+
+            def exec_module(module: Any) -> None:
+                run(module)
+                importlib.import_module("kerascnn.layers")
+
+            spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+if "keras" in sys.modules:
+    importlib.import_module("kerascnn.layers")
+elif not any(isinstance(f, _RegisterLayersWithKeras) for f in sys.meta_path):
+    sys.meta_path.insert(0, _RegisterLayersWithKeras())
 
 
 def __getattr__(name: str):
