@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from kerascnn.training.plot import plot_history
 __all__ = [
     "BestModel",
     "PlotHistory",
+    "StopOnNonFinite",
     "TrainingBackup",
     "atomic_save_model",
     "read_backup",
@@ -120,7 +122,7 @@ class BestModel(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         value = (logs or {}).get(self.monitor)
-        if value is None:
+        if value is None or not math.isfinite(float(value)):
             return
         value = float(value)
         better = self.best is None or (
@@ -157,3 +159,21 @@ def trim_history(csv_path: str | os.PathLike[str], from_epoch: int) -> None:
     kept = [rows[0]] + [r for r in rows[1:] if r and int(float(r[0])) < from_epoch]
     with atomic_open(csv_path, "w", newline="", encoding="utf-8") as f:
         csv.writer(f).writerows(kept)
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stop at the first batch whose loss is NaN or infinite; ``fit`` then reports it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.where: tuple[int, int, float] | None = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        loss = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss):
+            self.where = (self._epoch, batch, loss)
+            self.model.stop_training = True

@@ -120,6 +120,14 @@ def _train_data(data: Any, model: Any, image_size: Any, args: dict, split: float
     )
 
 
+def _check_numbers(**values: Any) -> None:
+    """Positive numbers (a schedule object as a learning rate is left to Keras)."""
+    for name, value in values.items():
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if number and not value > 0 or (name != "learning_rate" and not number):
+            raise UserError(f"{name} must be a positive number, got {value!r}; give one above 0")
+
+
 @dataclass
 class _Plan:
     """What one run does: its strategy, batches, output and where it resumes."""
@@ -333,6 +341,7 @@ def fit(
         save_freq, resume: steps between backups (default 500); extend a finished run.
         callbacks, verbose: more Keras callbacks; Keras' ``verbose``.
     """
+    from kerascnn.training import callbacks as cb
     from kerascnn.training.distribute import require_tensorflow_backend, resolve_strategy
 
     settings = {k: v for k, v in locals().items() if k in _RECORDED}
@@ -342,10 +351,14 @@ def fit(
         raise UserError(
             f"mixed_precision must be float16 or bfloat16, got {mixed_precision!r}; or leave it out"
         )
-    if int(epochs) < 1 or int(batch_size) < 1:
-        raise UserError(f"epochs and batch_size must be positive, got {epochs} and {batch_size}")
+    _check_numbers(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate)
     model_args = dict(model_args or {})
     folder = _train_data(data, model_or_name, image_size, model_args, validation_split, seed)
+    if len(folder.class_names) < 2:
+        raise UserError(
+            f"{folder.root}: found {len(folder.class_names)} class folder(s); training needs "
+            "at least 2, add another class folder"
+        )
     plan = _plan(strategy, folder, batch_size, output_dir, epochs, resume)
     if verbose:
         print(
@@ -362,8 +375,17 @@ def fit(
         )  # fmt: skip
     model = _compile(plan, model_or_name, model_args, settings, batch_size)
     backup = _output_callbacks(plan, save_freq, verbose) if plan.run is not None else None
-    plan.callbacks += list(callbacks)
+    guard = cb.StopOnNonFinite()
+    plan.callbacks = [guard, *plan.callbacks, *callbacks]
     history = _train(model, plan, epochs, backup, verbose if plan.chief else 0)
+    if guard.where is not None:
+        epoch, step, loss = guard.where
+        if plan.backup_dir is not None:  # its weights are not finite: a rerun starts over
+            shutil.rmtree(plan.backup_dir, ignore_errors=True)
+        raise UserError(
+            f"training diverged: the loss became {loss} at epoch {epoch + 1}, step {step + 1}, "
+            f"and no model was saved; lower the learning rate (it was {learning_rate!r})"
+        )
     if plan.run is not None:
         if plan.chief:
             plan.run.write_model(model, folder.class_names)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 from pathlib import Path
 
@@ -43,14 +44,15 @@ def _panel(history: dict[str, list[float]], metric: str) -> Image.Image:
         if key in history
     }
     epochs = [int(e) + 1 for e in history.get("epoch", [])]
-    values = [v for s in series.values() for v in s if v == v]
+    values = [v for s in series.values() for v in s if math.isfinite(v)]
     draw.rectangle((x0, y0, x1, y1), outline="black")
     draw.text((x0, 4), metric, fill="black", font=font)
     if not values or not epochs:
         return img
     lo, hi = min(values), max(values)
-    if hi - lo < 1e-12:
-        lo, hi = lo - 0.5, hi + 0.5
+    if hi - lo < 1e-12 * max(1.0, abs(lo)):
+        pad = max(0.5, abs(lo) * 0.01)
+        lo, hi = lo - pad, hi + pad
     e_lo, e_hi = epochs[0], max(epochs[-1], epochs[0] + 1)
 
     def xy(epoch: int, value: float) -> tuple[float, float]:
@@ -69,7 +71,7 @@ def _panel(history: dict[str, list[float]], metric: str) -> Image.Image:
         draw.text((x - 4, y1 + 4), str(epoch), fill="black", font=font)
     draw.text(((x0 + x1) // 2 - 12, y1 + 20), "epoch", fill="black", font=font)
     for i, (name, ys) in enumerate(series.items()):
-        points = [xy(e, v) for e, v in zip(epochs, ys, strict=False) if v == v]
+        points = [xy(e, v) for e, v in zip(epochs, ys, strict=False) if math.isfinite(v)]
         colour = _COLOURS[name]
         if len(points) > 1:
             draw.line(points, fill=colour, width=2)
