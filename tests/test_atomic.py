@@ -37,7 +37,7 @@ def known_umask() -> Iterator[None]:
 
 def listing(folder: Path) -> dict[str, bytes]:
     """Every file in ``folder`` (hidden ones too) with its bytes."""
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
 def mode(path: Path) -> int:
@@ -247,4 +247,5 @@ def test_training_files_fail_cleanly(tmp_path: Path) -> None:
         backup.save(1, 5)
     assert_unchanged(tmp_path, before)
     assert_unchanged(tmp_path / "backup", before_backup)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backup", "model.keras"]
     assert read_backup(tmp_path / "backup")["weights"] == "ckpt-1-0.weights.h5"

@@ -31,7 +31,7 @@ def _leftovers(folder: Path) -> list[str]:
 def _child(code: str, **env: str) -> subprocess.Popen:
     """A separate Python process running ``code`` (kerascnn.weights.download imported as hub)."""
     return subprocess.Popen(
-        [sys.executable, "-c", "from kerascnn import hub\n" + code],
+        [sys.executable, "-c", "from kerascnn.weights import download as hub\n" + code],
         cwd=REPO,
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
@@ -217,7 +217,7 @@ def test_progress_bar_on_a_terminal_only(server, tmp_path):
     data = server.files["weights.bin"]
     code = "hub.fetch({!r}, {!r}, hash={!r})"
     url = server.url("/ok/weights.bin")
-    code = "from kerascnn import hub\n" + code
+    code = "from kerascnn.weights import download as hub\n" + code
     on_tty = run_in_pty([sys.executable, "-c", code.format(url, str(tmp_path / "a"), _sha(data))])
     assert "3.1/3.1 MB" in on_tty and "/s" in on_tty, on_tty
     child = _child(code.format(url, str(tmp_path / "b"), _sha(data)))  # stderr: a pipe

@@ -108,7 +108,7 @@ def test_sigkill_mid_epoch_resumes_at_the_step(tmp_path: Path):
     assert [row.split(",")[0] for row in history[1:]] == ["0", "1", "2"]
     assert _state(out)["finished"] and (out / "model.keras").is_file()
     assert (out / "best.keras").is_file() and (out / "history.png").is_file()
-    assert not list(out.glob(".*.part*")), "a temporary file was left behind"
+    assert not list(out.glob(".*.tmp.*")), "a temporary file was left behind"
 
     # The same run without interruption ends with the same weights: same data, same steps.
     straight = tmp_path / "straight"

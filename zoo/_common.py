@@ -1,7 +1,14 @@
-"""Argument checks and the classifier head shared by the zoo's builders."""
+"""Argument checks and the classifier head shared by the zoo's builders.
+
+A builder's first line is ``args = check_arguments(model, locals())``: its
+``keras.applications`` arguments (and ``dropout``) are checked once here, and the
+default input shape and minimum size come from the model's card (``zoo/*.json``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -9,122 +16,172 @@ from keras import layers
 
 from kerascnn.errors import UserError
 
-__all__ = ["check_arguments", "classifier", "finish", "model_input"]
+__all__ = [
+    "Arguments",
+    "check_arguments",
+    "check_choice",
+    "check_flags",
+    "check_size_lists",
+    "check_sizes",
+    "classifier",
+    "finish",
+    "model_input",
+]
 
-_POOLING = (None, "avg", "max")
+
+@dataclass(frozen=True)
+class Arguments:
+    """A builder's checked ``keras.applications`` arguments."""
+
+    model: str
+    shape: tuple[int, int, int]
+    classes: int
+    include_top: bool
+    weights: str | None
+    input_tensor: Any
+    pooling: str | None
+    classifier_activation: Any
+    name: str
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _alternatives(choices: tuple[Any, ...]) -> str:
+    """``(None, "avg", "max")`` -> ``"None, 'avg' or 'max'"``."""
+    return ", ".join(map(repr, choices[:-1])) + f" or {choices[-1]!r}"
+
+
+def check_choice(model: str, key: str, value: Any, choices: tuple[Any, ...]) -> None:
+    """Raise unless ``value`` is one of ``choices``.
+
+    Args:
+        model, key: the model and argument named in the error.
+        value, choices: the value given and the ones allowed.
+    """
+    if value not in choices:
+        raise UserError(f"{model}: {key} must be {_alternatives(choices)}, got {value!r}")
+
+
+def check_flags(model: str, **flags: Any) -> None:
+    """Raise unless every flag is ``True`` or ``False``."""
+    for key, value in flags.items():
+        if not isinstance(value, bool):
+            raise UserError(f"{model}: {key} must be True or False, got {value!r}")
+
+
+def check_sizes(model: str, **sizes: Any) -> None:
+    """Raise unless every size (``hidden``, ``kernel_size``, ...) is a positive integer."""
+    for key, value in sizes.items():
+        if not _positive_int(value):
+            raise UserError(f"{model}: {key} must be a positive integer, got {value!r}")
+
+
+def check_size_lists(model: str, *, allow_empty: bool = False, **lists: Any) -> None:
+    """Raise unless every list (``filters``, ``dense``) holds positive integers only.
+
+    It may be empty only with ``allow_empty``.
+    """
+    for key, value in lists.items():
+        listed = isinstance(value, tuple | list)
+        if not listed or (not value and not allow_empty) or not all(map(_positive_int, value)):
+            raise UserError(f"{model}: {key} must be positive integers, got {value!r}")
+
+
+def _input_shape(model: str, input_shape: Any, default: Any, min_size: int) -> tuple[int, ...]:
+    if input_shape is None:
+        return tuple(default)
+    wrong = f"{model}: input_shape must be (height, width, channels), got {input_shape!r}"
+    try:
+        shape = tuple(int(d) for d in input_shape)
+    except (TypeError, ValueError):
+        raise UserError(wrong) from None
+    if len(shape) != 3 or shape[2] < 1:
+        raise UserError(wrong)
+    if shape[0] < min_size or shape[1] < min_size:
+        raise UserError(
+            f"{model}: input_shape {input_shape!r} is too small; "
+            f"height and width must be at least {min_size}"
+        )
+    return shape
 
 
 def check_arguments(
-    *,
-    model: str,
-    include_top: bool,
-    weights: Any,
-    input_shape: Any,
-    pooling: Any,
-    classes: Any,
-    classifier_activation: Any,
-    default_shape: tuple[int, int, int],
-    min_size: int,
-    fixed_top_size: bool = False,
-) -> tuple[tuple[int, int, int], int]:
-    """Validate a builder's Keras-applications arguments; return ``(input shape, classes)``.
+    model: str, args: Mapping[str, Any], *, min_size: int | None = None
+) -> Arguments:
+    """Check a builder's arguments (its ``locals()``); return them as :class:`Arguments`.
 
-    ``classes=None`` means the classes of the ``weights`` variant, else the model's
-    default (its card). ``fixed_top_size``: the full top (``Flatten`` + dense) only
-    accepts the default spatial size.
+    ``classes=None`` means the classes of the ``weights`` variant, else the card's.
+    ``min_size`` overrides the card's ``min_input_size`` where the architecture varies.
     """
-    if not isinstance(include_top, bool):
-        raise UserError(f"{model}: include_top must be True or False, got {include_top!r}")
-    if pooling not in _POOLING:
-        raise UserError(f"{model}: pooling must be None, 'avg' or 'max', got {pooling!r}")
+    check_flags(model, include_top=args["include_top"])
+    check_choice(model, "pooling", args["pooling"], (None, "avg", "max"))
+    weights, classes, activation = args["weights"], args["classes"], args["classifier_activation"]
     if weights is not None and not isinstance(weights, str):
         raise UserError(f"{model}: weights must be None, a variant name or a file, got {weights!r}")
-    if classes is not None and (
-        isinstance(classes, bool) or not isinstance(classes, int) or classes < 1
-    ):
+    if classes is not None and not _positive_int(classes):
         raise UserError(f"{model}: classes must be a positive integer, got {classes!r}")
-    if not (
-        classifier_activation is None
-        or isinstance(classifier_activation, str)
-        or callable(classifier_activation)
-    ):
+    if not (activation is None or isinstance(activation, str) or callable(activation)):
         raise UserError(
-            f"{model}: classifier_activation must be None, a name or a callable, "
-            f"got {classifier_activation!r}"
+            f"{model}: classifier_activation must be None, a name or a callable, got {activation!r}"
         )
+    if not 0.0 <= args.get("dropout", 0.0) < 1.0:
+        raise UserError(f"{model}: dropout must be in [0, 1), got {args['dropout']!r}")
     if keras.config.image_data_format() != "channels_last":
         raise UserError(
             f"{model}: the zoo's models are channels_last; "
             "set keras.config.set_image_data_format('channels_last')"
         )
-    if input_shape is None:
-        shape = default_shape
-    else:
-        try:
-            shape = tuple(int(d) for d in input_shape)
-        except (TypeError, ValueError):
-            raise UserError(
-                f"{model}: input_shape must be (height, width, channels), got {input_shape!r}"
-            ) from None
-        if len(shape) != 3 or shape[2] < 1:
-            raise UserError(
-                f"{model}: input_shape must be (height, width, channels), got {input_shape!r}"
-            )
-        if shape[0] < min_size or shape[1] < min_size:
-            raise UserError(
-                f"{model}: input_shape {input_shape!r} is too small; "
-                f"height and width must be at least {min_size}"
-            )
-        if include_top and fixed_top_size and shape[:2] != default_shape[:2]:
-            raise UserError(
-                f"{model}: with include_top=True the input must be "
-                f"{default_shape[0]}x{default_shape[1]}, got input_shape {input_shape!r}; "
-                "use include_top=False for other sizes"
-            )
+    from kerascnn.registry import get_model_card
     from kerascnn.weights.load import resolve_classes
 
-    return shape, resolve_classes(model, weights, include_top, classes)
+    card = get_model_card(model)
+    min_size = card.min_input_size if min_size is None else min_size
+    return Arguments(
+        model=model,
+        shape=_input_shape(model, args["input_shape"], card.input_shape, min_size),
+        classes=resolve_classes(model, weights, args["include_top"], classes),
+        include_top=args["include_top"],
+        weights=weights,
+        input_tensor=args["input_tensor"],
+        pooling=args["pooling"],
+        classifier_activation=activation,
+        name=args["name"],
+    )
 
 
-def model_input(shape: tuple[int, int, int], input_tensor: Any = None) -> Any:
+def model_input(args: Arguments) -> Any:
     """The model's input: a new ``Input`` or the caller's tensor."""
-    if input_tensor is None:
-        return keras.Input(shape=shape)
-    if not keras.utils.is_keras_tensor(input_tensor):
-        return keras.Input(tensor=input_tensor, shape=shape)
-    return input_tensor
+    if args.input_tensor is None:
+        return keras.Input(shape=args.shape)
+    if not keras.utils.is_keras_tensor(args.input_tensor):
+        return keras.Input(tensor=args.input_tensor, shape=args.shape)
+    return args.input_tensor
 
 
-def classifier(
-    x: Any,
-    *,
-    include_top: bool,
-    pooling: str | None,
-    classes: int,
-    classifier_activation: Any,
-    dropout: float = 0.0,
-) -> Any:
+def classifier(x: Any, args: Arguments, *, dropout: float = 0.0) -> Any:
     """Either the final ``predictions`` layer (with optional dropout) or feature pooling."""
-    if include_top:
+    if args.include_top:
         if dropout:
             x = layers.Dropout(dropout, name="head_dropout")(x)
-        return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    if pooling == "avg":
+        return layers.Dense(
+            args.classes, activation=args.classifier_activation, name="predictions"
+        )(x)
+    if args.pooling == "avg":
         return layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    if pooling == "max":
+    if args.pooling == "max":
         return layers.GlobalMaxPooling2D(name="max_pool")(x)
     return x
 
 
-def finish(
-    inputs: Any, outputs: Any, *, name: str, model: str, input_tensor: Any, weights: str | None
-) -> Any:
-    """Wrap the graph in a ``keras.Model``; load ``weights`` of zoo model ``model``."""
-    if input_tensor is not None:
-        inputs = keras.utils.get_source_inputs(input_tensor)
-    net = keras.Model(inputs, outputs, name=name)
-    if weights is not None:
+def finish(args: Arguments, inputs: Any, outputs: Any) -> Any:
+    """Wrap the graph in a ``keras.Model`` named ``args.name``; load ``args.weights``."""
+    if args.input_tensor is not None:
+        inputs = keras.utils.get_source_inputs(args.input_tensor)
+    net = keras.Model(inputs, outputs, name=args.name)
+    if args.weights is not None:
         from kerascnn.weights import load as weights_lib
 
-        weights_lib.load_into(net, model, weights)
+        weights_lib.load_into(net, args.model, args.weights)
     return net

@@ -368,9 +368,11 @@ def run(
         with atomic_path(checkpoint) as tmp:
             model.save_weights(tmp)
 
+    from kerascnn.training.run import RunFolder, RunHistory
+
     callbacks = [
         keras.callbacks.LambdaCallback(on_epoch_end=save_checkpoint),
-        keras.callbacks.CSVLogger(out / "history.csv", append=True),
+        RunHistory(RunFolder(out)),  # history.csv and history.png, atomically
     ]
     start = time.perf_counter()
     train(model, recipe, (x_train, y_train, x_test, y_test), callbacks)
