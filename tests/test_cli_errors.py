@@ -32,7 +32,7 @@ CASES: dict[tuple[str, ...], tuple[list[str], str | None]] = {
     ("dream",): ([], None),  # IMAGE left out
     ("evaluate",): (["vgg16:imagenet", "--data", "{tmp}", "--batch-size", "0"], None),
     ("finetune",): (["alexnet_cifar", "--data", "{tmp}", "--classes", "1"], NO_FIX),
-    ("predict",): (["vgg16", "{tmp}/missing.jpg"], NO_FIX),
+    ("predict",): (["vgg16", "{tmp}/missing.jpg"], None),
     ("summary",): (["{tmp}/notes.txt"], None),  # not a .keras file (written by the test)
     ("train",): (["gesture_cnn", "--data", "{tmp}", "--arg", "oops"], NO_FIX),
     ("visualize",): (["gradcm"], None),

@@ -154,3 +154,21 @@ def test_adaptive_pooling_uses_torch_bins(size_in, size_out):
     for i, (h0, h1) in enumerate(bins(size_in, size_out)):
         for j, (w0, w1) in enumerate(bins(size_in + 1, size_out)):
             np.testing.assert_allclose(got[0, i, j], x[0, h0:h1, w0:w1].mean((0, 1)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_card_minimum_input_is_the_builders(name):
+    side = kerascnn.get_model_card(name).min_input_size - 1
+    with pytest.raises(ValueError, match="too small"):
+        kerascnn.create_model(name, input_shape=(side, side, 3))
+
+
+def test_gesture_cnn_minimum_follows_its_filters():
+    from kerascnn.zoo.gesture import _min_input_size, gesture_cnn
+
+    default = _min_input_size(gesture_cnn.__kwdefaults__["filters"])
+    assert default == kerascnn.get_model_card("gesture_cnn").min_input_size
+    model = kerascnn.create_model("gesture_cnn", filters=(8, 8), input_shape=(4, 4, 3))
+    assert model.get_layer("block2_pool").output.shape[1:3] == (1, 1)
+    with pytest.raises(ValueError, match="at least 4"):
+        kerascnn.create_model("gesture_cnn", filters=(8, 8), input_shape=(3, 3, 3))

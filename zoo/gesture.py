@@ -6,10 +6,21 @@ from typing import Any
 
 from keras import layers
 
-from kerascnn.errors import UserError
-from kerascnn.zoo._common import check_arguments, classifier, finish, model_input
+from kerascnn.zoo._common import (
+    check_arguments,
+    check_size_lists,
+    check_sizes,
+    classifier,
+    finish,
+    model_input,
+)
 
 __all__ = ["gesture_cnn"]
+
+
+def _min_input_size(filters: tuple[int, ...]) -> int:
+    """The smallest input side: each block's pool halves it (the card's figure: default filters)."""
+    return 2 ** len(filters)
 
 
 def gesture_cnn(
@@ -29,27 +40,19 @@ def gesture_cnn(
 ) -> Any:
     """A small CNN for gestures: one block of two 3x3 convs and a 2x2 max-pool per ``filters``.
 
-    Inputs are raw pixels in [0, 255] (default 64x64x3): the model rescales
-    them itself. ``batch_norm=True`` puts batch norm before each ReLU.
+    Inputs are raw pixels in [0, 255] (default 64x64x3): the model rescales them itself.
+
+    Args:
+        include_top, weights, input_tensor, input_shape, pooling, classes,
+            classifier_activation, name: ``keras.applications``'s, as :mod:`kerascnn.zoo.vgg`.
+        filters: the blocks' widths; the input side must be at least ``2 ** len(filters)``.
+        batch_norm: batch norm before each ReLU.
+        hidden, dropout: the hidden dense layer's width; dropout before the classifier.
     """
-    shape, classes = check_arguments(
-        model="gesture_cnn",
-        include_top=include_top,
-        weights=weights,
-        input_shape=input_shape,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        default_shape=(64, 64, 3),
-        min_size=2 ** len(filters) if filters else 1,
-    )
-    if not filters or any(not isinstance(f, int) or f < 1 for f in filters):
-        raise UserError(f"gesture_cnn: filters must be positive integers, got {filters!r}")
-    if not isinstance(hidden, int) or hidden < 1:
-        raise UserError(f"gesture_cnn: hidden must be a positive integer, got {hidden!r}")
-    if not 0.0 <= dropout < 1.0:
-        raise UserError(f"gesture_cnn: dropout must be in [0, 1), got {dropout!r}")
-    inputs = model_input(shape, input_tensor)
+    check_size_lists("gesture_cnn", filters=filters)  # before the size they set
+    args = check_arguments("gesture_cnn", locals(), min_size=_min_input_size(filters))
+    check_sizes("gesture_cnn", hidden=hidden)
+    inputs = model_input(args)
     x = layers.Rescaling(1.0 / 255, name="rescaling")(inputs)
     for b, width in enumerate(filters, start=1):
         for c in (1, 2):
@@ -62,14 +65,4 @@ def gesture_cnn(
     if include_top:
         x = layers.Flatten(name="flatten")(x)
         x = layers.Dense(hidden, activation="relu", name="fc1")(x)
-    x = classifier(
-        x,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        dropout=dropout,
-    )
-    return finish(
-        inputs, x, name=name, model="gesture_cnn", input_tensor=input_tensor, weights=weights
-    )
+    return finish(args, inputs, classifier(x, args, dropout=dropout))

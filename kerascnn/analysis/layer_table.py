@@ -244,11 +244,12 @@ def layer_table(
     *,
     input_shape: tuple[int, ...] | None = None,
 ) -> LayerTable:
-    """One row per layer of ``model`` (nested models expanded), for ``batch_size`` examples.
+    """One row per layer of ``model`` (nested models expanded); see the module docstring.
 
-    ``dtype`` sets the bytes per activation (default: each output's own dtype).
-    ``input_shape`` (without batch) replaces the model's input shape, e.g. for a model
-    built with ``(None, None, 3)``. See the module docstring for exactly what is counted.
+    Args:
+        model, batch_size: a built Keras model; the examples counted.
+        dtype: bytes per activation from this dtype (default: each output's own dtype).
+        input_shape: replaces the model's (no batch axis), e.g. built with ``(None, None, 3)``.
     """
     import keras
 

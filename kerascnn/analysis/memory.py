@@ -122,12 +122,14 @@ def memory_estimate(
     *,
     input_shape: tuple[int, ...] | None = None,
 ) -> MemoryEstimate:
-    """Estimate the memory of one training step of ``model`` on ``batch_size`` examples.
+    """Estimate the memory of one training step; see the module docstring for what is counted.
 
-    ``optimizer``: a name (``"adam"``, ``"sgd"``, ...) or a Keras optimizer instance.
-    ``mixed_precision``: ``None`` (the model as built, mixed or not), ``"mixed_float16"`` or
-    ``"mixed_bfloat16"`` (16-bit activations, 32-bit weights). ``input_shape``: as for
-    ``layer_table``. See the module docstring for what is counted.
+    Args:
+        model, batch_size: the model and the examples per step.
+        optimizer: a name (``"adam"``, ``"sgd"``, ...) or a Keras optimizer instance.
+        mixed_precision: ``None`` (the model as built, mixed or not), ``"mixed_float16"`` or
+            ``"mixed_bfloat16"`` (16-bit activations, 32-bit weights).
+        input_shape: as for ``layer_table``.
     """
     if mixed_precision not in (None, *MIXED_POLICIES):
         raise UserError(
@@ -173,7 +175,12 @@ def max_batch_size(
     *,
     input_shape: tuple[int, ...] | None = None,
 ) -> int:
-    """The largest batch whose ``memory_estimate`` fits in ``memory`` (bytes or ``"16GiB"``)."""
+    """The largest batch whose ``memory_estimate`` fits in ``memory``.
+
+    Args:
+        model, optimizer, mixed_precision, input_shape: as for :func:`memory_estimate`.
+        memory: bytes, or a size such as ``"16GiB"``.
+    """
     budget = parse_memory(memory)
     one = memory_estimate(model, 1, optimizer, mixed_precision, input_shape=input_shape)
     fixed = one.weights + one.gradients + one.optimizer_state

@@ -106,9 +106,10 @@ def gradient_fn(
 ) -> GradientFn:
     """``fn(x, *extra) -> (loss, dloss/dx)`` for ``objective(features, *extra)``, as NumPy.
 
-    ``x`` is a batch of RGB pixels in [0, 255]; ``features`` the extractor's
-    outputs (as float32) on the preprocessed batch. Compiled once per input shape.
-    ``precision``: see :func:`compute_precision`.
+    Args:
+        extractor, objective: the features model; the loss of its outputs (as float32).
+        preprocessing: maps ``x``, a batch of RGB pixels in [0, 255], to the model's input.
+        precision: see :func:`compute_precision`. Compiled once per input shape.
     """
     get_preprocessing(preprocessing)
     if compute_precision(precision) == "bfloat16":
@@ -178,9 +179,13 @@ def _as_list(outputs: Any) -> list[Any]:
 
 
 def tile_slices(size: int, tile: int, align: int = 1, minimum: int = 1) -> list[slice]:
-    """Cut ``range(size)`` into near-equal tiles of at most about ``tile``, starting at
-    multiples of ``align``; a last tile shorter than ``align`` or ``minimum`` joins the
-    one before, so there are at most two tile lengths and no slivers."""
+    """Cut ``range(size)`` into near-equal tiles: at most two tile lengths, no slivers.
+
+    Args:
+        size, tile: the length to cut; the tile length to aim at (at most about).
+        align, minimum: tiles start at multiples of ``align``; a last tile shorter than
+            ``align`` or ``minimum`` joins the one before.
+    """
     count = max(1, -(-size // max(tile, 1)))
     length = max(-(-size // count), minimum)
     length = -(-length // align) * align
@@ -202,10 +207,14 @@ def tiled_gradient(
     """Loss and gradient of a batch ``image`` (N, H, W, C), one tile at a time.
 
     Each tile's loss (a mean over its positions) is weighted by its share of the
-    image, so the sum matches the untiled loss and gradients agree away from
-    tile edges. ``tile_size=None`` computes it in one piece. ``shift=(dy, dx)``
-    takes the gradient of the image rolled by that many pixels (as ``np.roll``)
-    and returns it unrolled, copying tiles only, never the whole image.
+    image, so the sum matches the untiled loss and gradients agree away from tile edges.
+
+    Args:
+        fn, extra: a :func:`gradient_fn` and its extra arguments.
+        image, tile_size: the batch; the tile side (``None``: in one piece).
+        align, minimum: as for :func:`tile_slices`.
+        shift: ``(dy, dx)``: the gradient of the image rolled that far (as ``np.roll``),
+            returned unrolled, copying tiles only, never the whole image.
     """
     height, width = image.shape[1:3]
     dy, dx = shift
@@ -248,11 +257,15 @@ def ascend(
 ) -> np.ndarray:
     """Run ``steps`` normalised gradient-ascent steps on a batch of pixels, in place.
 
-    Each step rolls the image by a random offset of up to ``jitter`` pixels,
-    takes the tiled gradient, divides it by its mean absolute value (per image)
-    and moves the pixels by ``step_size * 127.5`` on average (``step_size`` is
-    in units of images scaled to [-1, 1], as in the keras.io example), then
-    clips to [0, 255]. Stops early once the loss exceeds ``max_loss``.
+    Each step rolls the image by a random offset, takes the tiled gradient, divides it by
+    its mean absolute value (per image), moves the pixels and clips them to [0, 255].
+
+    Args:
+        fn, image, extra, tile_size, align, minimum: as for :func:`tiled_gradient`.
+        steps, step_size: the number of steps; the mean move in units of images scaled to
+            [-1, 1], as in the keras.io example (``step_size * 127.5`` pixels).
+        jitter, rng: the largest random roll in pixels; its random generator.
+        max_loss, callback: stop once the loss exceeds it; ``callback(step, loss)``.
     """
     rng = rng or np.random.default_rng()
     for i in range(steps):

@@ -175,7 +175,12 @@ def dream_objective(
     preprocessing: str | None = None,
     precision: str = "auto",
 ) -> float:
-    """The objective ``deep_dream`` maximises, evaluated on ``image`` at its own size."""
+    """The objective ``deep_dream`` maximises, evaluated on ``image`` at its own size.
+
+    Args:
+        image, model, layers, channels, guide, tile_size, preprocessing, precision: as for
+            :func:`deep_dream`.
+    """
     fn, guides, align, min_side = _setup(model, layers, channels, guide, preprocessing, precision)
     pixels, _ = _pixels(image)
     loss, _ = ascent.tiled_gradient(
@@ -203,18 +208,19 @@ def deep_dream(
     preprocessing: str | None = None,
     precision: str = "auto",
 ) -> np.ndarray:
-    """Dream on ``image`` (a path, or an HxW/HxWx3/HxWx4 array of pixels in [0, 255]).
+    """Dream on ``image``: an array of its height and width (RGB, plus its alpha; uint8 if it was).
 
-    ``model``: a spec (``"vgg16:imagenet"``, ``"gesture_cnn"``) or any Keras
-    image model; ``layers``: name -> weight (default: the zoo card's
-    ``dream_layers``); ``channels``: channel indices to amplify (for every
-    layer, or a name -> indices dict); ``guide``: an image whose features to
-    dream toward. ``progress``: a rich progress bar, or a callable
-    ``(octave, octaves, step, loss)``. ``preprocessing`` overrides the model's
-    (``"caffe"``, ``"torch"``, ``"tf"``, ``"none"``); ``precision``: ``"auto"``
-    (bfloat16 where much faster), ``"float32"`` or ``"bfloat16"``. Returns an
-    array of the input's height and width (RGB, plus the input's alpha; uint8
-    when the input was).
+    Args:
+        image: a path, or an HxW/HxWx3/HxWx4 array of pixels in [0, 255].
+        model: a spec (``"vgg16:imagenet"``, ``"gesture_cnn"``) or any Keras image model.
+        layers: name -> weight (default: the zoo card's ``dream_layers``).
+        octaves, octave_scale: how many scales, and the ratio between two.
+        steps, step_size, tile_size, jitter, max_loss: each octave's ascent, as ``ascent.ascend``.
+        channels: channel indices to amplify (for every layer, or a name -> indices dict).
+        guide, seed: an image whose features to dream toward; the jitter's random seed.
+        progress: a rich progress bar, or a callable ``(octave, octaves, step, loss)``.
+        preprocessing: overrides the model's (``"caffe"``, ``"torch"``, ``"tf"``, ``"none"``).
+        precision: ``"auto"`` (bfloat16 where much faster), ``"float32"`` or ``"bfloat16"``.
     """
     _check(octaves, octave_scale, steps, step_size, tile_size, jitter)
     pixels, alpha = _pixels(image)

@@ -124,6 +124,9 @@ def classic_augmentation(
     crop: tuple[int, int] | None = None,
     pad: int = 0,
     flip: bool = True,
+    translation: float = 0.0,
+    zoom: float = 0.0,
+    rotation: float = 0.0,
     brightness: float = 0.0,
     contrast: float = 0.0,
     noise: float = 0.0,
@@ -133,7 +136,9 @@ def classic_augmentation(
     """A ``keras.Sequential`` of the usual augmentations, in the usual order.
 
     ``crop=(224, 224)``: random crop (center crop at inference); ``pad=4``:
-    padded random crop; ``flip``: horizontal mirror; ``brightness`` and
+    padded random crop; ``flip``: horizontal mirror; ``translation``, ``zoom``,
+    ``rotation``: factors of Keras' random layers (edges filled by the nearest
+    pixel); ``brightness`` and
     ``contrast``: factors of ``RandomBrightness``/``RandomContrast``; ``noise``:
     ``GaussianNoise`` standard deviation (in pixel units).
     """
@@ -144,6 +149,12 @@ def classic_augmentation(
         steps.append(PaddedRandomCrop(pad, seed=seed))
     if flip:
         steps.append(keras.layers.RandomFlip("horizontal", seed=seed))
+    if translation:
+        steps.append(keras.layers.RandomTranslation(translation, translation, "nearest", seed=seed))
+    if zoom:
+        steps.append(keras.layers.RandomZoom(zoom, fill_mode="nearest", seed=seed))
+    if rotation:
+        steps.append(keras.layers.RandomRotation(rotation, fill_mode="nearest", seed=seed))
     if brightness:
         steps.append(keras.layers.RandomBrightness(brightness, value_range=value_range, seed=seed))
     if contrast:

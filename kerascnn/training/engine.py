@@ -23,8 +23,8 @@ __all__ = ["MIXED_PRECISION", "fit", "model_image_size", "resolve_jit_compile"]
 
 DEFAULT_SAVE_FREQ = 500  # steps between mid-epoch backups (and one at every epoch end)
 MIXED_PRECISION = {None: None, "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
-_RECORDED = ("epochs", "batch_size", "optimizer", "learning_rate", "schedule", "seed",
-             "mixed_precision", "jit_compile", "model_args", "save_freq")  # fmt: skip
+_SETTINGS = ("epochs", "batch_size", "optimizer", "learning_rate", "schedule", "warmup_epochs",
+             "weight_decay", "label_smoothing", "augmentation", "model_args")  # fmt: skip
 
 
 def resolve_jit_compile(jit_compile: bool | str, strategy: Any) -> bool:
@@ -85,26 +85,6 @@ def _build_model(model_or_name: Any, classes: int, size: tuple[int, int], args: 
         f"model must be a zoo name, a keras.Model or a builder, got {model_or_name!r}; "
         "e.g. 'gesture_cnn'"
     )
-
-
-def _optimizer(optimizer: Any, learning_rate: Any, total_steps: int, schedule: str | None) -> Any:
-    import keras
-
-    if schedule == "cosine":
-        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, total_steps)
-    elif schedule not in (None, "constant"):
-        raise UserError(f"unknown schedule {schedule!r}; use 'constant' or 'cosine'")
-    if isinstance(optimizer, str):
-        try:
-            cls = type(keras.optimizers.get(optimizer))
-        except ValueError:
-            raise UserError(
-                f"unknown optimizer {optimizer!r}; use a Keras name, e.g. 'adam'"
-            ) from None
-        return cls(learning_rate=learning_rate)
-    if isinstance(optimizer, keras.optimizers.Optimizer):
-        return optimizer
-    return optimizer(learning_rate)
 
 
 def _train_data(data: Any, model: Any, image_size: Any, args: dict, split: float, seed: int) -> Any:
@@ -183,6 +163,7 @@ def _compile(plan: _Plan, model_or_name: Any, model_args: dict, opt: dict, batch
     import tensorflow as tf
 
     from kerascnn.training.distribute import fix_multiworker_reduce, prebuild
+    from kerascnn.training.settings import build_optimizer, loss_and_metrics
 
     folder, strategy = plan.folder, plan.strategy
     previous_policy = keras.config.dtype_policy()
@@ -194,12 +175,11 @@ def _compile(plan: _Plan, model_or_name: Any, model_args: dict, opt: dict, batch
             model = _build_model(
                 model_or_name, len(folder.class_names), folder.image_size, model_args
             )
-            total = opt["epochs"] * plan.steps
-            optimizer = _optimizer(opt["optimizer"], opt["learning_rate"], total, opt["schedule"])
+            loss, metrics = loss_and_metrics(opt["label_smoothing"])
             model.compile(
-                optimizer=optimizer,
-                loss="sparse_categorical_crossentropy",
-                metrics=["accuracy"],
+                optimizer=build_optimizer(opt, plan.steps),
+                loss=loss,
+                metrics=metrics,
                 jit_compile=resolve_jit_compile(opt["jit_compile"], strategy),
             )
             if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
@@ -243,31 +223,48 @@ def _output_callbacks(plan: _Plan, save_freq: int | None, verbose: Any) -> Any:
     return backup
 
 
-def _datasets(plan: _Plan) -> tuple[Any, Any]:
-    """``train_from(step)``: the endless shuffled stream from a global step on; validation."""
+def _datasets(plan: _Plan, settings: dict[str, Any]) -> tuple[Any, Any]:
+    """``train_from(step)``: the endless shuffled, augmented stream from a global step on;
+    the validation set. Labels are one-hot when the settings smooth them."""
     import tensorflow as tf
 
+    from kerascnn.layers import classic_augmentation
     from kerascnn.training.data import batch_images
 
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    classes = len(plan.folder.class_names)
+    onehot = bool(settings["label_smoothing"])
+    spec = {"flip": False, **settings["augmentation"]}
+    augment = classic_augmentation(**spec, seed=settings["seed"]) if any(spec.values()) else None
+
+    def prepare(ds: Any, train: bool) -> Any:
+        if augment is not None and train:
+            ds = ds.map(lambda x, y: (augment(x, training=True), y), tf.data.AUTOTUNE)
+        if onehot:
+            ds = ds.map(lambda x, y: (x, tf.one_hot(y, classes)), tf.data.AUTOTUNE)
+        return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
     def train_from(step: int) -> Any:
         # A new dataset object each time: its shuffle order then only depends on the
         # seed, as in a fresh process.
-        stream = plan.folder.elements("train", repeat=True).with_options(options)
-        return batch_images(stream, plan.global_batch, drop_remainder=True).skip(step)
+        stream = plan.folder.elements("train", repeat=True)
+        return prepare(batch_images(stream, plan.global_batch, drop_remainder=True), True).skip(
+            step
+        )
 
     validation = None
     if plan.folder.files["validation"]:
-        validation = batch_images(plan.folder.elements("validation"), plan.global_batch)
-        validation = validation.with_options(options)
+        validation = prepare(
+            batch_images(plan.folder.elements("validation"), plan.global_batch), False
+        )
     return train_from, validation
 
 
-def _train(model: Any, plan: _Plan, epochs: int, backup: Any, verbose: Any) -> Any:
+def _train(model: Any, plan: _Plan, settings: dict, backup: Any, verbose: Any) -> Any:
     """``model.fit`` from where the run stands; one ``History`` for the whole run."""
-    train_from, validation = _datasets(plan)
+    train_from, validation = _datasets(plan, settings)
+    epochs = settings["epochs"]
     run = {"validation_data": validation, "callbacks": plan.callbacks, "verbose": verbose}
     start_epoch, start_step = plan.start
     histories = []
@@ -308,20 +305,24 @@ def fit(
     model_or_name: Any,
     data: Any,
     *,
-    epochs: int = 10,
-    batch_size: int = 32,
-    optimizer: Any = "adam",
-    learning_rate: Any = 1e-3,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    optimizer: Any = None,
+    learning_rate: Any = None,
+    schedule: str | None = None,
+    warmup_epochs: int | None = None,
+    weight_decay: float | None = None,
+    label_smoothing: float | None = None,
+    augmentation: dict[str, Any] | None = None,
+    model_args: dict[str, Any] | None = None,
     strategy: Any = "auto",
     mixed_precision: str | None = None,
     jit_compile: bool | str = "auto",
     output_dir: str | os.PathLike[str] | None = None,
     callbacks: Any = (),
-    model_args: dict[str, Any] | None = None,
     image_size: tuple[int, int] | None = None,
     validation_split: float = 0.2,
     seed: int = 0,
-    schedule: str | None = None,
     save_freq: int | None = None,
     resume: bool = False,
     verbose: Any = "auto",
@@ -332,8 +333,11 @@ def fit(
         model_or_name: a zoo name (built with ``model_args``, the data's class count and
             ``image_size``), a ``keras.Model`` (cloned into the strategy's scope) or a builder.
         data: a folder of class sub-folders or a ``kerascnn.training.data.ImageFolder``.
-        epochs, batch_size (per replica), optimizer, learning_rate: as ``model.fit``.
-        schedule: ``"constant"`` or ``"cosine"`` decay over the run.
+        epochs, batch_size (per replica), optimizer (a name, ``{"name": ..., **options}``
+            or an instance), learning_rate, schedule (``"constant"``, ``"cosine"``),
+            warmup_epochs, weight_decay, label_smoothing, augmentation (arguments of
+            ``kerascnn.layers.classic_augmentation``), model_args: None takes the zoo
+            card's training defaults (``kerascnn.training.settings``).
         strategy: ``"auto"``, ``"mirrored"``, ``"multiworker"``, ``"one"`` or a strategy.
         mixed_precision, jit_compile: ``"float16"``/``"bfloat16"``; ``"auto"`` = XLA on GPUs.
         output_dir: the run folder (``kerascnn.training.run``); the same call again resumes.
@@ -343,16 +347,20 @@ def fit(
     """
     from kerascnn.training import callbacks as cb
     from kerascnn.training.distribute import require_tensorflow_backend, resolve_strategy
+    from kerascnn.training.settings import resolve_settings
 
-    settings = {k: v for k, v in locals().items() if k in _RECORDED}
+    given = {k: v for k, v in locals().items() if k in _SETTINGS}
+    settings = resolve_settings(model_or_name, **given)
+    settings.update(seed=seed, mixed_precision=mixed_precision, jit_compile=jit_compile)
     require_tensorflow_backend()
     strategy = resolve_strategy(strategy)  # first: multi-worker must start before any TF op
     if mixed_precision not in MIXED_PRECISION:
         raise UserError(
             f"mixed_precision must be float16 or bfloat16, got {mixed_precision!r}; or leave it out"
         )
-    _check_numbers(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate)
-    model_args = dict(model_args or {})
+    epochs, batch_size = settings["epochs"], settings["batch_size"]
+    _check_numbers(epochs=epochs, batch_size=batch_size, learning_rate=settings["learning_rate"])
+    model_args = settings["model_args"]
     folder = _train_data(data, model_or_name, image_size, model_args, validation_split, seed)
     if len(folder.class_names) < 2:
         raise UserError(
@@ -369,22 +377,22 @@ def fit(
     if plan.run is not None and plan.chief:
         name = model_or_name if isinstance(model_or_name, str) else repr(model_or_name)
         plan.run.write_args(
-            {**settings, "model": name, "data": str(folder.root), "image_size": folder.image_size,
+            {"model": name, "data": str(folder.root), "image_size": folder.image_size,
              "validation_split": folder.validation_split, "test_split": folder.test_split,
-             "strategy": _strategy_name(strategy)}
+             "strategy": _strategy_name(strategy), "save_freq": save_freq, **settings}
         )  # fmt: skip
     model = _compile(plan, model_or_name, model_args, settings, batch_size)
     backup = _output_callbacks(plan, save_freq, verbose) if plan.run is not None else None
     guard = cb.StopOnNonFinite()
     plan.callbacks = [guard, *plan.callbacks, *callbacks]
-    history = _train(model, plan, epochs, backup, verbose if plan.chief else 0)
+    history = _train(model, plan, settings, backup, verbose if plan.chief else 0)
     if guard.where is not None:
         epoch, step, loss = guard.where
         if plan.backup_dir is not None:  # its weights are not finite: a rerun starts over
             shutil.rmtree(plan.backup_dir, ignore_errors=True)
         raise UserError(
             f"training diverged: the loss became {loss} at epoch {epoch + 1}, step {step + 1}, "
-            f"and no model was saved; lower the learning rate (it was {learning_rate!r})"
+            f"and no model was saved; lower the learning rate (was {settings['learning_rate']!r})"
         )
     if plan.run is not None:
         if plan.chief:

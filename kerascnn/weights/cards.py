@@ -227,6 +227,7 @@ class ModelCard:
     feature_layer: str | None = None
     dream_layers: Mapping[str, float] = field(default_factory=dict)
     paper: str | None = None
+    training: Mapping[str, Any] = field(default_factory=dict)  # kerascnn.training.settings
     weights: dict[str, WeightCard] = field(default_factory=dict)
 
     @classmethod

@@ -1,0 +1,102 @@
+"""What a training run uses: the model card's training defaults, overridden value by value.
+
+Each zoo card has a ``"training"`` entry (optimizer, learning rate and schedule, weight
+decay, label smoothing, augmentation, epochs, batch size, builder arguments), found
+by the model's recipe to learn well; ``kerascnn train MODEL`` with no flags uses it,
+and each flag (or ``fit`` argument) replaces one value. Other models get
+:data:`GENERIC`. The resolved settings go to the run folder's ``args.json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kerascnn.errors import UserError
+
+__all__ = ["GENERIC", "build_optimizer", "loss_and_metrics", "resolve_settings"]
+
+GENERIC: dict[str, Any] = {
+    "epochs": 10,
+    "batch_size": 32,
+    "optimizer": "adam",
+    "learning_rate": 1e-3,
+    "schedule": "constant",
+    "warmup_epochs": 0,
+    "weight_decay": None,
+    "label_smoothing": 0.0,
+    "augmentation": {},
+    "model_args": {},
+}
+
+
+def resolve_settings(model_or_name: Any, **given: Any) -> dict[str, Any]:
+    """GENERIC, then the card's ``training`` entry (zoo names), then each non-None value given.
+
+    ``model_args`` and ``augmentation`` given are merged into the defaults key by key.
+    """
+    settings = {k: (dict(v) if isinstance(v, dict) else v) for k, v in GENERIC.items()}
+    if isinstance(model_or_name, str):
+        from kerascnn.registry import get_model_card
+        from kerascnn.weights.cards import parse_spec
+
+        for key, value in get_model_card(parse_spec(model_or_name)[0]).training.items():
+            settings[key] = dict(value) if isinstance(value, dict) else value
+    for key, value in given.items():
+        if value is None:
+            continue
+        if key in ("model_args", "augmentation") and isinstance(value, dict):
+            settings[key] = {**settings.get(key, {}), **value}
+        else:
+            settings[key] = value
+    settings["model_args"] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in settings["model_args"].items()
+    }
+    return settings
+
+
+def _learning_rate(settings: dict[str, Any], steps_per_epoch: int) -> Any:
+    import keras
+
+    rate, schedule = settings["learning_rate"], settings["schedule"]
+    total = settings["epochs"] * steps_per_epoch
+    warmup = int(settings.get("warmup_epochs") or 0) * steps_per_epoch
+    if schedule == "cosine":
+        if warmup:
+            return keras.optimizers.schedules.CosineDecay(
+                0.0, max(1, total - warmup), warmup_target=rate, warmup_steps=warmup
+            )
+        return keras.optimizers.schedules.CosineDecay(rate, total)
+    if schedule not in (None, "constant"):
+        raise UserError(f"unknown schedule {schedule!r}; use 'constant' or 'cosine'")
+    return rate
+
+
+def build_optimizer(settings: dict[str, Any], steps_per_epoch: int) -> Any:
+    """The optimizer of ``settings``: a Keras name, ``{"name": ..., **options}`` or an instance."""
+    import keras
+
+    spec = settings["optimizer"]
+    if isinstance(spec, keras.optimizers.Optimizer):
+        return spec
+    if callable(spec):
+        return spec(_learning_rate(settings, steps_per_epoch))
+    options = dict(spec) if isinstance(spec, dict) else {"name": spec}
+    name = options.pop("name", None)
+    try:
+        cls = type(keras.optimizers.get(name))
+    except ValueError:
+        raise UserError(f"unknown optimizer {name!r}; use a Keras name, e.g. 'adam'") from None
+    if settings.get("weight_decay"):
+        options["weight_decay"] = settings["weight_decay"]
+    return cls(learning_rate=_learning_rate(settings, steps_per_epoch), **options)
+
+
+def loss_and_metrics(label_smoothing: float) -> tuple[Any, list[Any]]:
+    """Cross-entropy on integer labels, or on one-hot labels when smoothing them."""
+    import keras
+
+    if label_smoothing:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+        return loss, [keras.metrics.CategoricalAccuracy(name="accuracy")]
+    loss = keras.losses.SparseCategoricalCrossentropy()
+    return loss, [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
