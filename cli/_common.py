@@ -8,7 +8,23 @@ from typing import Any
 
 import click
 
-__all__ = ["console", "format_count", "json_option", "quiet", "report_skipped"]
+__all__ = [
+    "FRACTION",
+    "POSITIVE",
+    "console",
+    "data_option",
+    "force_option",
+    "format_count",
+    "image_size_option",
+    "json_option",
+    "parse_pairs",
+    "quiet",
+    "report_skipped",
+    "split_options",
+]
+
+POSITIVE = click.FloatRange(0, min_open=True)  # learning rates, multipliers
+FRACTION = click.FloatRange(0, 1, max_open=True)  # validation and test splits
 
 
 def console(stderr: bool = False) -> Any:
@@ -51,3 +67,46 @@ def report_skipped(skipped: Any) -> None:
     """``skipped PATH: REASON`` on stderr for each unreadable image of a folder."""
     for path, reason in skipped:
         click.echo(f"skipped {path}: {reason}", err=True)
+
+
+data_option = click.option(
+    "--data", required=True, type=click.Path(), help="Folder of class sub-folders."
+)
+force_option = click.option("--force", is_flag=True, help="Overwrite existing output.")
+image_size_option = click.option(
+    "--image-size",
+    nargs=2,
+    type=click.IntRange(1),
+    default=None,
+    metavar="H W",
+    help="Input height and width (default: the model's).",
+)
+
+
+def split_options(fn: Any) -> Any:
+    """``--validation-split``, ``--test-split`` and ``--seed`` of the file-name-hash split."""
+    fn = click.option("--seed", default=0, show_default=True, help="Split and shuffle seed.")(fn)
+    fn = click.option("--test-split", default=0.0, show_default=True, type=FRACTION,
+                      help="Fraction kept out as test.")(fn)  # fmt: skip
+    return click.option("--validation-split", default=0.2, show_default=True, type=FRACTION,
+                        help="Fraction held out for validation.")(fn)  # fmt: skip
+
+
+def parse_pairs(pairs: tuple[str, ...], option: str) -> dict[str, Any]:
+    """``("batch_norm=true", "filters=[8,16]", "flip")`` -> ``{"batch_norm": True,
+    "filters": (8, 16), "flip": True}``: values are JSON, else strings; no value is True."""
+    import json
+
+    from kerascnn.errors import UserError
+
+    args: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not key.isidentifier() and not (option == "--augment" and "." in key):
+            raise UserError(f"{option} needs KEY=VALUE, got {pair!r}; e.g. {option} dropout=0.5")
+        try:
+            value = json.loads(raw) if sep else True
+        except json.JSONDecodeError:
+            value = raw  # a plain string
+        args[key] = tuple(value) if isinstance(value, list) else value
+    return args

@@ -2,60 +2,53 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
-from kerascnn.cli._common import quiet, report_skipped
+from kerascnn.cli._common import (
+    POSITIVE,
+    data_option,
+    force_option,
+    image_size_option,
+    parse_pairs,
+    quiet,
+    report_skipped,
+    split_options,
+)
+from kerascnn.training.distribute import STRATEGIES
 
-__all__ = ["parse_model_args", "train"]
+__all__ = ["train"]
 
-
-def parse_model_args(pairs: tuple[str, ...]) -> dict[str, Any]:
-    """``("batch_norm=true", "filters=[8,16]")`` -> ``{"batch_norm": True, "filters": (8, 16)}``."""
-    from kerascnn.errors import UserError
-
-    args: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.isidentifier():
-            raise UserError(f"--arg needs KEY=VALUE, got {pair!r}")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw  # a plain string
-        args[key] = tuple(value) if isinstance(value, list) else value
-    return args
+_DEFAULT = "default: the model card's"
 
 
 @click.command()
 @click.argument("model")
-@click.option("--data", required=True, type=click.Path(), help="Folder of class sub-folders.")
-@click.option("--epochs", default=10, show_default=True, type=click.IntRange(1), help="Epochs.")
+@data_option
+@click.option("--epochs", type=click.IntRange(1), help=f"Epochs ({_DEFAULT}).")
+@click.option("--batch-size", type=click.IntRange(1), help=f"Images per replica ({_DEFAULT}).")
+@click.option("--lr", type=POSITIVE, help=f"Peak learning rate ({_DEFAULT}).")
+@click.option("--optimizer", help=f"Keras optimizer name, e.g. adamw or sgd ({_DEFAULT}).")
+@click.option("--schedule", type=click.Choice(["constant", "cosine"]), help=f"({_DEFAULT}).")
+@click.option("--warmup-epochs", type=click.IntRange(0), help=f"Linear warm-up ({_DEFAULT}).")
+@click.option("--weight-decay", type=click.FloatRange(0), help=f"Decoupled ({_DEFAULT}).")
 @click.option(
-    "--batch-size", default=32, show_default=True, type=click.IntRange(1), help="Per replica."
-)
-@click.option("--lr", default=1e-3, show_default=True, type=float, help="Learning rate.")
-@click.option("--optimizer", default="adam", show_default=True, help="Keras optimizer name.")
-@click.option(
-    "--schedule",
-    type=click.Choice(["constant", "cosine"]),
-    default="constant",
-    show_default=True,
-    help="Learning-rate schedule over the whole run.",
+    "--label-smoothing", type=click.FloatRange(0, 1, max_open=True), help=f"({_DEFAULT})."
 )
 @click.option(
-    "--image-size",
-    nargs=2,
-    type=click.IntRange(1),
-    default=None,
-    metavar="H W",
-    help="Input size (default: the model's card).",
+    "--augment",
+    multiple=True,
+    metavar="NAME[=VALUE]",
+    help="Augmentation: flip, pad=4, crop=[56,56], translation=0.1, zoom, rotation, brightness, "
+    f"contrast, noise (added to the card's; none: no augmentation) ({_DEFAULT}).",
 )
+@click.option("--arg", "model_args", multiple=True, metavar="KEY=VALUE", help="Model argument.")
+@image_size_option
+@split_options
 @click.option(
     "--strategy",
-    type=click.Choice(["auto", "mirrored", "multiworker", "one"]),
+    type=click.Choice(STRATEGIES),
     default="auto",
     show_default=True,
     help="tf.distribute strategy; auto reads TF_CONFIG and the visible GPUs.",
@@ -63,7 +56,6 @@ def parse_model_args(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option(
     "--mixed-precision",
     type=click.Choice(["float16", "bfloat16"]),
-    default=None,
     help="Compute in float16 (with loss scaling) or bfloat16.",
 )
 @click.option(
@@ -73,76 +65,50 @@ def parse_model_args(pairs: tuple[str, ...]) -> dict[str, Any]:
     show_default=True,
     help="XLA compilation (auto: on GPUs only).",
 )
-@click.option(
-    "--validation-split", default=0.2, show_default=True, type=float, help="Held-out fraction."
-)
-@click.option(
-    "--test-split", default=0.0, show_default=True, type=float, help="Test fraction (kept out)."
-)
-@click.option("--seed", default=0, show_default=True, type=int, help="Split and shuffle seed.")
-@click.option("--arg", "model_args", multiple=True, metavar="KEY=VALUE", help="Model argument.")
-@click.option(
-    "--output",
-    type=click.Path(),
-    default=None,
-    help="Run folder (default runs/MODEL): checkpoints, best.keras, model.keras, history.*, logs/.",
-)
-@click.option("--save-freq", type=click.IntRange(1), default=None, help="Backup every N steps.")
+@click.option("--output", type=click.Path(), help="Run folder (default: runs/MODEL).")
+@click.option("--save-freq", type=click.IntRange(1), help="Backup every N steps.")
 @click.option("--resume", is_flag=True, help="Train a finished run in --output further.")
-def train(
-    model: str,
-    data: str,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    optimizer: str,
-    schedule: str,
-    image_size: tuple[int, int] | None,
-    strategy: str,
-    mixed_precision: str | None,
-    jit_compile: str,
-    validation_split: float,
-    test_split: float,
-    seed: int,
-    model_args: tuple[str, ...],
-    output: str | None,
-    save_freq: int | None,
-    resume: bool,
-) -> None:
+@force_option
+def train(model: str, data: str, **options: Any) -> None:
     """Train MODEL (a zoo name) from scratch on the images in --data.
 
-    The split (by file-name hash) is written to OUTPUT/split.json. Rerunning
-    the same command after an interruption resumes at the step it reached.
-    TensorBoard: `tensorboard --logdir OUTPUT/logs`.
+    With only --data it trains as the model's card says (optimizer, schedule,
+    weight decay, augmentation, epochs: `kerascnn zoo list MODEL --json`);
+    each flag changes one of those. The run folder holds model.keras and its
+    class names, args.json (what was used), split.json, history.csv/.png.
+    Rerunning the same command after an interruption resumes where it stopped.
     """
-    from kerascnn.training.distribute import resolve_strategy
     from kerascnn.training.run import RunFolder
 
-    args = parse_model_args(model_args)
-    out = RunFolder(output or f"runs/{model}").check().path  # before any work
-    dist = resolve_strategy(strategy)  # before any other TensorFlow work
-    from kerascnn.training import engine as train_lib
+    model_args = parse_pairs(options.pop("model_args"), "--arg")
+    augment = parse_pairs(options.pop("augment"), "--augment")
+    if augment.pop("none", False):
+        augment = {"flip": False, **{k: 0 for k in ("pad", "translation", "zoom", "rotation")}}
+    out = options.pop("output") or f"runs/{model}"
+    out = RunFolder(out).check(force=options["force"], resumable=True).path  # before any work
+    from kerascnn.training.distribute import resolve_strategy
+
+    strategy = resolve_strategy(options.pop("strategy"))  # before any other TensorFlow work
+    from kerascnn.training import engine
     from kerascnn.training.data import image_folder
 
-    size = image_size or train_lib.model_image_size(model, None, args)
-    folder = image_folder(data, size, validation_split, seed, test_split=test_split)
+    size = options.pop("image_size") or engine.model_image_size(model, None, model_args)
+    split = [options.pop(k) for k in ("validation_split", "seed", "test_split")]
+    folder = image_folder(data, size, *split[:2], test_split=split[2])
     report_skipped(folder.skipped)
-    history = train_lib.fit(
+    jit = options.pop("jit_compile")
+    history = engine.fit(
         model,
         folder,
-        epochs=epochs,
-        batch_size=batch_size,
-        optimizer=optimizer,
-        learning_rate=lr,
-        schedule=schedule,
-        strategy=dist,
-        mixed_precision=mixed_precision,
-        jit_compile={"on": True, "off": False}.get(jit_compile, "auto"),
+        learning_rate=options.pop("lr"),
+        augmentation=augment or None,
+        model_args=model_args or None,
+        strategy=strategy,
+        jit_compile={"on": True, "off": False}.get(jit, "auto"),
         output_dir=out,
-        model_args=args,
-        save_freq=save_freq,
-        resume=resume,
+        seed=split[1],
         verbose=0 if quiet() else "auto",
+        **options,
     )
     last = {k: v[-1] for k, v in history.history.items() if v}
     summary = ", ".join(f"{k} {v:.4f}" for k, v in sorted(last.items()))

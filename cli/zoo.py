@@ -50,6 +50,7 @@ def list_(pattern: str, as_json: bool) -> None:
                 "input_shape": card.input_shape,
                 "weights": {v: cached_path(w).is_file() for v, w in card.weights.items()},
                 "source": card.source,
+                "training": card.training,
             }
         )
     if as_json:

@@ -41,8 +41,14 @@ def maximize_filters(
     preprocessing: str | None = None,
     precision: str = "auto",
 ) -> np.ndarray:
-    """Images (``len(filters) x size x size x 3``, pixels in [0, 255]) that excite each
-    filter of ``layer`` in ``model`` (a zoo spec or a ``keras.Model``)."""
+    """Images (``len(filters) x size x size x 3``, pixels in [0, 255]) exciting each filter.
+
+    Args:
+        model, layer, filters: a zoo spec or a ``keras.Model``; the layer; its filters.
+        size: the images' side (the last octave's).
+        octaves, octave_scale, steps, step_size, jitter, seed, preprocessing, precision: as
+            for :func:`kerascnn.interpret.dream.deep_dream`, from grey noise.
+    """
     from kerascnn.interpret.dream_model import load_dream_model
 
     loaded = load_dream_model(model, preprocessing)

@@ -89,12 +89,14 @@ def _grid(tiles: list[np.ndarray], columns: int, label: str) -> Image.Image:
 def filters(
     model: Any, layer: str | None = None, *, max_filters: int = 64, max_channels: int = 16
 ) -> Image.Image:
-    """A picture of a convolution's kernels (default: the first convolution).
+    """A picture of a convolution's kernels, each filter scaled to [0, 255] by its min and max.
 
     A kernel over 3 input channels (the first layer) is one RGB tile per filter; deeper
-    kernels are one grey tile per (filter, input channel): a row per filter. Each filter is
-    scaled to [0, 255] by its own minimum and maximum. Shows at most ``max_filters`` filters
-    and ``max_channels`` input channels.
+    kernels are one grey tile per (filter, input channel): a row per filter.
+
+    Args:
+        model, layer: the model; its convolution (default: the first).
+        max_filters, max_channels: the most filters and input channels shown.
     """
     import keras
 
@@ -159,9 +161,12 @@ def features(
     *,
     preprocess: Callable | None = None,
 ) -> Image.Image:
-    """The feature maps of ``layer`` for ``image``: the input first, then ``max`` channels.
+    """The feature maps of ``layer`` for ``image``, each scaled to [0, 255] by its min and max.
 
-    Each map is scaled to [0, 255] by its own minimum and maximum.
+    Args:
+        model, image, layer: the model; pixels (see the module docstring); the layer.
+        max: the most channels shown, after a first tile with the input.
+        preprocess: maps pixels to the model's input (default: none).
     """
     import keras
 
@@ -251,9 +256,13 @@ def gradcam_heatmap(
     """Grad-CAM (Selvaraju et al. 2017): ``(heatmap in [0, 1] at the layer's size, class, p)``.
 
     The class's score (its logit when the model ends in softmax) is differentiated with
-    respect to ``layer``'s feature maps (default: the last layer with maps); the maps,
-    weighted by their mean gradient, summed and ReLU'd, are the heatmap. ``class_index``
-    defaults to the predicted class; ``p`` is the model's output for it.
+    respect to ``layer``'s feature maps; the maps, weighted by their mean gradient, summed
+    and ReLU'd, are the heatmap. ``p`` is the model's output for the class.
+
+    Args:
+        model, image, preprocess: as for :func:`features`.
+        class_index: the class explained (default: the predicted one).
+        layer: the feature maps (default: the last layer with maps).
     """
     import keras
 
@@ -288,7 +297,12 @@ def gradcam(
     preprocess: Callable | None = None,
     opacity: float = 0.45,
 ) -> Image.Image:
-    """The Grad-CAM heatmap blended over ``image`` at the image's own size, with a label."""
+    """The Grad-CAM heatmap blended over ``image`` at the image's own size, with a label.
+
+    Args:
+        model, image, class_index, layer, preprocess: as for :func:`gradcam_heatmap`.
+        opacity: the heatmap's weight in the blend.
+    """
     pixels = _pixels(image)
     cam, index, score = gradcam_heatmap(
         model, pixels, class_index, layer=layer, preprocess=preprocess

@@ -135,12 +135,14 @@ def classic_augmentation(
 ) -> Any:
     """A ``keras.Sequential`` of the usual augmentations, in the usual order.
 
-    ``crop=(224, 224)``: random crop (center crop at inference); ``pad=4``:
-    padded random crop; ``flip``: horizontal mirror; ``translation``, ``zoom``,
-    ``rotation``: factors of Keras' random layers (edges filled by the nearest
-    pixel); ``brightness`` and
-    ``contrast``: factors of ``RandomBrightness``/``RandomContrast``; ``noise``:
-    ``GaussianNoise`` standard deviation (in pixel units).
+    Args:
+        crop, pad: random crop, e.g. ``(224, 224)`` (center crop at inference); padded
+            random crop, e.g. ``4``.
+        flip: horizontal mirror.
+        translation, zoom, rotation: factors of Keras' random layers (edges: nearest pixel).
+        brightness, contrast: factors of ``RandomBrightness`` and ``RandomContrast``.
+        noise: ``GaussianNoise`` standard deviation (in pixel units).
+        value_range, seed: the pixels' range; the random seed.
     """
     steps: list[Any] = []
     if crop:

@@ -25,6 +25,7 @@ from kerascnn.training.plot import plot_history
 __all__ = [
     "BestModel",
     "PlotHistory",
+    "RunHistory",
     "StopOnNonFinite",
     "TrainingBackup",
     "atomic_save_model",
@@ -177,3 +178,25 @@ class StopOnNonFinite(keras.callbacks.Callback):
         if not math.isfinite(loss):
             self.where = (self._epoch, batch, loss)
             self.model.stop_training = True
+
+
+class RunHistory(keras.callbacks.Callback):
+    """After every epoch, rewrite the run's ``history.csv`` and ``history.png``.
+
+    Rows of epochs at or after the current one (left by an interrupted run that is
+    being resumed) are replaced, so a resumed run's history reads as one run.
+    """
+
+    def __init__(self, run: Any) -> None:
+        super().__init__()
+        self.run = run
+        self.rows: list[dict[str, Any]] = []
+
+    def on_train_begin(self, logs: Any = None) -> None:
+        self.rows = self.run.read_history()
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        self.rows = [r for r in self.rows if int(float(r["epoch"])) < epoch]
+        values = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
+        self.rows.append({"epoch": epoch, **values})
+        self.run.write_history(self.rows)

@@ -132,7 +132,8 @@ class _Plan:
         return (self.state["epoch"], self.state["step"]) if self.state else (0, 0)
 
 
-def _plan(strategy: Any, folder: Any, batch_size: int, output_dir: Any, epochs: int, resume: bool):
+def _plan(strategy: Any, folder: Any, batch_size: int, output_dir: Any, epochs: int, resume: bool,
+          force: bool = False) -> _Plan:  # fmt: skip
     from kerascnn.training import callbacks as cb
     from kerascnn.training.distribute import is_chief, worker_id
     from kerascnn.training.run import RunFolder
@@ -143,7 +144,7 @@ def _plan(strategy: Any, folder: Any, batch_size: int, output_dir: Any, epochs: 
     plan = _Plan(strategy, folder, global_batch, steps, is_chief(strategy))
     if output_dir is None:
         return plan
-    plan.run = RunFolder(output_dir).check()
+    plan.run = RunFolder(output_dir).check(force=force, resumable=True)
     out = plan.run.path
     plan.backup_dir = out / "backup" if plan.chief else out / "backup" / worker_id(strategy)
     plan.state = cb.read_backup(plan.backup_dir)
@@ -203,7 +204,8 @@ def _output_callbacks(plan: _Plan, save_freq: int | None, verbose: Any) -> Any:
     import keras
 
     from kerascnn.training import callbacks as cb
-    from kerascnn.training.run import RunFolder, RunHistory
+    from kerascnn.training.callbacks import RunHistory
+    from kerascnn.training.run import RunFolder
 
     run = plan.run
     if plan.chief:
@@ -325,6 +327,7 @@ def fit(
     seed: int = 0,
     save_freq: int | None = None,
     resume: bool = False,
+    force: bool = False,
     verbose: Any = "auto",
 ) -> Any:
     """Train and return the Keras ``History`` (its ``model`` has ``class_names``).
@@ -343,6 +346,7 @@ def fit(
         output_dir: the run folder (``kerascnn.training.run``); the same call again resumes.
         validation_split, seed: the folder's split; ``seed`` also fixes shuffling and weights.
         save_freq, resume: steps between backups (default 500); extend a finished run.
+        force: delete the run already in ``output_dir`` and start over.
         callbacks, verbose: more Keras callbacks; Keras' ``verbose``.
     """
     from kerascnn.training import callbacks as cb
@@ -367,7 +371,7 @@ def fit(
             f"{folder.root}: found {len(folder.class_names)} class folder(s); training needs "
             "at least 2, add another class folder"
         )
-    plan = _plan(strategy, folder, batch_size, output_dir, epochs, resume)
+    plan = _plan(strategy, folder, batch_size, output_dir, epochs, resume, force)
     if verbose:
         print(
             f"{_strategy_name(strategy)}: {plan.replicas} replica(s); global batch "

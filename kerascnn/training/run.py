@@ -17,16 +17,20 @@ from __future__ import annotations
 import csv
 import io
 import os
+import shutil
 from pathlib import Path
 from typing import Any
-
-import keras
 
 from kerascnn import atomic
 from kerascnn.errors import UserError
 from kerascnn.saved import write_metadata
 
-__all__ = ["RunFolder", "RunHistory"]
+__all__ = ["RUN_FILES", "RunFolder"]
+
+RUN_FILES = (
+    "model.keras", "model.classes.json", "best.keras", "best.json", "args.json", "split.json",
+    "history.csv", "history.png", "backup", "logs",
+)  # fmt: skip
 
 
 def _jsonable(value: Any) -> Any:
@@ -45,8 +49,23 @@ class RunFolder:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path).expanduser()
 
-    def check(self) -> RunFolder:
-        """Prove the folder creatable and writable, creating nothing; one-line ``UserError``."""
+    def check(self, *, force: bool = False, resumable: bool = False) -> RunFolder:
+        """Before any work: the folder can be written, and holds no run unless allowed.
+
+        A folder with run files is refused unless ``force`` (they are deleted: the run
+        starts over) or ``resumable`` and it holds an unfinished backup (``kerascnn train``
+        resumes it). Creates nothing; a one-line ``UserError`` otherwise.
+        """
+        found = [n for n in RUN_FILES if (self.path / n).exists()] if self.path.is_dir() else []
+        if found and force:
+            for name in found:
+                target = self.path / name
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
+        elif found and not (resumable and "backup" in found):
+            raise UserError(
+                f"{self.path} holds a run ({', '.join(found[:3])}); pass --force to start "
+                "over, or choose another --output"
+            )
         existing = self.path
         while not existing.exists() and existing != existing.parent:
             existing = existing.parent
@@ -104,25 +123,3 @@ class RunFolder:
         writer.writerows(rows)
         atomic.write_text(self / "history.csv", text.getvalue())
         plot_history(self.path / "history.csv", self.path / "history.png")
-
-
-class RunHistory(keras.callbacks.Callback):
-    """After every epoch, rewrite the run's ``history.csv`` and ``history.png``.
-
-    Rows of epochs at or after the current one (left by an interrupted run that is
-    being resumed) are replaced, so a resumed run's history reads as one run.
-    """
-
-    def __init__(self, run: RunFolder) -> None:
-        super().__init__()
-        self.run = run
-        self.rows: list[dict[str, Any]] = []
-
-    def on_train_begin(self, logs: Any = None) -> None:
-        self.rows = self.run.read_history()
-
-    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-        self.rows = [r for r in self.rows if int(float(r["epoch"])) < epoch]
-        values = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
-        self.rows.append({"epoch": epoch, **values})
-        self.run.write_history(self.rows)

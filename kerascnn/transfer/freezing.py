@@ -101,10 +101,7 @@ def unfreeze(
     """
     start = 0 if from_ is None else resolve_start(model, from_)
     for layer in model.layers[start:]:
-        for sub in walk_layers(layer):
-            sub.trainable = True
-        if keep_batchnorm_frozen:
-            for sub in walk_layers(layer):
-                if isinstance(sub, keras.layers.BatchNormalization):
-                    sub.trainable = False
+        for sub in walk_layers(layer):  # outer layers first: their setter reaches the inner
+            bn = isinstance(sub, keras.layers.BatchNormalization)
+            sub.trainable = not (bn and keep_batchnorm_frozen)
     return model

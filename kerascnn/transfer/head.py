@@ -109,11 +109,16 @@ def swap_head(
 ) -> Any:
     """A new model: ``model`` up to its last feature layer, then a new classifier.
 
-    The head is ``head_flatten`` (``pooling=None``, as the original tops) or
-    ``head_avg_pool``/``head_max_pool`` (global pooling) when the features are
-    4-D, then ``head_fc1``.. (``hidden`` ReLU layers), ``head_dropout`` and
-    ``predictions`` (``classes`` units, ``activation``). The backbone's layers
-    are shared with ``model`` (same weights, no copy) unless ``copy=True``.
+    The head: ``head_flatten``, ``head_avg_pool`` or ``head_max_pool`` (for 4-D features),
+    ``head_fc1``.., ``head_dropout``, then ``predictions``.
+
+    Args:
+        model, classes: the model; the new number of classes (at least 2).
+        hidden, dropout: widths of the head's ReLU layers; the dropout before ``predictions``.
+        pooling, activation: ``None`` (flatten, as the original tops), ``"avg"`` or ``"max"``;
+            the activation of ``predictions``.
+        feature_layer: where the head starts, as for :func:`find_feature_layer`.
+        copy: copy the backbone (default: its layers are shared with ``model``, same weights).
     """
     if isinstance(classes, bool) or not isinstance(classes, int) or classes < 2:
         raise UserError(f"classes must be an integer of at least 2, got {classes!r}")

@@ -99,11 +99,14 @@ def discriminative_optimizer(
 ) -> keras.optimizers.MultiOptimizer:
     """An optimizer that trains each layer with ``learning_rate x multipliers[layer]``.
 
-    ``multipliers`` maps layer names of ``model`` (a nested model's name
-    covers all its layers) to factors; other layers get ``default``.
-    ``optimizer`` is a name or an instance (only its config is used);
-    ``learning_rate`` overrides its learning rate. Compile ``model`` with it
-    after choosing what is trainable. See also :func:`backbone_multipliers`.
+    Compile ``model`` with it after choosing what is trainable.
+
+    Args:
+        model, multipliers: layer name (a nested model's covers all its layers) -> factor,
+            e.g. from :func:`backbone_multipliers`.
+        optimizer, learning_rate: a name or an instance (only its config is used); overrides
+            its learning rate.
+        default: the factor of the other layers.
     """
     base = keras.optimizers.get(optimizer) if isinstance(optimizer, str) else optimizer
     if isinstance(base, keras.optimizers.MultiOptimizer | keras.optimizers.LossScaleOptimizer):

@@ -13,7 +13,8 @@ import keras
 
 from kerascnn.errors import UserError
 from kerascnn.resolve import LoadedModel, is_path, load
-from kerascnn.training.run import RunFolder, RunHistory
+from kerascnn.training.callbacks import RunHistory
+from kerascnn.training.run import RunFolder
 from kerascnn.transfer import batchnorm, freezing
 from kerascnn.transfer.head import find_feature_layer, swap_head
 from kerascnn.transfer.rates import backbone_multipliers, discriminative_optimizer

@@ -270,12 +270,16 @@ def fetch(
 ) -> Path:
     """Download ``url`` to ``dest`` unless a verified copy is there; return ``dest``.
 
-    The file is written to ``dest.part`` and renamed into place only once its
-    ``hash`` (``"md5:..."`` or ``"sha256:..."``, a prefix counts) and ``size`` match;
-    an interrupted download resumes with HTTP Range; transient errors are retried
-    with exponential backoff; a final HTTP error or a wrong hash leaves no file.
-    Processes fetching the same ``dest`` take turns (file lock). ``KERASCNN_MIRROR``
-    rewrites ``url``; only https origins are allowed (see ``check_origin``).
+    The file is written to ``dest.part`` and renamed into place only once its hash and size
+    match; an interrupted download resumes with HTTP Range; a final HTTP error or a wrong
+    hash leaves no file. Processes fetching the same ``dest`` take turns (file lock).
+
+    Args:
+        url, dest: the origin (https, see ``check_origin``; ``KERASCNN_MIRROR`` rewrites it).
+        hash, size: ``"md5:..."`` or ``"sha256:..."`` (a prefix counts); bytes, if known.
+        progress: a progress bar (default: unless ``KERASCNN_QUIET=1`` or not a terminal).
+        retries, backoff, timeout: transient errors are retried, after ``backoff * 2**n``
+            seconds (at most 30); the seconds a connection may stall.
     """
     dest = Path(dest)
     if is_valid(dest, hash, size):

@@ -99,6 +99,10 @@ def whitening_kernel(images: np.ndarray, patch: int, eps: float, count: int, see
 
     Each eigenvector ``v`` of the patch covariance, scaled by ``1/sqrt(lambda + eps)``,
     appears as ``v`` and ``-v``; the bias centres the patches. Pixels are taken /255.
+
+    Args:
+        images, patch, eps: the training images; the patch side; added to the eigenvalues.
+        count, seed: how many images (drawn at random) the covariance is taken over.
     """
     rng = np.random.default_rng(seed)
     x = (
@@ -128,9 +132,14 @@ def augmented_images(
 ) -> Any:
     """A ``keras.utils.PyDataset`` of shuffled, flipped, randomly translated training batches.
 
-    Backend-neutral (numpy): each epoch draws a new order, flips and ``pad_crop``-pixel
-    translations (padding by ``pad_mode``: ``"REFLECT"`` or ``"CONSTANT"``) for all images
-    at once; labels are one-hot float32.
+    Backend-neutral (numpy): each epoch draws a new order, flips and translations for all
+    images at once; labels are one-hot float32.
+
+    Args:
+        x, y, batch_size: the images and integer labels; the batch size.
+        augmentation: ``flip``, ``pad_crop`` (pixels of translation) and ``pad_mode``
+            (``"REFLECT"`` or ``"CONSTANT"``).
+        seed: the random seed.
     """
     import keras
 
@@ -225,7 +234,12 @@ def compile_model(model: Any, recipe: dict[str, Any], images: int) -> Any:
 
 
 def train(model: Any, recipe: dict[str, Any], arrays: tuple[np.ndarray, ...], callbacks: list):
-    """The training call: ``model.fit`` on the augmented batches, test accuracy every epoch."""
+    """The training call: ``model.fit`` on the augmented batches, test accuracy every epoch.
+
+    Args:
+        model, recipe, callbacks: the compiled model; the recipe; ``model.fit``'s callbacks.
+        arrays: ``(x_train, y_train, x_test, y_test)``.
+    """
     import keras
 
     x_train, y_train, x_test, y_test = arrays
@@ -312,7 +326,12 @@ def evaluate(
     y_test: np.ndarray,
     classes: int = 10,
 ) -> dict[str, Any]:
-    """Errors of the weights in a float32 model as users build it (no test-time augmentation)."""
+    """Errors of the weights in a float32 model as users build it (no test-time augmentation).
+
+    Args:
+        recipe, weights: the recipe (its model and builder arguments); the weights file.
+        x_test, y_test, classes: the test images and integer labels; the number of classes.
+    """
     import kerascnn
 
     args = _builder_args(recipe)
@@ -352,7 +371,9 @@ def run(
 ) -> dict[str, Any]:
     """Train the recipe on ``data``; write float16 weights to ``output_dir``; test figures.
 
-    ``epochs`` overrides the recipe's (the cosine schedule follows it).
+    Args:
+        data, output_dir: the CIFAR-10 JPEG archive (or its folder); the folder written.
+        recipe, epochs: default :data:`RECIPE`; overrides its epochs (the schedule follows).
     """
     import keras
 
@@ -368,7 +389,8 @@ def run(
         with atomic_path(checkpoint) as tmp:
             model.save_weights(tmp)
 
-    from kerascnn.training.run import RunFolder, RunHistory
+    from kerascnn.training.callbacks import RunHistory
+    from kerascnn.training.run import RunFolder
 
     callbacks = [
         keras.callbacks.LambdaCallback(on_epoch_end=save_checkpoint),
