@@ -15,6 +15,7 @@ import difflib
 import fnmatch
 import functools
 import importlib
+import inspect
 import json
 import warnings
 from collections.abc import Callable
@@ -167,4 +168,12 @@ def create_model(name: str, **kwargs: Any) -> Any:
                 f"drop {key} or use other weights"
             )
         kwargs[key] = value
-    return get_model_builder(name)(**kwargs)
+    builder = get_model_builder(name)
+    params = inspect.signature(builder).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(kwargs) - set(params))
+        if unknown:
+            raise UserError(
+                f"{name} has no argument {unknown[0]!r}; use one of: {', '.join(params)}"
+            )
+    return builder(**kwargs)

@@ -31,10 +31,10 @@ CASES: dict[tuple[str, ...], tuple[list[str], str | None]] = {
     (): (["dreem"], None),  # unknown command, with a suggestion
     ("dream",): ([], None),  # IMAGE left out
     ("evaluate",): (["vgg16:imagenet", "--data", "{tmp}", "--batch-size", "0"], None),
-    ("finetune",): (["alexnet_cifar", "--data", "{tmp}", "--classes", "1"], NO_FIX),
+    ("finetune",): (["alexnet_cifar", "--data", "{tmp}", "--classes", "1"], None),
     ("predict",): (["vgg16", "{tmp}/missing.jpg"], None),
     ("summary",): (["{tmp}/notes.txt"], None),  # not a .keras file (written by the test)
-    ("train",): (["gesture_cnn", "--data", "{tmp}", "--arg", "oops"], NO_FIX),
+    ("train",): (["gesture_cnn", "--data", "{tmp}", "--arg", "=1"], None),
     ("visualize",): (["gradcm"], None),
     ("visualize", "features"): (["vgg16", "{tmp}/cat.jpg"], None),  # --layer left out
     ("visualize", "filters"): (["vgg61"], None),  # unknown model

@@ -21,7 +21,7 @@ from kerascnn.transfer.rates import backbone_multipliers, discriminative_optimiz
 
 __all__ = ["FinetuneResult", "finetune", "load_image_folder"]
 
-_NOT_RECORDED = ("model_or_spec", "data", "callbacks", "verbose", "optimizer")
+_NOT_RECORDED = ("model_or_spec", "data", "callbacks", "verbose", "optimizer", "force")
 
 
 @dataclass
@@ -153,6 +153,7 @@ def finetune(
     feature_layer: str | int | None = None,
     adapt_batch_norm: bool = False,
     output_dir: str | os.PathLike[str] | None = None,
+    force: bool = False,
     callbacks: Sequence[Any] = (),
     verbose: Any = "auto",
 ) -> FinetuneResult:
@@ -170,12 +171,13 @@ def finetune(
         image_size, batch_size, validation_split, seed: the input size and data split.
         hidden, dropout, pooling, feature_layer: the new head (``swap_head``).
         adapt_batch_norm: first re-estimate the backbone's batch-norm statistics (AdaBN).
-        output_dir: the run folder of ``kerascnn.training.run``, checked before training.
+        output_dir, force: the run folder of ``kerascnn.training.run``, checked before
+            training; ``force`` replaces a run already there.
         callbacks, verbose: as ``model.fit``.
     """
     arguments = {k: v for k, v in locals().items() if k not in _NOT_RECORDED}
     _check(classes, head_epochs, finetune_epochs)
-    run = RunFolder(output_dir).check() if output_dir is not None else None
+    run = RunFolder(output_dir).check(force=force) if output_dir is not None else None
     base, size = _backbone(model_or_spec, image_size)
     preprocessing = base.preprocessing
     split = {"validation_split": validation_split, "seed": seed, "batch_size": batch_size}
