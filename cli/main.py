@@ -21,8 +21,6 @@ from kerascnn.errors import UserError
 
 __all__ = ["COMMANDS", "CommandLineError", "LazyGroup", "cli", "error_line", "main"]
 
-# TensorFlow's C++ start-up chatter is noise at a shell; users can still set it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # The variable the library reads for "no progress output" (it never imports the CLI).
 QUIET_ENV = "KERASCNN_QUIET"
@@ -147,14 +145,19 @@ def _set_quiet_env(ctx: click.Context) -> None:
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kerascnn")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.option("-v", "--verbose", is_flag=True, help="Show TensorFlow's own log lines too.")
 @click.pass_context
-def cli(ctx: click.Context, quiet: bool) -> None:
+def cli(ctx: click.Context, quiet: bool, verbose: bool) -> None:
     """kerascnn: a Keras 3 model zoo for convolutional networks.
 
     Build and inspect the zoo's models, fetch their weights, predict, train,
     fine-tune and dream. `kerascnn COMMAND --help` tells more.
     """
     ctx.ensure_object(dict)
+    if ctx.obj.get("console") and not verbose:  # TensorFlow is not imported yet
+        from kerascnn.cli._quiet import hide_native_logs
+
+        hide_native_logs()
     ctx.obj["quiet"] = quiet
     if quiet:
         _set_quiet_env(ctx)
@@ -162,4 +165,4 @@ def cli(ctx: click.Context, quiet: bool) -> None:
 
 def main(args: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
-    sys.exit(cli.main(args=args, prog_name="kerascnn"))
+    sys.exit(cli.main(args=args, prog_name="kerascnn", obj={"console": True}))

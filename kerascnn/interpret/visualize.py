@@ -204,32 +204,6 @@ def _logits(model: Any) -> Iterator[None]:
         last.activation = activation
 
 
-def _gradient(fn: Callable[[Any], Any], x: np.ndarray) -> np.ndarray:
-    """d sum(fn(x)) / dx on the current Keras backend."""
-    import keras
-
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        tensor = tf.convert_to_tensor(x)
-        with tf.GradientTape() as tape:
-            tape.watch(tensor)
-            total = tf.reduce_sum(fn(tensor))
-        return tape.gradient(total, tensor).numpy()
-    if backend == "jax":
-        import jax
-
-        return np.asarray(jax.grad(lambda a: fn(a).sum())(jax.numpy.asarray(x)))
-    if backend == "torch":
-        import torch
-
-        tensor = torch.tensor(x, requires_grad=True)
-        fn(tensor).sum().backward()
-        return tensor.grad.cpu().numpy()
-    raise UserError(f"Grad-CAM needs gradients; backend {backend!r} is not supported")
-
-
 def _last_feature_layer(model: Any) -> Any:
     """The last layer with feature maps, before any pooling that follows it."""
     candidates = [
@@ -266,6 +240,8 @@ def gradcam_heatmap(
     """
     import keras
 
+    from kerascnn.interpret.ascent import gradient_fn
+
     target = _find_layer(model, layer) if layer else _last_feature_layer(model)
     x = _model_input(model, _pixels(image), preprocess)
     maps = keras.ops.convert_to_numpy(keras.Model(model.input, target.output)(x))
@@ -274,9 +250,13 @@ def gradcam_heatmap(
         class_index = int(np.argmax(scores))
     if not 0 <= class_index < scores.shape[-1]:
         raise UserError(f"class {class_index} is out of range: the model has {len(scores)}")
-    head = keras.Model(target.output, model.output)
-    with _logits(model):
-        grads = _gradient(lambda a: head(a)[:, class_index], maps)
+    head = keras.Model([target.output], model.output)
+
+    def score(outputs: list[Any]) -> Any:
+        return keras.ops.sum(outputs[0][:, class_index])
+
+    with _logits(model):  # compiled and run inside: the logits' gradient
+        _, grads = gradient_fn(head, score, precision="float32")(maps)
     cam = np.maximum((maps[0] * grads[0].mean(axis=(0, 1))).sum(axis=-1), 0.0)
     peak = float(cam.max())
     return (cam / peak if peak > 0 else cam), class_index, float(scores[class_index])
