@@ -87,9 +87,10 @@ def make_splits(images: Path, per_class: int, work: Path) -> tuple[Path, Path, i
 
 
 def accuracy(model, folder: Path, size, preprocessing: str) -> float:
-    from kerascnn.transfer.recipe import _preprocess, load_image_folder
+    from kerascnn.training.data import image_folder
+    from kerascnn.transfer.recipe import _preprocess
 
-    ds, _, _ = load_image_folder(folder, size, validation_split=0.0, batch_size=64)
+    ds = image_folder(folder, size, validation_split=0.0, batch_size=64).train
     fn = _preprocess(preprocessing)
     ds = ds.map(fn) if fn else ds
     model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -198,8 +199,9 @@ def one_seed(args, seed: int, train_dir: Path, test_dir: Path, n_test: int) -> t
     """
     import keras
 
+    from kerascnn.training.data import image_folder
     from kerascnn.transfer import adapt_batch_norm, finetune
-    from kerascnn.transfer.recipe import _preprocess, load_image_folder
+    from kerascnn.transfer.recipe import _preprocess
 
     keras.utils.set_random_seed(seed)
     t0 = time.time()
@@ -222,9 +224,7 @@ def one_seed(args, seed: int, train_dir: Path, test_dir: Path, n_test: int) -> t
     acc_transfer = accuracy(tuned.model, test_dir, size, tuned.preprocessing)
     t1 = time.time()
     keras.utils.set_random_seed(seed)
-    train, _, _ = load_image_folder(
-        train_dir, size, validation_split=0.0, seed=seed, batch_size=args.batch_size
-    )
+    train = image_folder(train_dir, size, 0.0, seed, batch_size=args.batch_size).train
     fn = _preprocess(tuned.preprocessing)
     train = train.map(fn) if fn else train
     scratch = same_architecture(tuned.model, args.weights, train, seed)

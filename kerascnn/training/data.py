@@ -41,8 +41,10 @@ SPLIT_FILE = "split.json"
 def split_of(relpath: str, seed: int, validation_split: float, test_split: float) -> str:
     """Which split a file goes to: a uniform number from ``sha256(seed/relpath)``.
 
-    ``[0, test_split)`` is test, the next ``validation_split`` is validation,
-    the rest train. The number depends only on the file's own name.
+    Args:
+        relpath, seed: the file's path inside its class folder, and the split's seed.
+        validation_split, test_split: ``[0, test_split)`` is test, the next
+            ``validation_split`` validation, the rest train.
     """
     digest = hashlib.sha256(f"{seed}/{relpath}".encode()).digest()
     u = int.from_bytes(digest[:8], "big") / 2**64
@@ -233,9 +235,13 @@ def image_folder(
 ) -> ImageFolder:
     """Read a folder of class sub-folders and split it (see the module docstring).
 
-    ``image_size`` is (height, width). ``cache``: ``True`` in memory, a file
-    prefix on disk, ``False`` none. ``check`` decodes every image once with
-    Pillow in ``workers`` threads and skips, with a reason, those that fail.
+    Args:
+        path, image_size: the folder; (height, width) the images are resized to.
+        validation_split, seed, test_split: the split (see :func:`split_of`).
+        batch_size: of the ``train``/``validation``/``test`` datasets.
+        cache: ``True`` in memory, a file prefix on disk, ``False`` none.
+        check, workers: decode every image once with Pillow in ``workers`` threads
+            and skip, with a reason, those that fail.
     """
     root = Path(path).expanduser()
     for name, value in (("validation_split", validation_split), ("test_split", test_split)):

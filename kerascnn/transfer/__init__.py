@@ -10,7 +10,7 @@ from kerascnn.transfer.rates import (
     discriminative_optimizer,
     geometric_multipliers,
 )
-from kerascnn.transfer.recipe import FinetuneResult, finetune, load_image_folder
+from kerascnn.transfer.recipe import FinetuneResult, finetune
 
 __all__ = [
     "FinetuneResult",
@@ -24,7 +24,6 @@ __all__ = [
     "finetune",
     "freeze",
     "geometric_multipliers",
-    "load_image_folder",
     "swap_head",
     "unfreeze",
 ]

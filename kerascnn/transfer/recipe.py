@@ -19,7 +19,7 @@ from kerascnn.transfer import batchnorm, freezing
 from kerascnn.transfer.head import find_feature_layer, swap_head
 from kerascnn.transfer.rates import backbone_multipliers, discriminative_optimizer
 
-__all__ = ["FinetuneResult", "finetune", "load_image_folder"]
+__all__ = ["FinetuneResult", "finetune"]
 
 _NOT_RECORDED = ("model_or_spec", "data", "callbacks", "verbose", "optimizer", "force")
 
@@ -34,25 +34,6 @@ class FinetuneResult:
     history: dict[str, dict[str, list[float]]] = field(default_factory=dict)
     model_path: Path | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
-
-
-def load_image_folder(
-    path: str | os.PathLike[str],
-    image_size: tuple[int, int],
-    *,
-    validation_split: float = 0.2,
-    seed: int = 0,
-    batch_size: int = 32,
-) -> tuple[Any, Any, list[str]]:
-    """``(train, validation or None, class names)`` from a folder of class folders.
-
-    ``kerascnn.training.data.image_folder``'s split (by file name, stratified, stable) and
-    checks (unreadable images reported and skipped).
-    """
-    from kerascnn.training.data import image_folder
-
-    folder = image_folder(path, tuple(image_size), validation_split, seed, batch_size=batch_size)
-    return folder.train, folder.validation, list(folder.class_names)
 
 
 def _preprocess(mode: str) -> Any:

@@ -27,9 +27,10 @@ def _no_head_error(card: WeightCard) -> UserError:
 def resolve_classes(name: str, weights: Any, include_top: bool, classes: Any) -> Any:
     """The ``classes`` a builder should use: the weights' classes, else the model's default.
 
-    Asking for other classes than a variant's with ``include_top=True`` is a ``ValueError``
-    pointing to ``kerascnn.transfer.swap_head``; a ``-notop`` variant needs
-    ``include_top=False``.
+    Args:
+        name, weights: the zoo model and its ``weights`` argument (a variant, file or None).
+        include_top, classes: the builder's; other classes than a variant's with a head
+            are a ``UserError`` pointing to ``kerascnn.transfer.swap_head``.
     """
     card = get_model_card(name)
     variant = card.weights.get(weights) if isinstance(weights, str) else None
@@ -105,10 +106,13 @@ def load_file(model: Any, path: str | Path, fmt: str | None = None) -> Any:
 
 
 def load_into(model: Any, name: str, weights: str, *, progress: bool | None = None) -> Any:
-    """Load ``weights`` (a variant of zoo model ``name`` or a weights file) into ``model``.
+    """Load ``weights`` into ``model``, a zoo model ``name``; return the model.
 
-    A variant is downloaded on first use, cached and verified (``kerascnn.weights.cache``);
-    :func:`pick_variant` chooses between a full file and its ``-notop`` twin.
+    Args:
+        model, name: the built model and its zoo name.
+        weights: a variant (downloaded on first use, cached and verified; :func:`pick_variant`
+            chooses between a full file and its ``-notop`` twin) or a weights file.
+        progress: show a download progress bar (default: on a terminal).
     """
     from kerascnn.weights.cache import variant_file
 
