@@ -1,4 +1,4 @@
-"""Errors that the CLI reports as one line (``error: ...``) and exit code 2."""
+"""Errors that the CLI reports as one line, ``Error: <problem>; <fix>``, and exit code 2."""
 
 __all__ = ["UnknownModelError", "UserError", "WeightsUnavailableError"]
 
@@ -6,8 +6,9 @@ __all__ = ["UnknownModelError", "UserError", "WeightsUnavailableError"]
 class UserError(ValueError):
     """A mistake in what the user asked for: a bad argument, file or name.
 
-    Subclasses ``ValueError`` so Python callers can catch it as usual; the CLI
-    prints its message on one line, without a traceback, and exits with 2.
+    The message is ``<problem>; <fix>``: what is wrong, with the value received, then what
+    to do. Subclasses ``ValueError`` so Python callers can catch it as usual; the CLI
+    prints it as ``Error: <message>`` on one line, without a traceback, and exits with 2.
     """
 
 

@@ -49,14 +49,14 @@ def load_image(
         what = "is a directory" if path.is_dir() else "no such file"
         raise UserError(f"{path}: {what}; give an image file (JPEG, PNG, BMP, WebP)")
     if path.stat().st_size == 0:
-        raise UserError(f"{path}: the file is empty, not an image")
+        raise UserError(f"{path}: the file is empty, not an image; give a complete image file")
     try:
         with Image.open(path) as img:
             img.load()
             img = ImageOps.exif_transpose(img)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         reason = "not an image Pillow can read" if isinstance(exc, UnidentifiedImageError) else exc
-        raise UserError(f"{path}: cannot read the image ({reason})") from None
+        raise UserError(f"{path}: cannot read the image ({reason}); save it as a PNG") from None
     if min(img.size) < min_side:
         raise UserError(
             f"{path}: the image is {img.size[0]}x{img.size[1]} pixels; "

@@ -61,21 +61,24 @@ def check_choice(model: str, key: str, value: Any, choices: tuple[Any, ...]) -> 
         value, choices: the value given and the ones allowed.
     """
     if value not in choices:
-        raise UserError(f"{model}: {key} must be {_alternatives(choices)}, got {value!r}")
+        raise UserError(f"{model}: unknown {key} {value!r}; use {_alternatives(choices)}")
 
 
 def check_flags(model: str, **flags: Any) -> None:
     """Raise unless every flag is ``True`` or ``False``."""
     for key, value in flags.items():
         if not isinstance(value, bool):
-            raise UserError(f"{model}: {key} must be True or False, got {value!r}")
+            raise UserError(f"{model}: {key} must be True or False, got {value!r}; e.g. {key}=True")
 
 
 def check_sizes(model: str, **sizes: Any) -> None:
     """Raise unless every size (``hidden``, ``kernel_size``, ...) is a positive integer."""
     for key, value in sizes.items():
         if not _positive_int(value):
-            raise UserError(f"{model}: {key} must be a positive integer, got {value!r}")
+            raise UserError(
+                f"{model}: {key} must be a positive integer, got {value!r}; "
+                f"leave {key} out for the default"
+            )
 
 
 def check_size_lists(model: str, *, allow_empty: bool = False, **lists: Any) -> None:
@@ -86,13 +89,19 @@ def check_size_lists(model: str, *, allow_empty: bool = False, **lists: Any) -> 
     for key, value in lists.items():
         listed = isinstance(value, tuple | list)
         if not listed or (not value and not allow_empty) or not all(map(_positive_int, value)):
-            raise UserError(f"{model}: {key} must be positive integers, got {value!r}")
+            raise UserError(
+                f"{model}: {key} must be positive integers, got {value!r}; "
+                f"leave {key} out for the default"
+            )
 
 
 def _input_shape(model: str, input_shape: Any, default: Any, min_size: int) -> tuple[int, ...]:
     if input_shape is None:
         return tuple(default)
-    wrong = f"{model}: input_shape must be (height, width, channels), got {input_shape!r}"
+    wrong = (
+        f"{model}: input_shape must be (height, width, channels), got {input_shape!r}; "
+        f"e.g. {tuple(default)}"
+    )
     try:
         shape = tuple(int(d) for d in input_shape)
     except (TypeError, ValueError):
@@ -119,15 +128,19 @@ def check_arguments(
     check_choice(model, "pooling", args["pooling"], (None, "avg", "max"))
     weights, classes, activation = args["weights"], args["classes"], args["classifier_activation"]
     if weights is not None and not isinstance(weights, str):
-        raise UserError(f"{model}: weights must be None, a variant name or a file, got {weights!r}")
+        raise UserError(
+            f"{model}: weights must be None, a variant name or a file, got {weights!r}; "
+            "e.g. weights=None"
+        )
     if classes is not None and not _positive_int(classes):
-        raise UserError(f"{model}: classes must be a positive integer, got {classes!r}")
+        raise UserError(f"{model}: classes must be a positive integer, got {classes!r}; e.g. 10")
     if not (activation is None or isinstance(activation, str) or callable(activation)):
         raise UserError(
-            f"{model}: classifier_activation must be None, a name or a callable, got {activation!r}"
+            f"{model}: classifier_activation must be None, a name or a callable, "
+            f"got {activation!r}; e.g. 'softmax'"
         )
     if not 0.0 <= args.get("dropout", 0.0) < 1.0:
-        raise UserError(f"{model}: dropout must be in [0, 1), got {args['dropout']!r}")
+        raise UserError(f"{model}: dropout must be in [0, 1), got {args['dropout']!r}; e.g. 0.5")
     if keras.config.image_data_format() != "channels_last":
         raise UserError(
             f"{model}: the zoo's models are channels_last; "

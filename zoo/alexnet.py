@@ -178,7 +178,10 @@ def alexnet_cifar(
     check_choice("alexnet_cifar", "norm", norm, ("bn", "lrn", None))
     check_sizes("alexnet_cifar", kernel_size=kernel_size, convs_per_stage=convs_per_stage)
     if isinstance(whiten, bool) or not isinstance(whiten, int) or not 0 <= whiten < 8:
-        raise UserError(f"alexnet_cifar: whiten must be a patch size in 0..7, got {whiten!r}")
+        raise UserError(
+            f"alexnet_cifar: whiten must be a patch size in 0..7, got {whiten!r}; "
+            "e.g. 3, or 0 for none"
+        )
     check_choice("alexnet_cifar", "global_pool", global_pool, ("max", "avg", None))
     inputs = model_input(args)
     x = _whitening(inputs, whiten, args.shape[2]) if whiten else inputs

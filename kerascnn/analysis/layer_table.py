@@ -254,9 +254,9 @@ def layer_table(
     import keras
 
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise UserError(f"batch_size must be a positive integer, got {batch_size!r}")
+        raise UserError(f"batch_size must be a positive integer, got {batch_size!r}; e.g. 32")
     if not isinstance(model, keras.Model):
-        raise UserError(f"expected a Keras model, got {type(model).__name__}")
+        raise UserError(f"expected a Keras model, got {type(model).__name__}; pass a keras.Model")
     try:
         model_inputs = list(model.inputs)
     except (AttributeError, ValueError):
@@ -265,7 +265,10 @@ def layer_table(
         raise UserError(f"model {model.name!r} is not built; call it once or give it an Input")
     if input_shape is not None:
         if len(model_inputs) != 1:
-            raise UserError("input_shape works only for models with one input")
+            raise UserError(
+                f"{model.name} has {len(model_inputs)} inputs but input_shape fits one; "
+                "leave input_shape=None"
+            )
         shape = (None, *(int(d) for d in input_shape))
         specs = [keras.KerasTensor(shape, dtype=model_inputs[0].dtype)]
     else:

@@ -76,13 +76,13 @@ def parse_memory(memory: int | str) -> int:
     else:
         match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?\s*", str(memory), re.I)
         if not match:
-            raise UserError(f"memory must look like 16GiB, 512MB or a byte count, got {memory!r}")
+            raise UserError(f"memory must be a size, got {memory!r}; e.g. 16GiB, 512MB or 1000000")
         number, unit, binary = match.groups()
         unit = unit.lower()
         scale = 1024 ** "bkmgt".index(unit or "b") if binary else _UNITS[unit]
         value = int(float(number) * scale)
     if value <= 0:
-        raise UserError(f"memory must be positive, got {memory!r}")
+        raise UserError(f"memory must be positive, got {memory!r}; e.g. 16GiB")
     return value
 
 
@@ -133,8 +133,8 @@ def memory_estimate(
     """
     if mixed_precision not in (None, *MIXED_POLICIES):
         raise UserError(
-            f"mixed_precision must be None, 'mixed_float16' or 'mixed_bfloat16', "
-            f"got {mixed_precision!r}"
+            f"unknown mixed_precision {mixed_precision!r}; "
+            "use None, 'mixed_float16' or 'mixed_bfloat16'"
         )
     slots = _slots(optimizer)
     dtype = "float16" if mixed_precision else None
@@ -187,7 +187,7 @@ def max_batch_size(
     if fixed + one.activations > budget:
         raise UserError(
             f"{model.name}: even a batch of 1 needs {format_bytes(fixed + one.activations)} "
-            f"(weights, gradients and optimizer state {format_bytes(fixed)}); "
-            f"more than {format_bytes(budget)}"
+            f"(weights, gradients and optimizer state {format_bytes(fixed)}), more than "
+            f"{format_bytes(budget)}; use more memory, mixed precision or a smaller input"
         )
     return (budget - fixed) // one.activations

@@ -55,7 +55,7 @@ def compute_precision(precision: str = "auto") -> str:
     if precision in ("float32", "bfloat16"):
         return precision
     if precision != "auto":
-        raise UserError(f"precision must be 'auto', 'float32' or 'bfloat16', got {precision!r}")
+        raise UserError(f"unknown precision {precision!r}; use 'auto', 'float32' or 'bfloat16'")
     if keras.backend.backend() != "tensorflow":
         return "float32"
     import tensorflow as tf
@@ -170,7 +170,10 @@ def gradient_fn(
             return float(loss.detach()), grad.detach().cpu().numpy()
 
     else:
-        raise UserError(f"gradient ascent does not support the {backend!r} Keras backend")
+        raise UserError(
+            f"gradient ascent does not support the {backend!r} Keras backend; "
+            "set KERAS_BACKEND to tensorflow, jax or torch"
+        )
     return run
 
 

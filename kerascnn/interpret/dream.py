@@ -46,7 +46,10 @@ def _channel_lists(layers: Sequence[str], channels: Channels, extractor: Any) ->
     per_layer = channels if isinstance(channels, Mapping) else dict.fromkeys(layers, channels)
     unknown = set(per_layer) - set(layers)
     if unknown:
-        raise UserError(f"channels given for {sorted(unknown)[0]!r}, which is not a dream layer")
+        raise UserError(
+            f"channels given for {sorted(unknown)[0]!r}, which is not a dream layer; "
+            f"give channels for {', '.join(layers)} only"
+        )
     lists = []
     for name, out in zip(layers, extractor.outputs, strict=True):
         chosen = per_layer.get(name)
@@ -54,7 +57,10 @@ def _channel_lists(layers: Sequence[str], channels: Channels, extractor: Any) ->
             chosen = [int(c) for c in chosen]
             depth = out.shape[-1]
             if not chosen or any(not 0 <= c < depth for c in chosen):
-                raise UserError(f"channels for {name} must be in 0..{depth - 1}, got {chosen}")
+                raise UserError(
+                    f"channels for {name} must be in 0..{depth - 1}, got {chosen}; "
+                    "drop the others, or give None for all"
+                )
         lists.append(chosen)
     return lists
 
@@ -88,7 +94,10 @@ def _pixels(image: Any) -> tuple[np.ndarray, np.ndarray | None]:
     if arr.ndim == 2:
         arr = np.repeat(arr[..., None], 3, axis=-1)
     if arr.ndim != 3 or arr.shape[-1] not in (3, 4) or min(arr.shape[:2]) < 2:
-        raise UserError(f"image must be an HxW, HxWx3 or HxWx4 array, got shape {arr.shape}")
+        raise UserError(
+            f"image must be an HxW, HxWx3 or HxWx4 array of at least 2x2, got shape {arr.shape}; "
+            "give RGB pixels or an image file"
+        )
     alpha = arr[..., 3].copy() if arr.shape[-1] == 4 else None
     return np.asarray(arr[..., :3], np.float32), alpha  # read only: no copy needed
 
@@ -126,17 +135,17 @@ def _guide_features(extractor: Any, guide: Any, preprocessing: str, channels: li
 
 def _check(octaves: int, octave_scale: float, steps: int, step_size: float, tile_size, jitter):
     if not isinstance(octaves, int) or octaves < 1:
-        raise UserError(f"octaves must be a positive integer, got {octaves!r}")
+        raise UserError(f"octaves must be a positive integer, got {octaves!r}; e.g. 4")
     if octave_scale < 1.0:
-        raise UserError(f"octave_scale must be at least 1, got {octave_scale!r}")
+        raise UserError(f"octave_scale must be at least 1, got {octave_scale!r}; e.g. 1.4")
     if not isinstance(steps, int) or steps < 0:
-        raise UserError(f"steps must be a non-negative integer, got {steps!r}")
+        raise UserError(f"steps must be a non-negative integer, got {steps!r}; e.g. 20")
     if step_size <= 0:
-        raise UserError(f"step_size must be positive, got {step_size!r}")
+        raise UserError(f"step_size must be positive, got {step_size!r}; e.g. 0.01")
     if tile_size is not None and tile_size < 0:
-        raise UserError(f"tile_size must be positive (0 or None: no tiles), got {tile_size!r}")
+        raise UserError(f"tile_size must be positive, got {tile_size!r}; e.g. 512 (0: no tiles)")
     if jitter < 0:
-        raise UserError(f"jitter must be 0 or more, got {jitter!r}")
+        raise UserError(f"jitter must be 0 or more, got {jitter!r}; e.g. 32, or 0 for none")
 
 
 # model -> {settings: (extractor, channels, gradient fn)}: repeated dreams with the same

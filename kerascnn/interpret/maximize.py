@@ -57,10 +57,12 @@ def maximize_filters(
     depth = extractor.outputs[0].shape[-1]
     filters = [int(f) for f in filters]
     if not filters or any(not 0 <= f < depth for f in filters):
-        raise UserError(f"{layer} has filters 0..{depth - 1}; got {filters}")
+        raise UserError(f"{layer} has filters 0..{depth - 1}, got {filters}; pick from that range")
     min_side = max(ascent.min_input_side(extractor), card.min_input_size if card else 1)
     if size < min_side:
-        raise UserError(f"size must be at least {min_side} for {layer}, got {size}")
+        raise UserError(
+            f"size must be at least {min_side} for {layer}, got {size}; e.g. size={min_side}"
+        )
     fn = ascent.gradient_fn(extractor, _objective, preprocessing, precision)
     onehot = keras.ops.convert_to_tensor(np.eye(depth, dtype=np.float32)[filters])
     rng = np.random.default_rng(seed)

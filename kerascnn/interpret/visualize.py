@@ -103,7 +103,7 @@ def filters(
     convs = conv_layers(model)
     if layer is None:
         if not convs:
-            raise UserError(f"{model.name} has no 2-D convolution layer")
+            raise UserError(f"{model.name} has no 2-D convolution layer; show the filters of a CNN")
         target = convs[0]
     else:
         target = _find_layer(model, layer)
@@ -139,7 +139,9 @@ def _pixels(image: Any) -> np.ndarray:
         return image.pixels
     if isinstance(image, np.ndarray):
         if image.ndim != 3 or image.shape[-1] != 3:
-            raise UserError(f"image must be H x W x 3 pixels, got shape {image.shape}")
+            raise UserError(
+                f"image must be H x W x 3 pixels, got shape {image.shape}; give RGB pixels"
+            )
         return image.astype(np.float32)
     return load_image(image).pixels
 
@@ -172,7 +174,10 @@ def features(
 
     target = _find_layer(model, layer)
     if len(target.output.shape) != 4:
-        raise UserError(f"layer {layer!r} has no feature maps (output {target.output.shape})")
+        raise UserError(
+            f"layer {layer!r} has no feature maps (output {target.output.shape}); "
+            "pick a convolution or pooling layer"
+        )
     pixels = _pixels(image)
     x = _model_input(model, pixels, preprocess)
     maps = keras.ops.convert_to_numpy(keras.Model(model.input, target.output)(x))[0]
@@ -216,7 +221,7 @@ def _last_feature_layer(model: Any) -> Any:
             return layer
     if candidates:
         return candidates[-1]
-    raise UserError(f"{model.name} has no layer with feature maps for Grad-CAM")
+    raise UserError(f"{model.name} has no layer with feature maps for Grad-CAM; explain a CNN")
 
 
 def gradcam_heatmap(
@@ -249,7 +254,10 @@ def gradcam_heatmap(
     if class_index is None:
         class_index = int(np.argmax(scores))
     if not 0 <= class_index < scores.shape[-1]:
-        raise UserError(f"class {class_index} is out of range: the model has {len(scores)}")
+        raise UserError(
+            f"class {class_index} is out of range: the model has {len(scores)} classes; "
+            f"pick one in 0..{len(scores) - 1}"
+        )
     head = keras.Model([target.output], model.output)
 
     def score(outputs: list[Any]) -> Any:

@@ -127,7 +127,8 @@ class ImageFolder:
         if not entries:
             raise UserError(
                 f"{self.root}: the {split} split is empty "
-                f"(validation_split={self.validation_split}, test_split={self.test_split})"
+                f"(validation_split={self.validation_split}, test_split={self.test_split}); "
+                "add images or change the splits"
             )
         shuffle = (split == "train") if shuffle is None else shuffle
         paths = [str(self.root / p) for p, _ in entries]
@@ -212,7 +213,10 @@ def _list_classes(root: Path) -> tuple[list[str], dict[str, list[str]]]:
         )
     empty = [n for n in classes if not found[n]]
     if len(empty) == len(classes):
-        raise UserError(f"{root}: no images found in its class sub-folders")
+        raise UserError(
+            f"{root}: no images found in its class sub-folders; "
+            "put each class's images (.jpg, .png, ...) in root/<class>/"
+        )
     if empty:
         raise UserError(
             f"{root}: class folder(s) {', '.join(map(repr, empty))} contain no images; "
@@ -246,13 +250,18 @@ def image_folder(
     root = Path(path).expanduser()
     for name, value in (("validation_split", validation_split), ("test_split", test_split)):
         if not 0.0 <= value < 1.0:
-            raise UserError(f"{name} must be in [0, 1), got {value!r}")
+            raise UserError(f"{name} must be in [0, 1), got {value!r}; e.g. {name}=0.2")
     if validation_split + test_split >= 1.0:
-        raise UserError("validation_split + test_split must be below 1 to leave training data")
+        raise UserError(
+            f"validation_split + test_split must be below 1 to leave training data, got "
+            f"{validation_split} + {test_split}; lower them, e.g. 0.2 and 0.1"
+        )
     try:
         image_size = (int(image_size[0]), int(image_size[1]))
     except (TypeError, ValueError, IndexError):
-        raise UserError(f"image_size must be (height, width), got {image_size!r}") from None
+        raise UserError(
+            f"image_size must be (height, width), got {image_size!r}; e.g. (64, 64)"
+        ) from None
     classes, found = _list_classes(root)
     entries = [
         (f"{name}/{rel}", label, rel) for label, name in enumerate(classes) for rel in found[name]
@@ -264,7 +273,10 @@ def image_folder(
         skipped = [(str(root / e[0]), r) for e, r in zip(entries, reasons, strict=True) if r]
         entries = [e for e, r in zip(entries, reasons, strict=True) if not r]
         if not entries:
-            raise UserError(f"{root}: none of the images can be read, e.g. {skipped[0][0]}")
+            raise UserError(
+                f"{root}: none of the images can be read, e.g. {skipped[0][0]} ({skipped[0][1]}); "
+                "give a folder of JPEG or PNG images"
+            )
     files: dict[str, list[tuple[str, int]]] = {s: [] for s in SPLITS}
     for relpath, label, rel in entries:
         files[split_of(rel, seed, validation_split, test_split)].append((relpath, label))

@@ -42,9 +42,12 @@ def tf_config() -> dict[str, Any]:
     try:
         config = json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise UserError(f"TF_CONFIG is not valid JSON ({exc})") from None
+        raise UserError(f"TF_CONFIG is not valid JSON ({exc}); fix or unset TF_CONFIG") from None
     if not isinstance(config, dict):
-        raise UserError("TF_CONFIG must be a JSON object with 'cluster' and 'task'")
+        raise UserError(
+            f"TF_CONFIG must be a JSON object with 'cluster' and 'task', got a JSON "
+            f"{type(config).__name__}; fix or unset TF_CONFIG"
+        )
     return config
 
 

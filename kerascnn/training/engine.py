@@ -121,6 +121,7 @@ class _Plan:
     backup_dir: Path | None = None
     state: dict[str, Any] | None = None
     scratch: Path | None = None
+    augment: Any = None  # the training augmentation (a Keras model), or None
     callbacks: list[Any] = field(default_factory=list)
 
     @property
@@ -230,15 +231,13 @@ def _datasets(plan: _Plan, settings: dict[str, Any]) -> tuple[Any, Any]:
     the validation set. Labels are one-hot when the settings smooth them."""
     import tensorflow as tf
 
-    from kerascnn.layers import classic_augmentation
     from kerascnn.training.data import batch_images
 
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     classes = len(plan.folder.class_names)
     onehot = bool(settings["label_smoothing"])
-    spec = {"flip": False, **settings["augmentation"]}
-    augment = classic_augmentation(**spec, seed=settings["seed"]) if any(spec.values()) else None
+    augment = plan.augment
 
     def prepare(ds: Any, train: bool) -> Any:
         if augment is not None and train:
@@ -351,7 +350,7 @@ def fit(
     """
     from kerascnn.training import callbacks as cb
     from kerascnn.training.distribute import require_tensorflow_backend, resolve_strategy
-    from kerascnn.training.settings import resolve_settings
+    from kerascnn.training.settings import augmenter, resolve_settings
 
     given = {k: v for k, v in locals().items() if k in _SETTINGS}
     settings = resolve_settings(model_or_name, **given)
@@ -365,6 +364,7 @@ def fit(
     epochs, batch_size = settings["epochs"], settings["batch_size"]
     _check_numbers(epochs=epochs, batch_size=batch_size, learning_rate=settings["learning_rate"])
     model_args = settings["model_args"]
+    augment = augmenter(settings["augmentation"], seed)  # a bad layer name fails here
     folder = _train_data(data, model_or_name, image_size, model_args, validation_split, seed)
     if len(folder.class_names) < 2:
         raise UserError(
@@ -372,6 +372,7 @@ def fit(
             "at least 2, add another class folder"
         )
     plan = _plan(strategy, folder, batch_size, output_dir, epochs, resume, force)
+    plan.augment = augment
     if verbose:
         print(
             f"{_strategy_name(strategy)}: {plan.replicas} replica(s); global batch "

@@ -57,13 +57,14 @@ class RunFolder:
         resumes it). Creates nothing; a one-line ``UserError`` otherwise.
         """
         found = [n for n in RUN_FILES if (self.path / n).exists()] if self.path.is_dir() else []
+        trained = [n for n in found if n in ("model.keras", "best.keras", "backup")]
         if found and force:
             for name in found:
                 target = self.path / name
                 shutil.rmtree(target) if target.is_dir() else target.unlink()
-        elif found and not (resumable and "backup" in found):
+        elif trained and not (resumable and "backup" in found):
             raise UserError(
-                f"{self.path} holds a run ({', '.join(found[:3])}); pass --force to start "
+                f"{self.path} holds a run ({', '.join(trained)}); pass --force to start "
                 "over, or choose another --output"
             )
         existing = self.path

@@ -13,7 +13,7 @@ from typing import Any
 
 from kerascnn.errors import UserError
 
-__all__ = ["GENERIC", "build_optimizer", "loss_and_metrics", "resolve_settings"]
+__all__ = ["GENERIC", "augmenter", "build_optimizer", "loss_and_metrics", "resolve_settings"]
 
 GENERIC: dict[str, Any] = {
     "epochs": 10,
@@ -100,3 +100,33 @@ def loss_and_metrics(label_smoothing: float) -> tuple[Any, list[Any]]:
         return loss, [keras.metrics.CategoricalAccuracy(name="accuracy")]
     loss = keras.losses.SparseCategoricalCrossentropy()
     return loss, [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+
+def _layer_by_name(path: str, options: Any) -> Any:
+    """``"keras_cv.layers.GridMask"`` -> that layer, built with ``options`` (a dict) or none."""
+    import importlib
+
+    module, _, name = path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as exc:
+        extra = " (pip install 'kerascnn[cv]')" if path.startswith("keras_cv") else ""
+        raise UserError(f"--augment {path}: {exc}; install it{extra}") from None
+    except AttributeError:
+        raise UserError(f"--augment {path}: {module} has no {name!r}; check the name") from None
+    return cls(**options) if isinstance(options, dict) else cls()
+
+
+def augmenter(spec: dict[str, Any], seed: int | None) -> Any:
+    """The training augmentation of ``spec``: ``classic_augmentation`` arguments (no flip
+    unless asked), then layers named by import path (e.g. keras-cv's); None when empty."""
+    import keras
+
+    from kerascnn.layers import classic_augmentation
+
+    classic = {"flip": False, **{k: v for k, v in spec.items() if "." not in k}}
+    named = [_layer_by_name(k, v) for k, v in spec.items() if "." in k and v]
+    if not any(classic.values()) and not named:
+        return None
+    steps = [classic_augmentation(**classic, seed=seed), *named]
+    return keras.Sequential(steps, name="training_augmentation")

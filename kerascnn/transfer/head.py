@@ -26,10 +26,13 @@ def layer_index(model: Any, ref: str | int, *, what: str = "layer") -> int:
     """The index in ``model.layers`` of a layer given by name or (possibly negative) index."""
     n = len(model.layers)
     if isinstance(ref, bool) or not isinstance(ref, int | str):
-        raise UserError(f"{what} must be a layer name or index, got {ref!r}")
+        raise UserError(f"{what} must be a layer name or index, got {ref!r}; give a str or an int")
     if isinstance(ref, int):
         if not -n <= ref < n:
-            raise UserError(f"{what} index {ref} is out of range: {model.name} has {n} layers")
+            raise UserError(
+                f"{what} index {ref} is out of range: {model.name} has {n} layers; "
+                f"use {-n}..{n - 1}"
+            )
         return ref % n
     for i, layer in enumerate(model.layers):
         if layer.name == ref:
@@ -57,7 +60,10 @@ def _graph_output(model: Any, layer: Any) -> Any:
         except ValueError:
             continue
         return outputs[0]
-    raise UserError(f"{model.name}: cannot take the output of layer {layer.name!r}")
+    raise UserError(
+        f"{model.name}: cannot take the output of layer {layer.name!r}; "
+        "pick a layer of the outer model with one output"
+    )
 
 
 def _rank(model: Any, layer: Any) -> int:
@@ -121,13 +127,13 @@ def swap_head(
         copy: copy the backbone (default: its layers are shared with ``model``, same weights).
     """
     if isinstance(classes, bool) or not isinstance(classes, int) or classes < 2:
-        raise UserError(f"classes must be an integer of at least 2, got {classes!r}")
+        raise UserError(f"classes must be an integer of at least 2, got {classes!r}; e.g. 10")
     if pooling not in _POOLING:
-        raise UserError(f"pooling must be None, 'avg' or 'max', got {pooling!r}")
+        raise UserError(f"unknown pooling {pooling!r}; use None, 'avg' or 'max'")
     if not 0.0 <= dropout < 1.0:
-        raise UserError(f"dropout must be in [0, 1), got {dropout!r}")
+        raise UserError(f"dropout must be in [0, 1), got {dropout!r}; e.g. dropout=0.5")
     if any(isinstance(u, bool) or not isinstance(u, int) or u < 1 for u in hidden):
-        raise UserError(f"hidden must be positive integers, got {tuple(hidden)!r}")
+        raise UserError(f"hidden must be positive integers, got {tuple(hidden)!r}; e.g. (256,)")
     if copy:
         clone = keras.models.clone_model(model)
         clone.set_weights(model.get_weights())

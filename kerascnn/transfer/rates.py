@@ -68,7 +68,7 @@ def geometric_multipliers(
     Blocks are layer-name prefixes (see ``kerascnn.transfer.blocks``); the head keeps x1.
     """
     if not 0.0 < decay <= 1.0:
-        raise UserError(f"decay must be in (0, 1], got {decay!r}")
+        raise UserError(f"decay must be in (0, 1], got {decay!r}; e.g. decay=0.5")
     end = feature_layer_index(model, feature_layer)
     out: dict[str, float] = {}
     for depth, (_, group) in enumerate(reversed(blocks(model, end=end)), start=1):
@@ -110,7 +110,10 @@ def discriminative_optimizer(
     """
     base = keras.optimizers.get(optimizer) if isinstance(optimizer, str) else optimizer
     if isinstance(base, keras.optimizers.MultiOptimizer | keras.optimizers.LossScaleOptimizer):
-        raise UserError("optimizer must be a plain optimizer, not a Multi/LossScale wrapper")
+        raise UserError(
+            f"optimizer must be a plain optimizer, got a {type(base).__name__}; "
+            "pass the optimizer it wraps"
+        )
     if learning_rate is not None:
         config = base.get_config()
         config["learning_rate"] = learning_rate
@@ -118,7 +121,10 @@ def discriminative_optimizer(
     groups: dict[float, list[str]] = {}
     for name, factor in multipliers.items():
         if isinstance(factor, bool) or not isinstance(factor, int | float) or factor < 0:
-            raise UserError(f"learning-rate multiplier for {name!r} must be >= 0, got {factor!r}")
+            raise UserError(
+                f"learning-rate multiplier for {name!r} must be >= 0, got {factor!r}; "
+                "e.g. 0.1, or 0 to keep the layer fixed"
+            )
         layer = model.layers[layer_index(model, name, what="multipliers")]
         paths = [v.path for v in layer.weights]
         if float(factor) != float(default) and paths:

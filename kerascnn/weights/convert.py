@@ -70,7 +70,10 @@ def torch_to_keras(model: Any, state: dict[str, np.ndarray], *, source: str = "f
     targets = [(layer, _keras_kind(layer)) for layer in model.layers if layer.weights]
     if any(kind is None for _, kind in targets):
         odd = next(layer.name for layer, kind in targets if kind is None)
-        raise UserError(f"{source}: cannot map torch weights onto layer {odd!r} of {model.name}")
+        raise UserError(
+            f"{source}: cannot map torch weights onto layer {odd!r} of {model.name}; "
+            "only Conv2D, BatchNormalization and Dense layers take them"
+        )
     modules = _torch_modules(state)
     if not any(kind == "dense" for _, kind in targets):  # include_top=False: skip the head
         modules = [m for m in modules if m[1] != "dense"]
@@ -80,7 +83,8 @@ def torch_to_keras(model: Any, state: dict[str, np.ndarray], *, source: str = "f
         raise UserError(
             f"{source}: its layers ({have.count('conv')} conv, {have.count('bn')} batch norm, "
             f"{have.count('dense')} linear) do not match {model.name} ({want.count('conv')} "
-            f"conv, {want.count('bn')} batch norm, {want.count('dense')} dense)"
+            f"conv, {want.count('bn')} batch norm, {want.count('dense')} dense); "
+            "give the weights of the same architecture"
         )
     flatten = _flatten_shape(model)
     first_dense = True
@@ -95,8 +99,9 @@ def torch_to_keras(model: Any, state: dict[str, np.ndarray], *, source: str = "f
                 h, w, c = flatten
                 if weight.shape[1] != h * w * c:
                     raise UserError(
-                        f"{source}: {prefix}.weight takes {weight.shape[1]} inputs; "
-                        f"{layer.name} takes {h}x{w}x{c}"
+                        f"{source}: {prefix}.weight takes {weight.shape[1]} inputs but "
+                        f"{layer.name} takes {h}x{w}x{c}; build the model at the weights' "
+                        "input size"
                     )
                 weight = weight.reshape(-1, c, h, w).transpose(0, 2, 3, 1).reshape(-1, h * w * c)
             first_dense = False
@@ -107,7 +112,8 @@ def torch_to_keras(model: Any, state: dict[str, np.ndarray], *, source: str = "f
         if [v.shape for v in values] != expected:
             got = [v.shape for v in values]
             raise UserError(
-                f"{source}: {prefix} has shapes {got}, but {layer.name} needs {expected}"
+                f"{source}: {prefix} has shapes {got}, but {layer.name} needs {expected}; "
+                "build the model to match (classes=, input_shape=) or with include_top=False"
             )
         layer.set_weights([np.ascontiguousarray(v, dtype=np.float32) for v in values])
 
@@ -133,15 +139,22 @@ def load_legacy_h5(model: Any, path: str | Path) -> None:
                 for n in f.attrs.get("layer_names", [])
             }
     except OSError as exc:
-        raise UserError(f"{path}: not a readable HDF5 weights file ({exc})") from None
+        raise UserError(
+            f"{path}: not a readable HDF5 weights file ({exc}); give a Keras .h5 weights file"
+        ) from None
     if not names:
         raise UserError(f"{path}: no 'layer_names' attribute; not a legacy Keras .h5 weights file")
     missing = [layer.name for layer in model.layers if layer.weights and layer.name not in names]
     if missing:
         shown = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
-        raise UserError(f"{path}: has no weights for layer(s) {shown} of {model.name}")
+        raise UserError(
+            f"{path}: has no weights for layer(s) {shown} of {model.name}; "
+            "give the weights of the same architecture"
+        )
     try:
         model.load_weights(str(path), by_name=True)
     except ValueError as exc:
         message = str(exc).splitlines()[0]
-        raise UserError(f"{path}: does not fit {model.name}: {message}") from None
+        raise UserError(
+            f"{path}: does not fit {model.name}: {message}; build the model the weights came from"
+        ) from None

@@ -285,7 +285,10 @@ def fetch(
     if is_valid(dest, hash, size):
         return dest
     if offline():
-        raise WeightsUnavailableError(f"{dest.name} is not cached and KERASCNN_OFFLINE=1")
+        raise WeightsUnavailableError(
+            f"{dest.name} is not cached and KERASCNN_OFFLINE=1; "
+            f"unset KERASCNN_OFFLINE to download it, or put the file at {dest}"
+        )
     url = mirror_url(url)
     check_origin(url)
     dest.parent.mkdir(parents=True, exist_ok=True)

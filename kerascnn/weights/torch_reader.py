@@ -77,10 +77,13 @@ class _Tensor:
     def array(self) -> np.ndarray:
         data = self.storage.data
         if data is None:
-            raise UserError("a .pth tensor refers to a storage that the file does not contain")
+            raise UserError(
+                "a .pth tensor refers to a storage that the file does not contain; "
+                "download or save the file again"
+            )
         last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride, strict=True))
         if self.offset < 0 or (all(self.size) and last >= data.size):
-            raise UserError("a .pth tensor points outside its storage; the file is damaged")
+            raise UserError("a .pth tensor points outside its storage; get the file again")
         if not all(self.size):
             return np.zeros(self.size, data.dtype)
         strides = tuple(s * data.itemsize for s in self.stride)
@@ -136,7 +139,9 @@ def _read_zip(path: Path) -> Any:
     with zipfile.ZipFile(path) as archive:
         pkl = [n for n in archive.namelist() if n.endswith("data.pkl")]
         if len(pkl) != 1:
-            raise UserError(f"{path}: not a torch .pth archive (no single data.pkl)")
+            raise UserError(
+                f"{path}: not a torch .pth archive (no single data.pkl); give a torch.save file"
+            )
         prefix = pkl[0][: -len("data.pkl")]
         storages: dict[str, _Storage] = {}
 
@@ -163,7 +168,10 @@ def _read_legacy(path: Path) -> Any:
     with open(path, "rb") as f:
         header = _Unpickler(f, refuse)
         if header.load() != _LEGACY_MAGIC:
-            raise UserError(f"{path}: not a torch .pth file (neither a zip archive nor legacy)")
+            raise UserError(
+                f"{path}: not a torch .pth file (neither a zip archive nor legacy); "
+                "give a torch.save file"
+            )
         header.load()  # protocol version
         header.load()  # system info
         result = _Unpickler(f, load_storage).load()
@@ -181,11 +189,19 @@ def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     try:
         raw = _read_zip(path) if zipfile.is_zipfile(path) else _read_legacy(path)
     except (pickle.UnpicklingError, EOFError, KeyError, ValueError, struct.error) as exc:
-        raise UserError(f"{path}: cannot read this .pth file safely ({exc})") from None
+        if isinstance(exc, UserError):
+            raise
+        raise UserError(
+            f"{path}: cannot read this .pth file safely ({exc}); "
+            "save a plain state dict: torch.save(model.state_dict(), path)"
+        ) from None
     if isinstance(raw, dict) and "state_dict" in raw and isinstance(raw["state_dict"], dict):
         raw = raw["state_dict"]
     if not isinstance(raw, dict):
-        raise UserError(f"{path}: expected a state dict, found {type(raw).__name__}")
+        raise UserError(
+            f"{path}: expected a state dict, found {type(raw).__name__}; "
+            "save one with torch.save(model.state_dict(), path)"
+        )
     out = {}
     for key, value in raw.items():
         if isinstance(value, _Tensor):

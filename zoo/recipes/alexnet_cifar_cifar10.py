@@ -148,7 +148,7 @@ def augmented_images(
     pad = int(augmentation.get("pad_crop", 0))
     mode = augmentation.get("pad_mode", "REFLECT")
     if mode not in ("REFLECT", "CONSTANT"):
-        raise UserError(f"pad_mode must be REFLECT or CONSTANT, got {mode!r}")
+        raise UserError(f"pad_mode must be REFLECT or CONSTANT, got {mode!r}; use one of them")
 
     class _Epochs(keras.utils.PyDataset):
         def __init__(self) -> None:
@@ -215,7 +215,10 @@ def compile_model(model: Any, recipe: dict[str, Any], images: int) -> Any:
     schedule, epochs = recipe["schedule"], recipe["epochs"]
     warmup = schedule.get("warmup_epochs", 0)
     if epochs <= warmup:
-        raise UserError(f"epochs ({epochs}) must be more than schedule.warmup_epochs ({warmup})")
+        raise UserError(
+            f"epochs ({epochs}) must be more than schedule.warmup_epochs ({warmup}); "
+            "raise epochs or lower warmup_epochs"
+        )
     lr = keras.optimizers.schedules.CosineDecay(
         0.0 if warmup else schedule["peak_lr"],
         decay_steps=steps * (epochs - warmup),
@@ -417,7 +420,7 @@ def _overrides(text: str) -> dict[str, Any]:
         value = None
     if not isinstance(value, dict):
         raise UserError(
-            f"OVERRIDES_JSON must be a JSON object, e.g. '{{\"epochs\": 20}}', got {text!r}"
+            f"OVERRIDES_JSON must be a JSON object, got {text!r}; e.g. '{{\"epochs\": 20}}'"
         )
     return value
 
