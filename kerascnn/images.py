@@ -56,7 +56,9 @@ def load_image(
             img = ImageOps.exif_transpose(img)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         reason = "not an image Pillow can read" if isinstance(exc, UnidentifiedImageError) else exc
-        raise UserError(f"{path}: cannot read the image ({reason}); save it as a PNG") from None
+        raise UserError(
+            f"{path}: cannot read the image ({reason}); give a JPEG, PNG, BMP or WebP file"
+        ) from None
     if min(img.size) < min_side:
         raise UserError(
             f"{path}: the image is {img.size[0]}x{img.size[1]} pixels; "

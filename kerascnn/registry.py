@@ -134,7 +134,10 @@ def get_model_builder(name: str) -> Callable[..., Any]:
     elif name in _plugin_entry_points():
         builder = _plugin_entry_points()[name].load()
         if not callable(builder):
-            raise UserError(f"the entry point for model {name!r} is not callable: {builder!r}")
+            raise UserError(
+                f"the entry point for model {name!r} is not callable: {builder!r}; "
+                "point it at the builder function"
+            )
     else:
         raise _unknown(name)
     _registered[name] = builder

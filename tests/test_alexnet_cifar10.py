@@ -251,7 +251,7 @@ def test_recipe_command_mistakes_are_one_line(argv, message, tmp_path, monkeypat
     with pytest.raises(SystemExit) as exit_info:
         recipe.main(argv)
     text = str(exit_info.value.code)
-    assert text.startswith("error: ") and message in text and "\n" not in text
+    assert text.startswith("Error: ") and message in text and "\n" not in text
     assert not (tmp_path / "o").exists()  # nothing written for a mistake
 
 

@@ -103,7 +103,7 @@ def filters(
     convs = conv_layers(model)
     if layer is None:
         if not convs:
-            raise UserError(f"{model.name} has no 2-D convolution layer; show the filters of a CNN")
+            raise UserError(f"{model.name} has no 2-D convolution layer; use a convolutional model")
         target = convs[0]
     else:
         target = _find_layer(model, layer)
@@ -221,7 +221,7 @@ def _last_feature_layer(model: Any) -> Any:
             return layer
     if candidates:
         return candidates[-1]
-    raise UserError(f"{model.name} has no layer with feature maps for Grad-CAM; explain a CNN")
+    raise UserError(f"{model.name} has no layer with feature maps for Grad-CAM; use a CNN")
 
 
 def gradcam_heatmap(

@@ -79,7 +79,7 @@ class _Tensor:
         if data is None:
             raise UserError(
                 "a .pth tensor refers to a storage that the file does not contain; "
-                "download or save the file again"
+                "get the file again"
             )
         last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride, strict=True))
         if self.offset < 0 or (all(self.size) and last >= data.size):
@@ -140,7 +140,8 @@ def _read_zip(path: Path) -> Any:
         pkl = [n for n in archive.namelist() if n.endswith("data.pkl")]
         if len(pkl) != 1:
             raise UserError(
-                f"{path}: not a torch .pth archive (no single data.pkl); give a torch.save file"
+                f"{path}: not a torch .pth archive (no single data.pkl); "
+                "give a file saved by torch.save"
             )
         prefix = pkl[0][: -len("data.pkl")]
         storages: dict[str, _Storage] = {}
@@ -170,7 +171,7 @@ def _read_legacy(path: Path) -> Any:
         if header.load() != _LEGACY_MAGIC:
             raise UserError(
                 f"{path}: not a torch .pth file (neither a zip archive nor legacy); "
-                "give a torch.save file"
+                "give a file saved by torch.save"
             )
         header.load()  # protocol version
         header.load()  # system info

@@ -448,7 +448,7 @@ def main(argv: list[str] | None = None) -> None:
         recipe = with_overrides(RECIPE, _overrides(args[2]) if len(args) == 3 else {})
         print(json.dumps(run(args[0], args[1], recipe), indent=1))
     except UserError as exc:
-        raise SystemExit(f"error: {exc}") from None
+        raise SystemExit(f"Error: {exc}") from None
 
 
 if __name__ == "__main__":
