@@ -95,7 +95,7 @@ def _list_layers(spec: str) -> None:
 )
 @click.option(
     "--steps",
-    type=click.IntRange(0),
+    type=click.IntRange(1),
     default=20,
     show_default=True,
     help="Gradient-ascent steps per octave.",

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from kerascnn.cli._common import console, json_option, report_skipped
+from kerascnn.cli._common import console, json_option, report_skipped, split_options
 
 __all__ = ["evaluate"]
 
@@ -21,9 +21,7 @@ __all__ = ["evaluate"]
     show_default=True,
     help="Which part of the split to evaluate on.",
 )
-@click.option("--validation-split", default=0.2, type=float, help="If no split is recorded.")
-@click.option("--test-split", default=0.0, type=float, help="If no split is recorded.")
-@click.option("--seed", default=0, type=int, help="Split seed, if no split is recorded.")
+@split_options
 @click.option("--batch-size", default=64, type=click.IntRange(1), help="Images per batch.")
 @json_option
 def evaluate(

@@ -25,7 +25,7 @@ __all__ = ["maximize"]
     help="Grid image to write.",
 )
 @click.option("--size", type=click.IntRange(8), default=128, show_default=True, help="Tile side.")
-@click.option("--steps", type=click.IntRange(0), default=20, show_default=True, help="Per octave.")
+@click.option("--steps", type=click.IntRange(1), default=20, show_default=True, help="Per octave.")
 @click.option("--octaves", type=click.IntRange(1), default=3, show_default=True, help="Scales.")
 @click.option("--seed", type=int, help="Random seed.")
 @click.option("--force", is_flag=True, help="Overwrite the output file.")

@@ -172,16 +172,24 @@ def test_plot_history(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     assert_unchanged(tmp_path, before)
 
 
-def test_trim_history_and_save_split_fail_cleanly(
+def test_run_history_and_split_fail_cleanly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kerascnn.training import callbacks, data
+    from kerascnn.training.callbacks import RunHistory
+    from kerascnn.training.run import RunFolder
 
-    csv_path = tmp_path / "history.csv"
-    csv_path.write_text("epoch,loss\n0,1.0\n1,0.5\n2,0.25\n")
-    callbacks.trim_history(csv_path, 2)
-    assert csv_path.read_text().splitlines() == ["epoch,loss", "0,1.0", "1,0.5"]
-    assert mode(csv_path) == MODE
+    run = RunFolder(tmp_path)
+    (tmp_path / "history.csv").write_text("epoch,loss\n0,1.0\n1,0.5\n2,0.25\n")
+    history = RunHistory(run)
+    history.on_train_begin()
+    history.on_epoch_end(2, {"loss": 0.125})  # a resumed run trains epoch 2 again
+    assert (tmp_path / "history.csv").read_text().splitlines() == [
+        "epoch,loss",
+        "0,1.0",
+        "1,0.5",
+        "2,0.125",
+    ]
+    assert mode(tmp_path / "history.csv") == MODE
     before = listing(tmp_path)
 
     def fail(*args: Any, **kwargs: Any) -> None:
@@ -189,11 +197,9 @@ def test_trim_history_and_save_split_fail_cleanly(
 
     monkeypatch.setattr(atomic.os, "replace", fail)
     with pytest.raises(Boom):
-        callbacks.trim_history(csv_path, 1)
-    folder = data.ImageFolder.__new__(data.ImageFolder)
-    monkeypatch.setattr(data.ImageFolder, "to_json", lambda self: {"files": list(range(1000))})
+        history.on_epoch_end(1, {"loss": 0.75})
     with pytest.raises(Boom):
-        folder.save_split(tmp_path)
+        run.write_split({"files": list(range(1000))})
     monkeypatch.undo()
     assert_unchanged(tmp_path, before)
 
@@ -230,22 +236,25 @@ def test_keras_saves_through_atomic_path(tmp_path: Path, filename: str) -> None:
 
 
 def test_training_files_fail_cleanly(tmp_path: Path) -> None:
-    from kerascnn.training.callbacks import TrainingBackup, atomic_save_model, read_backup
+    from kerascnn.training.callbacks import BestModel, TrainingBackup, read_backup
 
     good, bad = _model(), _model(exploding=True)
-    atomic_save_model(good, tmp_path / "model.keras")
+    best = BestModel(tmp_path / "model.keras")
+    best.set_model(good)
+    best.on_epoch_end(0, {"val_loss": 1.0})
     backup = TrainingBackup(tmp_path / "backup")
     backup.set_model(good)
     backup.save(1, 0)
     assert read_backup(tmp_path / "backup")["weights"] == "ckpt-1-0.weights.h5"
     assert {mode(p) for p in (tmp_path / "backup").iterdir()} == {MODE}
     before, before_backup = listing(tmp_path), listing(tmp_path / "backup")
+    best.set_model(bad)
     with pytest.raises(Boom):
-        atomic_save_model(bad, tmp_path / "model.keras")
+        best.on_epoch_end(1, {"val_loss": 0.5})
     backup.set_model(bad)
     with pytest.raises(Boom):
         backup.save(1, 5)
     assert_unchanged(tmp_path, before)
     assert_unchanged(tmp_path / "backup", before_backup)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["backup", "model.keras"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["backup", "model.json", "model.keras"]
     assert read_backup(tmp_path / "backup")["weights"] == "ckpt-1-0.weights.h5"

@@ -11,6 +11,7 @@ from PIL import Image
 
 from kerascnn.errors import UserError
 from kerascnn.training.data import image_folder, split_of
+from kerascnn.training.run import RunFolder
 from tests.image_folders import make_image_folder
 
 
@@ -69,7 +70,7 @@ def test_bad_images_are_reported_by_path_and_skipped(tmp_path: Path):
     images, labels = zip(*folder.dataset("train", batch_size=100).unbatch(), strict=True)
     assert len(images) == 12 and sorted(int(y) for y in labels) == [0] * 6 + [1] * 6
     assert images[0].shape == (16, 16, 3) and images[0].dtype.name == "float32"
-    out = folder.save_split(tmp_path / "run")
+    out = RunFolder(tmp_path / "run").write_split(folder.to_json())
     record = json.loads(out.read_text())
     assert record["counts"] == {"train": 12, "validation": 0, "test": 0}
     assert {Path(s["path"]).name for s in record["skipped"]} == set(skipped)

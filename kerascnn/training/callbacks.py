@@ -1,15 +1,12 @@
-"""Callbacks of a training run with an output folder: mid-epoch backups, best model, plot.
+"""Callbacks of a training run with an output folder: mid-epoch backups, best model, history.
 
-Keras 3's ``BackupAndRestore`` records the batch of a mid-epoch backup but
-restores only the epoch, so a run killed mid-epoch starts that epoch over.
-:class:`TrainingBackup` keeps its step counting and writes a checkpoint that
-``kerascnn.train.fit`` resumes at the exact step; every file is written through
-:mod:`kerascnn.atomic` (a temporary file, then a rename), so a kill never leaves a broken state.
+Keras 3's ``BackupAndRestore`` restores only the epoch of a mid-epoch backup;
+:class:`TrainingBackup` writes checkpoints that ``fit`` resumes at the exact step.
+Every file goes through :mod:`kerascnn.atomic`, so a kill never leaves a broken one.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -19,29 +16,11 @@ from typing import Any
 import keras
 
 from kerascnn import compat
-from kerascnn.atomic import atomic_open, atomic_path, write_json
-from kerascnn.training.plot import plot_history
+from kerascnn.atomic import atomic_path, write_json
 
-__all__ = [
-    "BestModel",
-    "PlotHistory",
-    "RunHistory",
-    "StopOnNonFinite",
-    "TrainingBackup",
-    "atomic_save_model",
-    "read_backup",
-    "trim_history",
-    "write_json",
-]
+__all__ = ["BestModel", "RunHistory", "StopOnNonFinite", "TrainingBackup", "read_backup"]
 
 STATE_FILE = "state.json"
-
-
-def atomic_save_model(model: Any, path: str | os.PathLike[str]) -> Path:
-    """``model.save(path)`` (a ``.keras`` file) through :func:`kerascnn.atomic.atomic_path`."""
-    with atomic_path(path) as tmp:
-        model.save(tmp)
-    return Path(path)
 
 
 def read_backup(backup_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -130,36 +109,10 @@ class BestModel(keras.callbacks.Callback):
             value > self.best if self.higher_is_better else value < self.best
         )
         if better:
-            atomic_save_model(self.model, self.path)
+            with atomic_path(self.path) as tmp:
+                self.model.save(tmp)
             self.best = value
             write_json(self.state_path, {"monitor": self.monitor, "value": value, "epoch": epoch})
-
-
-class PlotHistory(keras.callbacks.Callback):
-    """Redraw ``png_path`` from the ``CSVLogger`` file ``csv_path`` after every epoch."""
-
-    def __init__(self, csv_path: str | os.PathLike[str], png_path: str | os.PathLike[str]) -> None:
-        super().__init__()
-        self.csv_path = Path(csv_path)
-        self.png_path = Path(png_path)
-
-    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-        if self.csv_path.is_file():
-            plot_history(self.csv_path, self.png_path)
-
-
-def trim_history(csv_path: str | os.PathLike[str], from_epoch: int) -> None:
-    """Drop the rows of epochs ``>= from_epoch`` (they are about to be trained again)."""
-    csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        return
-    with open(csv_path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
-    if not rows:
-        return
-    kept = [rows[0]] + [r for r in rows[1:] if r and int(float(r[0])) < from_epoch]
-    with atomic_open(csv_path, "w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows(kept)
 
 
 class StopOnNonFinite(keras.callbacks.Callback):

@@ -1,11 +1,8 @@
-"""Image folders as ``tf.data`` pipelines, with a deterministic split decided by file name.
+"""Image folders (``root/<class>/**/<image>``) as ``tf.data`` pipelines, split by file name.
 
-A folder of class sub-folders (``root/<class>/**/<image>``) becomes an
-:class:`ImageFolder`. Each file goes to ``train``, ``validation`` or ``test``
-by a hash of ``seed`` and its path inside its class folder, so the split is the
-same on every machine and run, stratified (each class is split by the same
-fractions), and adding files never moves old ones. Images are checked up front
-in parallel with Pillow; unreadable ones are reported by path and skipped.
+Each file goes to ``train``, ``validation`` or ``test`` by a hash of ``seed`` and its path
+in its class folder: the same split on every machine, stratified, and adding files never
+moves old ones. Images are checked up front with Pillow; unreadable ones are skipped.
 """
 
 from __future__ import annotations
@@ -19,23 +16,14 @@ from typing import Any
 
 from PIL import Image
 
-from kerascnn.atomic import write_json
 from kerascnn.errors import UserError
 
-__all__ = [
-    "SPLITS",
-    "ImageFolder",
-    "batch_images",
-    "check_image",
-    "image_folder",
-    "split_of",
-]
+__all__ = ["SPLITS", "ImageFolder", "batch_images", "check_image", "image_folder", "split_of"]
 
 SPLITS = ("train", "validation", "test")
 # Formats tf.io.decode_image reads; others are reported and skipped.
 _TF_FORMATS = {"JPEG", "PNG", "GIF", "BMP", "WEBP"}
 _SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".ppm"}
-SPLIT_FILE = "split.json"
 
 
 def split_of(relpath: str, seed: int, validation_split: float, test_split: float) -> str:
@@ -179,13 +167,6 @@ class ImageFolder:
             "files": {s: [p for p, _ in self.files[s]] for s in SPLITS},
             "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
         }
-
-    def save_split(self, directory: str | os.PathLike[str]) -> Path:
-        """Write ``split.json`` into ``directory`` atomically; return its path."""
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        target = directory / SPLIT_FILE
-        return write_json(target, self.to_json())
 
 
 def batch_images(ds: Any, batch_size: int, *, drop_remainder: bool = False) -> Any:
