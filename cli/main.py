@@ -1,17 +1,17 @@
 """The ``kerascnn`` command group. Subcommands load lazily so ``--help`` stays instant.
 
-Every user mistake ends as one line on stderr, ``Error: <problem>; <fix>``, with exit
-code 2: a ``UserError`` from the library or a command, and every click error (bad option
-values, missing arguments, unknown options or commands). ``LazyGroup`` converts them into
-``CommandLineError`` where they surface; click's standalone ``main`` prints and exits.
+Every user mistake (a ``UserError``, or any click error) ends as one line on stderr,
+``Error: <problem>; <fix>``, with exit code 2: ``LazyGroup`` turns it into a
+``CommandLineError`` where it surfaces; click's standalone ``main`` prints it and exits.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import click
@@ -26,16 +26,8 @@ __all__ = ["COMMANDS", "CommandLineError", "LazyGroup", "cli", "error_line", "ma
 QUIET_ENV = "KERASCNN_QUIET"
 
 # command name -> "module:attribute"; modules import Keras only inside command bodies.
-COMMANDS = {
-    "dream": "kerascnn.cli.dream:dream",
-    "evaluate": "kerascnn.cli.evaluate:evaluate",
-    "finetune": "kerascnn.cli.finetune:finetune",
-    "predict": "kerascnn.cli.predict:predict",
-    "summary": "kerascnn.cli.summary:summary",
-    "train": "kerascnn.cli.train:train",
-    "visualize": "kerascnn.cli.visualize:visualize",
-    "zoo": "kerascnn.cli.zoo:zoo",
-}
+_NAMES = ("dream", "evaluate", "finetune", "predict", "summary", "train", "visualize", "zoo")
+COMMANDS = {name: f"kerascnn.cli.{name}:{name}" for name in _NAMES}
 
 
 class CommandLineError(click.ClickException):
@@ -67,18 +59,18 @@ def error_line(exc: UserError | click.ClickException, command_path: str) -> str:
     return f"{problem.rstrip('.')}; see '{command_path} --help'"
 
 
-def _convert(exc: UserError | click.ClickException, command_path: str) -> CommandLineError:
-    ctx = getattr(exc, "ctx", None)
-    path = ctx.command_path if isinstance(ctx, click.Context) else command_path
-    return CommandLineError(error_line(exc, path))
-
-
-def _is_user_mistake(exc: Exception) -> bool:
-    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
-        return False  # a bare group: click prints its help, which is what the user wants
-    return isinstance(exc, UserError | click.ClickException) and not isinstance(
-        exc, CommandLineError
-    )
+@contextlib.contextmanager
+def _one_error_line(command_path: Callable[[], str]) -> Iterator[None]:
+    """Raise a user mistake made inside as a ``CommandLineError`` naming the failing command."""
+    try:
+        yield
+    except (UserError, click.ClickException) as exc:
+        # NoArgsIsHelpError: a bare group, whose help click prints (what the user wants)
+        if isinstance(exc, CommandLineError | click.exceptions.NoArgsIsHelpError):
+            raise
+        ctx = getattr(exc, "ctx", None)
+        path = ctx.command_path if isinstance(ctx, click.Context) else command_path()
+        raise CommandLineError(error_line(exc, path)) from exc
 
 
 class LazyGroup(click.Group):
@@ -109,23 +101,19 @@ class LazyGroup(click.Group):
         **extra: Any,
     ) -> click.Context:
         """Parse this group's own options; a mistake in them becomes one error line."""
-        try:
+        path = f"{parent.command_path} {info_name}" if parent else str(info_name)
+        with _one_error_line(lambda: path):
             return super().make_context(info_name, args, parent=parent, **extra)
-        except (UserError, click.ClickException) as exc:
-            if not _is_user_mistake(exc):
-                raise
-            path = f"{parent.command_path} {info_name}" if parent else str(info_name)
-            raise _convert(exc, path) from exc
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the subcommand; a mistake in it (or in its arguments) becomes one error line."""
-        try:
-            return super().invoke(ctx)
-        except (UserError, click.ClickException) as exc:
-            if not _is_user_mistake(exc):
-                raise
+
+        def path() -> str:
             sub = ctx.invoked_subcommand
-            raise _convert(exc, f"{ctx.command_path} {sub}" if sub else ctx.command_path) from exc
+            return f"{ctx.command_path} {sub}" if sub else ctx.command_path
+
+        with _one_error_line(path):
+            return super().invoke(ctx)
 
 
 def _set_quiet_env(ctx: click.Context) -> None:
@@ -134,9 +122,8 @@ def _set_quiet_env(ctx: click.Context) -> None:
     os.environ[QUIET_ENV] = "1"
 
     def restore() -> None:
-        if previous is None:
-            os.environ.pop(QUIET_ENV, None)
-        else:
+        os.environ.pop(QUIET_ENV, None)
+        if previous is not None:
             os.environ[QUIET_ENV] = previous
 
     ctx.call_on_close(restore)

@@ -1,11 +1,9 @@
 """Every private Keras API kerascnn relies on, in one place.
 
-Keras 3 keeps some things kerascnn needs behind ``keras.src`` or underscored names.
-Each one is reached only through a function here, and :data:`ENTRIES` says why it is
-needed; ``tests/test_compat.py`` checks that every entry still exists in the installed
-Keras and fails naming the entry when Keras moves one. Functions that set a private
-attribute check first that Keras still has it, so a rename fails loudly instead of
-setting an attribute nobody reads. Cheap to import: Keras is imported inside functions.
+Each is reached only through a function here and :data:`ENTRIES` says why it is needed;
+``tests/test_compat.py`` fails naming the entry when Keras moves one. Reaching an attribute
+that is gone raises an ``AttributeError`` naming the entry, so a rename fails loudly instead
+of setting an attribute nobody reads. Cheap to import: Keras is imported inside functions.
 """
 
 from __future__ import annotations
@@ -34,35 +32,18 @@ __all__ = [
     "tf_trainer",
 ]
 
+_TRAINER = "keras.src.backend.tensorflow.trainer"
 # entry -> why kerascnn needs it (one line each; tests/test_compat.py checks each exists)
 ENTRIES: dict[str, str] = {
-    "keras.src.backend.tensorflow.trainer": (
-        "the TensorFlow trainer module, whose reduce_per_replica is patched (keras#20585)"
-    ),
-    "keras.src.backend.tensorflow.trainer.reduce_per_replica": (
-        "reduces scalar metrics with axis=0 under MultiWorkerMirroredStrategy (keras#20585)"
-    ),
-    "keras.src.backend.tensorflow.trainer._collective_all_reduce_multi_worker": (
-        "the patched reduce applies Keras' own test for a multi-worker strategy"
-    ),
-    "keras.src.backend.tensorflow.trainer._is_per_replica_instance": (
-        "the patched reduce leaves non-PerReplica values alone, as Keras does"
-    ),
-    "Model._symbolic_build": (
-        "builds model, metrics and optimizer from a local batch before a distributed fit"
-    ),
-    "Model._maybe_symbolic_build": (
-        "made a no-op: fit would pull a batch from a throw-away iterator (keras#20585)"
-    ),
-    "BackupAndRestore._should_save_on_batch": (
-        "TrainingBackup keeps Keras' save_freq step counting for its mid-epoch checkpoints"
-    ),
-    "BackupAndRestore._batches_seen_since_last_saving": (
-        "reset by TrainingBackup at train begin, since it restores in fit, not in the callback"
-    ),
-    "BackupAndRestore._last_batch_seen": (
-        "reset by TrainingBackup at train begin and epoch end, as Keras' own callback does"
-    ),
+    _TRAINER: "the TensorFlow trainer, whose reduce_per_replica is patched (keras#20585)",
+    f"{_TRAINER}.reduce_per_replica": "reduces scalar metrics with axis=0 (keras#20585)",
+    f"{_TRAINER}._collective_all_reduce_multi_worker": "the patch applies Keras' multi-worker test",
+    f"{_TRAINER}._is_per_replica_instance": "the patch leaves non-PerReplica values alone",
+    "Model._symbolic_build": "builds model, metrics and optimizer from a local batch before fit",
+    "Model._maybe_symbolic_build": "a no-op: fit would pull a batch from a throw-away iterator",
+    "BackupAndRestore._should_save_on_batch": "TrainingBackup keeps Keras' save_freq counting",
+    "BackupAndRestore._batches_seen_since_last_saving": "reset by TrainingBackup at train begin",
+    "BackupAndRestore._last_batch_seen": "reset by TrainingBackup at train begin and epoch end",
     "Sequential._functional": "the functional graph behind a built Sequential, to walk its layers",
     "Functional._run_through_graph": "layer_table walks a model's graph, calling its op per layer",
     "Functional._nodes_by_depth": "tells graph (functional) models from subclassed ones",
@@ -73,26 +54,21 @@ ENTRIES: dict[str, str] = {
 }
 
 
-def _require(obj: Any, name: str) -> None:
+def _require(obj: Any, name: str) -> Any:
+    """``obj.<name>``, or an ``AttributeError`` naming the entry when Keras dropped it."""
     if not hasattr(obj, name):
         import keras
 
+        why = next((w for entry, w in ENTRIES.items() if entry.endswith("." + name)), "?")
         raise AttributeError(
             f"{type(obj).__name__}.{name} is gone in Keras {keras.__version__}: "
-            f"kerascnn.compat needs updating ({name}: {_why(name)})"
+            f"kerascnn.compat needs updating ({name}: {why})"
         )
-
-
-def _why(name: str) -> str:
-    return next((why for entry, why in ENTRIES.items() if entry.endswith("." + name)), "?")
-
-
-# --- tf.distribute (kerascnn.training.distribute) -----------------------------------------
+    return getattr(obj, name)
 
 
 def tf_trainer() -> ModuleType:
-    """``keras.src.backend.tensorflow.trainer`` (needs the TensorFlow backend installed)."""
-    # the only keras.src import: the module whose reduce_per_replica has keras#20585
+    """``keras.src.backend.tensorflow.trainer`` (needs TensorFlow): the only ``keras.src`` use."""
     from keras.src.backend.tensorflow import trainer
 
     return trainer
@@ -100,30 +76,28 @@ def tf_trainer() -> ModuleType:
 
 def reduce_per_replica() -> Callable[[Any, Any, str], Any]:
     """Keras' current ``reduce_per_replica`` (the one ``fit`` calls for every step)."""
-    return tf_trainer().reduce_per_replica
+    return _require(tf_trainer(), "reduce_per_replica")
 
 
 def set_reduce_per_replica(fn: Callable[[Any, Any, str], Any]) -> None:
     """Make ``fit`` reduce per-replica values with ``fn`` (a module-global patch)."""
-    module = tf_trainer()
-    _require(module, "reduce_per_replica")
-    module.reduce_per_replica = fn
+    reduce_per_replica()  # fails loudly if Keras renamed it
+    tf_trainer().reduce_per_replica = fn
 
 
 def is_multi_worker(strategy: Any) -> bool:
     """Whether Keras treats ``strategy`` as a multi-worker collective all-reduce one."""
-    return bool(tf_trainer()._collective_all_reduce_multi_worker(strategy))
+    return bool(_require(tf_trainer(), "_collective_all_reduce_multi_worker")(strategy))
 
 
 def is_per_replica(value: Any) -> bool:
     """Whether ``value`` is a ``PerReplica`` (or mirrored) distributed value."""
-    return bool(tf_trainer()._is_per_replica_instance(value))
+    return bool(_require(tf_trainer(), "_is_per_replica_instance")(value))
 
 
 def symbolic_build(model: Any, data_batch: Any) -> None:
     """Build ``model``'s weights, loss, metrics and optimizer variables from ``data_batch``."""
-    # no public API builds compiled metrics and optimizer together before fit
-    model._symbolic_build(data_batch=data_batch)
+    _require(model, "_symbolic_build")(data_batch=data_batch)
 
 
 def skip_symbolic_build(model: Any) -> None:
@@ -132,12 +106,9 @@ def skip_symbolic_build(model: Any) -> None:
     model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
 
 
-# --- BackupAndRestore (kerascnn.training.callbacks.TrainingBackup) ------------------------
-
-
 def should_save_on_batch(callback: Any, batch: int) -> bool:
     """``BackupAndRestore``'s own ``save_freq`` test for the end of ``batch`` (counts it)."""
-    return bool(callback._should_save_on_batch(batch))
+    return bool(_require(callback, "_should_save_on_batch")(batch))
 
 
 def reset_backup_counts(callback: Any, *, batches_since_save: bool = True) -> None:
@@ -149,12 +120,9 @@ def reset_backup_counts(callback: Any, *, batches_since_save: bool = True) -> No
         callback._batches_seen_since_last_saving = 0
 
 
-# --- model graphs (kerascnn.analysis, kerascnn.transfer) ----------------------------------
-
-
 def sequential_graph(model: Any) -> Any:
     """The functional model behind a built ``Sequential`` (``None`` if it has no input)."""
-    return model._functional
+    return _require(model, "_functional")
 
 
 def is_graph_model(model: Any) -> bool:
@@ -164,27 +132,24 @@ def is_graph_model(model: Any) -> bool:
 
 def standardize_inputs(model: Any, inputs: Any) -> Any:
     """``inputs`` in the structure ``model``'s graph expects."""
-    if hasattr(model, "_standardize_inputs"):
-        return model._standardize_inputs(inputs)
-    return inputs
+    return model._standardize_inputs(inputs) if hasattr(model, "_standardize_inputs") else inputs
 
 
 def run_through_graph(model: Any, inputs: Any, operation_fn: Callable[[Any], Any]) -> Any:
     """Run ``model``'s graph on ``inputs``, calling ``operation_fn(layer)(*args, **kwargs)``."""
-    return model._run_through_graph(inputs, operation_fn=operation_fn)
+    return _require(model, "_run_through_graph")(inputs, operation_fn=operation_fn)
 
 
 def history_operation(tensor: Any) -> Any:
     """The layer (operation) that produced a symbolic ``tensor``, e.g. its ``InputLayer``."""
-    return tensor._keras_history.operation
+    return _require(tensor, "_keras_history").operation
 
 
 def flatten_layers(model: Any) -> Iterable[Any]:
     """``model`` and every layer inside it, nested models included."""
-    return model._flatten_layers()
+    return _require(model, "_flatten_layers")()
 
 
 def inbound_nodes(layer: Any) -> list[Any]:
     """The nodes where ``layer`` is called (one per call, in any graph)."""
-    _require(layer, "_inbound_nodes")
-    return list(layer._inbound_nodes)
+    return list(_require(layer, "_inbound_nodes"))

@@ -105,4 +105,18 @@ def test_one_run_folder_from_train_serves_predict_and_evaluate(tmp_path: Path):
     result = runner.invoke(cli, ["evaluate", str(out), "--data", str(data), "--split", "all"])
     assert result.exit_code == 0, result.output
     assert "circle" in result.output and "star" in result.output
+    # every command that takes a model takes the run folder and its model file alike
+    for source in (str(out), str(out / "model.keras")):
+        pictures = [
+            ["summary", source],
+            ["dream", image, "--model", source, "--steps", "1", "--octaves", "1", "--force",
+             "-o", str(tmp_path / "dream.png")],
+            ["visualize", "filters", source, "--force", "-o", str(tmp_path / "f.png")],
+            ["visualize", "features", source, image, "--layer", "block1_conv1", "--force",
+             "-o", str(tmp_path / "m.png")],
+            ["visualize", "gradcam", source, image, "--force", "-o", str(tmp_path / "c.png")],
+        ]  # fmt: skip
+        for args in pictures:
+            result = runner.invoke(cli, args)
+            assert result.exit_code == 0, (args, result.output)
     assert keras.saving.load_model(out / "model.keras").output_shape == (None, 3)

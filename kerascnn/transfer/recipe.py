@@ -4,6 +4,7 @@ unfreeze the top blocks and train on, with a smaller learning rate for the backb
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,6 +192,12 @@ def finetune(
 
 def _train_phases(model, feature, epochs: dict, unfreeze, rates: tuple, fit: dict) -> dict:
     """Phase 1 on the frozen backbone, phase 2 from ``unfreeze`` on; each phase's history."""
+    with warnings.catch_warnings():  # the folder's dataset has no known length: not a problem
+        warnings.filterwarnings("ignore", message=".*ran out of data")
+        return _phases(model, feature, epochs, unfreeze, rates, fit)
+
+
+def _phases(model, feature, epochs: dict, unfreeze, rates: tuple, fit: dict) -> dict:
     optimizer, lr, backbone_lr_mult = rates
     history: dict[str, dict[str, list[float]]] = {}
     freezing.freeze(model, up_to=feature)  # phase 2 unfreezes from `unfreeze` on
