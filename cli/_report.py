@@ -146,25 +146,15 @@ def _rich_table(table: Any, title: str) -> Any:
     out.add_column("type")
     for col in ("output shape", "activations", "memory", "params", "MACs"):
         out.add_column(col, justify="right")
+
+    def amounts(activations: int, nbytes: int, params: int) -> tuple[str, str, str]:
+        return f"{activations:,}", format_bytes(nbytes), f"{params:,}"
+
     for r in table.rows:
         shape = "x".join("?" if d is None else str(d) for d in r.output_shape)
-        out.add_row(
-            r.name,
-            r.type,
-            shape,
-            f"{r.activations:,}",
-            format_bytes(r.activation_bytes),
-            f"{r.params:,}",
-            format_count(r.macs) if r.macs else "",
-        )
+        numbers = amounts(r.activations, r.activation_bytes, r.params)
+        out.add_row(r.name, r.type, shape, *numbers, format_count(r.macs) if r.macs else "")
     out.add_section()
-    out.add_row(
-        "total",
-        "",
-        "",
-        f"{table.total_activations:,}",
-        format_bytes(table.total_activation_bytes),
-        f"{table.total_params:,}",
-        format_count(table.total_macs),
-    )
+    totals = amounts(table.total_activations, table.total_activation_bytes, table.total_params)
+    out.add_row("total", "", "", *totals, format_count(table.total_macs))
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -67,6 +68,11 @@ def _list_layers(spec: str) -> None:
     console().print(table)
 
 
+def _shown(*names: str, **kwargs: Any) -> Any:
+    """A ``click.option`` whose ``--help`` shows its default."""
+    return click.option(*names, show_default=True, **kwargs)
+
+
 @click.command()
 @click.argument("image", required=False, type=click.Path(path_type=Path))
 @click.option(
@@ -75,52 +81,31 @@ def _list_layers(spec: str) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Output image (default: IMAGE_dream.png next to the input).",
 )
-@click.option(
+@_shown(
     "--model",
     "spec",
     default="vgg16:imagenet",
-    show_default=True,
     help="Zoo model spec (NAME or NAME:WEIGHTS) or a saved .keras file.",
 )
 @click.option("--layers", help="Layers to amplify as name=weight,... (default: the model's).")
-@click.option(
-    "--octaves", type=click.IntRange(1), default=4, show_default=True, help="Number of scales."
+@_shown("--octaves", type=click.IntRange(1), default=4, help="Number of scales.")
+@_shown(
+    "--octave-scale", type=click.FloatRange(1.0), default=1.4, help="Size ratio between octaves."
 )
-@click.option(
-    "--octave-scale",
-    type=click.FloatRange(1.0),
-    default=1.4,
-    show_default=True,
-    help="Size ratio between octaves.",
-)
-@click.option(
-    "--steps",
-    type=click.IntRange(1),
-    default=20,
-    show_default=True,
-    help="Gradient-ascent steps per octave.",
-)
-@click.option(
+@_shown("--steps", type=click.IntRange(1), default=20, help="Gradient-ascent steps per octave.")
+@_shown(
     "--step-size",
     type=click.FloatRange(0, min_open=True),
     default=0.01,
-    show_default=True,
     help="Mean pixel change per step (images in [-1, 1]).",
 )
-@click.option(
+@_shown(
     "--tile-size",
     type=click.IntRange(0),
     default=512,
-    show_default=True,
     help="Gradients tile by tile (bounded memory); 0: the whole image at once.",
 )
-@click.option(
-    "--jitter",
-    type=click.IntRange(0),
-    default=32,
-    show_default=True,
-    help="Random shift per step, in pixels.",
-)
+@_shown("--jitter", type=click.IntRange(0), default=32, help="Random shift per step, in pixels.")
 @click.option("--max-loss", type=float, help="Stop an octave once the loss exceeds this.")
 @click.option("--channels", help="Amplify only these channels, e.g. 0-15,20.")
 @click.option("--guide", type=click.Path(path_type=Path), help="Dream toward its features.")
@@ -130,11 +115,10 @@ def _list_layers(spec: str) -> None:
     type=click.IntRange(2),
     help="Dream on a copy shrunk to this longer side; the output keeps the input size.",
 )
-@click.option(
+@_shown(
     "--preprocessing",
     type=click.Choice(["auto", *PREPROCESSING]),
     default="auto",
-    show_default=True,
     help="Pixel preprocessing; auto: from the model's weights. "
     + "; ".join(f"{p.name}: {p.description}" for p in PREPROCESSING.values()),
 )
@@ -145,20 +129,14 @@ def dream(
     output: Path | None,
     spec: str,
     layers: str | None,
-    octaves: int,
-    octave_scale: float,
-    steps: int,
-    step_size: float,
-    tile_size: int,
-    jitter: int,
-    max_loss: float | None,
     channels: str | None,
     guide: Path | None,
-    seed: int | None,
+    tile_size: int,
     max_side: int | None,
     preprocessing: str,
     list_layers: bool,
     force: bool,
+    **ascent: Any,  # the other options, passed on to deep_dream as they are
 ) -> None:
     """DeepDream IMAGE: amplify what the model's layers see, octave by octave.
 
@@ -179,8 +157,10 @@ def dream(
     kwargs = {
         "layers": parse_layers(layers) if layers else None,
         "channels": parse_indices(channels) if channels else None,
+        "guide": guide,
+        "tile_size": tile_size or None,
     }
-    from kerascnn.interpret.dream import load_dream_model
+    from kerascnn.interpret.dream import deep_dream, load_dream_model
 
     loaded = load_dream_model(spec, None if preprocessing == "auto" else preprocessing)
     card = loaded.model_card
@@ -189,29 +169,12 @@ def dream(
             f"note: {spec} has random weights; dreams need trained ones, e.g. "
             f"--model {next(iter(card.weights.values())).spec}"
         )
-
-    from kerascnn.interpret.dream import deep_dream
-
     pixels = source.pixels
     height, width = pixels.shape[:2]
     if max_side and max(height, width) > max_side:
         ratio = max_side / max(height, width)
         pixels = resize(pixels, (max(2, round(height * ratio)), max(2, round(width * ratio))))
-    dreamed = deep_dream(
-        pixels,
-        loaded,
-        octaves=octaves,
-        octave_scale=octave_scale,
-        steps=steps,
-        step_size=step_size,
-        tile_size=tile_size or None,
-        jitter=jitter,
-        max_loss=max_loss,
-        guide=guide,
-        seed=seed,
-        progress=not quiet(),
-        **kwargs,
-    )
+    dreamed = deep_dream(pixels, loaded, progress=not quiet(), **kwargs, **ascent)
     if dreamed.shape[:2] != (height, width):  # put the dream's detail on the full-size input
         dreamed = source.pixels + resize(dreamed - pixels, (height, width))
     save_image(output, dreamed, source.alpha)

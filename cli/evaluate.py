@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -24,16 +25,7 @@ __all__ = ["evaluate"]
 @split_options
 @click.option("--batch-size", default=64, type=click.IntRange(1), help="Images per batch.")
 @json_option
-def evaluate(
-    model_or_file: str,
-    data: str,
-    split: str,
-    validation_split: float,
-    test_split: float,
-    seed: int,
-    batch_size: int,
-    as_json: bool,
-) -> None:
+def evaluate(model_or_file: str, data: str, split: str, as_json: bool, **options: Any) -> None:
     """Evaluate MODEL_OR_FILE (a .keras file, a run folder, or NAME[:WEIGHTS]) on --data.
 
     The split recorded with the model (the run's split.json, or the weights'
@@ -42,15 +34,7 @@ def evaluate(
     """
     from kerascnn.training.evaluate import evaluate as run
 
-    report = run(
-        model_or_file,
-        data,
-        split=split,
-        validation_split=validation_split,
-        test_split=test_split,
-        seed=seed,
-        batch_size=batch_size,
-    )
+    report = run(model_or_file, data, split=split, **options)  # the split and batch size
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return

@@ -21,7 +21,6 @@ from kerascnn.errors import UserError
 
 __all__ = ["COMMANDS", "CommandLineError", "LazyGroup", "cli", "error_line", "main"]
 
-
 # The variable the library reads for "no progress output" (it never imports the CLI).
 QUIET_ENV = "KERASCNN_QUIET"
 
@@ -76,8 +75,7 @@ def _one_error_line(command_path: Callable[[], str]) -> Iterator[None]:
 class LazyGroup(click.Group):
     """A group whose subcommands live in their own modules, imported when needed.
 
-    A ``UserError`` or click error raised anywhere below it (parsing included) becomes a
-    ``CommandLineError``: ``Error: <problem>; <fix>`` on stderr and exit code 2.
+    A user mistake anywhere below it (parsing included) becomes a ``CommandLineError``.
     """
 
     def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:

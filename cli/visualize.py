@@ -11,9 +11,7 @@ from kerascnn.cli.main import LazyGroup
 __all__ = ["visualize"]
 
 # subcommands kept in their own modules: name -> "module:attribute"
-VISUALIZE_COMMANDS: dict[str, str] = {
-    "maximize": "kerascnn.cli.visualize_maximize:maximize",
-}
+VISUALIZE_COMMANDS: dict[str, str] = {"maximize": "kerascnn.cli.visualize_maximize:maximize"}
 
 _MODEL_HELP = (
     "MODEL is a zoo name (vgg16:imagenet; a bare name takes its default weights), "

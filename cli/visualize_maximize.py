@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -30,37 +31,20 @@ __all__ = ["maximize"]
 @click.option("--seed", type=int, help="Random seed.")
 @click.option("--force", is_flag=True, help="Overwrite the output file.")
 def maximize(
-    model: str,
-    layer: str,
-    filters: str,
-    output: Path,
-    size: int,
-    steps: int,
-    octaves: int,
-    seed: int | None,
-    force: bool,
+    model: str, layer: str, filters: str, output: Path, force: bool, **ascent: Any
 ) -> None:
     """Activation maximisation: a grid of the images each filter of LAYER responds to most.
 
     MODEL is a zoo spec (NAME or NAME:WEIGHTS) or a saved .keras file; the
     gradient ascent is DeepDream's (kerascnn.interpret.ascent).
     """
-    from kerascnn.images import check_image_target
+    from kerascnn.images import check_image_target, save_image
 
     check_image_target(output, force)
     indices = parse_indices(filters, "filters")
-    from kerascnn.images import save_image
     from kerascnn.interpret.maximize import filter_grid, maximize_filters
 
-    images = maximize_filters(
-        model,
-        layer,
-        indices,
-        size=size,
-        steps=steps,
-        octaves=octaves,
-        seed=seed,
-    )
+    images = maximize_filters(model, layer, indices, **ascent)  # size, steps, octaves, seed
     save_image(output, filter_grid(images, [str(i) for i in indices]))
     if not quiet():
         console(stderr=True).print(f"wrote {output} ({len(indices)} filters of {layer})")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import click
 
@@ -84,16 +85,7 @@ def cache(spec: str | None, clear: bool, as_json: bool) -> None:
         if (name is None or f.model == name) and (variant is None or f.variant == variant)
     ]
     if as_json:
-        rows = [
-            {
-                "model": f.model,
-                "variant": f.variant,
-                "path": str(f.path),
-                "size": f.size,
-                "partial": f.partial,
-            }
-            for f in files
-        ]
+        rows = [{**asdict(f), "path": str(f.path)} for f in files]
         click.echo(json.dumps(rows, indent=2))
         return
     from rich.table import Table

@@ -1,10 +1,9 @@
 """Atomic file writes: every file kerascnn writes appears whole or not at all.
 
-One rule for all of them: write a temporary file in the target's folder, flush and
-fsync it, give it the mode a new file gets under the umask (``mkstemp`` would leave
-0600), ``os.replace`` it over the target; on any error remove the temporary file.
-The temporary name ends with the target's own name, so writers that check suffixes
-(``model.save`` wants ``.keras``, ``save_weights`` wants ``.weights.h5``) accept it.
+The rule: write a temporary file beside the target, named ``.<random>.tmp.<target name>``
+(writers that check suffixes accept it), fsync it, give it the mode a new file gets under
+the umask (``mkstemp`` would leave 0600), ``os.replace`` it over the target; on any error
+remove it.
 """
 
 from __future__ import annotations
@@ -42,10 +41,6 @@ def _umask() -> int:
     return umask
 
 
-def _umask_mode() -> int:
-    return 0o666 & ~_umask()
-
-
 def _fsync_folder(folder: Path) -> None:
     """Make a rename in ``folder`` durable (POSIX); a no-op where folders cannot be opened."""
     try:
@@ -53,9 +48,8 @@ def _fsync_folder(folder: Path) -> None:
     except OSError:
         return
     try:
-        os.fsync(fd)
-    except OSError:
-        pass
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -64,7 +58,7 @@ def commit(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
     """fsync ``tmp``, give it a normal file's mode and move it over ``path`` (same folder)."""
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
-    os.chmod(tmp, _umask_mode())
+    os.chmod(tmp, 0o666 & ~_umask())
     os.replace(tmp, path)
     _fsync_folder(Path(path).parent)
     return Path(path)

@@ -1,30 +1,9 @@
-"""Look inside a network: per-layer output shape, activation memory, parameters and MACs.
+"""Per layer of a Keras model: output shape, activations, their bytes, parameters and MACs.
 
-What ``layer_table`` counts, per layer (nested models are expanded into their layers):
-
-- **output shape**: without the batch axis.
-- **activations**: the values in the layer's output for ``batch_size`` examples. The input
-  layer is a row too (the input batch is memory as well), so the total is the memory of a
-  forward pass that keeps every layer's output (CS231n's VGG16 table: about 24 M values,
-  93 MB per 224x224 image in float32).
-- **activation bytes**: activations x the size of the output's dtype (``float16`` under a
-  mixed-precision policy), or of ``dtype`` when given.
-- **parameters**: every weight of the layer, trainable or not (``model.count_params()``); a
-  layer used twice counts once.
-- **MACs**: multiply-accumulates of the convolutions (``Conv1D/2D/3D`` with any groups, strides
-  and dilation, their ``Transpose`` variants, ``DepthwiseConv1D/2D``, ``SeparableConv1D/2D``) and
-  of ``Dense`` (on inputs of any rank): one MAC per kernel weight per position where the kernel
-  is applied. Bias additions, batch norm, activations, pooling and element-wise layers count 0.
-  This is the convention of torchvision's published "GFLOPS" figures (fvcore's count), e.g.
-  VGG16 15.47 G and AlexNet 0.714 G at 224x224; FLOPs are about twice the MACs.
-
-``kept`` marks outputs that a training step keeps for the backward pass: those a consumer needs
-to compute its gradient (convolutions, dense, batch norm and pooling layers need their input;
-ReLU-like activations, softmax and dropout need their own output). Views and linear
-shape-preserving layers (``Flatten``, ``Reshape``, ``Rescaling``, ``Add``, padding, average
-pooling) need neither. ``kerascnn.analysis.memory`` sums them for the training memory planner.
-Layers inside custom (subclassed) layers or models are not expanded: such a layer is one row
-with 0 MACs.
+README.md ("Look inside") says what is counted. Nested models are expanded into their
+layers; custom (subclassed) layers or models are one row with 0 MACs. ``LayerRow.kept``
+marks the outputs a training step keeps for the backward pass (what a consumer's gradient
+needs); ``kerascnn.analysis.memory`` sums them.
 """
 
 from __future__ import annotations
@@ -109,28 +88,12 @@ def dtype_size(dtype: Any) -> int:
 # layer types by what their gradient needs (by class name, so custom look-alikes count too)
 _NEEDS_OUTPUT = {"ReLU", "ELU", "Softmax", "Dropout", "SpatialDropout2D", "MaxPooling2D"}
 _VIEWS = {"Flatten", "Reshape"}  # outputs alias their input: no memory of their own
-_NEEDS_NOTHING = {
-    "Activation",
-    "InputLayer",
-    "Flatten",
-    "Reshape",
-    "Rescaling",
-    "Add",
-    "Subtract",
-    "Concatenate",
-    "ZeroPadding1D",
-    "ZeroPadding2D",
-    "ZeroPadding3D",
-    "Cropping2D",
-    "AveragePooling2D",
-    "GlobalAveragePooling2D",
-    "GlobalMaxPooling2D",
-    "Identity",
-    "ReLU",
-    "ELU",
-    "Softmax",
-    "Dropout",
-    "SpatialDropout2D",
+_NEEDS_NOTHING = {  # to compute their gradient (those in _NEEDS_OUTPUT need their output)
+    *_VIEWS,
+    *(_NEEDS_OUTPUT - {"MaxPooling2D"}),
+    *("Activation", "InputLayer", "Rescaling", "Identity", "Add", "Subtract", "Concatenate"),
+    *("ZeroPadding1D", "ZeroPadding2D", "ZeroPadding3D", "Cropping2D"),
+    *("AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D"),
 }
 
 

@@ -1,23 +1,9 @@
-"""Training memory planner: how much memory one training step needs, and the largest batch.
+"""Training memory planner: the bytes one training step needs, and the largest batch.
 
-``memory_estimate`` adds up, in bytes:
-
-- **weights**: every variable of the model (trainable or not) at its own dtype; under a mixed
-  policy (``mixed_float16``/``mixed_bfloat16``) also a 16-bit copy of the trainable weights,
-  which the forward pass casts them to.
-- **gradients**: one per trainable weight, at the weight's dtype.
-- **optimizer_state**: the slot variables per trainable weight: SGD 0 (1 with momentum), Adagrad 1,
-  RMSprop 1 (+1 centered, +1 momentum), Lion 1, Adam/AdamW/Nadam/Adamax/Adadelta/Ftrl/Lamb 2
-  (+1 with ``amsgrad``), +1 with ``use_ema``.
-- **activations**: the layer outputs kept for the backward pass for the whole batch
-  (``LayerTable.kept``: what each layer's gradient needs, see
-  :mod:`kerascnn.analysis.layer_table`), at the compute dtype (16-bit under a mixed policy),
-  plus the backward pass's working set: the gradients with respect to two layer outputs (the
-  largest) alive at once.
-
-Not counted: the framework's own memory (its code, kernels' scratch space, compiled graphs)
-and the input pipeline. The test checks the estimate against the measured peak resident
-memory of real training steps on CPU (``tests/test_memory.py``).
+``memory_estimate`` adds up weights, gradients, optimizer slots and the activations the
+backward pass keeps (README.md, "Look inside", has the table); the framework's own memory
+and the input pipeline are not counted. ``tests/test_memory_measured.py`` checks it
+against the measured peak memory of real training steps.
 """
 
 from __future__ import annotations
@@ -33,19 +19,10 @@ from kerascnn.errors import UserError
 __all__ = ["MemoryEstimate", "format_bytes", "max_batch_size", "memory_estimate", "parse_memory"]
 
 # optimizer name -> slot variables per trainable weight
-OPTIMIZER_SLOTS = {
-    "sgd": 0,
-    "adagrad": 1,
-    "rmsprop": 1,
-    "lion": 1,
-    "adam": 2,
-    "adamw": 2,
-    "nadam": 2,
-    "adamax": 2,
-    "adadelta": 2,
-    "ftrl": 2,
-    "lamb": 2,
-}
+OPTIMIZER_SLOTS = {"sgd": 0, "adagrad": 1, "rmsprop": 1, "lion": 1}
+OPTIMIZER_SLOTS |= dict.fromkeys(
+    ("adam", "adamw", "nadam", "adamax", "adadelta", "ftrl", "lamb"), 2
+)
 MIXED_POLICIES = ("mixed_float16", "mixed_bfloat16")
 _UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 

@@ -1,10 +1,7 @@
 """Gradient ascent on input images, shared by DeepDream and filter maximisation.
 
-The only backend-specific piece is :func:`gradient_fn`: the value and input
-gradient of an objective written in ``keras.ops``, compiled once per input
-shape (``tf.function`` + ``GradientTape`` on TensorFlow, ``jax.jit`` +
-``jax.value_and_grad`` on JAX, autograd on PyTorch). Everything else (tiles,
-jitter, normalised steps) is NumPy on images of pixels in [0, 255].
+Only :func:`gradient_fn` is backend-specific (TensorFlow, JAX or PyTorch; compiled once per
+input shape); tiles, jitter and normalised steps are NumPy on pixels in [0, 255].
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """Activation maximisation: the input each filter of a layer responds to most.
 
-Shares the gradient ascent of DeepDream (:mod:`kerascnn.interpret.ascent`): one batch,
-one image per filter, each climbing its own filter's mean activation, from
-grey noise, over a few octaves with jitter.
+DeepDream's gradient ascent (:mod:`kerascnn.interpret.ascent`) on one batch, one image per
+filter climbing its filter's mean activation, from grey noise, over octaves with jitter.
 """
 
 from __future__ import annotations

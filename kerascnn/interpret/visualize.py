@@ -1,10 +1,8 @@
 """Pictures of what a network learned and sees: filters, feature maps, Grad-CAM heatmaps.
 
-Each function returns a ``PIL.Image`` (RGB) with a one-line label on top;
-``image.info["tiles"]`` holds the box ``(left, top, right, bottom)`` of each tile.
-Images are pixels in [0, 255]: a path, an ``H x W x 3`` array or a ``LoadedImage``;
-``preprocess`` maps such pixels to what the model expects (default: none, the zoo's
-gesture model rescales its input itself).
+Each function returns a ``PIL.Image`` (RGB) with a one-line label on top and each tile's box
+in ``image.info["tiles"]``. Images are pixels in [0, 255] (a path, an ``H x W x 3`` array or
+a ``LoadedImage``); ``preprocess`` maps them to what the model expects (default: none).
 """
 
 from __future__ import annotations

@@ -1,9 +1,6 @@
-"""Augmentations of the classic papers that ``keras.layers`` does not have.
-
-Everything else comes straight from Keras: ``RandomCrop`` (224 from 256),
-``RandomFlip("horizontal")``, ``RandomBrightness``, ``RandomContrast``,
-``RandomColorJitter``, ``GaussianNoise``. :func:`classic_augmentation` chains
-them. The layers here act in training only and pass inputs through at inference.
+"""Augmentations of the classic papers that ``keras.layers`` does not have, and
+:func:`classic_augmentation`, which chains them with Keras' own. The layers here act in
+training only and pass inputs through at inference.
 """
 
 from __future__ import annotations

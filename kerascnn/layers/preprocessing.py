@@ -1,12 +1,8 @@
 """The classic input normalisations as Keras layers, fitted to training data with ``adapt()``.
 
-* :class:`MeanSubtraction`: subtract the mean colour (per channel, VGG) or the
-  mean image (per pixel, AlexNet).
-* :class:`Whitening`: PCA or ZCA whitening of flattened inputs (cs231n's recipe:
-  ``X -= mean; cov = X.T X / N; U, S, V = svd(cov); X_rot = X U;
-  X_white = X_rot / sqrt(S + eps)``; ZCA rotates back, ``X_white U.T``).
-
-Statistics are weights of the layer, so they are saved with the model.
+:class:`MeanSubtraction` subtracts the mean colour (VGG) or mean image (AlexNet);
+:class:`Whitening` is cs231n's PCA/ZCA whitening of flattened inputs. Statistics are
+weights of the layer, so they are saved with the model.
 """
 
 from __future__ import annotations

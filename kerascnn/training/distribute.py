@@ -57,14 +57,11 @@ def _cluster_size(config: dict[str, Any]) -> int:
 
 
 def resolve_strategy(strategy: Any = "auto") -> Any:
-    """A ``tf.distribute.Strategy`` from a name or an instance.
+    """A ``tf.distribute.Strategy`` from a name (see ``STRATEGIES``) or an instance.
 
-    ``"auto"``: ``MultiWorkerMirroredStrategy`` when ``TF_CONFIG`` names a
-    cluster of several tasks, ``MirroredStrategy`` when several GPUs are
-    visible, else the default (one-device) strategy. ``"mirrored"``: all GPUs,
-    or all (logical) CPUs when there is no GPU. ``"multiworker"``: always
-    ``MultiWorkerMirroredStrategy``. ``"one"``: the default strategy.
-    Multi-worker strategies must be created before TensorFlow runs anything.
+    ``"auto"``: multi-worker when ``TF_CONFIG`` names a cluster of several tasks, mirrored
+    when several GPUs are visible, else ``"one"`` (the default strategy). ``"mirrored"``
+    uses all GPUs, or all (logical) CPUs when there is none.
     """
     import tensorflow as tf
 
@@ -97,12 +94,8 @@ def resolve_strategy(strategy: Any = "auto") -> Any:
 def prebuild(model: Any, image_size: tuple[int, int], batch_size: int) -> None:
     """Build model, loss, metrics and optimizer from a local batch; skip Keras' own build step.
 
-    Under a distribution strategy Keras 3's ``fit`` first pulls a batch from a
-    throw-away iterator and averages it across replicas to build the model.
-    That fails under ``MultiWorkerMirroredStrategy`` ("Attempt to convert a value
-    (PerReplica...)", keras-team/keras#20585), and the extra iterator advances
-    the shuffle order, so a distributed run would not see the data in the order
-    a one-device run (or a resumed run) does.
+    Keras 3's ``fit`` builds from a batch of a throw-away iterator: that fails under
+    ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585) and shifts the shuffle order.
     """
     import tensorflow as tf
 
@@ -114,9 +107,8 @@ def prebuild(model: Any, image_size: tuple[int, int], batch_size: int) -> None:
 def fix_multiworker_reduce() -> None:
     """Work around a Keras 3 bug under ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585).
 
-    Each step's scalar metrics are reduced across workers with ``axis=0``
-    ("Invalid reduction dimension 0 for input with 0 dimensions"): scalars are
-    averaged with ``axis=None`` instead, other values as before.
+    Keras reduces each step's scalar metrics across workers with ``axis=0`` ("Invalid
+    reduction dimension 0"); scalars are averaged with ``axis=None`` instead.
     """
     import tensorflow as tf
 

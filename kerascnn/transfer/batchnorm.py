@@ -1,11 +1,5 @@
-"""Re-estimating batch-norm statistics on the new data before fine-tuning (AdaBN).
-
-A backbone's ``BatchNormalization`` layers keep the moving mean and variance of
-the data it was trained on; on a new domain (hand photos after CIFAR-10) those
-statistics are off, and frozen batch norm keeps them. Li et al. (2016,
-"Revisiting Batch Normalization For Practical Domain Adaptation") replace them by
-the statistics of the target data; the layers still run in inference mode
-afterwards, as the Keras transfer-learning guide advises.
+"""Re-estimating batch-norm statistics on the new data before fine-tuning (AdaBN, Li et al.
+2016): a backbone's moving statistics are those of the data it was trained on.
 """
 
 from __future__ import annotations
@@ -23,12 +17,9 @@ __all__ = ["adapt_batch_norm"]
 def adapt_batch_norm(model: Any, data: Iterable[Any], *, max_batches: int | None = None) -> int:
     """Set every batch-norm layer's moving statistics to their average over ``data``.
 
-    ``data`` yields image batches or ``(images, labels)`` pairs, already
-    preprocessed for ``model``. Each batch runs through the model in training mode
-    (so each layer sees the statistics of its own inputs); the moving mean and
-    variance become the mean of the per-batch values (the forward passes change no
-    other weights). ``trainable`` flags and momentum are left as they
-    were. Returns the number of layers adapted (0 when ``data`` is empty).
+    ``data`` yields image batches or ``(images, labels)`` pairs, preprocessed for ``model``,
+    each run in training mode; ``trainable`` flags and momentum are left as they were.
+    Returns the number of layers adapted (0 when ``data`` is empty).
     """
     layers = [
         layer for layer in walk_layers(model) if isinstance(layer, keras.layers.BatchNormalization)

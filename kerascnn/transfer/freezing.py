@@ -1,11 +1,8 @@
 """Freezing and unfreezing layers, and "blocks": groups of layers by name prefix.
 
-Frozen layers (``trainable = False``) get no updates; frozen
-``BatchNormalization`` layers also run in inference mode (Keras 3), using and
-keeping their moving statistics. :func:`unfreeze` keeps batch norm frozen by
-default, as the Keras transfer-learning guide advises: re-enabling batch
-statistics on a small new dataset would wreck what the backbone learned.
-Recompile the model after changing what is trainable.
+Frozen ``BatchNormalization`` layers also run in inference mode (Keras 3); :func:`unfreeze`
+keeps them frozen by default, as the Keras transfer-learning guide advises. Recompile the
+model after changing what is trainable.
 """
 
 from __future__ import annotations

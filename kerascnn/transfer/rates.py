@@ -1,11 +1,8 @@
 """Discriminative learning rates: one learning-rate multiplier per group of layers.
 
-Built on ``keras.optimizers.MultiOptimizer``: each distinct multiplier gets a
-copy of the base optimizer with its learning rate scaled, mapped to the exact
-paths of its layers' variables. It is a normal Keras optimizer, so it works
-under ``tf.distribute``, under mixed precision (``compile`` wraps it in a
-``LossScaleOptimizer``), with ``BackupAndRestore`` and through
-``model.save``/``keras.saving.load_model``.
+A ``keras.optimizers.MultiOptimizer`` with one copy of the base optimizer per multiplier,
+mapped to its layers' variables: a normal Keras optimizer (``tf.distribute``, mixed
+precision, ``BackupAndRestore`` and ``model.save`` work with it).
 """
 
 from __future__ import annotations

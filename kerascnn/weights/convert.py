@@ -1,14 +1,10 @@
 """Weights from other layouts into the zoo's Keras models.
 
-* torchvision state dicts (``.pth``: AlexNet, VGG16, VGG16-BN): the modules' weights
-  are matched in order with the Keras layers that have weights (conv <-> ``Conv2D``,
-  batch norm <-> ``BatchNormalization``, linear <-> ``Dense``); kernels go from OIHW
-  to HWIO, dense matrices are transposed, and the first dense layer after ``Flatten``
-  has its inputs reordered from channel-first (C, H, W) to channel-last (H, W, C).
-  With ``include_top=False`` the classifier's weights are skipped.
-* legacy Keras ``.h5`` files (``layer_names``/``weight_names``, as Keras applications
-  publishes them): loaded by layer name, after checking that every layer of the
-  model is in the file; extra layers in the file (a full top) are skipped.
+* torchvision state dicts (``.pth``): modules matched in order with the Keras layers that
+  have weights (conv, batch norm, dense); kernels OIHW -> HWIO, dense matrices transposed,
+  the first dense layer after ``Flatten`` reordered from (C, H, W) to (H, W, C) inputs.
+* legacy Keras ``.h5`` files: loaded by layer name once every layer of the model is found
+  in the file; extra layers in the file (a full top) are skipped.
 """
 
 from __future__ import annotations

@@ -1,14 +1,8 @@
 """Fetching weight files into the cache: verified, atomic, resumable, locked, mirrorable.
 
-Built on the standard library (``urllib``, ``hashlib``, ``fcntl``) and ``rich`` for the
-progress bar; ``keras.utils.get_file`` writes straight to the final path (a killed
-download looks complete to the next call when no hash is given), cannot resume, lock,
-retry, mirror or restrict schemes, so it is not used. Cheap to import (no Keras).
-
-Environment: ``KERASCNN_OFFLINE=1`` (never touch the network), ``KERASCNN_MIRROR``
-(a base URL replacing the origin's scheme and host, or ``FROM=TO`` URL-prefix rules
-separated by spaces), ``KERASCNN_ALLOW_INSECURE=1`` (allow ``http``/``file`` origins
-that are not on a loopback host), ``KERASCNN_QUIET=1`` (no progress bar).
+Standard library and ``rich`` only (``keras.utils.get_file`` cannot resume, lock, retry or
+mirror, and a killed download looks complete to it). Cheap to import (no Keras). README.md
+("Pretrained weights") describes the ``KERASCNN_*`` variables this module reads.
 """
 
 from __future__ import annotations
@@ -112,62 +106,29 @@ def is_valid(path: Path, expected_hash: str, size: int | None = None) -> bool:
     return ok
 
 
-def _show_progress(progress: bool | None) -> bool:
-    if progress is not None:
-        return progress
-    return os.environ.get("KERASCNN_QUIET") != "1" and sys.stderr.isatty()
+def _progress_bar(label: str, progress: bool | None) -> Any:
+    """A rich progress bar on stderr with one task, ``label``; it draws nothing (``disable``)
+    unless ``progress``, by default a terminal and no ``KERASCNN_QUIET=1``."""
+    from rich import progress as rp
+    from rich.console import Console
 
-
-class _Bar:
-    """A rich progress bar on stderr, or nothing."""
-
-    def __init__(self, label: str, show: bool) -> None:
-        self.progress = None
-        if show:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
-
-            self.progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                TimeRemainingColumn(),
-                console=Console(file=sys.stderr),
-            )
-            self.task = self.progress.add_task(label, total=None)
-
-    def __enter__(self) -> _Bar:
-        if self.progress:
-            self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress:
-            self.progress.stop()
-
-    def reset(self, total: int | None, completed: int) -> None:
-        if self.progress:
-            self.progress.update(self.task, total=total, completed=completed)
-
-    def advance(self, n: int) -> None:
-        if self.progress:
-            self.progress.advance(self.task, n)
-
-    def say(self, message: str) -> None:
-        if self.progress:
-            self.progress.console.print(message)
+    if progress is None:
+        progress = os.environ.get("KERASCNN_QUIET") != "1" and sys.stderr.isatty()
+    bar = rp.Progress(
+        rp.TextColumn("{task.description}"),
+        rp.BarColumn(),
+        rp.DownloadColumn(),
+        rp.TransferSpeedColumn(),
+        rp.TimeRemainingColumn(),
+        console=Console(file=sys.stderr),
+        disable=not progress,
+    )
+    bar.add_task(label, total=None)
+    return bar
 
 
 @contextlib.contextmanager
-def _locked(dest: Path, bar: _Bar) -> Iterator[None]:
+def _locked(dest: Path, bar: Any) -> Iterator[None]:
     """Hold an exclusive lock on ``dest.lock``; other processes wait their turn.
 
     The lock file is removed on release; a waiter that locked a file that was removed
@@ -183,8 +144,8 @@ def _locked(dest: Path, bar: _Bar) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            if not said:
-                bar.say(f"waiting for another process downloading {dest.name} ...")
+            if not said and not bar.disable:
+                bar.console.print(f"waiting for another process downloading {dest.name} ...")
                 said = True
             fcntl.flock(fh, fcntl.LOCK_EX)
         try:
@@ -200,7 +161,7 @@ def _locked(dest: Path, bar: _Bar) -> Iterator[None]:
         fh.close()
 
 
-def _attempt(opener: Any, url: str, part: Path, bar: _Bar, timeout: float) -> bool:
+def _attempt(opener: Any, url: str, part: Path, bar: Any, timeout: float) -> bool:
     """One request; appends to ``part`` if the server honours Range. -> whether it resumed."""
     have = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": "kerascnn", "Accept-Encoding": "identity"}
@@ -215,21 +176,20 @@ def _attempt(opener: Any, url: str, part: Path, bar: _Bar, timeout: float) -> bo
             have = 0
         length = resp.headers.get("Content-Length")
         expected = int(length) if length and length.isdigit() else None
-        bar.reset(have + expected if expected is not None else None, have)
+        task = bar.task_ids[0]
+        bar.update(task, total=have + expected if expected is not None else None, completed=have)
         got = 0
         with open(part, "ab" if resumed else "wb") as f:
             while chunk := resp.read(CHUNK):
                 f.write(chunk)
                 got += len(chunk)
-                bar.advance(len(chunk))
+                bar.advance(task, len(chunk))
     if expected is not None and got < expected:
         raise http.client.IncompleteRead(b"", expected - got)
     return resumed
 
 
-def _download(
-    url: str, part: Path, bar: _Bar, retries: int, backoff: float, timeout: float
-) -> bool:
+def _download(url: str, part: Path, bar: Any, retries: int, backoff: float, timeout: float) -> bool:
     """Fill ``part`` from ``url``, resuming and retrying; -> whether any resume happened."""
     opener = urllib.request.build_opener(CheckedRedirects)
     failures, resumed_any = 0, False
@@ -292,7 +252,7 @@ def fetch(
     url = mirror_url(url)
     check_origin(url)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with _Bar(dest.name, _show_progress(progress)) as bar, _locked(dest, bar):
+    with _progress_bar(dest.name, progress) as bar, _locked(dest, bar):
         if is_valid(dest, hash, size):
             return dest
         dest.unlink(missing_ok=True)  # corrupt or outdated: fetch it again

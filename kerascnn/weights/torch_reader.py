@@ -1,12 +1,10 @@
 """Reading PyTorch ``.pth`` state dicts into numpy arrays without torch and without
 running pickled code.
 
-Both of torch's formats are read: the zip archive (``torch.save`` since 1.6:
-``*/data.pkl`` + ``*/data/<key>``) and the legacy stream (magic number, pickles, then
-the raw storages), which torchvision's older files such as ``vgg16-397923af.pth`` use.
-The pickle is read by an unpickler that only resolves ``collections.OrderedDict``,
-torch's tensor-rebuild functions and storage types, each replaced by a numpy
-equivalent; anything else in the file is refused.
+Both formats are read: the zip archive (``torch.save`` since 1.6) and the legacy stream
+(torchvision's older files such as ``vgg16-397923af.pth``). The unpickler resolves only
+``collections.OrderedDict`` and torch's tensor-rebuild functions and storage types, each
+replaced by a numpy equivalent; anything else in the file is refused.
 """
 
 from __future__ import annotations

@@ -1,0 +1,141 @@
+"""Every command example of the README runs, offline, on small data laid out as the README's.
+
+Commands that need published weights the machine does not have (``vgg16:imagenet``) must
+end in the documented one-line offline error that names ``kerascnn zoo import``; the long
+training runs (``zoo reproduce``, ``train`` with its defaults) are marked slow.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from kerascnn.cli.main import cli
+from tests.conftest import DATA, REPO
+from tests.image_folders import make_image_folder
+
+SLOW = ("zoo reproduce", "kerascnn train gesture_cnn --data", "runs/gesture_cnn")
+NEEDS_DOWNLOAD = ("imagenet", "kerascnn dream photo.jpg  ", "kerascnn dream photo.jpg --guide")
+
+
+def _commands() -> list[str]:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    found = []
+    for block in re.findall(r"```(?:bash|text)\n(.+?)\n```", readme, flags=re.S)[2:]:
+        for line in block.splitlines():
+            line = line.strip().removeprefix("$ ")
+            if re.match(r"^(KERAS_BACKEND=\w+ )?kerascnn |^python -m kerascnn", line):
+                found.append(line)
+    return found
+
+
+COMMANDS = _commands()
+
+
+def _digits(root: Path) -> None:
+    """10 classes of hand photos (6 real ones each where the data is here)."""
+    source = DATA / "sign-language-digits" / "images"
+    for digit in range(10):
+        folder = root / str(digit)
+        folder.mkdir(parents=True)
+        photos = sorted((source / str(digit)).glob("*"))[:6] if source.is_dir() else []
+        for photo in photos:
+            shutil.copy(photo, folder / photo.name)
+    if not source.is_dir():
+        make_image_folder(root, classes=10, per_class=6, size=100)
+
+
+def _cifar_zip(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    classes = [
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    ]
+    with zipfile.ZipFile(path, "w") as archive:
+        for split, count in (("train", 4), ("test", 2)):
+            for k, name in enumerate(classes):
+                for i in range(count):
+                    image = Image.new("RGB", (32, 32), (25 * k, 255 - 25 * k, 7 * i))
+                    image.save(path.parent / "x.jpg")
+                    archive.write(path.parent / "x.jpg", f"{split}/{name}/{i:04d}.jpg")
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """A checkout-like folder: zoo/, docs/images/, photos, and ../shared/data beside it."""
+    root = tmp_path_factory.mktemp("readme")
+    work = root / "main"
+    (work / "docs" / "images").mkdir(parents=True)
+    (work / "zoo").symlink_to(REPO / "zoo")
+    for name in ("photo.jpg", "clouds.jpg"):
+        shutil.copy(REPO / "docs" / "images" / "coffee.jpg", work / name)
+    _digits(root / "shared" / "data" / "sign-language-digits" / "images")
+    _cifar_zip(root / "shared" / "data" / "cifar10-jpeg" / "cifar10-jpeg.zip")
+    return work
+
+
+def _run(command: str, cwd: Path) -> tuple[int, str]:
+    env = {**os.environ, "KERASCNN_OFFLINE": "1", "KERASCNN_HOME": str(cwd / ".home")}
+    words = shlex.split(command.split("  #")[0])
+    if words[0] == "kerascnn":
+        old = Path.cwd()
+        os.chdir(cwd)
+        try:
+            result = CliRunner(env=env).invoke(cli, words[1:] + ["--force"] * _writes(words))
+        finally:
+            os.chdir(old)
+        return result.exit_code, result.output + (result.stderr or "")
+    assignments = [w for w in words if re.match(r"^\w+=", w) and words.index(w) == 0]
+    env.update(a.split("=", 1) for a in assignments)
+    words = words[len(assignments) :]
+    if words[0] == "kerascnn":
+        words = [sys.executable, "-m", "kerascnn.cli", *words[1:]]
+    elif words[0] == "python":
+        words[0] = sys.executable
+    done = subprocess.run(words, cwd=cwd, env=env, capture_output=True, text=True)
+    return done.returncode, done.stdout + done.stderr
+
+
+def _writes(words: list[str]) -> int:
+    """Whether to add --force: commands that write a picture (rerunnable in one folder)."""
+    return int(words[1] in ("dream", "visualize") and "--list-layers" not in words)
+
+
+def _params() -> list:
+    return [
+        pytest.param(c, marks=[pytest.mark.slow] if any(s in c for s in SLOW) else [], id=c[:60])
+        for c in COMMANDS
+    ]
+
+
+def test_the_readme_has_command_examples():
+    assert len(COMMANDS) >= 12
+    assert any("kerascnn train" in c for c in COMMANDS)
+
+
+@pytest.mark.parametrize("command", _params())
+def test_readme_command_runs(command, workdir):
+    code, output = _run(command, workdir)
+    if any(n in command for n in NEEDS_DOWNLOAD) and "gesture" not in command:
+        assert code == 2 and "kerascnn zoo import" in output, output[-2000:]
+        assert output.strip().splitlines()[-1].startswith("Error: ")
+        return
+    assert code == 0, output[-3000:]
