@@ -27,11 +27,6 @@ def zoo() -> None:
     """The model zoo: list models, inspect them, manage their weights."""
 
 
-def _input_size(row: dict) -> str:
-    shape = row["input_shape"]
-    return "x".join(str(d) for d in shape) if shape else "-"
-
-
 @zoo.command("list")
 @click.argument("pattern", default="*")
 @json_option
@@ -66,9 +61,8 @@ def list_(pattern: str, as_json: bool) -> None:
     for row in rows:
         weights = ", ".join(f"{v}{' ✓' if c else ''}" for v, c in row["weights"].items())
         params = format_count(row["params"]) if row["params"] else "-"
-        table.add_row(
-            row["name"], params, _input_size(row), weights or "-", str(row["source"] or "")
-        )
+        shape = "x".join(map(str, row["input_shape"])) if row["input_shape"] else "-"
+        table.add_row(row["name"], params, shape, weights or "-", str(row["source"] or ""))
     console().print(table)
 
 

@@ -16,15 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = [
-    "atomic_open",
-    "atomic_path",
-    "check_target",
-    "commit",
-    "write_bytes",
-    "write_json",
-    "write_text",
-]
+__all__ = ["atomic_open", "atomic_path", "check_target", "commit", "write_json", "write_text"]
 
 
 def _umask() -> int:
@@ -88,13 +80,6 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) ->
         kwargs.setdefault("encoding", "utf-8")
     with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as f:
         yield f
-
-
-def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically."""
-    with atomic_open(path, "wb") as f:
-        f.write(data)
-    return Path(path)
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> Path:

@@ -47,7 +47,7 @@ def test_global_pool_head_pools_the_last_stage(kind):
     pooled = keras.Model(model.input, model.get_layer("global_pool").output)
     np.testing.assert_allclose(np.asarray(pooled(x)), expected, rtol=1e-5, atol=1e-6)
     assert model.get_layer("predictions").kernel.shape == (16, 10)  # 16 channels, not 8*8*16
-    with pytest.raises(UserError, match="global_pool must be 'max', 'avg' or None, got 'sum'"):
+    with pytest.raises(UserError, match="unknown global_pool 'sum'; use 'max', 'avg' or None"):
         kerascnn.create_model("alexnet_cifar", global_pool="sum")
 
 

@@ -82,6 +82,7 @@ def test_files_that_are_not_models_say_so(tmp_path: Path):
         kerascnn.load(tmp_path / "fake.keras", include_top=False)
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="training needs TensorFlow")
 def test_one_run_folder_from_train_serves_predict_and_evaluate(tmp_path: Path):
     data = make_image_folder(tmp_path / "shapes", classes=3, per_class=8, size=16)
     for k, name in enumerate(("circle", "square", "star")):

@@ -66,15 +66,6 @@ class LayerTable:
         """Bytes of the largest single output (a gradient of that size exists in backward)."""
         return max((r.activation_bytes for r in self.rows), default=0)
 
-    def totals(self) -> dict[str, int]:
-        """The totals as a dict (for JSON)."""
-        return {
-            "params": self.total_params,
-            "activations": self.total_activations,
-            "activation_bytes": self.total_activation_bytes,
-            "macs": self.total_macs,
-        }
-
 
 def dtype_size(dtype: Any) -> int:
     """Bytes per value of a dtype name (``float32`` 4, ``bfloat16`` 2, ``bool`` 1)."""

@@ -8,6 +8,7 @@ against the measured peak memory of real training steps.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -116,8 +117,8 @@ def memory_estimate(
     slots = _slots(optimizer)
     dtype = "float16" if mixed_precision else None
     table = layer_table(model, batch_size, dtype, input_shape=input_shape)
-    trainable = [(_count(v), dtype_size(v.dtype)) for v in model.trainable_variables]
-    weights = sum(_count(v) * dtype_size(v.dtype) for v in model.variables)
+    trainable = [(math.prod(v.shape), dtype_size(v.dtype)) for v in model.trainable_variables]
+    weights = sum(math.prod(v.shape) * dtype_size(v.dtype) for v in model.variables)
     if mixed_precision or _built_mixed(model):
         weights += sum(n * 2 for n, _ in trainable)
     gradients = sum(n * size for n, size in trainable)
@@ -136,12 +137,6 @@ def _built_mixed(model: Any) -> bool:
         getattr(getattr(layer, "dtype_policy", None), "name", None) in MIXED_POLICIES
         for layer in compat.flatten_layers(model)
     )
-
-
-def _count(variable: Any) -> int:
-    import math
-
-    return math.prod(variable.shape)
 
 
 def max_batch_size(

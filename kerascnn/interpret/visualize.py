@@ -154,12 +154,7 @@ def _model_input(model: Any, pixels: np.ndarray, preprocess: Callable | None) ->
 
 
 def features(
-    model: Any,
-    image: Any,
-    layer: str,
-    max: int = 64,  # noqa: A002  (the CLI's --max)
-    *,
-    preprocess: Callable | None = None,
+    model: Any, image: Any, layer: str, max: int = 64, *, preprocess: Callable | None = None
 ) -> Image.Image:
     """The feature maps of ``layer`` for ``image``, each scaled to [0, 255] by its min and max.
 

@@ -18,12 +18,9 @@ __all__ = ["PCAColorJitter", "PaddedRandomCrop", "classic_augmentation"]
 
 @keras.saving.register_keras_serializable(package="kerascnn")
 class PaddedRandomCrop(keras.layers.Layer):
-    """Pad by ``padding`` pixels on each side, then crop a random window of the input's size.
-
-    The CIFAR-10 augmentation (4 pixels around 32x32 images, Krizhevsky 2009; He
-    et al. 2016). ``mode``: ``"constant"`` (zeros) or ``"reflect"``. One offset
-    per image.
-    """
+    """Pad by ``padding`` pixels on each side (``mode``: ``"constant"`` zeros or ``"reflect"``),
+    then crop a random window of the input's size, one per image: the CIFAR-10 augmentation
+    (4 pixels around 32x32 images, Krizhevsky 2009; He et al. 2016)."""
 
     def __init__(self, padding: int = 4, mode: str = "constant", seed: int | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -64,10 +61,9 @@ class PaddedRandomCrop(keras.layers.Layer):
 class PCAColorJitter(keras.layers.Layer):
     """AlexNet's colour augmentation (Krizhevsky et al. 2012, section 4.1).
 
-    Adds ``[p1, p2, p3] @ [a1 * l1, a2 * l2, a3 * l3]`` to every pixel of an
-    image, where ``p_i, l_i`` are the eigenvectors and eigenvalues of the RGB
-    covariance of the training pixels (``adapt()``) and ``a_i ~ N(0, std)``,
-    drawn once per image (``std=0.1`` in the paper).
+    Adds ``[p1, p2, p3] @ [a1 * l1, a2 * l2, a3 * l3]`` to every pixel of an image: ``p_i,
+    l_i`` the eigenvectors and eigenvalues of the RGB covariance of the training pixels
+    (``adapt()``), ``a_i ~ N(0, std)`` drawn once per image (``std=0.1`` in the paper).
     """
 
     def __init__(self, std: float = 0.1, seed: int | None = None, **kwargs: Any) -> None:

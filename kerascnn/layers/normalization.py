@@ -14,10 +14,9 @@ __all__ = ["LocalResponseNormalization"]
 class LocalResponseNormalization(keras.layers.Layer):
     """``b[c] = a[c] / (k + alpha * sum(a[c']**2 for c' within depth_radius of c)) ** beta``.
 
-    The defaults are the AlexNet paper's (``n = 5`` channels, so
-    ``depth_radius=2``; ``k=2``, ``alpha=1e-4``, ``beta=0.75``). ``alpha``
-    multiplies the plain sum, as in the paper and ``tf.nn.local_response_normalization``
-    (Caffe and PyTorch divide it by ``n``). Channels-last inputs.
+    The AlexNet paper's defaults (``n = 5`` channels: ``depth_radius=2``; ``k=2``,
+    ``alpha=1e-4``, ``beta=0.75``). ``alpha`` multiplies the plain sum, as in the paper and
+    ``tf.nn.local_response_normalization`` (Caffe and PyTorch divide it by ``n``).
     """
 
     def __init__(
@@ -32,9 +31,7 @@ class LocalResponseNormalization(keras.layers.Layer):
         if int(depth_radius) != depth_radius or depth_radius < 0:
             raise ValueError(f"depth_radius must be a non-negative integer, got {depth_radius!r}")
         self.depth_radius = int(depth_radius)
-        self.bias = float(bias)
-        self.alpha = float(alpha)
-        self.beta = float(beta)
+        self.bias, self.alpha, self.beta = float(bias), float(alpha), float(beta)
 
     def call(self, inputs: Any) -> Any:
         r = self.depth_radius

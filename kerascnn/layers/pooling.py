@@ -26,9 +26,8 @@ def _bins(size_in: int, size_out: int) -> np.ndarray:
 class AdaptiveAveragePooling(keras.layers.Layer):
     """Average-pool a channels-last feature map to ``output_size`` (height, width).
 
-    Same bins as ``torch.nn.AdaptiveAvgPool2d``, so torchvision weights behave
-    the same at any input size; unlike ``keras.layers.AdaptiveAveragePooling2D``
-    it also accepts maps smaller than the output (values are repeated).
+    The bins of ``torch.nn.AdaptiveAvgPool2d`` (torchvision weights behave the same at any
+    input size); unlike Keras' own, it takes maps smaller than the output (values repeat).
     """
 
     def __init__(self, output_size: int | tuple[int, int] = 6, **kwargs: Any) -> None:

@@ -49,9 +49,8 @@ class _Adaptable(keras.layers.Layer):
 class MeanSubtraction(_Adaptable):
     """``x - mean``, where ``mean`` is the training data's mean colour or mean image.
 
-    ``mode="channel"``: one mean per channel, averaged over images and pixels
-    (VGG). ``mode="pixel"``: the mean image, one value per pixel and channel
-    (AlexNet). Call ``adapt(data)`` on training images before training.
+    ``mode="channel"``: one mean per channel (VGG); ``mode="pixel"``: the mean image, one
+    value per pixel and channel (AlexNet). ``adapt(data)`` on training images first.
     """
 
     def __init__(self, mode: str = "channel", **kwargs: Any) -> None:
@@ -75,11 +74,7 @@ class MeanSubtraction(_Adaptable):
             axes = tuple(range(batch.ndim - 1)) if self.mode == "channel" else 0
             s = batch.sum(axis=axes)
             total = s if total is None else total + s
-            count += (
-                int(np.prod(batch.shape[: batch.ndim - 1]))
-                if self.mode == "channel"
-                else len(batch)
-            )
+            count += batch[..., 0].size if self.mode == "channel" else len(batch)
             if not self.built:
                 self.build((None, *batch.shape[1:]))
         if total is None or count == 0:
@@ -97,11 +92,10 @@ class MeanSubtraction(_Adaptable):
 class Whitening(_Adaptable):
     """PCA or ZCA whitening of each sample's flattened values (``D = H*W*C`` features).
 
-    ``method="zca"`` keeps the input shape (``X_white U.T``, reshaped back);
-    ``method="pca"`` outputs ``(batch, components)`` decorrelated features,
-    ``components`` (default ``D``) of them, largest variance first.
-    ``epsilon`` regularises small eigenvalues. The covariance is ``D x D``:
-    meant for small inputs (32x32x3 is 3072 features) or feature vectors.
+    ``X -= mean; U, S, V = svd(X.T X / N); X_white = X U / sqrt(S + epsilon)``;
+    ``method="zca"`` rotates back (``X_white U.T``, the input shape), ``method="pca"``
+    keeps ``components`` (default ``D``) features, largest variance first. The covariance
+    is ``D x D``: for small inputs (32x32x3 is 3072 features) or feature vectors.
     """
 
     def __init__(
@@ -118,9 +112,7 @@ class Whitening(_Adaptable):
             raise ValueError("components applies to method='pca' only")
         if epsilon < 0:
             raise ValueError(f"epsilon must be >= 0, got {epsilon!r}")
-        self.method = method
-        self.epsilon = float(epsilon)
-        self.components = components
+        self.method, self.epsilon, self.components = method, float(epsilon), components
 
     def build(self, input_shape: Any) -> None:
         shape = tuple(input_shape[1:])
@@ -201,9 +193,8 @@ class PixelAffine(keras.layers.Layer):
         x = ops.cast(inputs, self.compute_dtype)
         if self.bgr:
             x = ops.flip(x, axis=-1)
-        return x * ops.convert_to_tensor(self.scale, x.dtype) + ops.convert_to_tensor(
-            self.offset, x.dtype
-        )
+        scale, offset = (ops.convert_to_tensor(v, x.dtype) for v in (self.scale, self.offset))
+        return x * scale + offset
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape

@@ -132,21 +132,22 @@ def fix_multiworker_reduce() -> None:
     compat.set_reduce_per_replica(reduce_per_replica)
 
 
+def _cluster_task(strategy: Any) -> Any:
+    """The strategy's cluster resolver (``task_type``, ``task_id``), ``None`` outside a cluster."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    return resolver if resolver is not None and getattr(resolver, "task_type", None) else None
+
+
 def is_chief(strategy: Any) -> bool:
     """Whether this process writes the run's files: always, except non-chief multi-workers."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(resolver, "task_type", None):
+    task = _cluster_task(strategy)
+    if task is None or task.task_type == "chief":
         return True
-    task_type, task_id = resolver.task_type, resolver.task_id
-    if task_type == "chief":
-        return True
-    has_chief = "chief" in resolver.cluster_spec().as_dict()
-    return task_type == "worker" and task_id == 0 and not has_chief
+    has_chief = "chief" in task.cluster_spec().as_dict()
+    return task.task_type == "worker" and task.task_id == 0 and not has_chief
 
 
 def worker_id(strategy: Any) -> str:
     """``"<type>-<index>"`` of this task in a cluster, ``"local"`` otherwise."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(resolver, "task_type", None):
-        return "local"
-    return f"{resolver.task_type}-{resolver.task_id}"
+    task = _cluster_task(strategy)
+    return "local" if task is None else f"{task.task_type}-{task.task_id}"

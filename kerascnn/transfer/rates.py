@@ -44,9 +44,7 @@ class ScaledSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> ScaledSchedule:
-        config = dict(config)
-        config["schedule"] = keras.saving.deserialize_keras_object(config["schedule"])
-        return cls(**config)
+        return cls(keras.saving.deserialize_keras_object(config["schedule"]), config["factor"])
 
 
 def backbone_multipliers(

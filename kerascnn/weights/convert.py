@@ -27,28 +27,18 @@ def _torch_modules(state: dict[str, np.ndarray]) -> list[tuple[str, str, dict[st
         modules.setdefault(prefix, {})[leaf] = value
     out = []
     for prefix, tensors in modules.items():
-        if "running_mean" in tensors:
-            kind = "bn"
-        elif "weight" in tensors and tensors["weight"].ndim == 4:
-            kind = "conv"
-        elif "weight" in tensors and tensors["weight"].ndim == 2:
-            kind = "dense"
-        else:
-            continue
-        out.append((prefix, kind, tensors))
+        ndim = tensors["weight"].ndim if "weight" in tensors else 0
+        kind = "bn" if "running_mean" in tensors else {4: "conv", 2: "dense"}.get(ndim)
+        if kind:
+            out.append((prefix, kind, tensors))
     return out
 
 
 def _keras_kind(layer: Any) -> str | None:
     from keras import layers
 
-    if isinstance(layer, layers.Conv2D):
-        return "conv"
-    if isinstance(layer, layers.BatchNormalization):
-        return "bn"
-    if isinstance(layer, layers.Dense):
-        return "dense"
-    return None
+    kinds = {layers.Conv2D: "conv", layers.BatchNormalization: "bn", layers.Dense: "dense"}
+    return next((kind for cls, kind in kinds.items() if isinstance(layer, cls)), None)
 
 
 def _flatten_shape(model: Any) -> tuple[int, int, int] | None:

@@ -51,13 +51,10 @@ def check_origin(url: str) -> None:
     """Refuse anything but ``https``, except ``http``/``file`` on loopback or when allowed."""
     parts = urlsplit(url)
     host = parts.hostname or ""
-    if parts.scheme == "https":
+    if parts.scheme == "https" or (parts.scheme == "file" and host in ("", "localhost")):
         return
-    if parts.scheme == "file" and host in ("", "localhost"):
-        return
-    if parts.scheme in ("http", "file") and (
-        _loopback(host) or os.environ.get("KERASCNN_ALLOW_INSECURE") == "1"
-    ):
+    allowed = _loopback(host) or os.environ.get("KERASCNN_ALLOW_INSECURE") == "1"
+    if parts.scheme in ("http", "file") and allowed:
         return
     raise UserError(
         f"{url}: refusing to download over {parts.scheme or 'no scheme'}; only https "
