@@ -27,6 +27,7 @@ from kerascnn.weights.cards import ModelCard, parse_spec
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "check_builder_args",
     "create_model",
     "get_model_builder",
     "get_model_card",
@@ -171,6 +172,11 @@ def create_model(name: str, **kwargs: Any) -> Any:
                 f"drop {key} or use other weights"
             )
         kwargs[key] = value
+    return check_builder_args(name, kwargs)(**kwargs)
+
+
+def check_builder_args(name: str, kwargs: dict[str, Any]) -> Callable[..., Any]:
+    """The builder of ``name``, after checking that it takes every key of ``kwargs``."""
     builder = get_model_builder(name)
     params = inspect.signature(builder).parameters
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
@@ -179,4 +185,4 @@ def create_model(name: str, **kwargs: Any) -> Any:
             raise UserError(
                 f"{name} has no argument {unknown[0]!r}; use one of: {', '.join(params)}"
             )
-    return builder(**kwargs)
+    return builder

@@ -134,7 +134,7 @@ def test_cli_finetune(folder, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--classes", "1"], "Error: --classes must be at least 2, got 1"),
+        (["--classes", "1"], "Error: --classes must be 'auto' or a number of at least 2, got '1'"),
         (["--classes", "4"], "has 3 class folders (blue, green, red) but classes=4"),
         (["--unfreeze", "stage9"], "Error: alexnet_cifar has no layer 'stage9'; valid names:"),
     ],

@@ -28,7 +28,6 @@ __all__ = [
     "tiled_gradient",
 ]
 
-
 Objective = Callable[..., Any]
 GradientFn = Callable[..., tuple[float, np.ndarray]]
 

@@ -20,21 +20,9 @@ import numpy as np
 from kerascnn.errors import UserError
 from kerascnn.images import load_image, resize
 from kerascnn.interpret import ascent
-from kerascnn.interpret.dream_model import (
-    dream_layers,
-    dreamable_layers,
-    load_dream_model,
-    offline_models,
-)
+from kerascnn.interpret.dream_model import dream_layers, dreamable_layers, load_dream_model
 
-__all__ = [
-    "deep_dream",
-    "dream_layers",
-    "dream_objective",
-    "dreamable_layers",
-    "load_dream_model",
-    "offline_models",
-]
+__all__ = ["deep_dream", "dream_layers", "dream_objective", "dreamable_layers", "load_dream_model"]
 
 Channels = Sequence[int] | Mapping[str, Sequence[int]] | None
 _GUIDE_POSITIONS = 2048  # guide feature vectors kept per layer

@@ -37,9 +37,8 @@ def read_backup(backup_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
 class TrainingBackup(keras.callbacks.BackupAndRestore):
     """Back up weights and optimizer state every ``save_freq`` steps and at each epoch end.
 
-    ``offset`` is the number of steps of the current epoch done before this
-    ``fit`` call (set by ``kerascnn.train.fit`` when it resumes mid-epoch).
-    Restoring is done by ``fit`` before training, not by this callback.
+    ``offset``: the steps of the current epoch done before this ``fit`` call, set by
+    ``kerascnn.train.fit`` when it resumes mid-epoch (it restores, not this callback).
     """
 
     def __init__(self, backup_dir: str | os.PathLike[str], save_freq: int | str = "epoch") -> None:

@@ -364,6 +364,11 @@ def fit(
     epochs, batch_size = settings["epochs"], settings["batch_size"]
     _check_numbers(epochs=epochs, batch_size=batch_size, learning_rate=settings["learning_rate"])
     model_args = settings["model_args"]
+    if isinstance(model_or_name, str):  # unknown builder arguments fail here, not after the data
+        from kerascnn.registry import check_builder_args
+        from kerascnn.weights.cards import parse_spec
+
+        check_builder_args(parse_spec(model_or_name)[0], model_args)
     augment = augmenter(settings["augmentation"], seed)  # a bad layer name fails here
     folder = _train_data(data, model_or_name, image_size, model_args, validation_split, seed)
     if len(folder.class_names) < 2:

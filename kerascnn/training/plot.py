@@ -56,10 +56,8 @@ def _panel(history: dict[str, list[float]], metric: str) -> Image.Image:
     e_lo, e_hi = epochs[0], max(epochs[-1], epochs[0] + 1)
 
     def xy(epoch: int, value: float) -> tuple[float, float]:
-        return (
-            x0 + (epoch - e_lo) / (e_hi - e_lo) * (x1 - x0),
-            y1 - (value - lo) / (hi - lo) * (y1 - y0),
-        )
+        x = x0 + (epoch - e_lo) / (e_hi - e_lo) * (x1 - x0)
+        return x, y1 - (value - lo) / (hi - lo) * (y1 - y0)
 
     for frac in (0.0, 0.5, 1.0):
         value = lo + frac * (hi - lo)

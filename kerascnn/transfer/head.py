@@ -18,10 +18,6 @@ HEAD_PREFIX = "head_"
 _POOLING = (None, "avg", "max")
 
 
-def _layer_names(model: Any) -> str:
-    return ", ".join(layer.name for layer in model.layers)
-
-
 def layer_index(model: Any, ref: str | int, *, what: str = "layer") -> int:
     """The index in ``model.layers`` of a layer given by name or (possibly negative) index."""
     n = len(model.layers)
@@ -34,10 +30,10 @@ def layer_index(model: Any, ref: str | int, *, what: str = "layer") -> int:
                 f"use {-n}..{n - 1}"
             )
         return ref % n
-    for i, layer in enumerate(model.layers):
-        if layer.name == ref:
-            return i
-    raise UserError(f"{model.name} has no layer {ref!r}; valid names: {_layer_names(model)}")
+    names = [layer.name for layer in model.layers]
+    if ref in names:
+        return names.index(ref)
+    raise UserError(f"{model.name} has no layer {ref!r}; valid names: {', '.join(names)}")
 
 
 def _inputs(model: Any) -> Any:

@@ -30,17 +30,8 @@ try:
 except ImportError:  # pragma: no cover - Windows: no inter-process lock
     fcntl = None  # type: ignore[assignment]
 
-__all__ = [
-    "DownloadError",
-    "HashMismatchError",
-    "check_origin",
-    "fetch",
-    "file_matches",
-    "is_valid",
-    "mirror_url",
-    "offline",
-    "write_stamp",
-]
+# check_origin, mirror_url and offline are reachable here too (home: url_policy)
+__all__ = ["DownloadError", "HashMismatchError", "fetch", "file_matches", "is_valid", "write_stamp"]
 
 CHUNK = 1 << 20
 _TRANSIENT_HTTP = {408, 425, 429, 500, 502, 503, 504}
