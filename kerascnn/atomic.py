@@ -16,7 +16,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_open", "atomic_path", "check_target", "commit", "write_json", "write_text"]
+__all__ = [
+    "atomic_open",
+    "atomic_path",
+    "check_folder",
+    "check_target",
+    "commit",
+    "write_json",
+    "write_text",
+]
 
 
 def _umask() -> int:
@@ -106,9 +114,20 @@ def check_target(path: str | os.PathLike[str], *, force: bool = False) -> Path:
         raise UserError(f"{path} is a directory; give a file name, e.g. {path / 'out.png'}")
     if path.exists() and not force:
         raise UserError(f"{path} exists; pass --force to overwrite it")
-    folder = path.parent
-    if not folder.is_dir():
-        raise UserError(f"{folder}: no such folder; create it or write elsewhere")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserError(f"cannot write to {folder} (permission denied); write elsewhere")
+    if not path.parent.is_dir():
+        raise UserError(f"{path.parent}: no such folder; create it or write elsewhere")
+    check_folder(path.parent, "write elsewhere")
     return path
+
+
+def check_folder(folder: str | os.PathLike[str], fix: str) -> None:
+    """``folder``, or its nearest existing parent, is a folder this process can write in."""
+    from kerascnn.errors import UserError
+
+    existing = Path(folder)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"{existing} is a file, not a folder; {fix}")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write to {existing} (permission denied); {fix}")

@@ -67,13 +67,7 @@ class RunFolder:
                 f"{self.path} holds a run ({', '.join(trained)}); pass --force to start "
                 "over, or choose another --output"
             )
-        existing = self.path
-        while not existing.exists() and existing != existing.parent:
-            existing = existing.parent
-        if not existing.is_dir():
-            raise UserError(f"{existing} is a file, not a folder; choose another --output")
-        if not os.access(existing, os.W_OK | os.X_OK):
-            raise UserError(f"cannot write to {existing} (permission denied); use another --output")
+        atomic.check_folder(self.path, "choose another --output")
         return self
 
     def create(self) -> Path:
