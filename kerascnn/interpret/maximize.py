@@ -33,10 +33,10 @@ def maximize_filters(
     size: int = 128,
     octaves: int = 3,
     octave_scale: float = 1.4,
+    seed: int | None = None,
     steps: int = 20,
     step_size: float = 0.05,
     jitter: int = 4,
-    seed: int | None = None,
     preprocessing: str | None = None,
     precision: str = "auto",
 ) -> np.ndarray:
