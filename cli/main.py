@@ -27,6 +27,7 @@ QUIET_ENV = "KERASCNN_QUIET"
 # command name -> "module:attribute"; modules import Keras only inside command bodies.
 _NAMES = ("dream", "evaluate", "finetune", "predict", "summary", "train", "visualize", "zoo")
 COMMANDS = {name: f"kerascnn.cli.{name}:{name}" for name in _NAMES}
+COMMANDS["export"] = "kerascnn.cli.export:export"
 
 
 class CommandLineError(click.ClickException):

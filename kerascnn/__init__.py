@@ -28,6 +28,7 @@ _LAZY = {
     "load": "kerascnn.resolve:load",
     "LoadedModel": "kerascnn.resolve:LoadedModel",
     "deep_dream": "kerascnn.interpret.dream:deep_dream",
+    "export": "kerascnn.deploy.exporter:export",
     "train": "kerascnn.training",
     "data": "kerascnn.training.data",
     "evaluate": "kerascnn.training.evaluate",

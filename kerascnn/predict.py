@@ -2,7 +2,9 @@
 
 The model is anything :func:`kerascnn.load` accepts: a zoo spec (``"vgg16:imagenet"``;
 a bare name takes its default variant), a saved ``.keras`` file or run folder (class
-names and preprocessing from its sidecar), a ``keras.Model`` or a ``LoadedModel``.
+names and preprocessing from its sidecar), a ``keras.Model`` or a ``LoadedModel``; or an
+``.onnx``/``.tflite`` file of ``kerascnn export``, run in onnxruntime or LiteRT without
+importing TensorFlow or Keras (class names from its ``labels.txt``).
 Cheap to import: NumPy and Keras load on first call.
 """
 
@@ -77,6 +79,35 @@ def _probabilities(outputs: Any) -> Any:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
+def _keras_probabilities(model: Any, images: Any, preprocessing: Any, batch_size: int) -> tuple:
+    from kerascnn.resolve import load
+
+    loaded = load(model, default_weights=True, preprocessing=preprocessing)
+    if not loaded.pretrained:
+        raise UserError(
+            f"{loaded.source} has no published weights; predict with NAME:VARIANT, "
+            "a .keras file or a run folder"
+        )
+    _, batch = prepare_images(images, loaded.input_size, loaded.crop)
+    outputs = loaded.model.predict(loaded.preprocess(batch), batch_size=batch_size, verbose=0)
+    return loaded.classes, _probabilities(outputs)
+
+
+def _artifact_probabilities(model: Any, images: Any, preprocessing: Any, batch_size: int) -> tuple:
+    import numpy as np
+
+    from kerascnn.deploy.runtime import load_artifact
+
+    if preprocessing is not None:
+        raise UserError(
+            f"{model}: an exported model has its preprocessing baked in; drop preprocessing="
+        )
+    artifact = load_artifact(model)
+    _, batch = prepare_images(images, artifact.input_size, artifact.crop)
+    # probabilities by construction: no softmax over int8 ones that sum to 0.99
+    return artifact.classes, np.asarray(artifact.run(batch, batch_size), np.float64)
+
+
 def predict(
     model: Any,
     images: Any,
@@ -90,7 +121,8 @@ def predict(
 
     Args:
         model: anything :func:`kerascnn.load` takes (``"vgg16:imagenet"``, ``"alexnet"``
-            for its default weights, a ``.keras`` file, a run folder, a Keras model).
+            for its default weights, a ``.keras`` file, a run folder, a Keras model), or
+            an exported ``.onnx`` or ``.tflite`` file.
         images: file paths (JPEG, PNG, BMP, WebP, ...) or HxWx3 RGB arrays in [0, 255].
         top: how many classes per image.
         classes: class names overriding what the weights or sidecar say.
@@ -99,20 +131,15 @@ def predict(
     """
     import numpy as np
 
-    from kerascnn.resolve import load
+    from kerascnn.deploy.runtime import is_artifact
 
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise UserError(f"top must be a positive integer, got {top!r}; e.g. top=5")
-    loaded = load(model, default_weights=True, preprocessing=preprocessing)
-    if not loaded.pretrained:
-        raise UserError(
-            f"{loaded.source} has no published weights; predict with NAME:VARIANT, "
-            "a .keras file or a run folder"
-        )
-    names = classes if classes is not None else loaded.classes
-    _, batch = prepare_images(images, loaded.input_size, loaded.crop)
-    outputs = loaded.model.predict(loaded.preprocess(batch), batch_size=batch_size, verbose=0)
-    probs = _probabilities(outputs)
+    if is_artifact(model):  # .onnx, .tflite: their own runtime, neither TensorFlow nor Keras
+        names, probs = _artifact_probabilities(model, images, preprocessing, batch_size)
+    else:
+        names, probs = _keras_probabilities(model, images, preprocessing, batch_size)
+    names = classes if classes is not None else names
     if names is not None and len(names) != probs.shape[1]:
         raise UserError(
             f"{len(names)} class names for a model with {probs.shape[1]} outputs; "

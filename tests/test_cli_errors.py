@@ -31,6 +31,7 @@ CASES: dict[tuple[str, ...], tuple[list[str], str | None]] = {
     (): (["dreem"], None),  # unknown command, with a suggestion
     ("dream",): ([], None),  # IMAGE left out
     ("evaluate",): (["vgg16:imagenet", "--data", "{tmp}", "--batch-size", "0"], None),
+    ("export",): (["gesture_cnn:sign-digits", "--format", "tflite"], None),  # unknown format
     ("finetune",): (["alexnet_cifar", "--data", "{tmp}", "--classes", "1"], None),
     ("predict",): (["vgg16", "{tmp}/missing.jpg"], None),
     ("summary",): (["{tmp}/notes.txt"], None),  # not a .keras file (written by the test)

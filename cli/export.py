@@ -1,0 +1,117 @@
+"""``kerascnn export MODEL --format F``: a deployable artifact, checked against Keras."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from kerascnn.cli._common import console, force_option, image_size_option, json_option
+from kerascnn.deploy.formats import FORMATS, QUANTIZE
+from kerascnn.preprocessing import PREPROCESSING
+
+__all__ = ["export"]
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"
+
+
+def _report(result: Any) -> None:
+    """What was written, what the artifact takes and gives, and the measured difference."""
+    meta = result.metadata
+    h, w = meta["input_size"]
+    pre = meta["preprocessing"]
+    out = console()
+    extras = " and ".join(p.name for p in result.files[1:])
+    out.print(f"wrote {result.path} ({_megabytes(result.size)}) with {extras}", highlight=False)
+    out.print(
+        f"input '{meta['input']['name']}': float32 [N, {h}, {w}, 3], RGB values 0-255; "
+        f"preprocessing baked in: {pre['mode']}, {pre['description']}"
+        + ("; softmax added" if meta["softmax_added"] else "")
+        + f"; output: {meta['classes']} probabilities"
+        + ("" if result.quantize == "none" else f"; quantized: {result.quantize}"),
+        highlight=False,
+        soft_wrap=True,
+    )
+    check = result.verification
+    if check is None:
+        out.print("not compared with Keras (--no-verify)", highlight=False)
+        return
+    agree = round(check["top1_agreement"] * check["images"])
+    limit = f" (limit {check['tolerance']:g})" if check["tolerance"] else ""
+    out.print(
+        f"checked in {check['runtime']} against Keras on {check['images']} photos: max "
+        f"probability difference {check['max_abs_diff']:.2e}{limit}, same top-1 class on "
+        f"{agree}/{check['images']}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@click.command()
+@click.argument("model", metavar="MODEL_OR_SPEC_OR_FILE")
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    required=True,
+    metavar="|".join(FORMATS),
+    help="savedmodel (folder), onnx (.onnx), litert (.tflite) or openvino (folder).",
+)
+@click.option("-o", "--output", type=click.Path(), help="File or folder to write.")
+@click.option(
+    "--quantize",
+    type=click.Choice(QUANTIZE),
+    default="none",
+    show_default=True,
+    help="float16 (litert) or int8 (litert, onnx), post-training.",
+)
+@click.option("--calibration", type=click.Path(), help="Folder of photos to calibrate int8 on.")
+@image_size_option
+@click.option("--weights", type=click.Path(), help="A weights file for a zoo model name.")
+@click.option(
+    "--preprocessing",
+    type=click.Choice(list(PREPROCESSING)),
+    help="Override the weights' preprocessing (e.g. caffe for VGG16's Keras file).",
+)
+@click.option("--labels", type=click.Path(dir_okay=False), help="Class names, one a line.")
+@click.option("--no-verify", is_flag=True, help="Skip the comparison with the Keras model.")
+@force_option
+@json_option
+def export(model: str, fmt: str, weights: str | None, labels: str | None, **options: Any) -> None:
+    """Export MODEL_OR_SPEC_OR_FILE for deployment, with its preprocessing baked in.
+
+    MODEL_OR_SPEC_OR_FILE is a zoo spec (gesture_cnn:sign-digits), a zoo name with
+    --weights FILE, a .keras file or a run folder. The artifact takes RGB pixels in
+    [0, 255] at the model's input size and outputs probabilities; labels.txt and a
+    JSON file go beside it (inside a folder). It is loaded in its own runtime and
+    compared with the Keras model on photos before it is moved into place.
+    """
+    from kerascnn.deploy.exporter import export as run
+    from kerascnn.errors import UserError
+
+    as_json = options.pop("as_json")
+    names = None
+    if labels is not None:
+        path = Path(labels)
+        if not path.is_file():
+            raise UserError(f"{path}: no such file; --labels takes a text file, one class a line")
+        names = [line for line in path.read_text(encoding="utf-8").splitlines() if line]
+    builder_args = {"weights": weights} if weights else {}
+    result = run(
+        model,
+        fmt,
+        options.pop("output"),
+        verify=not options.pop("no_verify"),
+        labels=names,
+        **options,
+        **builder_args,
+    )
+    if as_json:
+        files = [str(p) for p in result.files]
+        click.echo(json.dumps({"files": files, "size": result.size, **result.metadata}, indent=2))
+        return
+    _report(result)

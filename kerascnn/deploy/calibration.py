@@ -1,0 +1,144 @@
+"""Representative images for int8 calibration: a folder of photos, or for the bundled
+variants the set their recipe defines (training images only, never the test split).
+
+Recipe sets come from the recipe's own data, looked up under ``$KERASCNN_DATA``, else
+``../shared/data`` (from the working folder, then from the checkout holding kerascnn).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from kerascnn.errors import UserError
+
+__all__ = ["COUNT", "RECIPE_SETS", "calibration_images", "check_calibration"]
+
+COUNT = 200  # images per calibration set
+_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+
+# weight spec -> (data under the data root, what it is); each set is COUNT training images,
+# the same number from every class, in file-name order
+RECIPE_SETS: dict[str, tuple[str, str]] = {
+    "gesture_cnn:sign-digits": (
+        "sign-language-digits/images",
+        "20 photos per class from the recipe's training split (not the 427 test photos)",
+    ),
+    "alexnet_cifar:cifar10": (
+        "cifar10-jpeg/cifar10-jpeg.zip",
+        "20 images per class from the CIFAR-10 training set",
+    ),
+}
+
+
+def _data_roots() -> list[Path]:
+    roots = [Path(os.environ["KERASCNN_DATA"])] if os.environ.get("KERASCNN_DATA") else []
+    checkout = Path(__file__).resolve().parents[2]
+    return [*roots, Path.cwd().parent / "shared" / "data", checkout.parent / "shared" / "data"]
+
+
+def _spec(source: Any) -> str | None:
+    """``name:variant`` of a zoo spec or of a loaded model's weights, else ``None``."""
+    if isinstance(source, str):
+        return source
+    card = getattr(source, "card", None)
+    return f"{card.model}:{card.variant}" if card is not None else None
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix.lower() in _SUFFIXES and not p.name.startswith(".")
+    )
+    if not files:
+        raise UserError(f"{folder}: no images in this folder; give a folder of JPEG or PNG photos")
+    step = max(1, len(files) // COUNT)  # spread over the folder (and its class folders)
+    return files[::step][:COUNT]
+
+
+def check_calibration(source: Any, calibration: Any) -> tuple[Any, str]:
+    """Before any work: ``(what to read, a description)``; a one-line error if none is found.
+
+    ``source``: what the user named (a spec, a path) or a loaded model.
+    """
+    if calibration is not None:
+        folder = Path(calibration).expanduser()
+        if not folder.is_dir():
+            raise UserError(f"{folder}: no such folder; --calibration takes a folder of photos")
+        files = _folder_files(folder)
+        return files, f"{len(files)} images from {folder}"
+    spec = _spec(source)
+    if spec not in RECIPE_SETS:
+        name = getattr(source, "source", None) or getattr(source, "name", None) or source
+        raise UserError(
+            f"int8 needs a calibration set for {name} (only the bundled variants "
+            f"{', '.join(RECIPE_SETS)} define one); pass --calibration DIR, a folder of "
+            "a few hundred representative photos"
+        )
+    relative, what = RECIPE_SETS[spec]
+    for root in _data_roots():
+        if (root / relative).exists():
+            return (spec, root / relative), f"{spec}'s recipe set: {what}"
+    raise UserError(
+        f"int8 for {spec} calibrates on its recipe's data ({relative}), not found under "
+        "$KERASCNN_DATA or ../shared/data; set KERASCNN_DATA or pass --calibration DIR"
+    )
+
+
+def _recipe_pixels(spec: str, path: Path) -> list[Any]:
+    import numpy as np
+    from PIL import Image
+
+    per_class = COUNT // 10
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path) as archive:
+            names = sorted(
+                n for n in archive.namelist() if n.startswith("train/") and n.endswith(".jpg")
+            )
+            chosen = [
+                n
+                for c in sorted({n.split("/")[1] for n in names})
+                for n in [m for m in names if m.split("/")[1] == c][:per_class]
+            ]
+            out = []
+            for name in chosen:
+                with Image.open(io.BytesIO(archive.read(name))) as image:
+                    out.append(np.asarray(image.convert("RGB"), np.float32))
+            return out
+    from kerascnn.images import load_image
+    from kerascnn.training.data import split_of
+    from kerascnn.zoo.recipes import get_recipe
+
+    split = get_recipe(spec)["split"]
+    files = []
+    for folder in sorted(p for p in path.iterdir() if p.is_dir()):
+        train = [
+            p
+            for p in sorted(folder.rglob("*"))
+            if p.suffix.lower() in _SUFFIXES
+            and split_of(
+                p.relative_to(folder).as_posix(),
+                split["seed"],
+                split["validation_split"],
+                split["test_split"],
+            )
+            == "train"
+        ]
+        files += train[:per_class]
+    return [load_image(f).pixels for f in files]
+
+
+def calibration_images(found: Any, size: tuple[int, int], crop: float | None) -> Any:
+    """The calibration set that :func:`check_calibration` found, as pixels at ``size``."""
+    import numpy as np
+
+    from kerascnn.predict import prepare_images
+
+    if isinstance(found, tuple):
+        pixels = _recipe_pixels(*found)
+        return prepare_images([np.asarray(p, np.float32) for p in pixels], size, crop)[1]
+    return prepare_images([str(f) for f in found], size, crop)[1]

@@ -1,0 +1,295 @@
+"""``model.export`` per format, the quantizers of the converters it calls, and their errors.
+
+* LiteRT: Keras' exporter runs ``tf.lite.TFLiteConverter``; its options go through
+  ``model.export`` (built-in ops only, so the file runs in ai-edge-litert's interpreter;
+  ``float16``: float16 weights; ``int8``: full-integer post-training quantization with a
+  representative dataset, float32 input and output kept).
+* ONNX: tf2onnx (TensorFlow) or jax2onnx (JAX). tf2onnx's own graph rewrites are skipped:
+  with protobuf's upb backend each pass copies every weight again (15 GB and 85 s for
+  AlexNet, more than 23 GB for VGG16), and onnxruntime makes the same rewrites when it
+  loads the file (the same latency measured). jax2onnx 0.17 writes max pooling as one
+  MaxPool over all four NHWC axes, which onnxruntime cannot run: :func:`nhwc_max_pools`
+  rewrites exactly that pattern as transpose, 2-D MaxPool, transpose. ``int8``:
+  onnxruntime's ``quant_pre_process`` then ``quantize_static`` (QDQ, per-channel weights)
+  on the float32 file.
+* A layer the format cannot express: the converter's error names the op and the layer's
+  scope; :func:`explain` turns it into one line naming both and the formats that can.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kerascnn.errors import UserError
+
+__all__ = ["explain", "export_model", "nhwc_max_pools"]
+
+_OP_PATTERNS = (
+    r"'tf\.(\w+)' op is neither a custom op nor a flex op",
+    r"No conversion rule found for operations: ([\w, ]+)",
+    r"No Op registered for (\w+)",
+    r"Tensorflow op \[[^\]:]+: (\w+)\] is not supported",
+    r"Could not find an implementation for (\w+)",
+)
+
+
+def _layer_names(model: Any) -> list[str]:
+    names = []
+    for layer in getattr(model, "layers", []):
+        names += [layer.name, *_layer_names(layer)]
+    return names
+
+
+def _traced_scopes(model: Any, ops: list[str]) -> list[str]:
+    """Names of the TensorFlow ops of type ``ops`` in ``model``'s graph (TF backend only)."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return []
+    import tensorflow as tf
+
+    spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
+    call = tf.function(lambda x: model(x, training=False), autograph=False)
+    graph = call.get_concrete_function(spec).graph
+    return [op.name for op in graph.get_operations() if op.type in ops]
+
+
+def _named_layers(model: Any, scopes: list[str]) -> list[str]:
+    """The layers of ``model`` whose name scope (``model/layer_1/op``) is in ``scopes``."""
+    return [
+        name
+        for name in _layer_names(model)
+        if any(re.search(rf"(^|/){re.escape(name)}(_\d+)?/", s) for s in scopes)
+    ]
+
+
+def explain(exc: BaseException, fmt: str, source: str, model: Any) -> UserError:
+    """A converter's or runtime's failure as one line: the op, the layer and what to do.
+
+    Args:
+        exc, fmt: the failure, and the format being exported.
+        source, model: what the user named, and the deployable Keras model (whose layer
+            names are matched against the op's name scope).
+    """
+    text = str(exc)
+    found = {op.strip() for p in _OP_PATTERNS for m in re.findall(p, text) for op in m.split(",")}
+    ops = sorted(op for op in found if op)
+    others = "savedmodel" if fmt != "savedmodel" else "onnx"
+    if ops:
+        named = _named_layers(model, re.findall(r"[\w.-]+(?:/[\w.-]+)+", text))
+        if not named:  # OpenVINO names the op only: find it in the traced graph
+            with contextlib.suppress(Exception):
+                named = _named_layers(model, _traced_scopes(model, ops))
+        where = f"layer {max(named, key=len)!r}" if named else "a layer"
+        return UserError(
+            f"{source}: {where} uses {', '.join(ops)}, which {fmt} cannot express; "
+            f"export to {others} instead, or replace that layer"
+        )
+    first = (text.strip().splitlines() or [type(exc).__name__])[0][:300]
+    return UserError(
+        f"{fmt} export of {source} failed ({type(exc).__name__}: {first}); "
+        f"try another format (e.g. {others})"
+    )
+
+
+@contextlib.contextmanager
+def _tf2onnx_without_rewrites() -> Iterator[None]:
+    import tf2onnx.optimizer
+
+    rewrites = tf2onnx.optimizer._get_optimizers()  # the dict optimize_graph() reads
+    saved = dict(rewrites)
+    rewrites.clear()
+    try:
+        yield
+    finally:
+        rewrites.update(saved)
+
+
+def _constant(graph: Any, name: str) -> list[int] | None:
+    from onnx import numpy_helper
+
+    for init in graph.initializer:
+        if init.name == name:
+            return [int(v) for v in numpy_helper.to_array(init).ravel()]
+    return None
+
+
+def nhwc_max_pools(model: Any) -> int:
+    """Rewrite jax2onnx's ``Unsqueeze(0), Unsqueeze(1), MaxPool over N,H,W,C, Squeeze(0, 1)``
+    as ``Transpose, MaxPool over H,W, Transpose`` in place; returns how many were rewritten."""
+    from onnx import helper
+
+    graph = model.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    users: dict[str, list[Any]] = {}
+    for node in graph.node:
+        for name in node.input:
+            users.setdefault(name, []).append(node)
+    replaced: dict[int, list[Any]] = {}
+    dropped: set[int] = set()
+    for node in graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        kernel, strides = list(attrs.get("kernel_shape", [])), list(attrs.get("strides", [1] * 4))
+        pads = list(attrs.get("pads", [0] * 8))
+        if node.op_type != "MaxPool" or len(kernel) != 4 or kernel[0] != 1 or kernel[3] != 1:
+            continue
+        inner = producer.get(node.input[0])
+        outer = producer.get(inner.input[0]) if inner is not None else None
+        after = users.get(node.output[0], [])
+        if (
+            inner is None
+            or outer is None
+            or len(after) != 1
+            or after[0].op_type != "Squeeze"
+            or inner.op_type != "Unsqueeze"
+            or outer.op_type != "Unsqueeze"
+            or _constant(graph, inner.input[1]) != [1]
+            or _constant(graph, outer.input[1]) != [0]
+            or _constant(graph, after[0].input[1]) != [0, 1]
+            or strides[0] != 1
+            or strides[3] != 1
+            or pads[0]
+            or pads[3]
+            or pads[4]
+            or pads[7]
+            or attrs.get("dilations", [1] * 4) != [1] * 4
+            or len(users[inner.output[0]]) != 1
+        ):
+            continue
+        x, y, tag = outer.input[0], after[0].output[0], node.name or node.output[0]
+        replaced[id(node)] = [
+            helper.make_node("Transpose", [x], [f"{tag}_nchw"], perm=[0, 3, 1, 2]),
+            helper.make_node(
+                "MaxPool",
+                [f"{tag}_nchw"],
+                [f"{tag}_pooled"],
+                kernel_shape=kernel[1:3],
+                strides=strides[1:3],
+                pads=[pads[1], pads[2], pads[5], pads[6]],
+            ),
+            helper.make_node("Transpose", [f"{tag}_pooled"], [y], perm=[0, 2, 3, 1]),
+        ]
+        dropped |= {id(after[0]), id(inner)} | (
+            {id(outer)} if len(users[outer.output[0]]) == 1 else set()
+        )
+    nodes = []
+    for node in graph.node:
+        nodes += replaced.get(id(node), [] if id(node) in dropped else [node])
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return len(replaced)
+
+
+def _onnx(model: Any, path: Path, signature: list, backend: str) -> None:
+    import onnx
+
+    if backend == "tensorflow":
+        with _tf2onnx_without_rewrites():
+            model.export(str(path), format="onnx", input_signature=signature, verbose=False)
+    else:  # jax2onnx spills tensors over 1 MB into PATH.data: make it one file again
+        model.export(str(path), format="onnx", input_signature=signature, verbose=False)
+        proto = onnx.load(str(path))
+        nhwc_max_pools(proto)
+        onnx.save(proto, str(path), save_as_external_data=False)
+        path.with_name(path.name + ".data").unlink(missing_ok=True)
+    onnx.checker.check_model(str(path))  # an op the format lacks fails here, not at load
+
+
+def _onnx_int8(model_path: Path, path: Path, images: Any) -> None:
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from kerascnn.deploy.build import INPUT_NAME
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter(images[i : i + 1] for i in range(len(images)))
+
+        def get_next(self) -> dict[str, Any] | None:
+            batch = next(self.batches, None)
+            return None if batch is None else {INPUT_NAME: batch}
+
+    prepared = model_path.with_name(model_path.name.replace(".float.", ".prepared.", 1))
+    quant_pre_process(str(model_path), str(prepared))  # folds BN, drops transposes
+    quantize_static(
+        str(prepared),
+        str(path),
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+    )
+
+
+def _litert_options(quantize: str, images: Any) -> dict[str, Any]:
+    import tensorflow as tf
+
+    builtins = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no Flex ops: the interpreter lacks them
+    if quantize == "none":
+        return {"target_spec": {"supported_ops": builtins}}
+    if quantize == "float16":
+        return {
+            "optimizations": [tf.lite.Optimize.DEFAULT],
+            "target_spec": {"supported_ops": builtins, "supported_types": [tf.float16]},
+        }
+
+    def representative() -> Iterator[list[Any]]:
+        for i in range(len(images)):
+            yield [images[i : i + 1]]
+
+    return {
+        "optimizations": [tf.lite.Optimize.DEFAULT],
+        "representative_dataset": representative,
+        "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, *builtins]},
+    }
+
+
+def export_model(model: Any, fmt: str, path: Path, quantize: str, images: Any) -> None:
+    """Export the deployable ``model`` through ``model.export``.
+
+    Args:
+        model, fmt: the deployable Keras model; ``savedmodel``, ``onnx``, ``litert``...
+        path: the file to write, or the (empty) folder for savedmodel and openvino.
+        quantize, images: ``none``, ``float16`` or ``int8``; the calibration pixels for
+            int8 (``N x H x W x 3`` in [0, 255]), else ``None``.
+    """
+    import keras
+
+    from kerascnn.deploy.build import INPUT_NAME
+
+    shape = (None, *model.input_shape[1:])
+    signature = [keras.InputSpec(shape=shape, dtype="float32", name=INPUT_NAME)]
+    backend = keras.backend.backend()
+    if fmt == "savedmodel":
+        model.export(str(path), format="tf_saved_model", input_signature=signature, verbose=False)
+    elif fmt == "openvino":
+        model.export(
+            str(path / "model.xml"), format="openvino", input_signature=signature, verbose=False
+        )
+    elif fmt == "litert":
+        model.export(
+            str(path),
+            format="litert",
+            input_signature=signature,
+            verbose=False,
+            **_litert_options(quantize, images),
+        )
+    elif quantize == "int8":
+        float_path = path.with_name(path.name.replace(".tmp.", ".float.tmp.", 1))
+        try:
+            _onnx(model, float_path, signature, backend)
+            _onnx_int8(float_path, path, images)
+        finally:
+            float_path.unlink(missing_ok=True)
+    else:
+        _onnx(model, path, signature, backend)

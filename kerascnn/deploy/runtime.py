@@ -1,0 +1,210 @@
+"""Run an exported artifact in its own runtime: onnxruntime, LiteRT, TensorFlow or OpenVINO.
+
+An artifact of :func:`kerascnn.export` takes RGB pixels in [0, 255] (``N x H x W x 3``,
+float32) and outputs probabilities; ``labels.txt`` and the JSON file beside it give the
+class names, input size and crop. ``.onnx`` and ``.tflite`` files run without TensorFlow
+or Keras: this module imports only NumPy and the runtime (``kerascnn predict model.onnx``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kerascnn.deploy.formats import EXTRA, FORMATS, sidecars
+from kerascnn.errors import UserError
+
+__all__ = [
+    "ARTIFACT_SUFFIXES",
+    "Artifact",
+    "detect_format",
+    "is_artifact",
+    "load_artifact",
+    "runner",
+]
+
+ARTIFACT_SUFFIXES = (".onnx", ".tflite")  # what `kerascnn predict` runs without TensorFlow
+# OpenVINO's CPU plugin computes in bfloat16 on CPUs with AMX unless told otherwise
+OPENVINO_CONFIG = {"INFERENCE_PRECISION_HINT": "f32"}
+
+Run = Callable[[Any], Any]
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[io.StringIO]:
+    """Keep the converters' logs (Python's and native ones on descriptor 2) off the terminal."""
+    captured = io.StringIO()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            with contextlib.redirect_stderr(captured), contextlib.redirect_stdout(captured):
+                yield captured
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+@dataclass
+class Artifact:
+    """A loaded artifact: ``run(pixels) -> probabilities`` and what it needs to be fed."""
+
+    path: Path
+    format: str
+    input_size: tuple[int, int]
+    classes: list[str] | None = None
+    crop: float | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    runner: Run | None = None
+
+    def run(self, pixels: Any, batch_size: int = 64) -> Any:
+        """RGB pixels in [0, 255], ``N x H x W x 3`` -> ``N x classes`` probabilities."""
+        import numpy as np
+
+        x = np.asarray(pixels, np.float32)
+        parts = [self.runner(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        return np.concatenate([np.asarray(p, np.float32) for p in parts])
+
+
+def is_artifact(source: Any) -> bool:
+    """Whether ``source`` names an ``.onnx`` or ``.tflite`` file (run without TensorFlow)."""
+    return (
+        isinstance(source, str | os.PathLike) and Path(source).suffix.lower() in ARTIFACT_SUFFIXES
+    )
+
+
+def detect_format(path: Path) -> str:
+    """The format of the artifact at ``path``, from its suffix or its folder's content."""
+    suffixes = {f.suffix: name for name, f in FORMATS.items() if f.suffix}
+    if path.suffix.lower() in suffixes:
+        return suffixes[path.suffix.lower()]
+    if (path / "saved_model.pb").is_file():
+        return "savedmodel"
+    if (path / "model.xml").is_file():
+        return "openvino"
+    raise UserError(
+        f"{path}: not an exported model; give a .onnx or .tflite file, "
+        "a SavedModel folder or an OpenVINO folder written by `kerascnn export`"
+    )
+
+
+def _require(module: str, what: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        name = {"ai_edge_litert.interpreter": "ai-edge-litert"}.get(module, module)
+        raise UserError(f"running {what} needs {name}, not installed; {EXTRA}") from None
+
+
+def _onnx(path: Path, threads: int | None) -> tuple[Run, list]:
+    ort = _require("onnxruntime", "an ONNX model")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    if threads:
+        options.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda x: session.run(None, {name: x})[0], list(session.get_inputs()[0].shape)
+
+
+def _litert(path: Path, threads: int | None) -> tuple[Run, list]:
+    import numpy as np
+
+    module = _require("ai_edge_litert.interpreter", "a LiteRT model")
+    with quiet():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+        interpreter = module.Interpreter(model_path=str(path), num_threads=threads)
+    inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    shape: list[tuple] = [()]
+
+    def run(x: Any) -> Any:
+        if shape[0] != x.shape:
+            interpreter.resize_tensor_input(inp["index"], x.shape)
+            with quiet():
+                interpreter.allocate_tensors()
+            shape[0] = x.shape
+        scale, zero = inp["quantization"]
+        if scale:  # an integer input: quantize the pixels as the converter says
+            x = np.clip(np.round(x / scale + zero), *_limits(inp["dtype"])).astype(inp["dtype"])
+        interpreter.set_tensor(inp["index"], x)
+        interpreter.invoke()
+        y = interpreter.get_tensor(out["index"])
+        scale, zero = out["quantization"]
+        return (y.astype(np.float32) - zero) * scale if scale else y.copy()
+
+    return run, list(inp["shape_signature"])
+
+
+def _limits(dtype: Any) -> tuple[int, int]:
+    import numpy as np
+
+    info = np.iinfo(dtype)
+    return int(info.min), int(info.max)
+
+
+def _savedmodel(path: Path, threads: int | None) -> tuple[Run, list]:
+    tf = _require("tensorflow", "a SavedModel")
+    loaded = tf.saved_model.load(str(path))
+    serve = loaded.signatures["serving_default"]
+    name, spec = next(iter(serve.structured_input_signature[1].items()))
+
+    def run(x: Any, loaded: Any = loaded) -> Any:  # keeps the loaded object (its variables)
+        return next(iter(serve(**{name: tf.constant(x)}).values())).numpy()
+
+    return run, spec.shape.as_list()
+
+
+def _openvino(path: Path, threads: int | None) -> tuple[Run, list]:
+    ov = _require("openvino", "an OpenVINO model")
+    config = dict(OPENVINO_CONFIG, **({"INFERENCE_NUM_THREADS": threads} if threads else {}))
+    compiled = ov.Core().compile_model(str(path / "model.xml"), "CPU", config)
+    shape = [d.get_length() if d.is_static else None for d in compiled.inputs[0].partial_shape]
+    return lambda x: compiled(x)[0], shape
+
+
+_RUNNERS = {"onnx": _onnx, "litert": _litert, "savedmodel": _savedmodel, "openvino": _openvino}
+
+
+def runner(path: str | os.PathLike[str], fmt: str, threads: int | None = None) -> tuple[Run, list]:
+    """``(run, input shape)`` of the artifact at ``path`` in ``fmt``'s runtime."""
+    return _RUNNERS[fmt](Path(path), threads)
+
+
+def _read_sidecars(path: Path, fmt: str) -> tuple[list[str] | None, dict[str, Any]]:
+    labels_file, json_file = sidecars(path, FORMATS[fmt])
+    labels = labels_file.read_text(encoding="utf-8").splitlines() if labels_file.is_file() else None
+    metadata: dict[str, Any] = {}
+    if json_file.is_file():
+        try:
+            metadata = json.loads(json_file.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise UserError(
+                f"{json_file}: not valid JSON ({exc}); export the model again"
+            ) from None
+    return labels, metadata
+
+
+def load_artifact(path: str | os.PathLike[str], threads: int | None = None) -> Artifact:
+    """Load an exported model with its class names (``labels.txt``) and metadata."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise UserError(f"{path}: no such file; give a model exported by `kerascnn export`")
+    fmt = detect_format(path)
+    labels, metadata = _read_sidecars(path, fmt)
+    run, shape = runner(path, fmt, threads)
+    size = metadata.get("input_size") or shape[1:3]
+    if len(size) != 2 or None in size:
+        raise UserError(
+            f"{path}: the model takes any input size; export it again with a static one"
+        )
+    return Artifact(
+        path, fmt, (int(size[0]), int(size[1])), labels, metadata.get("crop"), metadata, run
+    )
