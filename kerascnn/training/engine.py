@@ -108,6 +108,14 @@ def _check_numbers(**values: Any) -> None:
             raise UserError(f"{name} must be a positive number, got {value!r}; give one above 0")
 
 
+def _check_builder(model_or_name: Any, model_args: dict) -> None:
+    if isinstance(model_or_name, str):
+        from kerascnn.registry import check_builder_args
+        from kerascnn.weights.cards import parse_spec
+
+        check_builder_args(parse_spec(model_or_name)[0], model_args)
+
+
 @dataclass
 class _Plan:
     """What one run does: its strategy, batches, output and where it resumes."""
@@ -364,11 +372,7 @@ def fit(
     epochs, batch_size = settings["epochs"], settings["batch_size"]
     _check_numbers(epochs=epochs, batch_size=batch_size, learning_rate=settings["learning_rate"])
     model_args = settings["model_args"]
-    if isinstance(model_or_name, str):  # unknown builder arguments fail here, not after the data
-        from kerascnn.registry import check_builder_args
-        from kerascnn.weights.cards import parse_spec
-
-        check_builder_args(parse_spec(model_or_name)[0], model_args)
+    _check_builder(model_or_name, model_args)  # unknown arguments fail here, not after the data
     augment = augmenter(settings["augmentation"], seed)  # a bad layer name fails here
     folder = _train_data(data, model_or_name, image_size, model_args, validation_split, seed)
     if len(folder.class_names) < 2:
