@@ -12,12 +12,10 @@ their default size in every format under ``-m slow``.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import keras
@@ -113,23 +111,9 @@ def _cifar_photos(per_class: int = 2) -> np.ndarray:
     """The first CIFAR-10 test JPEGs of each class, or a skip naming what is missing."""
     if not CIFAR.is_file():
         pytest.skip(f"CIFAR-10 JPEGs not found at {CIFAR} (set KERASCNN_DATA)")
-    from PIL import Image
+    from kerascnn.deploy.calibration import zip_images
 
-    with zipfile.ZipFile(CIFAR) as archive:
-        names = sorted(
-            n for n in archive.namelist() if n.startswith("test/") and n.endswith(".jpg")
-        )
-        chosen = [
-            n
-            for c in sorted({n.split("/")[1] for n in names})
-            for n in [m for m in names if m.split("/")[1] == c][:per_class]
-        ]
-        return np.stack(
-            [
-                np.asarray(Image.open(io.BytesIO(archive.read(n))).convert("RGB"), np.float32)
-                for n in chosen
-            ]
-        )
+    return np.stack(zip_images(CIFAR, "test", per_class))
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from typing import Any
 
 from kerascnn.errors import UserError
 
-__all__ = ["COUNT", "RECIPE_SETS", "calibration_images", "check_calibration"]
+__all__ = ["COUNT", "RECIPE_SETS", "calibration_images", "check_calibration", "zip_images"]
 
 COUNT = 200  # images per calibration set
 _SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
@@ -89,26 +89,30 @@ def check_calibration(source: Any, calibration: Any) -> tuple[Any, str]:
     )
 
 
-def _recipe_pixels(spec: str, path: Path) -> list[Any]:
+def zip_images(path: str | os.PathLike[str], split: str, per_class: int) -> list[Any]:
+    """The first ``per_class`` JPEGs of each class of ``split`` in a CIFAR-style zip
+    (``split/<class>/NNNN.jpg``), in class then file-name order, as float32 RGB pixels."""
     import numpy as np
     from PIL import Image
 
+    with zipfile.ZipFile(path) as archive:
+        by_class: dict[str, list[str]] = {}
+        for name in sorted(archive.namelist()):
+            parts = name.split("/")
+            if len(parts) == 3 and parts[0] == split and name.endswith(".jpg"):
+                by_class.setdefault(parts[1], []).append(name)
+        chosen = [n for c in sorted(by_class) for n in by_class[c][:per_class]]
+        out = []
+        for name in chosen:
+            with Image.open(io.BytesIO(archive.read(name))) as image:
+                out.append(np.asarray(image.convert("RGB"), np.float32))
+    return out
+
+
+def _recipe_pixels(spec: str, path: Path) -> list[Any]:
     per_class = COUNT // 10
     if path.suffix == ".zip":
-        with zipfile.ZipFile(path) as archive:
-            names = sorted(
-                n for n in archive.namelist() if n.startswith("train/") and n.endswith(".jpg")
-            )
-            chosen = [
-                n
-                for c in sorted({n.split("/")[1] for n in names})
-                for n in [m for m in names if m.split("/")[1] == c][:per_class]
-            ]
-            out = []
-            for name in chosen:
-                with Image.open(io.BytesIO(archive.read(name))) as image:
-                    out.append(np.asarray(image.convert("RGB"), np.float32))
-            return out
+        return zip_images(path, "train", per_class)
     from kerascnn.images import load_image
     from kerascnn.training.data import split_of
     from kerascnn.zoo.recipes import get_recipe

@@ -117,4 +117,8 @@ class RunFolder:
         writer.writeheader()
         writer.writerows(rows)
         atomic.write_text(self / "history.csv", text.getvalue())
-        plot_history(self.path / "history.csv", self.path / "history.png")
+        nan = float("nan")  # drawn from the rows in memory, not read back from the file
+        series = {
+            k: [nan if r.get(k) in (None, "") else float(r[k]) for r in rows] for k in columns
+        }
+        plot_history(series, self.path / "history.png")
