@@ -60,10 +60,23 @@ def _classes(value: str) -> int | str:
     type=POSITIVE,
     help="Backbone learning rate / --lr.",
 )
+@click.option(
+    "--lr-decay",
+    type=float,
+    metavar="FACTOR",
+    help="Layer-wise decay in (0, 1]: each block from the head down trains at FACTOR x the "
+    "rate of the block above it (replaces --backbone-lr-mult).",
+)
 @image_size_option
 @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1), help="Batch.")
 @click.option("--validation-split", default=0.2, show_default=True, type=FRACTION, help="Held out.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the validation split.")
+@click.option(
+    "--augment/--no-augment",
+    default=True,
+    show_default=True,
+    help="Augment the training images as the zoo card's training does (zoo models only).",
+)
 @click.option(
     "--adapt-batch-norm",
     is_flag=True,
@@ -78,8 +91,9 @@ def finetune(model: str, data: str, classes: str, unfreeze: str, **options: Any)
 
     Phase 1 trains a new classifier on the frozen backbone; phase 2 also
     trains the layers from --unfreeze on, the backbone at --lr times
-    --backbone-lr-mult. Blocks are layer-name prefixes before '_' (block5_*,
-    stage3_*, conv5_*). Writes the run folder OUTPUT as `kerascnn train` does
+    --backbone-lr-mult (or, with --lr-decay, decaying block by block).
+    Blocks are layer-name prefixes before '_' (block5_*, stage3_*, conv5_*).
+    Writes the run folder OUTPUT as `kerascnn train` does
     (model.keras with its class names, history.csv/.png, args.json, split.json),
     so `kerascnn predict OUTPUT IMAGE` prints class names.
     """
@@ -91,6 +105,7 @@ def finetune(model: str, data: str, classes: str, unfreeze: str, **options: Any)
         classes=_classes(classes),
         unfreeze=int(unfreeze) if unfreeze.lstrip("-").isdigit() else unfreeze,
         output_dir=options.pop("output"),
+        augmentation="auto" if options.pop("augment") else None,
         verbose=0 if quiet() else 2,
         **options,
     )

@@ -21,6 +21,8 @@ from kerascnn.training.distribute import STRATEGIES
 __all__ = ["train"]
 
 _DEFAULT = "default: the model card's"
+_AUGMENTATIONS = ("crop", "pad", "flip", "translation", "zoom", "rotation", "brightness",
+                  "contrast", "noise")  # fmt: skip
 
 
 @click.command()
@@ -68,6 +70,12 @@ _DEFAULT = "default: the model card's"
 @click.option("--output", type=click.Path(), help="Run folder (default: runs/MODEL).")
 @click.option("--save-freq", type=click.IntRange(1), help="Backup every N steps.")
 @click.option("--resume", is_flag=True, help="Train a finished run in --output further.")
+@click.option(
+    "--precise-bn/--no-precise-bn",
+    default=None,
+    help="After the last epoch, re-estimate batch-norm statistics on the training images "
+    "(default: when an epoch is under 50 steps).",
+)
 @force_option
 def train(model: str, data: str, **options: Any) -> None:
     """Train MODEL (a zoo name) from scratch on the images in --data.
@@ -77,13 +85,15 @@ def train(model: str, data: str, **options: Any) -> None:
     each flag changes one of those. The run folder holds model.keras and its
     class names, args.json (what was used), split.json, history.csv/.png.
     Rerunning the same command after an interruption resumes where it stopped.
+    With under 50 steps an epoch, model.keras gets batch-norm statistics
+    re-estimated on the training images ("precise BN"; best.keras does not).
     """
     from kerascnn.training.run import RunFolder
 
     model_args = parse_pairs(options.pop("model_args"), "--arg")
     augment = parse_pairs(options.pop("augment"), "--augment")
     if augment.pop("none", False):
-        augment = {"flip": False, **{k: 0 for k in ("pad", "translation", "zoom", "rotation")}}
+        augment = {**dict.fromkeys(_AUGMENTATIONS, 0), "flip": False}  # the card's too
     out = options.pop("output") or f"runs/{model}"
     out = RunFolder(out).check(force=options["force"], resumable=True).path  # before any work
     from kerascnn.training.distribute import resolve_strategy
@@ -97,6 +107,7 @@ def train(model: str, data: str, **options: Any) -> None:
     folder = image_folder(data, size, *split[:2], test_split=split[2])
     report_skipped(folder.skipped)
     jit = options.pop("jit_compile")
+    precise_bn = options.pop("precise_bn")
     history = engine.fit(
         model,
         folder,
@@ -107,6 +118,7 @@ def train(model: str, data: str, **options: Any) -> None:
         jit_compile={"on": True, "off": False}.get(jit, "auto"),
         output_dir=out,
         seed=split[1],
+        precise_bn="auto" if precise_bn is None else precise_bn,
         verbose=0 if quiet() else "auto",
         **options,
     )

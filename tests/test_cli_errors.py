@@ -53,6 +53,11 @@ CASES: dict[tuple[str, ...], tuple[list[str], str | None]] = {
     ("zoo", "reproduce"): (["vgg16:imagenet", "--data", "{tmp}"], None),  # no recipe
 }
 
+# More mistakes of some commands, checked the same way: (command path, its arguments).
+MORE_CASES: list[tuple[tuple[str, ...], list[str]]] = [
+    (("finetune",), ["alexnet_cifar", "--data", "{tmp}", "--lr-decay", "1.5"]),
+]
+
 
 class MissingFix(AssertionError):
     """The error line is right in every way but has no ``; <fix>`` part."""
@@ -83,7 +88,7 @@ def _params() -> list:
             marks=[pytest.mark.xfail(reason=why, raises=MissingFix, strict=True)] if why else [],
         )
         for path, (args, why) in CASES.items()
-    ]
+    ] + [pytest.param(path, args, id=" ".join([*path, *args[-2:]])) for path, args in MORE_CASES]
 
 
 def test_every_command_has_a_case():

@@ -117,6 +117,8 @@ def test_cli_finetune(folder, tmp_path):
     assert result.exit_code == 0, result.output
     assert "3 classes" in result.output and "model.keras" in result.output
     assert json.loads((out / "model.classes.json").read_text())["classes"] == sorted(COLOURS)
+    args = json.loads((out / "args.json").read_text())
+    assert args["augmentation"] == {"flip": True, "pad": 4} and args["lr_decay"] is None  # card's
     saved = keras.saving.load_model(out / "model.keras")
     assert saved.output_shape == (None, 3)
     # batch norm never trains here (frozen, inference mode): its statistics moved from their
@@ -137,6 +139,7 @@ def test_cli_finetune(folder, tmp_path):
         (["--classes", "1"], "Error: --classes must be 'auto' or a number of at least 2, got '1'"),
         (["--classes", "4"], "has 3 class folders (blue, green, red) but classes=4"),
         (["--unfreeze", "stage9"], "Error: alexnet_cifar has no layer 'stage9'; valid names:"),
+        (["--lr-decay", "0"], "Error: lr_decay (--lr-decay) must be in (0, 1], got 0.0; "),
     ],
 )
 def test_cli_finetune_errors(folder, tmp_path, args, message):
@@ -209,3 +212,64 @@ def test_finetune_without_a_head_phase_still_freezes_below_unfreeze(folder):
     np.testing.assert_array_equal(result.model.get_layer("block1_conv1").kernel.numpy(), first)
     assert not result.model.get_layer("block1_conv1").trainable
     assert result.model.get_layer("block4_conv2").trainable
+
+
+class _Start(keras.callbacks.Callback):
+    """The trainable weights as phase 2 starts."""
+
+    def on_train_begin(self, logs=None):
+        self.weights = {w.path: w.numpy().copy() for w in self.model.trainable_weights}
+
+
+def _one_sgd_step(folder, **options):
+    """Phase 2 only, one step of plain SGD on every training image: each weight's change."""
+    keras.utils.set_random_seed(0)
+    base = kerascnn.create_model("gesture_cnn", filters=(4, 8, 8), hidden=16)
+    start = _Start()
+    result = finetune(base, folder, head_epochs=0, finetune_epochs=1, unfreeze="top-2-blocks",
+                      lr=0.05, optimizer="sgd", batch_size=64, dropout=0.0, augmentation=None,
+                      callbacks=[start], verbose=0, **options)  # fmt: skip
+    weights = {w.path: w.numpy() for w in result.model.trainable_weights}
+    return {path: weights[path] - before for path, before in start.weights.items()}
+
+
+def test_lr_decay_gives_each_block_factor_times_the_rate_above(folder):
+    decayed, flat = _one_sgd_step(folder, lr_decay=0.5), _one_sgd_step(folder, lr_decay=1.0)
+    assert set(decayed) == set(flat) and len(decayed) == 10  # block2, block3, predictions
+    # the same weights and images, so the same gradients: rate ratio = update ratio
+    depth = {"predictions": 0, "block3": 1, "block2": 2}
+    for path, delta in decayed.items():
+        assert np.abs(flat[path]).max() > 0, path
+        factor = 0.5 ** depth[path.split("/")[0].split("_")[0]]
+        np.testing.assert_allclose(delta, factor * flat[path], rtol=1e-4, atol=1e-8, err_msg=path)
+    # lr_decay replaces backbone_lr_mult: the same update whatever that says
+    same = _one_sgd_step(folder, lr_decay=1.0, backbone_lr_mult=0.01)
+    for path, delta in same.items():
+        np.testing.assert_allclose(delta, flat[path], rtol=1e-6, err_msg=path)
+
+
+def test_augmentation_changes_the_training_images_only(folder):
+    """Random brightness on the training images: the training loss changes, the validation
+    loss (the same weights: a learning rate of 1e-9) does not."""
+    runs = {}
+    for name, augmentation in (("none", None), ("brightness", {"brightness": 1.0})):
+        keras.utils.set_random_seed(0)
+        base = kerascnn.create_model("gesture_cnn", filters=(4, 8), hidden=8)
+        runs[name] = finetune(base, folder, head_epochs=1, finetune_epochs=0, lr=1e-9,
+                              augmentation=augmentation, verbose=0).history["head"]  # fmt: skip
+    # a fresh random head barely depends on its input; float noise is ~1e-7
+    assert abs(runs["brightness"]["loss"][0] - runs["none"]["loss"][0]) > 2e-5, runs
+    assert runs["brightness"]["val_loss"] == pytest.approx(runs["none"]["val_loss"], rel=1e-5)
+
+
+def test_augmentation_auto_is_the_cards_for_a_zoo_spec_and_checked(folder, tmp_path):
+    from kerascnn.transfer.recipe import _augmentation
+
+    assert _augmentation("auto", "alexnet_cifar:cifar10") == {"flip": True, "pad": 4}
+    assert _augmentation("auto", str(tmp_path / "model.keras")) == {}
+    assert _augmentation("auto", kerascnn.create_model("gesture_cnn")) == {}
+    assert _augmentation(None, "alexnet_cifar") == _augmentation({}, "alexnet_cifar") == {}
+    with pytest.raises(UserError, match="unknown augmentation 'flop'; use flip"):
+        finetune("alexnet_cifar", folder, augmentation={"flop": True})
+    with pytest.raises(UserError, match=r"lr_decay \(--lr-decay\) must be in \(0, 1\], got 0"):
+        finetune("alexnet_cifar", folder, lr_decay=0)

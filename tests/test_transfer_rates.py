@@ -89,6 +89,31 @@ def test_geometric_spread_across_blocks():
     np.testing.assert_allclose(rates, [0.025, 0.05, 0.1])
 
 
+@pytest.mark.parametrize("factor", [0.7, 1.0])
+def test_layerwise_decay_one_sgd_step_per_block(factor):
+    """Plain SGD moves each weight by its rate x its gradient: |dw| / |g| is each block's
+    rate, the head's ``lr`` and each block below FACTOR times the one above it."""
+    model = _model()
+    mults = geometric_multipliers(model, factor)
+    sgd = keras.optimizers.SGD()  # no momentum
+    model.compile(discriminative_optimizer(model, mults, optimizer=sgd, learning_rate=0.1),
+                  "sparse_categorical_crossentropy")  # fmt: skip
+    with tf.GradientTape() as tape:
+        losses = keras.losses.sparse_categorical_crossentropy(Y, model(X, training=True))
+        loss = tf.reduce_mean(losses)  # as compile's loss
+    grads = tape.gradient(loss, model.trainable_weights)
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    model.train_on_batch(X, Y)
+    rate = {}  # layer -> |dw| / |g| of its kernel
+    for w, b, g in zip(model.trainable_weights, before, grads, strict=True):
+        if w.path.endswith("kernel"):
+            rate[w.path.split("/")[0]] = np.linalg.norm(w.numpy() - b) / np.linalg.norm(g)
+    head = [name for name in rate if name not in BACKBONE]
+    assert len(head) == 2 and all(rate[name] == pytest.approx(0.1, rel=1e-4) for name in head)
+    assert rate["block2_conv"] / rate[head[0]] == pytest.approx(factor, rel=1e-4)
+    assert rate["block1_conv"] / rate["block2_conv"] == pytest.approx(factor, rel=1e-4)
+
+
 def test_save_and_load_keep_the_groups_and_their_state(tmp_path):
     model = _model()
     schedule = keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)

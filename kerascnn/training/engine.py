@@ -22,6 +22,7 @@ from kerascnn.errors import UserError
 __all__ = ["MIXED_PRECISION", "fit", "model_image_size", "resolve_jit_compile"]
 
 DEFAULT_SAVE_FREQ = 500  # steps between mid-epoch backups (and one at every epoch end)
+PRECISE_BN_STEPS = 50  # precise_bn="auto": re-estimate batch norm below this many steps an epoch
 MIXED_PRECISION = {None: None, "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
 _SETTINGS = ("epochs", "batch_size", "optimizer", "learning_rate", "schedule", "warmup_epochs",
              "weight_decay", "label_smoothing", "augmentation", "model_args")  # fmt: skip
@@ -270,6 +271,62 @@ def _datasets(plan: _Plan, settings: dict[str, Any]) -> tuple[Any, Any]:
     return train_from, validation
 
 
+def _precise_bn(requested: bool | str, steps: int, model: Any) -> bool:
+    """Whether to re-estimate batch norm after training; ``"auto"``: has it, < 50 steps."""
+    import keras
+
+    from kerascnn.transfer.freezing import walk_layers
+
+    has_bn = any(isinstance(la, keras.layers.BatchNormalization) for la in walk_layers(model))
+    if requested == "auto":
+        return has_bn and steps < PRECISE_BN_STEPS
+    if requested and not has_bn:
+        raise UserError(
+            f"{model.name} has no BatchNormalization layers; drop precise_bn=True (--precise-bn)"
+        )
+    return bool(requested)
+
+
+def _reestimate_batch_norm(model: Any, plan: _Plan, batch_size: int, verbose: Any) -> None:
+    """Precise BN: each batch-norm layer's moving statistics become their average over the
+    training images (one pass in shuffled batches of the per-replica batch, no augmentation);
+    with few steps an epoch the moving averages lag behind the weights."""
+    from kerascnn.training.data import batch_images
+    from kerascnn.transfer.batchnorm import adapt_batch_norm
+
+    count = plan.folder.count("train")
+    stream = plan.folder.elements("train", repeat=True)  # seeded shuffle: every worker agrees
+    batches = batch_images(stream, batch_size, drop_remainder=True)
+    with plan.strategy.scope():
+        adapt_batch_norm(model, batches.take(math.ceil(count / batch_size)))
+    if verbose and plan.chief:
+        why = "< 50" if plan.steps < PRECISE_BN_STEPS else "; precise_bn=True"
+        print(
+            f"precise BN: batch-norm statistics re-estimated on the {count} training images "
+            f"({plan.steps} steps per epoch {why})"
+        )
+
+
+def _finish(model: Any, plan: _Plan, settings: dict, backup: Any, guard: Any, verbose: Any) -> None:
+    """After the last epoch: refuse a diverged model, precise BN, write the final model."""
+    if guard.where is not None:
+        epoch, step, loss = guard.where
+        if plan.backup_dir is not None:  # its weights are not finite: a rerun starts over
+            shutil.rmtree(plan.backup_dir, ignore_errors=True)
+        raise UserError(
+            f"training diverged: the loss became {loss} at epoch {epoch + 1}, step {step + 1}, "
+            f"and no model was saved; lower the learning rate (was {settings['learning_rate']!r})"
+        )
+    if settings["precise_bn"]:  # the final model only: best.keras was written as it was
+        _reestimate_batch_norm(model, plan, settings["batch_size"], verbose)
+    if plan.run is not None:
+        if plan.chief:
+            plan.run.write_model(model, plan.folder.class_names)
+        backup.save(settings["epochs"], 0, finished=True)
+        if plan.scratch is not None:
+            shutil.rmtree(plan.scratch, ignore_errors=True)
+
+
 def _train(model: Any, plan: _Plan, settings: dict, backup: Any, verbose: Any) -> Any:
     """``model.fit`` from where the run stands; one ``History`` for the whole run."""
     train_from, validation = _datasets(plan, settings)
@@ -335,6 +392,7 @@ def fit(
     save_freq: int | None = None,
     resume: bool = False,
     force: bool = False,
+    precise_bn: bool | str = "auto",
     verbose: Any = "auto",
 ) -> Any:
     """Train and return the Keras ``History`` (its ``model`` has ``class_names``).
@@ -354,6 +412,8 @@ def fit(
         validation_split, seed: the folder's split; ``seed`` also fixes shuffling and weights.
         save_freq, resume: steps between backups (default 500); extend a finished run.
         force: delete the run already in ``output_dir`` and start over.
+        precise_bn: after the last epoch, re-estimate batch-norm statistics on the training
+            images (``"auto"``: when the model has batch norm and an epoch is < 50 steps).
         callbacks, verbose: more Keras callbacks; Keras' ``verbose``.
     """
     from kerascnn.training import callbacks as cb
@@ -365,6 +425,8 @@ def fit(
     settings.update(seed=seed, mixed_precision=mixed_precision, jit_compile=jit_compile)
     require_tensorflow_backend()
     strategy = resolve_strategy(strategy)  # first: multi-worker must start before any TF op
+    if precise_bn not in (True, False, "auto"):
+        raise UserError(f"precise_bn must be True, False or 'auto', got {precise_bn!r}; or 'auto'")
     if mixed_precision not in MIXED_PRECISION:
         raise UserError(
             f"mixed_precision must be float16 or bfloat16, got {mixed_precision!r}; or leave it out"
@@ -388,6 +450,8 @@ def fit(
             f"{plan.global_batch} = {batch_size} per replica x {plan.replicas}; "
             f"{folder.count('train')} training images, {plan.steps} steps per epoch"
         )
+    model = _compile(plan, model_or_name, model_args, settings, batch_size)
+    settings["precise_bn"] = _precise_bn(precise_bn, plan.steps, model)
     if plan.run is not None and plan.chief:
         name = model_or_name if isinstance(model_or_name, str) else repr(model_or_name)
         plan.run.write_args(
@@ -395,25 +459,11 @@ def fit(
              "validation_split": folder.validation_split, "test_split": folder.test_split,
              "strategy": _strategy_name(strategy), "save_freq": save_freq, **settings}
         )  # fmt: skip
-    model = _compile(plan, model_or_name, model_args, settings, batch_size)
     backup = _output_callbacks(plan, save_freq, verbose) if plan.run is not None else None
     guard = cb.StopOnNonFinite()
     plan.callbacks = [guard, *plan.callbacks, *callbacks]
     history = _train(model, plan, settings, backup, verbose if plan.chief else 0)
-    if guard.where is not None:
-        epoch, step, loss = guard.where
-        if plan.backup_dir is not None:  # its weights are not finite: a rerun starts over
-            shutil.rmtree(plan.backup_dir, ignore_errors=True)
-        raise UserError(
-            f"training diverged: the loss became {loss} at epoch {epoch + 1}, step {step + 1}, "
-            f"and no model was saved; lower the learning rate (was {settings['learning_rate']!r})"
-        )
-    if plan.run is not None:
-        if plan.chief:
-            plan.run.write_model(model, folder.class_names)
-        backup.save(epochs, 0, finished=True)
-        if plan.scratch is not None:
-            shutil.rmtree(plan.scratch, ignore_errors=True)
+    _finish(model, plan, settings, backup, guard, verbose)
     model.class_names = folder.class_names
     history.set_model(model)
     return history

@@ -120,11 +120,20 @@ def _layer_by_name(path: str, options: Any) -> Any:
 def augmenter(spec: dict[str, Any], seed: int | None) -> Any:
     """The training augmentation of ``spec``: ``classic_augmentation`` arguments (no flip
     unless asked), then layers named by import path (e.g. keras-cv's); None when empty."""
+    import inspect
+
     import keras
 
     from kerascnn.layers import classic_augmentation
 
     classic = {"flip": False, **{k: v for k, v in spec.items() if "." not in k}}
+    known = set(inspect.signature(classic_augmentation).parameters) - {"seed"}
+    unknown = sorted(set(classic) - known)
+    if unknown:
+        raise UserError(
+            f"unknown augmentation {', '.join(map(repr, unknown))}; use flip, pad, crop, "
+            "translation, zoom, rotation, brightness, contrast, noise, or a layer's import path"
+        )
     named = [_layer_by_name(k, v) for k, v in spec.items() if "." in k and v]
     if not any(classic.values()) and not named:
         return None

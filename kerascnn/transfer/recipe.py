@@ -1,5 +1,6 @@
 """The two-phase fine-tuning recipe: train a new head on a frozen backbone, then
-unfreeze the top blocks and train on, with a smaller learning rate for the backbone."""
+unfreeze the top blocks and train on, with a smaller learning rate for the backbone
+(flat, or decaying block by block from the head down)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,14 @@ from kerascnn.errors import UserError
 from kerascnn.resolve import LoadedModel, is_path, load
 from kerascnn.training.callbacks import RunHistory
 from kerascnn.training.run import RunFolder
+from kerascnn.training.settings import augmenter
 from kerascnn.transfer import batchnorm, freezing
 from kerascnn.transfer.head import find_feature_layer, swap_head
-from kerascnn.transfer.rates import backbone_multipliers, discriminative_optimizer
+from kerascnn.transfer.rates import (
+    backbone_multipliers,
+    discriminative_optimizer,
+    geometric_multipliers,
+)
 
 __all__ = ["FinetuneResult", "finetune"]
 
@@ -80,7 +86,7 @@ def _optimizer(optimizer: Any, lr: float) -> keras.optimizers.Optimizer:
     return type(base).from_config({**base.get_config(), "learning_rate": lr})
 
 
-def _check(classes: Any, head_epochs: int, finetune_epochs: int) -> None:
+def _check(classes: Any, head_epochs: int, finetune_epochs: int, lr_decay: Any) -> None:
     if classes != "auto" and (isinstance(classes, bool) or not isinstance(classes, int)):
         raise UserError(f"classes must be 'auto' or an integer, got {classes!r}; e.g. 'auto'")
     if classes != "auto" and classes < 2:
@@ -90,10 +96,34 @@ def _check(classes: Any, head_epochs: int, finetune_epochs: int) -> None:
             f"head_epochs and finetune_epochs must be >= 0 and not both 0, got "
             f"{head_epochs} and {finetune_epochs}; e.g. 5 and 5"
         )
+    number = isinstance(lr_decay, int | float) and not isinstance(lr_decay, bool)
+    if lr_decay is not None and not (number and 0 < lr_decay <= 1):
+        raise UserError(
+            f"lr_decay (--lr-decay) must be in (0, 1], got {lr_decay!r}; give each block's "
+            "learning rate over the block above it, e.g. 0.7, or leave it out"
+        )
+
+
+def _augmentation(augmentation: Any, spec: Any) -> dict[str, Any]:
+    """The training augmentation's arguments; ``"auto"``: a zoo spec's card's, else none."""
+    if augmentation == "auto":
+        if not isinstance(spec, str) or is_path(spec):
+            return {}
+        from kerascnn.registry import get_model_card
+        from kerascnn.weights.cards import parse_spec
+
+        return dict(get_model_card(parse_spec(spec)[0]).training.get("augmentation", {}))
+    if augmentation is not None and not isinstance(augmentation, dict):
+        raise UserError(
+            f"augmentation must be 'auto', None or a dict, got {augmentation!r}; "
+            "e.g. {'flip': True, 'pad': 4}"
+        )
+    return dict(augmentation or {})
 
 
 def _data(data: Any, size: tuple, classes: Any, preprocessing: str, split: dict) -> Any:
-    """The image folder, its class names checked, and its preprocessed train/val datasets."""
+    """The image folder, its class names checked, and its preprocessed datasets: training
+    (augmented first by ``split["augment"]``, if any), validation and training unaugmented."""
     from kerascnn.training.data import image_folder
 
     folder = image_folder(
@@ -107,11 +137,16 @@ def _data(data: Any, size: tuple, classes: Any, preprocessing: str, split: dict)
             f"{data} has {len(names)} class folders ({', '.join(names)}) but classes={classes}; "
             "use classes='auto'"
         )
-    train, val = folder.train, folder.validation
+    plain, val = folder.train, folder.validation
+    train, augment = plain, split["augment"]
+    if augment is not None:  # on pixels in [0, 255], as in kerascnn train
+        import tensorflow as tf
+
+        train = plain.map(lambda x, y: (augment(x, training=True), y), tf.data.AUTOTUNE)
     fn = _preprocess(preprocessing)
     if fn is not None:
-        train, val = train.map(fn), (val.map(fn) if val is not None else None)
-    return folder, train, val
+        train, val, plain = (d.map(fn) if d is not None else None for d in (train, val, plain))
+    return folder, train, val, plain
 
 
 def finetune(
@@ -124,6 +159,7 @@ def finetune(
     unfreeze: str | int = "top-2-blocks",
     lr: float = 1e-3,
     backbone_lr_mult: float = 0.1,
+    lr_decay: float | None = None,
     optimizer: str | keras.optimizers.Optimizer = "adam",
     image_size: tuple[int, int] | None = None,
     batch_size: int = 32,
@@ -133,6 +169,7 @@ def finetune(
     dropout: float = 0.5,
     pooling: str | None = None,
     feature_layer: str | int | None = None,
+    augmentation: dict[str, Any] | str | None = "auto",
     adapt_batch_norm: bool = False,
     output_dir: str | os.PathLike[str] | None = None,
     force: bool = False,
@@ -144,26 +181,33 @@ def finetune(
     1. ``head_epochs``: a new head (``swap_head``) on the frozen backbone, at ``lr``.
     2. ``finetune_epochs``: layers from ``unfreeze`` on (a layer, or ``"top-N-blocks"``:
        blocks are layer-name prefixes before ``_``) train too, at ``lr x
-       backbone_lr_mult``; batch norm stays in inference mode.
+       backbone_lr_mult`` (or, given ``lr_decay``, each block at ``lr_decay`` times the rate
+       of the block above it, the head at ``lr``); batch norm stays in inference mode.
 
     Args:
         model_or_spec, data: anything ``kerascnn.load`` takes; a folder of class folders.
         classes: ``"auto"`` (the folder's) or the number of class folders expected.
         head_epochs, finetune_epochs, unfreeze, lr, backbone_lr_mult, optimizer: as above.
+        lr_decay: layer-wise decay in (0, 1]; replaces ``backbone_lr_mult``'s flat multiplier.
         image_size, batch_size, validation_split, seed: the input size and data split.
         hidden, dropout, pooling, feature_layer: the new head (``swap_head``).
+        augmentation: ``kerascnn.layers.classic_augmentation`` arguments for the training
+            images; ``"auto"``: a zoo spec's card's training augmentation, else none.
         adapt_batch_norm: first re-estimate the backbone's batch-norm statistics (AdaBN).
         output_dir, force: the run folder of ``kerascnn.training.run``, checked before
             training; ``force`` replaces a run already there.
         callbacks, verbose: as ``model.fit``.
     """
     arguments = {k: v for k, v in locals().items() if k not in _NOT_RECORDED}
-    _check(classes, head_epochs, finetune_epochs)
+    _check(classes, head_epochs, finetune_epochs, lr_decay)
+    arguments["augmentation"] = _augmentation(augmentation, model_or_spec)
+    augment = augmenter(arguments["augmentation"], seed)  # a bad name fails here
     run = RunFolder(output_dir).check(force=force) if output_dir is not None else None
     base, size = _backbone(model_or_spec, image_size)
     preprocessing = base.preprocessing
-    split = {"validation_split": validation_split, "seed": seed, "batch_size": batch_size}
-    folder, train, val = _data(data, size, classes, preprocessing, split)
+    split = {"validation_split": validation_split, "seed": seed, "batch_size": batch_size,
+             "augment": augment}  # fmt: skip
+    folder, train, val, plain = _data(data, size, classes, preprocessing, split)
     names = list(folder.class_names)
     feature = find_feature_layer(base.model, feature_layer)
     model = swap_head(
@@ -172,7 +216,7 @@ def finetune(
     )  # fmt: skip
     if finetune_epochs:
         freezing.resolve_start(model, unfreeze)  # a bad layer name fails before training
-    if adapt_batch_norm and not batchnorm.adapt_batch_norm(model, train):
+    if adapt_batch_norm and not batchnorm.adapt_batch_norm(model, plain):
         raise UserError(f"{model.name} has no BatchNormalization layers; drop adapt_batch_norm")
     # the pipeline shuffles itself; shuffle=False only silences Keras' warning
     extra = [RunHistory(run)] if run is not None else []
@@ -180,7 +224,7 @@ def finetune(
            "shuffle": False, "x": train}  # fmt: skip
     phases = {"head": head_epochs, "finetune": finetune_epochs}
     history = _train_phases(
-        model, feature, phases, unfreeze, (optimizer, lr, backbone_lr_mult), fit
+        model, feature, phases, unfreeze, (optimizer, lr, backbone_lr_mult, lr_decay), fit
     )
     result = FinetuneResult(model, names, preprocessing, history, skipped=list(folder.skipped))
     if run is not None:
@@ -198,7 +242,7 @@ def _train_phases(model, feature, epochs: dict, unfreeze, rates: tuple, fit: dic
 
 
 def _phases(model, feature, epochs: dict, unfreeze, rates: tuple, fit: dict) -> dict:
-    optimizer, lr, backbone_lr_mult = rates
+    optimizer, lr, backbone_lr_mult, lr_decay = rates
     history: dict[str, dict[str, list[float]]] = {}
     freezing.freeze(model, up_to=feature)  # phase 2 unfreezes from `unfreeze` on
     if epochs["head"]:
@@ -207,7 +251,10 @@ def _phases(model, feature, epochs: dict, unfreeze, rates: tuple, fit: dict) -> 
         history["head"] = model.fit(epochs=epochs["head"], **fit).history
     if epochs["finetune"]:
         freezing.unfreeze(model, from_=unfreeze)
-        mults = backbone_multipliers(model, backbone_lr_mult, feature_layer=feature)
+        if lr_decay is None:
+            mults = backbone_multipliers(model, backbone_lr_mult, feature_layer=feature)
+        else:  # the top block x lr_decay, the next x lr_decay**2, ...; the head x1
+            mults = geometric_multipliers(model, lr_decay, feature_layer=feature)
         opt = discriminative_optimizer(model, mults, optimizer=optimizer, learning_rate=lr)
         model.compile(opt, "sparse_categorical_crossentropy", metrics=["accuracy"])
         total = epochs["head"] + epochs["finetune"]
