@@ -53,7 +53,8 @@ _AUGMENTATIONS = ("crop", "pad", "flip", "translation", "zoom", "rotation", "bri
     type=click.Choice(STRATEGIES),
     default="auto",
     show_default=True,
-    help="tf.distribute strategy; auto reads TF_CONFIG and the visible GPUs.",
+    help="Devices: one, mirrored (all local), multiworker; auto: the cluster, else all GPUs. "
+    "tf.distribute on TensorFlow, keras.distribution on JAX; torch: one.",
 )
 @click.option(
     "--mixed-precision",
@@ -96,9 +97,9 @@ def train(model: str, data: str, **options: Any) -> None:
         augment = {**dict.fromkeys(_AUGMENTATIONS, 0), "flip": False}  # the card's too
     out = options.pop("output") or f"runs/{model}"
     out = RunFolder(out).check(force=options["force"], resumable=True).path  # before any work
-    from kerascnn.training.distribute import resolve_strategy
+    from kerascnn.training.backends import resolve_devices
 
-    strategy = resolve_strategy(options.pop("strategy"))  # before any other TensorFlow work
+    strategy = resolve_devices(options.pop("strategy"))  # before any other TensorFlow work
     from kerascnn.training import engine
     from kerascnn.training.data import image_folder
 

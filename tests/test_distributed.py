@@ -92,7 +92,8 @@ def test_mirrored_two_cpus_matches_one_device(tmp_path: Path):
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "MirroredStrategy: 2 replica(s); global batch 8 = 4 per replica x 2" in proc.stdout
+    line = "tensorflow · MirroredStrategy · 2 devices; global batch 8 = 4 per replica x 2"
+    assert line in proc.stdout
     runs = json.loads(result.read_text())
     # the loss went down, and both runs followed the same curve and ended at the same weights
     assert runs["one"]["loss"][-1] < runs["one"]["loss"][0]
@@ -133,7 +134,7 @@ def test_two_workers_multiworker_mirrored(tmp_path: Path):
             proc.kill()
     for proc, (_, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err[-3000:]
-    assert "MultiWorkerMirroredStrategy: 2 replica(s); global batch 8" in outputs[0][0]
+    assert "tensorflow · MultiWorkerMirroredStrategy · 2 devices; global batch 8" in outputs[0][0]
     chief, other = (json.loads((tmp_path / f"result{i}.json").read_text()) for i in range(2))
     _close(chief["weights"], other["weights"], rtol=0, atol=0)
     assert chief["loss"] == other["loss"] and chief["loss"][-1] < chief["loss"][0]

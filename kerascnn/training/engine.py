@@ -29,21 +29,17 @@ _SETTINGS = ("epochs", "batch_size", "optimizer", "learning_rate", "schedule", "
 
 
 def resolve_jit_compile(jit_compile: bool | str, strategy: Any) -> bool:
-    """``"auto"``: XLA on GPUs only; on CPU ``benchmarks/jit_compile_cpu.py`` measured it slower."""
+    """``"auto"``: XLA on TensorFlow GPUs (on CPU ``benchmarks/jit_compile_cpu.py`` measured it
+    slower), always on JAX (``jax.jit``), never on torch (``torch.compile`` warm-up)."""
     if jit_compile != "auto":
         return bool(jit_compile)
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return keras.backend.backend() == "jax"
     import tensorflow as tf
 
     return bool(tf.config.list_physical_devices("GPU"))
-
-
-def _strategy_name(strategy: Any) -> str:
-    import tensorflow as tf
-
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return "MultiWorkerMirroredStrategy"
-    name = type(strategy).__name__
-    return "default strategy (one device)" if name.startswith("_Default") else name
 
 
 def model_image_size(
@@ -145,7 +141,7 @@ class _Plan:
 def _plan(strategy: Any, folder: Any, batch_size: int, output_dir: Any, epochs: int, resume: bool,
           force: bool = False) -> _Plan:  # fmt: skip
     from kerascnn.training import callbacks as cb
-    from kerascnn.training.distribute import is_chief, worker_id
+    from kerascnn.training.backends import is_chief, worker_id
     from kerascnn.training.run import RunFolder
 
     replicas = strategy.num_replicas_in_sync
@@ -171,9 +167,7 @@ def _plan(strategy: Any, folder: Any, batch_size: int, output_dir: Any, epochs: 
 def _compile(plan: _Plan, model_or_name: Any, model_args: dict, opt: dict, batch_size: int):
     """Build and compile the model in the strategy's scope; restore a backup if resuming."""
     import keras
-    import tensorflow as tf
 
-    from kerascnn.training.distribute import fix_multiworker_reduce, prebuild
     from kerascnn.training.settings import build_optimizer, loss_and_metrics
 
     folder, strategy = plan.folder, plan.strategy
@@ -193,10 +187,8 @@ def _compile(plan: _Plan, model_or_name: Any, model_args: dict, opt: dict, batch
                 metrics=metrics,
                 jit_compile=resolve_jit_compile(opt["jit_compile"], strategy),
             )
-            if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-                fix_multiworker_reduce()
-            if tf.distribute.has_strategy():  # in a non-default strategy's scope
-                prebuild(model, folder.image_size, batch_size)
+            if keras.backend.backend() == "tensorflow":
+                _tf_workarounds(strategy, model, folder.image_size, batch_size)
             if plan.state:
                 model.optimizer.build(model.trainable_variables)
                 model.load_weights(plan.backup_dir / plan.state["weights"])
@@ -207,10 +199,28 @@ def _compile(plan: _Plan, model_or_name: Any, model_args: dict, opt: dict, batch
     return model
 
 
-def _output_callbacks(plan: _Plan, save_freq: int | None, verbose: Any) -> Any:
-    """Backups, best model, history and TensorBoard logs of a run with an output folder."""
+def _tf_workarounds(strategy: Any, model: Any, image_size: tuple, batch_size: int) -> None:
+    import tensorflow as tf
+
+    from kerascnn.training.distribute import fix_multiworker_reduce, prebuild
+
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        fix_multiworker_reduce()
+    if tf.distribute.has_strategy():  # in a non-default strategy's scope
+        prebuild(model, image_size, batch_size)
+
+
+def _importable(module: str) -> bool:
     import importlib.util
 
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _output_callbacks(plan: _Plan, save_freq: int | None, verbose: Any) -> Any:
+    """Backups, best model, history and TensorBoard logs of a run with an output folder."""
     import keras
 
     from kerascnn.training import callbacks as cb
@@ -228,47 +238,11 @@ def _output_callbacks(plan: _Plan, save_freq: int | None, verbose: Any) -> Any:
     backup = cb.TrainingBackup(plan.backup_dir, every)
     monitor = "val_loss" if plan.folder.files["validation"] else "loss"
     plan.callbacks += [backup, cb.BestModel(run / "best.keras", monitor), RunHistory(run)]
-    if importlib.util.find_spec("tensorboard") is not None:
+    if _importable("tensorboard") and _importable("tensorflow"):  # Keras' callback uses tf
         plan.callbacks.append(keras.callbacks.TensorBoard(str(run / "logs")))
     elif verbose and plan.chief:
         print("no TensorBoard logs: pip install tensorboard (or kerascnn[tensorboard])")
     return backup
-
-
-def _datasets(plan: _Plan, settings: dict[str, Any]) -> tuple[Any, Any]:
-    """``train_from(step)``: the endless shuffled, augmented stream from a global step on;
-    the validation set. Labels are one-hot when the settings smooth them."""
-    import tensorflow as tf
-
-    from kerascnn.training.data import batch_images
-
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    classes = len(plan.folder.class_names)
-    onehot = bool(settings["label_smoothing"])
-    augment = plan.augment
-
-    def prepare(ds: Any, train: bool) -> Any:
-        if augment is not None and train:
-            ds = ds.map(lambda x, y: (augment(x, training=True), y), tf.data.AUTOTUNE)
-        if onehot:
-            ds = ds.map(lambda x, y: (x, tf.one_hot(y, classes)), tf.data.AUTOTUNE)
-        return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
-
-    def train_from(step: int) -> Any:
-        # A new dataset object each time: its shuffle order then only depends on the
-        # seed, as in a fresh process.
-        stream = plan.folder.elements("train", repeat=True)
-        return prepare(batch_images(stream, plan.global_batch, drop_remainder=True), True).skip(
-            step
-        )
-
-    validation = None
-    if plan.folder.files["validation"]:
-        validation = prepare(
-            batch_images(plan.folder.elements("validation"), plan.global_batch), False
-        )
-    return train_from, validation
 
 
 def _precise_bn(requested: bool | str, steps: int, model: Any) -> bool:
@@ -291,14 +265,12 @@ def _reestimate_batch_norm(model: Any, plan: _Plan, batch_size: int, verbose: An
     """Precise BN: each batch-norm layer's moving statistics become their average over the
     training images (one pass in shuffled batches of the per-replica batch, no augmentation);
     with few steps an epoch the moving averages lag behind the weights."""
-    from kerascnn.training.data import batch_images
+    from kerascnn.training.feeds import bn_batches
     from kerascnn.transfer.batchnorm import adapt_batch_norm
 
     count = plan.folder.count("train")
-    stream = plan.folder.elements("train", repeat=True)  # seeded shuffle: every worker agrees
-    batches = batch_images(stream, batch_size, drop_remainder=True)
     with plan.strategy.scope():
-        adapt_batch_norm(model, batches.take(math.ceil(count / batch_size)))
+        adapt_batch_norm(model, bn_batches(plan, batch_size))
     if verbose and plan.chief:
         why = "< 50" if plan.steps < PRECISE_BN_STEPS else "; precise_bn=True"
         print(
@@ -329,7 +301,9 @@ def _finish(model: Any, plan: _Plan, settings: dict, backup: Any, guard: Any, ve
 
 def _train(model: Any, plan: _Plan, settings: dict, backup: Any, verbose: Any) -> Any:
     """``model.fit`` from where the run stands; one ``History`` for the whole run."""
-    train_from, validation = _datasets(plan, settings)
+    from kerascnn.training.feeds import datasets
+
+    train_from, validation = datasets(plan, settings)
     epochs = settings["epochs"]
     run = {"validation_data": validation, "callbacks": plan.callbacks, "verbose": verbose}
     start_epoch, start_step = plan.start
@@ -339,26 +313,18 @@ def _train(model: Any, plan: _Plan, settings: dict, backup: Any, verbose: Any) -
         if start_step:  # finish the interrupted epoch first, from the step it stopped at
             if backup is not None:
                 backup.offset = start_step
+            data, steps = train_from(start_epoch * plan.steps + start_step)
             histories.append(
-                model.fit(
-                    train_from(start_epoch * plan.steps + start_step),
-                    initial_epoch=start_epoch,
-                    epochs=start_epoch + 1,
-                    steps_per_epoch=plan.steps - start_step,
-                    **run,
-                )
-            )
+                model.fit(data, initial_epoch=start_epoch, epochs=start_epoch + 1,
+                          steps_per_epoch=steps, **run)
+            )  # fmt: skip
             start_epoch += 1
         if start_epoch < epochs:
+            data, steps = train_from(start_epoch * plan.steps)
             histories.append(
-                model.fit(
-                    train_from(start_epoch * plan.steps),
-                    initial_epoch=start_epoch,
-                    epochs=epochs,
-                    steps_per_epoch=plan.steps,
-                    **run,
-                )
-            )
+                model.fit(data, initial_epoch=start_epoch, epochs=epochs, steps_per_epoch=steps,
+                          **run)
+            )  # fmt: skip
     history = histories[0]
     for more in histories[1:]:
         for key, values in more.history.items():
@@ -417,14 +383,13 @@ def fit(
         callbacks, verbose: more Keras callbacks; Keras' ``verbose``.
     """
     from kerascnn.training import callbacks as cb
-    from kerascnn.training.distribute import require_tensorflow_backend, resolve_strategy
+    from kerascnn.training.backends import describe, resolve_devices
     from kerascnn.training.settings import augmenter, resolve_settings
 
     given = {k: v for k, v in locals().items() if k in _SETTINGS}
     settings = resolve_settings(model_or_name, **given)
     settings.update(seed=seed, mixed_precision=mixed_precision, jit_compile=jit_compile)
-    require_tensorflow_backend()
-    strategy = resolve_strategy(strategy)  # first: multi-worker must start before any TF op
+    strategy = resolve_devices(strategy)  # first: multi-worker must start before any TF op
     if precise_bn not in (True, False, "auto"):
         raise UserError(f"precise_bn must be True, False or 'auto', got {precise_bn!r}; or 'auto'")
     if mixed_precision not in MIXED_PRECISION:
@@ -446,7 +411,7 @@ def fit(
     plan.augment = augment
     if verbose:
         print(
-            f"{_strategy_name(strategy)}: {plan.replicas} replica(s); global batch "
+            f"{describe(strategy)}; global batch "
             f"{plan.global_batch} = {batch_size} per replica x {plan.replicas}; "
             f"{folder.count('train')} training images, {plan.steps} steps per epoch"
         )
@@ -457,7 +422,7 @@ def fit(
         plan.run.write_args(
             {"model": name, "data": str(folder.root), "image_size": folder.image_size,
              "validation_split": folder.validation_split, "test_split": folder.test_split,
-             "strategy": _strategy_name(strategy), "save_freq": save_freq, **settings}
+             "strategy": describe(strategy), "save_freq": save_freq, **settings}
         )  # fmt: skip
     backup = _output_callbacks(plan, save_freq, verbose) if plan.run is not None else None
     guard = cb.StopOnNonFinite()

@@ -1,0 +1,89 @@
+"""What the engine feeds ``model.fit``: ``tf.data`` on TensorFlow, ``FolderBatches`` elsewhere.
+
+``datasets(plan, settings)`` gives ``train_from(step)`` (the shuffled, augmented training
+batches from a global step on, and the ``steps_per_epoch`` to pass with them) and the
+validation set; ``bn_batches`` the un-augmented training images for precise BN.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+
+__all__ = ["bn_batches", "datasets"]
+
+
+def _tf_datasets(plan: Any, onehot: int | None) -> tuple[Any, Any]:
+    import tensorflow as tf
+
+    from kerascnn.training.data import batch_images
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    augment = plan.augment
+
+    def prepare(ds: Any, train: bool) -> Any:
+        if augment is not None and train:
+            ds = ds.map(lambda x, y: (augment(x, training=True), y), tf.data.AUTOTUNE)
+        if onehot:
+            ds = ds.map(lambda x, y: (x, tf.one_hot(y, onehot)), tf.data.AUTOTUNE)
+        return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+    def train_from(step: int) -> tuple[Any, int]:
+        # A new dataset object each time: its shuffle order then only depends on the
+        # seed, as in a fresh process.
+        stream = plan.folder.elements("train", repeat=True)
+        ds = prepare(batch_images(stream, plan.global_batch, drop_remainder=True), True)
+        return ds.skip(step), plan.steps - step % plan.steps
+
+    validation = None
+    if plan.folder.files["validation"]:
+        stream = plan.folder.elements("validation")
+        validation = prepare(batch_images(stream, plan.global_batch), False)
+    return train_from, validation
+
+
+def _py_datasets(plan: Any, onehot: int | None) -> tuple[Any, Any]:
+    from kerascnn.training.pydata import FolderBatches
+
+    devices = plan.strategy
+    shard = (devices.process, devices.processes)
+
+    def train_from(step: int) -> tuple[Any, None]:
+        epoch, offset = divmod(step, plan.steps)
+        batches = FolderBatches(
+            plan.folder, "train", plan.global_batch, augment=plan.augment, classes=onehot,
+            epoch=epoch, offset=offset, shard=shard,
+        )  # fmt: skip
+        return batches, None  # its length is the epoch
+
+    validation = None
+    if plan.folder.files["validation"]:
+        validation = FolderBatches(plan.folder, "validation", plan.global_batch, classes=onehot,
+                                   shard=shard, multiple=devices.count)  # fmt: skip
+    return train_from, validation
+
+
+def datasets(plan: Any, settings: dict[str, Any]) -> tuple[Any, Any]:
+    """``(train_from, validation)`` for the run's backend; labels one-hot when smoothed."""
+    onehot = len(plan.folder.class_names) if settings["label_smoothing"] else None
+    if keras.backend.backend() == "tensorflow":
+        return _tf_datasets(plan, onehot)
+    return _py_datasets(plan, onehot)
+
+
+def bn_batches(plan: Any, batch_size: int) -> Any:
+    """One pass over the training images, shuffled, in whole batches, not augmented."""
+    count = plan.folder.count("train")
+    if keras.backend.backend() == "tensorflow":
+        from kerascnn.training.data import batch_images
+
+        stream = plan.folder.elements("train", repeat=True)  # seeded: every worker agrees
+        batches = batch_images(stream, batch_size, drop_remainder=True)
+        return batches.take(math.ceil(count / batch_size))
+    from kerascnn.training.pydata import FolderBatches
+
+    batches = FolderBatches(plan.folder, "train", batch_size)
+    return (batches[i] for i in range(len(batches)))

@@ -1,0 +1,106 @@
+"""An image folder's split as a ``keras.utils.PyDataset``: the input pipeline without TensorFlow.
+
+The JAX and PyTorch engines read images with this: decoded with Pillow (in threads,
+once, into memory), shuffled each epoch by ``seed`` and epoch number (the same order
+in every process and on every rerun), cut into batches, augmented by the engine's
+Keras augmentation model (in batch order, so its random draws repeat with the seed).
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import keras
+import numpy as np
+from PIL import Image
+
+__all__ = ["FolderBatches", "decode_images"]
+
+
+def _decode(path: str, size: tuple[int, int]) -> np.ndarray:
+    """One image as uint8 ``(height, width, 3)``, resized with Pillow's antialiasing filter."""
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        if image.size != (size[1], size[0]):
+            image = image.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+        return np.asarray(image, dtype=np.uint8)
+
+
+def decode_images(paths: list[str], size: tuple[int, int], workers: int = 8) -> np.ndarray:
+    """All ``paths`` decoded in parallel into one uint8 array ``(n, height, width, 3)``."""
+    out = np.empty((len(paths), *size, 3), np.uint8)
+
+    def one(i: int) -> None:
+        out[i] = _decode(paths[i], size)
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, range(len(paths))))
+    return out
+
+
+class FolderBatches(keras.utils.PyDataset):
+    """Batches ``(float32 pixels, int32 labels)`` of one split of an ``ImageFolder``.
+
+    Args:
+        folder: a ``kerascnn.training.data.ImageFolder``.
+        split: ``"train"``, ``"validation"`` or ``"test"``.
+        batch_size: images per batch, the global batch when data parallel.
+        shuffle: reshuffle every epoch (default: training data only); then only whole
+            batches are given, as ``drop_remainder`` does.
+        augment: a Keras model applied to each training batch, or None.
+        classes: one-hot labels of this many classes (label smoothing), or None.
+        epoch, offset: where a resumed run continues: its epoch (the shuffle order) and
+            the first batch of that epoch.
+        shard: ``(process, processes)``: this process's equal part of every batch.
+        multiple: the last, partial batch is cut to a multiple of this (the device count).
+    """
+
+    def __init__(
+        self, folder: Any, split: str, batch_size: int, *, shuffle: bool | None = None,
+        augment: Any = None, classes: int | None = None, epoch: int = 0, offset: int = 0,
+        shard: tuple[int, int] = (0, 1), multiple: int = 1,
+    ) -> None:  # fmt: skip
+        super().__init__(workers=1, use_multiprocessing=False, max_queue_size=8)
+        entries = folder._entries(split)
+        self.shuffle = split == "train" if shuffle is None else shuffle
+        self.batch_size, self.augment, self.classes = int(batch_size), augment, classes
+        self.seed, self.epoch, self.offset = folder.seed, epoch, offset
+        self.shard, self.multiple = shard, multiple
+        self.labels = np.array([label for _, label in entries], np.int32)
+        self.pixels = decode_images([str(folder.root / p) for p, _ in entries], folder.image_size)
+        self._lock = threading.Lock()
+        self._set_order()
+
+    def _set_order(self) -> None:
+        n = len(self.labels)
+        rng = np.random.default_rng([self.seed, self.epoch])
+        self.order = rng.permutation(n) if self.shuffle else np.arange(n)
+
+    def __len__(self) -> int:
+        n, size = len(self.labels), self.batch_size
+        if self.shuffle:
+            return max(1, n // size) - self.offset
+        last = n % size // self.multiple * self.multiple
+        return n // size + bool(last)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        index += self.offset
+        pick = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        if self.shuffle and len(pick) < self.batch_size:  # fewer images than one batch
+            pick = np.resize(self.order, self.batch_size)
+        pick = pick[: len(pick) // self.multiple * self.multiple]
+        part = len(pick) // self.shard[1]
+        pick = pick[self.shard[0] * part : (self.shard[0] + 1) * part]
+        x, y = self.pixels[pick].astype(np.float32), self.labels[pick]
+        if self.augment is not None:
+            with self._lock:  # one at a time, in order: the random draws follow the seed
+                x = keras.ops.convert_to_numpy(self.augment(x, training=True)).astype(np.float32)
+        if self.classes:
+            y = np.eye(self.classes, dtype=np.float32)[y]
+        return x, y
+
+    def on_epoch_end(self) -> None:
+        self.epoch, self.offset = self.epoch + 1, 0
+        self._set_order()
