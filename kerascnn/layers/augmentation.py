@@ -116,6 +116,7 @@ def classic_augmentation(
     *,
     crop: tuple[int, int] | None = None,
     pad: int = 0,
+    pad_mode: str = "constant",
     flip: bool = True,
     translation: float = 0.0,
     zoom: float = 0.0,
@@ -131,6 +132,7 @@ def classic_augmentation(
     Args:
         crop, pad: random crop, e.g. ``(224, 224)`` (center crop at inference); padded
             random crop, e.g. ``4``.
+        pad_mode: ``"constant"`` (zeros) or ``"reflect"`` padding of the padded crop.
         flip: horizontal mirror.
         translation, zoom, rotation: factors of Keras' random layers (edges: nearest pixel).
         brightness, contrast: factors of ``RandomBrightness`` and ``RandomContrast``.
@@ -141,7 +143,7 @@ def classic_augmentation(
     if crop:
         steps.append(keras.layers.RandomCrop(*crop, seed=seed))
     if pad:
-        steps.append(PaddedRandomCrop(pad, seed=seed))
+        steps.append(PaddedRandomCrop(pad, pad_mode, seed=seed))
     if flip:
         steps.append(keras.layers.RandomFlip("horizontal", seed=seed))
     if translation:

@@ -104,13 +104,8 @@ class ImageFolder:
             raise UserError(f"unknown split {split!r}; use one of train, validation, test, all")
         return self.files[split]
 
-    def elements(
-        self, split: str = "train", *, shuffle: bool | None = None, repeat: bool = False
-    ) -> Any:
-        """Unbatched ``(uint8 image, int32 label)`` pairs of ``split``: decoded in parallel,
-        cached, shuffled every pass (training data by default), optionally repeated."""
-        import tensorflow as tf
-
+    def nonempty(self, split: str) -> list[tuple[str, int]]:
+        """The ``(path, label)`` entries of ``split``; an empty split is a ``UserError``."""
         entries = self._entries(split)
         if not entries:
             raise UserError(
@@ -118,6 +113,16 @@ class ImageFolder:
                 f"(validation_split={self.validation_split}, test_split={self.test_split}); "
                 "add images or change the splits"
             )
+        return entries
+
+    def elements(
+        self, split: str = "train", *, shuffle: bool | None = None, repeat: bool = False
+    ) -> Any:
+        """Unbatched ``(uint8 image, int32 label)`` pairs of ``split``: decoded in parallel,
+        cached, shuffled every pass (training data by default), optionally repeated."""
+        import tensorflow as tf
+
+        entries = self.nonempty(split)
         shuffle = (split == "train") if shuffle is None else shuffle
         paths = [str(self.root / p) for p, _ in entries]
         labels = [label for _, label in entries]

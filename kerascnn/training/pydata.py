@@ -8,6 +8,7 @@ Keras augmentation model (in batch order, so its random draws repeat with the se
 
 from __future__ import annotations
 
+import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -47,8 +48,9 @@ class FolderBatches(keras.utils.PyDataset):
         folder: a ``kerascnn.training.data.ImageFolder``.
         split: ``"train"``, ``"validation"`` or ``"test"``.
         batch_size: images per batch, the global batch when data parallel.
-        shuffle: reshuffle every epoch (default: training data only); then only whole
-            batches are given, as ``drop_remainder`` does.
+        shuffle: reshuffle every epoch (default: training data only); then every batch is
+            whole, the last one completed from the start of the epoch's order, as the
+            engine's repeated ``tf.data`` stream does (``ceil(n / batch_size)`` steps).
         augment: a Keras model applied to each training batch, or None.
         classes: one-hot labels of this many classes (label smoothing), or None.
         epoch, offset: where a resumed run continues: its epoch (the shuffle order) and
@@ -63,7 +65,7 @@ class FolderBatches(keras.utils.PyDataset):
         shard: tuple[int, int] = (0, 1), multiple: int = 1,
     ) -> None:  # fmt: skip
         super().__init__(workers=1, use_multiprocessing=False, max_queue_size=8)
-        entries = folder._entries(split)
+        entries = folder.nonempty(split)
         self.shuffle = split == "train" if shuffle is None else shuffle
         self.batch_size, self.augment, self.classes = int(batch_size), augment, classes
         self.seed, self.epoch, self.offset = folder.seed, epoch, offset
@@ -81,15 +83,17 @@ class FolderBatches(keras.utils.PyDataset):
     def __len__(self) -> int:
         n, size = len(self.labels), self.batch_size
         if self.shuffle:
-            return max(1, n // size) - self.offset
+            return math.ceil(n / size) - self.offset
         last = n % size // self.multiple * self.multiple
         return n // size + bool(last)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         index += self.offset
-        pick = self.order[index * self.batch_size : (index + 1) * self.batch_size]
-        if self.shuffle and len(pick) < self.batch_size:  # fewer images than one batch
-            pick = np.resize(self.order, self.batch_size)
+        span = range(index * self.batch_size, (index + 1) * self.batch_size)
+        if self.shuffle:  # whole batches; the last wraps around to the epoch's first images
+            pick = np.take(self.order, span, mode="wrap")
+        else:
+            pick = self.order[span.start : span.stop]
         pick = pick[: len(pick) // self.multiple * self.multiple]
         part = len(pick) // self.shard[1]
         pick = pick[self.shard[0] * part : (self.shard[0] + 1) * part]

@@ -131,11 +131,16 @@ def augmenter(spec: dict[str, Any], seed: int | None) -> Any:
     unknown = sorted(set(classic) - known)
     if unknown:
         raise UserError(
-            f"unknown augmentation {', '.join(map(repr, unknown))}; use flip, pad, crop, "
-            "translation, zoom, rotation, brightness, contrast, noise, or a layer's import path"
+            f"unknown augmentation {', '.join(map(repr, unknown))}; use flip, pad, pad_mode, "
+            "crop, translation, zoom, rotation, brightness, contrast, noise, or a layer's "
+            "import path"
         )
     named = [_layer_by_name(k, v) for k, v in spec.items() if "." in k and v]
-    if not any(classic.values()) and not named:
+    if not any(v for k, v in classic.items() if k != "pad_mode") and not named:
         return None
-    steps = [classic_augmentation(**classic, seed=seed), *named]
+    try:
+        steps = [classic_augmentation(**classic, seed=seed), *named]
+    except ValueError as exc:  # e.g. pad_mode="wrap"
+        reason = str(exc).splitlines()[0]
+        raise UserError(f"augmentation {classic}: {reason}; fix that value") from None
     return keras.Sequential(steps, name="training_augmentation")
