@@ -11,6 +11,11 @@ re-estimated on the training images; the difference is taken against the better.
 
     python benchmarks/transfer_vs_scratch.py [--weights MODEL:FILE.weights.h5] [--seeds 0 1 2]
 
+``--task cifar-halves`` runs the CIFAR-10 half-to-half design instead (A = five
+classes to pretrain on, B = the other five to transfer to): see ``cifar_halves.py``.
+
+    python benchmarks/transfer_vs_scratch.py --task cifar-halves [--per-class 10 20 50]
+
 ``--pretrain-standin FILE`` instead trains a quick stand-in for the CIFAR-10
 weights (``--cifar-per-class`` images per class from the CIFAR-10 JPEG zip) and
 saves them, for when the published variant is not available yet.
@@ -134,7 +139,13 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", default="alexnet_cifar:cifar10", help="MODEL:VARIANT or MODEL:FILE")
     p.add_argument("--data", type=Path, default=DATA / "sign-language-digits" / "images")
-    p.add_argument("--per-class", type=int, default=20)
+    p.add_argument("--task", choices=["sign-digits", "cifar-halves"], default="sign-digits")
+    p.add_argument("--per-class", type=int, nargs="+", default=None, help="20; halves: 10 20 50")
+    p.add_argument("--cifar-zip", type=Path, default=DATA / "cifar10-jpeg" / "cifar10-jpeg.zip")
+    p.add_argument("--cache", type=Path, default=Path(__file__).parent / ".cache" / "transfer")
+    p.add_argument("--limit", type=int, help="halves: images per class and split (default all)")
+    p.add_argument("--pretrain-epochs", type=int, default=10, help="halves: epochs on A")
+    p.add_argument("--lr-decay", type=float, default=0.7, help="halves: the decay row's factor")
     p.add_argument("--head-epochs", type=int, default=5)
     p.add_argument("--finetune-epochs", type=int, default=25)
     p.add_argument("--unfreeze", default="top-2-blocks")
@@ -153,6 +164,15 @@ def main() -> int:
     p.add_argument("--cifar-per-class", type=int, default=1000)
     p.add_argument("--cifar-epochs", type=int, default=6)
     args = p.parse_args()
+    if args.task == "cifar-halves":
+        if not args.cifar_zip.is_file():
+            print(f"error: {args.cifar_zip}: no such file; pass --cifar-zip", file=sys.stderr)
+            return 2
+        import cifar_halves
+
+        args.per_class = args.per_class or [10, 20, 50]
+        return cifar_halves.run(args)
+    args.per_class = (args.per_class or [20])[0]
     if args.pretrain_standin:
         pretrain_standin(args.pretrain_standin, args.cifar_per_class, args.cifar_epochs)
         return 0

@@ -29,9 +29,10 @@ __all__ = ["reproduce"]
 def reproduce(spec: str, data: str, output: str | None, as_json: bool) -> None:
     """Retrain weight SPEC (NAME:VARIANT) by its recipe; print test accuracy beside the card.
 
-    The recipe trains with `kerascnn.train.fit` (gesture_cnn) or plain `model.fit` on a
-    numpy pipeline (alexnet_cifar: any backend, e.g. KERAS_BACKEND=jax on a GPU); the
-    weights file lands in the output folder, never over the bundled one.
+    Every recipe trains through `kerascnn.train.fit`, on any Keras backend (e.g.
+    KERAS_BACKEND=jax on a GPU); the output folder is the engine's run folder (rerun the
+    command to resume an interrupted run) and gets the weights file, never over the bundled
+    one. The CIFAR-10 zip is extracted once into kerascnn's cache folder.
     """
     from kerascnn.errors import UserError
     from kerascnn.registry import get_model_card

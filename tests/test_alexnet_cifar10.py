@@ -130,39 +130,34 @@ def test_bundled_weights_accuracy_on_a_fixed_test_sample(data_dir):
     assert abs((100 - errors) - CARD.accuracy["top1"]) <= 8
 
 
-def test_augmented_batches_are_flipped_translated_copies_with_their_labels():
+def test_recipe_augmentation_gives_flipped_reflect_padded_translations():
+    """The engine's augmentation of the recipe's entry (flip, 2 pixels of reflect padding here)."""
+    from kerascnn.training.settings import augmenter
+
     rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (50, 8, 8, 3), dtype=np.uint8)
-    y = np.arange(50) % 5
-    aug = {"flip": True, "pad_crop": 2, "pad_mode": "CONSTANT"}
-    data = recipe.augmented_images(x, y, 16, aug, seed=1)
-    assert len(data) == 4
+    x = rng.integers(0, 256, (50, 8, 8, 3)).astype("float32")
+    spec = {**recipe.RECIPE["augmentation"], "pad": 2}
+    assert spec["pad_mode"] == "reflect" and spec["flip"]
+    augment = augmenter(spec, seed=1)
     seen, moved = [], 0
     for _ in range(2):
-        batches = [data[i] for i in range(len(data))]
-        images = np.concatenate([b[0] for b in batches])
-        labels = np.concatenate([b[1] for b in batches])
-        assert images.dtype == np.float32 and images.shape == (50, 8, 8, 3)
-        assert labels.shape == (50, 5) and np.all(labels.sum(axis=1) == 1)
-        for image, label in zip(images, labels, strict=True):
-            # some source image of this label, flipped or not, shifted by up to 2 pixels
-            # with zeros shifted in, gives exactly this image
+        images = keras.ops.convert_to_numpy(augment(x, training=True))
+        assert images.shape == (50, 8, 8, 3)
+        for source, image in zip(x, images, strict=True):
+            # the source, flipped or not, reflect-padded by 2 and cropped, gives this image
             found = False
-            for i in np.flatnonzero(y == np.argmax(label)):
-                for src in (x[i], x[i, :, ::-1]):
-                    padded = np.pad(src, [(2, 2), (2, 2), (0, 0)])
-                    for oy in range(5):
-                        for ox in range(5):
-                            if np.array_equal(padded[oy : oy + 8, ox : ox + 8], image):
-                                found = True
-                                moved += (oy, ox) != (2, 2)
+            for src in (source, source[:, ::-1]):
+                padded = np.pad(src, [(2, 2), (2, 2), (0, 0)], mode="reflect")
+                for oy in range(5):
+                    for ox in range(5):
+                        if np.array_equal(padded[oy : oy + 8, ox : ox + 8], image):
+                            found = True
+                            moved += (oy, ox) != (2, 2)
             assert found
         seen.append(images)
-        data.on_epoch_end()
-    assert moved > 25  # most images were translated
-    assert not np.array_equal(seen[0], seen[1])  # a new draw every epoch
-    again = recipe.augmented_images(x, y, 16, aug, seed=1)
-    np.testing.assert_array_equal(np.concatenate([again[i][0] for i in range(4)]), seen[0])
+    assert moved > 50  # most images were translated, in both draws
+    assert not np.array_equal(seen[0], seen[1])  # a new draw every batch
+    np.testing.assert_array_equal(augment(x, training=False), x)  # inference: unchanged
 
 
 def test_recipe_overrides_merge_and_reject_unknown_keys():
@@ -204,7 +199,8 @@ def test_recipe_runs_end_to_end_on_a_small_archive(tmp_path):
             "whitening": {"patches": 50},
             "epochs": 4,
             "batch_size": 16,
-            "schedule": {"peak_lr": 0.05, "warmup_epochs": 1},
+            "learning_rate": 0.05,
+            "warmup_epochs": 1,
             "mixed_precision": None,
         },
     )
@@ -241,7 +237,7 @@ def test_recipe_module_scores_the_bundled_weights(tmp_path, capsys):
         (["d", "o", "[1, 2]"], "OVERRIDES_JSON must be a JSON object"),
         (["d", "o", "{epochs: 3"], "OVERRIDES_JSON must be a JSON object"),
         (["d", "o", '{"epoch": 3}'], "unknown recipe key 'epoch'"),
-        (["d", "o", '{"schedule": {"peak": 0.1}}'], "unknown key 'peak' in recipe['schedule']"),
+        (["d", "o", '{"whitening": {"peak": 9}}'], "unknown key 'peak' in recipe['whitening']"),
         (["/nonexistent", "o"], "no cifar10-jpeg.zip there"),
         (["--evaluate", "/nonexistent"], "no cifar10-jpeg.zip there"),
     ],
@@ -258,9 +254,9 @@ def test_recipe_command_mistakes_are_one_line(argv, message, tmp_path, monkeypat
 def test_recipe_schedule_and_augmentation_mistakes(tmp_path):
     _cifar_zip(tmp_path / "cifar10-jpeg.zip", (2, 1))
     short = recipe.with_overrides(recipe.RECIPE, {"epochs": 2})  # warm-up is 2 epochs
-    with pytest.raises(UserError, match=r"epochs \(2\) must be more than .*warmup_epochs \(2\)"):
+    with pytest.raises(UserError, match=r"epochs \(2\) must be more than warmup_epochs \(2\)"):
         recipe.run(tmp_path, tmp_path / "out", short)
-    with pytest.raises(UserError, match="pad_mode must be REFLECT or CONSTANT, got 'WRAP'"):
-        recipe.augmented_images(
-            np.zeros((2, 4, 4, 3), np.uint8), np.zeros(2, int), 2, {"pad_mode": "WRAP"}, 0
-        )
+    wrap = recipe.with_overrides(recipe.RECIPE, {"augmentation": {"pad_mode": "wrap"}})
+    with pytest.raises(UserError, match="mode must be 'constant' or 'reflect', got 'wrap'"):
+        recipe.run(tmp_path, tmp_path / "out", wrap)
+    assert not (tmp_path / "out").exists()  # refused before the run folder is written

@@ -117,3 +117,14 @@ def test_argument_errors(tmp_path: Path):
         image_folder(root, (8, 8), validation_split=0.5, test_split=0.5)
     with pytest.raises(UserError, match="split is empty"):
         image_folder(root, (8, 8), validation_split=0.0).dataset("validation")
+
+
+def test_training_batches_mix_classes_beyond_the_shuffle_buffer(tmp_path, monkeypatch):
+    """Files are listed by class; a buffer smaller than the folder must still mix them."""
+    from kerascnn.training import data
+
+    monkeypatch.setattr(data, "SHUFFLE_BUFFER", 4)
+    root = make_image_folder(tmp_path, classes=3, per_class=20, size=8)
+    folder = data.image_folder(root, (8, 8), validation_split=0.0, seed=0)
+    labels = [int(y) for _, y in folder.elements("train").take(12)]
+    assert len(set(labels)) == 3, labels  # sorted by class, the first 12 would be class 0

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from kerascnn.errors import UserError
@@ -23,6 +24,7 @@ __all__ = ["SPLITS", "ImageFolder", "batch_images", "check_image", "image_folder
 SPLITS = ("train", "validation", "test")
 # Formats tf.io.decode_image reads; others are reported and skipped.
 _TF_FORMATS = {"JPEG", "PNG", "GIF", "BMP", "WEBP"}
+SHUFFLE_BUFFER = 10_000  # decoded images held by tf.data's shuffle
 _SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".ppm"}
 
 
@@ -77,6 +79,7 @@ class ImageFolder:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     batch_size: int = 32
     cache: bool | str = True
+    method: str | None = None  # how ``files`` were split, when not by ``split_of``
 
     @property
     def train(self) -> Any:
@@ -124,6 +127,10 @@ class ImageFolder:
 
         entries = self.nonempty(split)
         shuffle = (split == "train") if shuffle is None else shuffle
+        if shuffle:  # the files come sorted by class: mix them all once (the shuffle buffer
+            # below holds SHUFFLE_BUFFER), in an order fixed by the seed
+            order = np.random.default_rng(self.seed).permutation(len(entries))
+            entries = [entries[i] for i in order]
         paths = [str(self.root / p) for p, _ in entries]
         labels = [label for _, label in entries]
         height, width = self.image_size
@@ -141,7 +148,7 @@ class ImageFolder:
             ds = ds.cache(self.cache if isinstance(self.cache, str) else "")
         if shuffle:
             ds = ds.shuffle(
-                min(len(entries), 10_000), seed=self.seed, reshuffle_each_iteration=True
+                min(len(entries), SHUFFLE_BUFFER), seed=self.seed, reshuffle_each_iteration=True
             )
         return ds.repeat() if repeat else ds
 
@@ -161,7 +168,8 @@ class ImageFolder:
         """The split, as recorded in ``split.json``."""
         return {
             "root": str(self.root),
-            "method": "sha256(f'{seed}/{path in class folder}'), first 8 bytes / 2**64: "
+            "method": self.method
+            or "sha256(f'{seed}/{path in class folder}'), first 8 bytes / 2**64: "
             "[0, test_split) test, next validation_split validation, rest train",
             "seed": self.seed,
             "validation_split": self.validation_split,

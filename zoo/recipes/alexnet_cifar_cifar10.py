@@ -3,19 +3,22 @@
 Run it with ``kerascnn zoo reproduce alexnet_cifar:cifar10 --data DATA`` or
 ``python -m kerascnn.zoo.recipes.alexnet_cifar_cifar10 DATA OUTPUT_DIR [OVERRIDES_JSON]``
 (``DATA``: ``cifar10-jpeg.zip`` or the folder holding it; ``OVERRIDES_JSON`` e.g.
-``'{"epochs": 20}'``). Each epoch's test accuracy is printed and the weights are saved
-to ``OUTPUT_DIR`` after every epoch. The input pipeline is numpy (a ``keras.utils.PyDataset``)
-and training is ``model.fit``, so the recipe runs on every Keras backend: the published
-weights were trained with ``KERAS_BACKEND=jax`` on one GPU (see the weight card).
+``'{"epochs": 20}'``). It trains through ``kerascnn.train.fit`` on any Keras backend:
+the archive is extracted once into class folders (``cifar_data.cifar_folder``), a
+builder sets the model's fixed whitening layer from the training images
+(:class:`WhitenedBuilder`), and every other entry of :data:`RECIPE` is one of ``fit``'s
+arguments (:func:`fit_args`). ``OUTPUT_DIR`` is the engine's run folder (rerunning an
+interrupted recipe resumes it); the archive's test images are its validation set, so each
+epoch's test accuracy is printed. The published weights were trained with these settings
+(then by ``model.fit`` on a numpy pipeline) with ``KERAS_BACKEND=jax`` on one GPU.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import sys
+import tempfile
 import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -23,29 +26,28 @@ import numpy as np
 
 from kerascnn.atomic import atomic_path, write_json
 from kerascnn.errors import UserError
+from kerascnn.zoo.recipes.cifar_data import (
+    cifar_folder,
+    fixed_sample,
+    load_fixed_sample,
+    patch_whitening,
+    read_split,
+    split_arrays,
+    whitening_kernel,
+    whitening_sample,
+)
 
-__all__ = [
-    "RECIPE",
-    "augmented_images",
-    "build_model",
-    "compile_model",
-    "evaluate",
-    "export_float16",
-    "fixed_sample",
-    "load_cifar10",
-    "load_fixed_sample",
-    "main",
-    "run",
-    "train",
-    "whitening_kernel",
-    "with_overrides",
-]
+__all__ = [  # whitening_kernel and load_fixed_sample: from cifar_data, as before
+    "FIT_ARGS", "RECIPE", "WhitenedBuilder", "evaluate", "export_float16", "fit_args",
+    "load_fixed_sample", "main", "run", "whitening_kernel", "with_overrides",
+]  # fmt: skip
 
 RECIPE: dict[str, Any] = {
     "model": "alexnet_cifar",
     "variant": "cifar10",
     "data": "cifar10-jpeg.zip: train/<class>/NNNN.jpg, test/<class>/NNNN.jpg (32x32 JPEG)",
-    "split": "the archive's own: 50,000 train / 10,000 test; classes in sorted order",
+    "split": "the archive's own: 50,000 train / 10,000 test (the validation set); classes sorted",
+    "image_size": [32, 32],
     "model_args": {
         "filters": [64, 256, 256],
         "kernel_size": 3,
@@ -57,129 +59,29 @@ RECIPE: dict[str, Any] = {
         "global_pool": "avg",
     },
     "whitening": {"eps": 5e-4, "patches": 10000},
-    "augmentation": {"flip": True, "pad_crop": 4, "pad_mode": "REFLECT"},
+    # flips and 4-pixel translations: a random 32x32 crop of the reflect-padded 40x40 image
+    "augmentation": {"flip": True, "pad": 4, "pad_mode": "reflect"},
     "label_smoothing": 0.2,
-    "optimizer": {"name": "sgd", "momentum": 0.9, "nesterov": True, "weight_decay": 5e-3},
-    "schedule": {"name": "cosine", "peak_lr": 0.2, "warmup_epochs": 2},
+    "optimizer": {"name": "sgd", "momentum": 0.9, "nesterov": True},
+    "weight_decay": 5e-3,
+    # linear warm-up from 0 to the peak rate over warmup_epochs, then cosine decay to 0
+    "learning_rate": 0.2,
+    "schedule": "cosine",
+    "warmup_epochs": 2,
     "epochs": 40,
     "batch_size": 512,
-    "mixed_precision": "mixed_bfloat16",
+    "mixed_precision": "bfloat16",
     "seed": 0,
 }
+# the entries of RECIPE that are kerascnn.train.fit's arguments of the same name
+FIT_ARGS = ("epochs", "batch_size", "optimizer", "learning_rate", "schedule", "warmup_epochs",
+            "weight_decay", "label_smoothing", "augmentation", "model_args", "mixed_precision",
+            "seed")  # fmt: skip
 
 
-def load_cifar10(data: str | Path) -> tuple[np.ndarray, ...]:
-    """``(x_train, y_train, x_test, y_test, classes)`` from the JPEG archive, uint8 pixels."""
-    from PIL import Image
-
-    path = Path(data)
-    if path.is_dir():
-        path = path / "cifar10-jpeg.zip"
-    if not path.is_file():
-        raise UserError(f"{data}: no cifar10-jpeg.zip there; pass the archive or its folder")
-    split: dict[str, tuple[list[np.ndarray], list[str]]] = {"train": ([], []), "test": ([], [])}
-    with zipfile.ZipFile(path) as archive:
-        for member in sorted(archive.namelist()):
-            parts = member.split("/")
-            if len(parts) != 3 or parts[0] not in split or not parts[2].endswith(".jpg"):
-                continue
-            with Image.open(io.BytesIO(archive.read(member))) as image:
-                split[parts[0]][0].append(np.asarray(image.convert("RGB"), dtype=np.uint8))
-            split[parts[0]][1].append(parts[1])
-    classes = sorted(set(split["train"][1]))
-    index = {name: i for i, name in enumerate(classes)}
-    arrays: list[Any] = []
-    for images, labels in split.values():
-        arrays += [np.stack(images), np.array([index[c] for c in labels], dtype=np.int32)]
-    return (*arrays, classes)
-
-
-def whitening_kernel(images: np.ndarray, patch: int, eps: float, count: int, seed: int):
-    """PCA-whitening filters of ``patch x patch`` patches: ``(kernel, bias)`` for a Conv2D.
-
-    Each eigenvector ``v`` of the patch covariance, scaled by ``1/sqrt(lambda + eps)``,
-    appears as ``v`` and ``-v``; the bias centres the patches. Pixels are taken /255.
-
-    Args:
-        images, patch, eps: the training images; the patch side; added to the eigenvalues.
-        count, seed: how many images (drawn at random) the covariance is taken over.
-    """
-    rng = np.random.default_rng(seed)
-    x = (
-        images[rng.choice(len(images), min(count, len(images)), replace=False)].astype(np.float64)
-        / 255.0
-    )
-    h, w, c = x.shape[1:]
-    patches = np.stack(
-        [
-            x[:, i : i + h - patch + 1, j : j + w - patch + 1]
-            for i in range(patch)
-            for j in range(patch)
-        ],
-        axis=3,
-    ).reshape(-1, patch * patch * c)  # order (kh, kw, channel) as a Keras kernel
-    mean = patches.mean(axis=0)
-    eigval, eigvec = np.linalg.eigh(np.cov(patches, rowvar=False))
-    filters = eigvec / np.sqrt(eigval + eps)  # columns
-    filters = np.concatenate([filters, -filters], axis=1) / 255.0  # model sees [0, 255]
-    kernel = filters.reshape(patch, patch, c, -1)
-    bias = -(mean * 255.0) @ filters
-    return kernel.astype(np.float32), bias.astype(np.float32)
-
-
-def augmented_images(
-    x: np.ndarray, y: np.ndarray, batch_size: int, augmentation: dict[str, Any], seed: int
-) -> Any:
-    """A ``keras.utils.PyDataset`` of shuffled, flipped, randomly translated training batches.
-
-    Backend-neutral (numpy): each epoch draws a new order, flips and translations for all
-    images at once; labels are one-hot float32.
-
-    Args:
-        x, y, batch_size: the images and integer labels; the batch size.
-        augmentation: ``flip``, ``pad_crop`` (pixels of translation) and ``pad_mode``
-            (``"REFLECT"`` or ``"CONSTANT"``).
-        seed: the random seed.
-    """
-    import keras
-
-    classes = int(y.max()) + 1
-    onehot = keras.utils.to_categorical(y, classes).astype(np.float32)
-    pad = int(augmentation.get("pad_crop", 0))
-    mode = augmentation.get("pad_mode", "REFLECT")
-    if mode not in ("REFLECT", "CONSTANT"):
-        raise UserError(f"pad_mode must be REFLECT or CONSTANT, got {mode!r}; use one of them")
-
-    class _Epochs(keras.utils.PyDataset):
-        def __init__(self) -> None:
-            super().__init__()
-            self.rng = np.random.default_rng(seed)
-            self.on_epoch_end()
-
-        def __len__(self) -> int:
-            return -(-len(x) // batch_size)
-
-        def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-            part = slice(i * batch_size, (i + 1) * batch_size)
-            return self.images[part].astype(np.float32), self.labels[part]
-
-        def on_epoch_end(self) -> None:
-            order = self.rng.permutation(len(x))
-            images = x[order]
-            if augmentation.get("flip"):
-                flip = self.rng.random(len(images)) < 0.5
-                images[flip] = images[flip, :, ::-1]
-            if pad:
-                h, w = images.shape[1:3]
-                padded = np.pad(images, [(0, 0), (pad, pad), (pad, pad), (0, 0)], mode=mode.lower())
-                dy, dx = self.rng.integers(0, 2 * pad + 1, (2, len(images)))
-                for oy in range(2 * pad + 1):
-                    for ox in range(2 * pad + 1):
-                        at = np.flatnonzero((dy == oy) & (dx == ox))
-                        images[at] = padded[at, oy : oy + h, ox : ox + w]
-            self.images, self.labels = images, onehot[order]
-
-    return _Epochs()
+def fit_args(recipe: dict[str, Any]) -> dict[str, Any]:
+    """The recipe's settings as ``kerascnn.train.fit`` keywords (copies of the dicts)."""
+    return {k: dict(recipe[k]) if isinstance(recipe[k], dict) else recipe[k] for k in FIT_ARGS}
 
 
 def _builder_args(recipe: dict[str, Any]) -> dict[str, Any]:
@@ -187,78 +89,36 @@ def _builder_args(recipe: dict[str, Any]) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in recipe["model_args"].items()}
 
 
-def build_model(recipe: dict[str, Any], x_train: np.ndarray, classes: int = 10) -> Any:
-    """The recipe's model, whitening layer set from ``x_train``, compiled for training."""
-    import keras
+class WhitenedBuilder:
+    """``fit``'s model builder: the recipe's model, its whitening layer set to the
+    PCA-whitening filters (``cifar_data.patch_whitening``) of ``whitening["patches"]``
+    training images of ``folder``, drawn with the recipe's seed; computed once, here."""
 
-    import kerascnn
+    def __init__(self, recipe: dict[str, Any], folder: Any) -> None:
+        from kerascnn.training.pydata import decode_images
 
-    keras.utils.set_random_seed(recipe["seed"])
-    if recipe.get("mixed_precision"):
-        keras.config.set_dtype_policy(recipe["mixed_precision"])
-    args = _builder_args(recipe)
-    model = kerascnn.create_model(recipe["model"], classes=classes, **args)
-    keras.config.set_dtype_policy("float32")
-    if args.get("whiten"):
-        w = recipe["whitening"]
-        model.get_layer("whiten").set_weights(
-            list(whitening_kernel(x_train, args["whiten"], w["eps"], w["patches"], recipe["seed"]))
-        )
-    return compile_model(model, recipe, len(x_train))
+        self.model, self.classes = recipe["model"], len(folder.class_names)
+        self.args, self.whitening = _builder_args(recipe), None
+        patch = self.args.get("whiten")
+        if patch:
+            train, spec = sorted(folder.files["train"]), recipe["whitening"]  # name order
+            pick = whitening_sample(len(train), spec["patches"], recipe["seed"])
+            paths = [str(folder.root / train[i][0]) for i in pick]
+            images = decode_images(paths, folder.image_size)
+            self.whitening = list(patch_whitening(images, patch, spec["eps"]))
+            self.images = len(pick)
 
+    def __call__(self) -> Any:
+        import kerascnn
 
-def compile_model(model: Any, recipe: dict[str, Any], images: int) -> Any:
-    """Compile ``model``: SGD, linear warm-up to the peak rate, then cosine decay to 0."""
-    import keras
+        model = kerascnn.create_model(self.model, classes=self.classes, **self.args)
+        if self.whitening is not None:
+            model.get_layer("whiten").set_weights(self.whitening)
+        return model
 
-    steps = -(-images // recipe["batch_size"])
-    schedule, epochs = recipe["schedule"], recipe["epochs"]
-    warmup = schedule.get("warmup_epochs", 0)
-    if epochs <= warmup:
-        raise UserError(
-            f"epochs ({epochs}) must be more than schedule.warmup_epochs ({warmup}); "
-            "raise epochs or lower warmup_epochs"
-        )
-    lr = keras.optimizers.schedules.CosineDecay(
-        0.0 if warmup else schedule["peak_lr"],
-        decay_steps=steps * (epochs - warmup),
-        warmup_target=schedule["peak_lr"] if warmup else None,
-        warmup_steps=steps * warmup,
-    )
-    opt = recipe["optimizer"]
-    model.compile(
-        optimizer=keras.optimizers.SGD(
-            lr, momentum=opt["momentum"], nesterov=opt["nesterov"], weight_decay=opt["weight_decay"]
-        ),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe["label_smoothing"]),
-        metrics=["accuracy"],
-    )
-    return model
-
-
-def train(model: Any, recipe: dict[str, Any], arrays: tuple[np.ndarray, ...], callbacks: list):
-    """The training call: ``model.fit`` on the augmented batches, test accuracy every epoch.
-
-    Args:
-        model, recipe, callbacks: the compiled model; the recipe; ``model.fit``'s callbacks.
-        arrays: ``(x_train, y_train, x_test, y_test)``.
-    """
-    import keras
-
-    x_train, y_train, x_test, y_test = arrays
-    batches = augmented_images(
-        x_train, y_train, recipe["batch_size"], recipe["augmentation"], recipe["seed"]
-    )
-    classes = int(y_train.max()) + 1
-    test = (x_test.astype(np.float32), keras.utils.to_categorical(y_test, classes))
-    return model.fit(
-        batches,
-        validation_data=test,
-        validation_batch_size=1000,
-        epochs=recipe["epochs"],
-        callbacks=callbacks,
-        verbose=2,
-    )
+    def __repr__(self) -> str:
+        whiten = f", whitening from {self.images} training images" if self.whitening else ""
+        return f"{self.model}(classes={self.classes}{whiten})"
 
 
 def export_float16(source: str | Path, target: str | Path, min_size: int = 1024) -> Path:
@@ -295,33 +155,6 @@ def export_float16(source: str | Path, target: str | Path, min_size: int = 1024)
     return target
 
 
-def fixed_sample(labels: np.ndarray, per_class: int = 10) -> np.ndarray:
-    """Indices of the fixed test sample: the first ``per_class`` images of each class."""
-    return np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in np.unique(labels)])
-
-
-def load_fixed_sample(data: str | Path, per_class: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """The fixed test sample read straight from the archive (images in file-name order)."""
-    from PIL import Image
-
-    path = Path(data)
-    path = path / "cifar10-jpeg.zip" if path.is_dir() else path
-    with zipfile.ZipFile(path) as archive:
-        names = sorted(
-            n for n in archive.namelist() if n.startswith("test/") and n.endswith(".jpg")
-        )
-        classes = sorted({n.split("/")[1] for n in names})
-        chosen = [
-            n for c in classes for n in [m for m in names if m.split("/")[1] == c][:per_class]
-        ]
-        images = []
-        for name in chosen:
-            with Image.open(io.BytesIO(archive.read(name))) as image:
-                images.append(np.asarray(image.convert("RGB"), dtype=np.uint8))
-    labels = np.array([classes.index(n.split("/")[1]) for n in chosen], dtype=np.int32)
-    return np.stack(images), labels
-
-
 def evaluate(
     recipe: dict[str, Any],
     weights: str | Path,
@@ -349,6 +182,10 @@ def evaluate(
     }
 
 
+# dict entries whose keys are the recipe's own (the others: builder, Keras, engine options)
+_CLOSED = ("whitening",)
+
+
 def with_overrides(recipe: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``recipe`` with ``overrides``; dict values are merged one level deep."""
     merged = dict(recipe)
@@ -357,12 +194,21 @@ def with_overrides(recipe: dict[str, Any], overrides: dict[str, Any]) -> dict[st
             raise UserError(f"unknown recipe key {key!r}; keys: {', '.join(sorted(recipe))}")
         if isinstance(value, dict) and isinstance(recipe[key], dict):
             unknown = sorted(set(value) - set(recipe[key]))
-            if unknown and key != "model_args":  # model_args: any builder argument
+            if unknown and key in _CLOSED:
                 known = ", ".join(sorted(recipe[key]))
                 raise UserError(f"unknown key {unknown[0]!r} in recipe[{key!r}]; keys: {known}")
             value = {**recipe[key], **value}
         merged[key] = value
     return merged
+
+
+def _check(recipe: dict[str, Any]) -> None:
+    epochs, warmup = recipe["epochs"], recipe["warmup_epochs"] or 0
+    if isinstance(epochs, int) and isinstance(warmup, int) and epochs <= warmup:
+        raise UserError(
+            f"epochs ({epochs}) must be more than warmup_epochs ({warmup}); "
+            "raise epochs or lower warmup_epochs"
+        )
 
 
 def run(
@@ -371,41 +217,41 @@ def run(
     recipe: dict[str, Any] | None = None,
     *,
     epochs: int | None = None,
+    cache: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Train the recipe on ``data``; write float16 weights to ``output_dir``; test figures.
+    """Train the recipe on ``data`` through ``kerascnn.train.fit``; write float16 weights to
+    the run folder ``output_dir``; return the test figures.
 
     Args:
-        data, output_dir: the CIFAR-10 JPEG archive (or its folder); the folder written.
+        data, output_dir: the CIFAR-10 JPEG archive (or its folder); the run folder.
         recipe, epochs: default :data:`RECIPE`; overrides its epochs (the schedule follows).
+        cache: where the archive is extracted (default: kerascnn's cache folder).
     """
     import keras
 
+    from kerascnn.training import fit  # kerascnn.train.fit
+
     recipe = with_overrides(recipe or RECIPE, {} if epochs is None else {"epochs": epochs})
-    x_train, y_train, x_test, y_test, classes = load_cifar10(data)  # bad data: nothing written
+    _check(recipe)
+    folder = cifar_folder(data, tuple(recipe["image_size"]), recipe["seed"], cache)
     out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model = build_model(recipe, x_train, len(classes))
-    checkpoint = out / "checkpoint.weights.h5"
-    (out / "history.csv").unlink(missing_ok=True)
-
-    def save_checkpoint(epoch: int, logs: Any = None) -> None:  # whole or not at all
-        with atomic_path(checkpoint) as tmp:
-            model.save_weights(tmp)
-
-    from kerascnn.training.callbacks import RunHistory
-    from kerascnn.training.run import RunFolder
-
-    callbacks = [
-        keras.callbacks.LambdaCallback(on_epoch_end=save_checkpoint),
-        RunHistory(RunFolder(out)),  # history.csv and history.png, atomically
-    ]
     start = time.perf_counter()
-    train(model, recipe, (x_train, y_train, x_test, y_test), callbacks)
-    seconds = time.perf_counter() - start  # the checkpoint holds the last epoch's weights
-    weights = export_float16(checkpoint, out / f"{recipe['model']}_{recipe['variant']}.weights.h5")
-    checkpoint.unlink()
-    result = evaluate(recipe, weights, x_test, y_test, len(classes))
-    result.update(train_seconds=round(seconds), classes=classes, weights=str(weights))
+    history = fit(
+        WhitenedBuilder(recipe, folder),
+        folder,
+        **fit_args(recipe),
+        output_dir=out,
+        precise_bn=False,  # the published weights kept the moving averages of training
+        verbose=2,
+    )
+    seconds = time.perf_counter() - start
+    weights = out / f"{recipe['model']}_{recipe['variant']}.weights.h5"
+    with tempfile.TemporaryDirectory() as tmp:
+        history.model.save_weights(Path(tmp) / "full.weights.h5")
+        export_float16(Path(tmp) / "full.weights.h5", weights)
+    x_test, y_test = split_arrays(folder, "validation")  # the archive's test images
+    result = evaluate(recipe, weights, x_test, y_test, len(folder.class_names))
+    result.update(train_seconds=round(seconds), classes=folder.class_names, weights=str(weights))
     result.update(backend=keras.backend.backend(), epochs=recipe["epochs"])
     # the keys every recipe returns (see kerascnn.zoo.recipes)
     result.update(accuracy=result["test_accuracy"] / 100, count=result["test_images"])
@@ -439,9 +285,8 @@ def main(argv: list[str] | None = None) -> None:
             from kerascnn.weights.cache import cached_path
 
             card = get_model_card(RECIPE["model"]).weights[RECIPE["variant"]]
-            bundled = cached_path(card)
-            weights = args[2] if len(args) == 3 else bundled
-            *_, x_test, y_test, classes = load_cifar10(args[1])
+            weights = args[2] if len(args) == 3 else cached_path(card)
+            x_test, y_test, classes = read_split(args[1], "test")
             result = evaluate(RECIPE, weights, x_test, y_test, len(classes))
             print(json.dumps({**result, "card_top1": card.accuracy["top1"]}, indent=1))
             return
