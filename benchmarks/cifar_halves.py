@@ -131,8 +131,9 @@ def one_setting(weights: Path, train: Path, test, seed: int, lr_decay: float) ->
         (f"fine-tuned, decay {lr_decay}", {"lr_decay": lr_decay}),
     ):
         keras.utils.set_random_seed(seed)
-        tuned = finetune(str(weights), train, validation_split=0.0, seed=seed, verbose=0,
-                         augmentation=augmentation, **extra)  # fmt: skip
+        # finetune's defaults: "auto" augmentation is the card's for a file of a zoo
+        # architecture, the same as the scratch model's below
+        tuned = finetune(str(weights), train, validation_split=0.0, seed=seed, verbose=0, **extra)
         scores[label] = score(tuned.model, test)
     defaults = {k: p.default for k, p in inspect.signature(finetune).parameters.items()}
     epochs = defaults["head_epochs"] + defaults["finetune_epochs"]

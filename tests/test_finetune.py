@@ -262,12 +262,17 @@ def test_augmentation_changes_the_training_images_only(folder):
     assert runs["brightness"]["val_loss"] == pytest.approx(runs["none"]["val_loss"], rel=1e-5)
 
 
-def test_augmentation_auto_is_the_cards_for_a_zoo_spec_and_checked(folder, tmp_path):
+def test_augmentation_auto_is_the_cards_for_a_zoo_model_and_checked(folder, tmp_path):
     from kerascnn.transfer.recipe import _augmentation
 
     assert _augmentation("auto", "alexnet_cifar:cifar10") == {"flip": True, "pad": 4}
-    assert _augmentation("auto", str(tmp_path / "model.keras")) == {}
-    assert _augmentation("auto", kerascnn.create_model("gesture_cnn")) == {}
+    # a file or a Keras model: decided once loaded, by its architecture's name
+    path = str(tmp_path / "model.keras")
+    assert _augmentation("auto", path) is None
+    zoo_model = kerascnn.create_model("alexnet_cifar")
+    assert _augmentation("auto", path, zoo_model) == {"flip": True, "pad": 4}
+    other = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten()], name="mine")
+    assert _augmentation("auto", other, other) == {}
     assert _augmentation(None, "alexnet_cifar") == _augmentation({}, "alexnet_cifar") == {}
     with pytest.raises(UserError, match="unknown augmentation 'flop'; use flip"):
         finetune("alexnet_cifar", folder, augmentation={"flop": True})

@@ -104,15 +104,21 @@ def _check(classes: Any, head_epochs: int, finetune_epochs: int, lr_decay: Any) 
         )
 
 
-def _augmentation(augmentation: Any, spec: Any) -> dict[str, Any]:
-    """The training augmentation's arguments; ``"auto"``: a zoo spec's card's, else none."""
+def _augmentation(augmentation: Any, spec: Any, model: Any = None) -> dict[str, Any] | None:
+    """The training augmentation's arguments. ``"auto"``: the zoo card's, for a zoo spec or
+    a model (file) of a zoo architecture (its name); else none. ``None``: not known before
+    ``model`` is loaded."""
     if augmentation == "auto":
-        if not isinstance(spec, str) or is_path(spec):
-            return {}
-        from kerascnn.registry import get_model_card
+        from kerascnn.registry import get_model_card, list_models
         from kerascnn.weights.cards import parse_spec
 
-        return dict(get_model_card(parse_spec(spec)[0]).training.get("augmentation", {}))
+        if isinstance(spec, str) and not is_path(spec):
+            name = parse_spec(spec)[0]
+        elif model is None:
+            return None
+        else:
+            name = model.name if model.name in list_models() else None
+        return dict(get_model_card(name).training.get("augmentation", {})) if name else {}
     if augmentation is not None and not isinstance(augmentation, dict):
         raise UserError(
             f"augmentation must be 'auto', None or a dict, got {augmentation!r}; "
@@ -192,7 +198,8 @@ def finetune(
         image_size, batch_size, validation_split, seed: the input size and data split.
         hidden, dropout, pooling, feature_layer: the new head (``swap_head``).
         augmentation: ``kerascnn.layers.classic_augmentation`` arguments for the training
-            images; ``"auto"``: a zoo spec's card's training augmentation, else none.
+            images; ``"auto"``: the zoo card's training augmentation, for a zoo spec or a
+            saved model of a zoo architecture (by its name), else none.
         adapt_batch_norm: first re-estimate the backbone's batch-norm statistics (AdaBN).
         output_dir, force: the run folder of ``kerascnn.training.run``, checked before
             training; ``force`` replaces a run already there.
@@ -201,9 +208,12 @@ def finetune(
     arguments = {k: v for k, v in locals().items() if k not in _NOT_RECORDED}
     _check(classes, head_epochs, finetune_epochs, lr_decay)
     arguments["augmentation"] = _augmentation(augmentation, model_or_spec)
-    augment = augmenter(arguments["augmentation"], seed)  # a bad name fails here
+    augment = augmenter(arguments["augmentation"] or {}, seed)  # a bad name fails here
     run = RunFolder(output_dir).check(force=force) if output_dir is not None else None
     base, size = _backbone(model_or_spec, image_size)
+    if arguments["augmentation"] is None:  # "auto" for a file: by its architecture's name
+        arguments["augmentation"] = _augmentation(augmentation, model_or_spec, base.model)
+        augment = augmenter(arguments["augmentation"], seed)
     preprocessing = base.preprocessing
     split = {"validation_split": validation_split, "seed": seed, "batch_size": batch_size,
              "augment": augment}  # fmt: skip
