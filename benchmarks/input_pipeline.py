@@ -6,6 +6,7 @@ images/s of the epochs after the first (``FolderBatches`` decodes once into memo
 its first pass; grain decodes every epoch in ``--threads`` threads, as its ``ReadOptions``
 prescribe, and also as a second variant over the same decoded array in memory).
 
+    pip install grain  # not a kerascnn dependency: only this comparison needs it
     KERAS_BACKEND=jax python benchmarks/input_pipeline.py [DATA_DIR] [--threads 2]
 """
 

@@ -20,17 +20,12 @@ import numpy as np
 import pytest
 
 from tests.image_folders import make_image_folder
+from tests.snippets import NO_TENSORFLOW, TINY_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
-NO_TENSORFLOW = r"""
-import sys
-class _NoTensorFlow:
-    def find_spec(self, name, path=None, target=None):
-        if name == "tensorflow" or name.startswith("tensorflow."):
-            raise ImportError("tensorflow is blocked in this test")
-sys.meta_path.insert(0, _NoTensorFlow())
-"""
-STEPS = r"""
+STEPS = (
+    TINY_MODEL
+    + r"""
 import json, sys, keras
 from kerascnn.training import engine
 
@@ -40,19 +35,13 @@ class Losses(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.losses.append(float(logs["loss"]))
 
-def build():
-    inp = keras.Input((16, 16, 3))
-    x = keras.layers.Rescaling(1 / 255)(inp)
-    x = keras.layers.Conv2D(4, 3, activation="relu")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inp, keras.layers.Dense(3, activation="softmax")(x))
-
 losses = Losses()
 h = engine.fit(build, sys.argv[1], epochs=1, batch_size=int(sys.argv[3]), learning_rate=0.1,
                optimizer="sgd", image_size=(16, 16), strategy=sys.argv[2], validation_split=0.0,
                augmentation={}, callbacks=[losses], verbose=0)
 print("LOSSES" + json.dumps(losses.losses))
 """
+)
 
 
 def _run(code: str, *args: str, backend: str = "jax", env: dict | None = None, timeout=300):
@@ -163,23 +152,19 @@ def test_sigkill_mid_epoch_then_resume_loses_no_epoch_on_jax(tmp_path: Path) -> 
     assert [int(r.split(",")[0]) for r in rows] == [0, 1, 2, 3]
 
 
-WORKER = r"""
+WORKER = (
+    TINY_MODEL
+    + r"""
 import json, os, sys
 from kerascnn.training import engine
 import keras
-
-def build():
-    inp = keras.Input((16, 16, 3))
-    x = keras.layers.Rescaling(1 / 255)(inp)
-    x = keras.layers.Conv2D(4, 3, activation="relu")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inp, keras.layers.Dense(3, activation="softmax")(x))
 
 h = engine.fit(build, sys.argv[1], epochs=2, batch_size=int(sys.argv[3]), learning_rate=0.1,
                optimizer="sgd", image_size=(16, 16), strategy=sys.argv[2], validation_split=0.0,
                augmentation={}, verbose=0)
 print("LOSSES" + json.dumps(h.history["loss"]))
 """
+)
 
 
 @pytest.mark.slow

@@ -17,18 +17,14 @@ import numpy as np
 import pytest
 
 from tests.image_folders import make_image_folder
+from tests.snippets import TINY_MODEL
 
-BUILD = r"""
+BUILD = (
+    TINY_MODEL
+    + r"""
 import json, sys
 import keras
 from kerascnn.training import engine as train
-
-def build():
-    inp = keras.Input((16, 16, 3))
-    x = keras.layers.Rescaling(1 / 255)(inp)
-    x = keras.layers.Conv2D(4, 3, activation="relu")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inp, keras.layers.Dense(3, activation="softmax")(x))
 
 def run(data, batch_size, strategy, output_dir=None):
     h = train.fit(build, data, epochs=3, batch_size=batch_size, learning_rate=0.05,
@@ -37,6 +33,7 @@ def run(data, batch_size, strategy, output_dir=None):
     return {"loss": h.history["loss"], "val_loss": h.history["val_loss"],
             "weights": [w.tolist() for w in h.model.get_weights()]}
 """
+)
 
 MIRRORED = (
     r"""

@@ -22,16 +22,9 @@ import pytest
 import kerascnn
 from kerascnn.zoo.recipes import alexnet_cifar_cifar10 as cifar
 from kerascnn.zoo.recipes import gesture_cnn_sign_digits as gesture
+from tests.snippets import NO_TENSORFLOW
 
 ROOT = Path(__file__).resolve().parents[1]
-NO_TENSORFLOW = r"""
-import sys
-class _NoTensorFlow:
-    def find_spec(self, name, path=None, target=None):
-        if name == "tensorflow" or name.startswith("tensorflow."):
-            raise ImportError("tensorflow is blocked in this test")
-sys.meta_path.insert(0, _NoTensorFlow())
-"""
 # a small model for the CPU (the published one is 2 M parameters), warm-up off for one epoch
 CIFAR_SMALL = {
     "epochs": 1,

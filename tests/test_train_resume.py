@@ -14,10 +14,13 @@ import numpy as np
 import pytest
 
 from tests.image_folders import make_image_folder
+from tests.snippets import TINY_MODEL
 
 # A real training run through kerascnn.train.fit; the callback only slows each step
 # down (so the test can kill it mid-epoch) and records how many steps each epoch ran.
-SCRIPT = r"""
+SCRIPT = (
+    TINY_MODEL
+    + r"""
 import json, sys, time
 import keras
 from kerascnn.training import engine as train
@@ -33,13 +36,6 @@ class Slow(keras.callbacks.Callback):
         with open(log, "a") as f:
             f.write(json.dumps({"epoch": epoch, "steps": self.n}) + "\n")
 
-def build():
-    inp = keras.Input((16, 16, 3))
-    x = keras.layers.Rescaling(1 / 255)(inp)
-    x = keras.layers.Conv2D(4, 3, activation="relu")(x)
-    x = keras.layers.GlobalAveragePooling2D()(x)
-    return keras.Model(inp, keras.layers.Dense(3, activation="softmax")(x))
-
 h = train.fit(build, data, epochs=3, batch_size=4, learning_rate=0.01, image_size=(16, 16),
               output_dir=out, save_freq=4, optimizer="sgd", verbose=0, callbacks=[Slow()])
 m = h.model
@@ -47,6 +43,7 @@ with open(out + "/final.json", "w") as f:
     json.dump({"iterations": int(m.optimizer.iterations.numpy()),
                "weights": [w.tolist() for w in m.get_weights()]}, f)
 """
+)
 
 
 def _command(data: Path, out: Path, log: Path) -> list[str]:
