@@ -43,7 +43,8 @@ if keras.backend.backend() == "tensorflow":
     from kerascnn.training.data import batch_images
 
 DATA = Path(__file__).resolve().parents[2] / "shared/data/sign-language-digits/images"
-SIZE, BATCH, EPOCHS, ROUNDS = (64, 64), 32, 4, 3
+SIZE, BATCH, EPOCHS = (64, 64), 32, 4
+ROUNDS = int(os.environ.get("ROUNDS", "3"))  # alternations; the best of each is kept
 
 
 class EpochTimer(keras.callbacks.Callback):
