@@ -81,9 +81,12 @@ def hand_written(root: Path, classes: list[str]) -> float:
     return int(0.8 * len(paths)) / min(timer.times[1:])
 
 
-# the plain baseline's model, optimizer and loss, no augmentation: the same work per step
+# the plain baseline's optimizer and loss, no augmentation (given dicts are merged into the
+# card's, so each of its augmentations is turned off): the same work per step
+CARD = kerascnn.get_model_card("gesture_cnn").training
 SAME_WORK = {"optimizer": "adam", "schedule": "constant", "warmup_epochs": 0,
-             "label_smoothing": 0.0, "augmentation": {}, "model_args": {}}  # fmt: skip
+             "weight_decay": 0.0, "label_smoothing": 0.0,
+             "augmentation": {k: 0 for k in CARD.get("augmentation", {})}}  # fmt: skip
 
 
 def ours(root: Path, with_output: bool = False, **settings) -> float:
@@ -134,7 +137,8 @@ def plain_numpy(root: Path) -> float:
     x = decode_images(paths, SIZE).astype("float32")
     y = keras.ops.convert_to_numpy([label for _, label in folder.files["train"]])
     keras.utils.set_random_seed(0)
-    model = kerascnn.create_model("gesture_cnn", classes=len(folder.class_names))
+    args = dict(CARD.get("model_args", {}))  # the engine's model: the card's arguments
+    model = kerascnn.create_model("gesture_cnn", classes=len(folder.class_names), **args)
     model.compile(
         keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"]
     )
