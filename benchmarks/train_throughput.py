@@ -72,7 +72,8 @@ def hand_written(root: Path, classes: list[str]) -> float:
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).cache()
     ds = ds.shuffle(2048).batch(BATCH).prefetch(tf.data.AUTOTUNE)
     keras.utils.set_random_seed(0)
-    model = kerascnn.create_model("gesture_cnn", classes=len(classes))
+    args = dict(CARD.get("model_args", {}))  # the engine's model: the card's arguments
+    model = kerascnn.create_model("gesture_cnn", classes=len(classes), **args)
     model.compile(
         keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"]
     )
@@ -212,8 +213,8 @@ def main() -> None:
     base = mine = full = 0.0
     for _ in range(ROUNDS):
         base = max(base, hand_written(root, classes))
-        mine = max(mine, ours(root))
-        full = max(full, ours(root, with_output=True))
+        mine = max(mine, ours(root, **SAME_WORK))
+        full = max(full, ours(root, with_output=True, **SAME_WORK))
     print(f"hand-written model.fit on tf.data:      {base:.0f} images/s")
     print(f"kerascnn.train.fit:                     {mine:.0f} images/s")
     print(f"kerascnn.train.fit with an output dir:  {full:.0f} images/s")
