@@ -23,7 +23,6 @@ import hashlib
 import inspect
 import json
 import time
-import zipfile
 from pathlib import Path
 from statistics import mean, stdev
 
@@ -35,24 +34,21 @@ MODEL = "alexnet_cifar"
 
 
 def extract(zpath: Path, out: Path, limit: int | None) -> Path:
-    """Copy the zip's JPEG members (``limit`` per class and split at most) into class folders."""
-    done = out / "done.json"
-    if done.is_file():
+    """The halves as folders of links into the archive, extracted once by the CIFAR-10
+    recipe (``cifar_data.extract_archive``): ``out/{A,B}/{train,test}/<class>``, at most
+    ``limit`` images per class and split."""
+    from kerascnn.zoo.recipes.cifar_data import extract_archive
+
+    if (out / "done.json").is_file():
         return out
-    with zipfile.ZipFile(zpath) as zf:
-        names = sorted(n for n in zf.namelist() if n.endswith(".jpg"))
-        taken: dict[tuple[str, str], int] = {}
-        for n in names:
-            split, cls, file = n.split("/")
-            half = "A" if cls in A else "B"
-            key = (split, cls)
-            if limit is not None and taken.get(key, 0) >= limit:
-                continue
-            taken[key] = taken.get(key, 0) + 1
-            target = out / half / split / cls / file
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(zf.read(n))
-    done.write_text(json.dumps({"limit": limit, "files": sum(taken.values())}))
+    root, _ = extract_archive(zpath, out.parent / "archive")
+    for split in ("train", "test"):
+        for cls in A + B:
+            target = out / ("A" if cls in A else "B") / split / cls
+            target.mkdir(parents=True, exist_ok=True)
+            for file in sorted((root / split / cls).iterdir())[:limit]:
+                (target / file.name).symlink_to(file)
+    (out / "done.json").write_text(json.dumps({"limit": limit, "archive": str(root)}))
     return out
 
 
