@@ -1,10 +1,7 @@
 """Keep TensorFlow's native start-up log lines (absl, oneDNN, CUDA probes) off the terminal.
 
-TensorFlow's C++ code writes them straight to file descriptor 2, some before any
-setting is read, so ``TF_CPP_MIN_LOG_LEVEL`` alone cannot hide them. Here stderr
-goes through a pipe whose reader drops exactly those lines and passes everything
-else on, as it comes. Skipped with ``kerascnn --verbose`` or when the user set
-``TF_CPP_MIN_LOG_LEVEL``.
+TensorFlow writes some to file descriptor 2 before reading ``TF_CPP_MIN_LOG_LEVEL``, so stderr
+goes through a pipe that drops exactly those lines. Off with ``--verbose`` or a user-set level.
 """
 
 from __future__ import annotations

@@ -21,10 +21,10 @@ def parse_indices(text: str, what: str = "channels") -> list[int]:
         for part in filter(None, (p.strip() for p in text.split(","))):
             lo, sep, hi = part.partition("-")
             out.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+        if not out or min(out) < 0:
+            raise ValueError(text)
     except ValueError:
         raise UserError(f"bad {what} {text!r}; use indices and ranges like 0-15,20") from None
-    if not out or min(out) < 0:
-        raise UserError(f"bad {what} {text!r}; use indices and ranges like 0-15,20")
     return out
 
 
@@ -45,6 +45,8 @@ def parse_layers(text: str) -> dict[str, float]:
 
 
 def _list_layers(spec: str) -> None:
+    from rich.table import Table
+
     from kerascnn.interpret.dream import dream_layers, dreamable_layers
     from kerascnn.resolve import is_path, load
     from kerascnn.weights.cards import parse_spec
@@ -53,27 +55,17 @@ def _list_layers(spec: str) -> None:
     loaded = load(spec if is_path(spec) else parse_spec(spec)[0])
     model = loaded.model
     defaults = dream_layers(model, loaded.model_card)
-    from rich.table import Table
-
-    table = Table(title=f"layers of {model.name} one can dream on (* default)")
-    for col in ("layer", "type", "output shape", "default weight"):
-        table.add_column(col)
-    for layer_name in dreamable_layers(model):
-        layer = model.get_layer(layer_name)
+    title = f"layers of {model.name} one can dream on (* default)"
+    table = Table("layer", "type", "output shape", "default weight", title=title)
+    for name in dreamable_layers(model):
+        layer = model.get_layer(name)
         shape = "x".join("?" if d is None else str(d) for d in layer.output.shape[1:])
-        weight = defaults.get(layer_name)
-        table.add_row(
-            layer_name, type(layer).__name__, shape, "" if weight is None else f"* {weight:g}"
-        )
+        weight = defaults.get(name)
+        table.add_row(name, type(layer).__name__, shape, "" if weight is None else f"* {weight:g}")
     console().print(table)
 
 
-def _shown(*names: str, **kwargs: Any) -> Any:
-    """A ``click.option`` whose ``--help`` shows its default."""
-    return click.option(*names, show_default=True, **kwargs)
-
-
-@click.command()
+@click.command(context_settings={"show_default": True})
 @click.argument("image", required=False, type=click.Path(path_type=Path))
 @click.option(
     "-o",
@@ -81,31 +73,35 @@ def _shown(*names: str, **kwargs: Any) -> Any:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Output image (default: IMAGE_dream.png next to the input).",
 )
-@_shown(
+@click.option(
     "--model",
     "spec",
     default="vgg16:imagenet",
     help="Zoo model spec (NAME or NAME:WEIGHTS) or a saved .keras file.",
 )
 @click.option("--layers", help="Layers to amplify as name=weight,... (default: the model's).")
-@_shown("--octaves", type=click.IntRange(1), default=4, help="Number of scales.")
-@_shown(
+@click.option("--octaves", type=click.IntRange(1), default=4, help="Number of scales.")
+@click.option(
     "--octave-scale", type=click.FloatRange(1.0), default=1.4, help="Size ratio between octaves."
 )
-@_shown("--steps", type=click.IntRange(1), default=20, help="Gradient-ascent steps per octave.")
-@_shown(
+@click.option(
+    "--steps", type=click.IntRange(1), default=20, help="Gradient-ascent steps per octave."
+)
+@click.option(
     "--step-size",
     type=click.FloatRange(0, min_open=True),
     default=0.01,
     help="Mean pixel change per step (images in [-1, 1]).",
 )
-@_shown(
+@click.option(
     "--tile-size",
     type=click.IntRange(0),
     default=512,
     help="Gradients tile by tile (bounded memory); 0: the whole image at once.",
 )
-@_shown("--jitter", type=click.IntRange(0), default=32, help="Random shift per step, in pixels.")
+@click.option(
+    "--jitter", type=click.IntRange(0), default=32, help="Random shift per step, in pixels."
+)
 @click.option("--max-loss", type=float, help="Stop an octave once the loss exceeds this.")
 @click.option("--channels", help="Amplify only these channels, e.g. 0-15,20.")
 @click.option("--guide", type=click.Path(path_type=Path), help="Dream toward its features.")
@@ -115,7 +111,7 @@ def _shown(*names: str, **kwargs: Any) -> Any:
     type=click.IntRange(2),
     help="Dream on a copy shrunk to this longer side; the output keeps the input size.",
 )
-@_shown(
+@click.option(
     "--preprocessing",
     type=click.Choice(["auto", *PREPROCESSING]),
     default="auto",

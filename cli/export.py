@@ -93,7 +93,7 @@ def export(model: str, fmt: str, weights: str | None, labels: str | None, **opti
     from kerascnn.deploy.exporter import export as run
     from kerascnn.errors import UserError
 
-    as_json = options.pop("as_json")
+    as_json, verify = options.pop("as_json"), not options.pop("no_verify")
     names = None
     if labels is not None:
         path = Path(labels)
@@ -101,15 +101,7 @@ def export(model: str, fmt: str, weights: str | None, labels: str | None, **opti
             raise UserError(f"{path}: no such file; --labels takes a text file, one class a line")
         names = [line for line in path.read_text(encoding="utf-8").splitlines() if line]
     builder_args = {"weights": weights} if weights else {}
-    result = run(
-        model,
-        fmt,
-        options.pop("output"),
-        verify=not options.pop("no_verify"),
-        labels=names,
-        **options,
-        **builder_args,
-    )
+    result = run(model, fmt, labels=names, verify=verify, **options, **builder_args)
     if as_json:
         files = [str(p) for p in result.files]
         click.echo(json.dumps({"files": files, "size": result.size, **result.metadata}, indent=2))

@@ -32,33 +32,22 @@ def _classes(value: str) -> int | str:
     return int(value)
 
 
-@click.command()
+@click.command(context_settings={"show_default": True})
 @click.argument("model")
 @data_option
-@click.option("--classes", default="auto", show_default=True, help="Number of classes, or auto.")
+@click.option("--classes", default="auto", help="Number of classes, or auto.")
+@click.option("--head-epochs", default=5, type=click.IntRange(0), help="Phase 1: head.")
 @click.option(
-    "--head-epochs", default=5, show_default=True, type=click.IntRange(0), help="Phase 1: head."
-)
-@click.option(
-    "--finetune-epochs",
-    default=5,
-    show_default=True,
-    type=click.IntRange(0),
-    help="Phase 2: unfrozen blocks.",
+    "--finetune-epochs", default=5, type=click.IntRange(0), help="Phase 2: unfrozen blocks."
 )
 @click.option(
     "--unfreeze",
     default="top-2-blocks",
-    show_default=True,
     help="Phase 2 trains from this layer (name or index) or the top N blocks (top-N-blocks).",
 )
-@click.option("--lr", default=1e-3, show_default=True, type=POSITIVE, help="Head learning rate.")
+@click.option("--lr", default=1e-3, type=POSITIVE, help="Head learning rate.")
 @click.option(
-    "--backbone-lr-mult",
-    default=0.1,
-    show_default=True,
-    type=POSITIVE,
-    help="Backbone learning rate / --lr.",
+    "--backbone-lr-mult", default=0.1, type=POSITIVE, help="Backbone learning rate / --lr."
 )
 @click.option(
     "--lr-decay",
@@ -68,13 +57,12 @@ def _classes(value: str) -> int | str:
     "rate of the block above it (replaces --backbone-lr-mult).",
 )
 @image_size_option
-@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1), help="Batch.")
-@click.option("--validation-split", default=0.2, show_default=True, type=FRACTION, help="Held out.")
-@click.option("--seed", default=0, show_default=True, help="Seed of the validation split.")
+@click.option("--batch-size", default=32, type=click.IntRange(1), help="Batch.")
+@click.option("--validation-split", default=0.2, type=FRACTION, help="Held out.")
+@click.option("--seed", default=0, help="Seed of the validation split.")
 @click.option(
     "--augment/--no-augment",
     default=True,
-    show_default=True,
     help="Augment the training images as the zoo card's training does (zoo models only).",
 )
 @click.option(
@@ -82,9 +70,7 @@ def _classes(value: str) -> int | str:
     is_flag=True,
     help="Re-estimate batch-norm statistics on DATA first (AdaBN; helps on a new domain).",
 )
-@click.option(
-    "--output", default="finetuned", show_default=True, type=click.Path(), help="Run folder."
-)
+@click.option("--output", default="finetuned", type=click.Path(), help="Run folder.")
 @force_option
 def finetune(model: str, data: str, classes: str, unfreeze: str, **options: Any) -> None:
     """Fine-tune MODEL[:VARIANT] (or a .keras file, or a run folder) on DATA.

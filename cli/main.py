@@ -1,8 +1,5 @@
-"""The ``kerascnn`` command group. Subcommands load lazily so ``--help`` stays instant.
-
-Every user mistake (a ``UserError``, or any click error) ends as one line on stderr,
-``Error: <problem>; <fix>``, with exit code 2: ``LazyGroup`` turns it into a
-``CommandLineError`` where it surfaces; click's standalone ``main`` prints it and exits.
+"""The ``kerascnn`` command group. Subcommands load lazily so ``--help`` stays instant; every
+user mistake ends as one line ``Error: <problem>; <fix>`` on stderr with exit code 2.
 """
 
 from __future__ import annotations

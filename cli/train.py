@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from kerascnn.cli._common import (
+    FRACTION,
     POSITIVE,
     data_option,
     force_option,
@@ -35,9 +36,7 @@ _AUGMENTATIONS = ("crop", "pad", "flip", "translation", "zoom", "rotation", "bri
 @click.option("--schedule", type=click.Choice(["constant", "cosine"]), help=f"({_DEFAULT}).")
 @click.option("--warmup-epochs", type=click.IntRange(0), help=f"Linear warm-up ({_DEFAULT}).")
 @click.option("--weight-decay", type=click.FloatRange(0), help=f"Decoupled ({_DEFAULT}).")
-@click.option(
-    "--label-smoothing", type=click.FloatRange(0, 1, max_open=True), help=f"({_DEFAULT})."
-)
+@click.option("--label-smoothing", type=FRACTION, help=f"({_DEFAULT}).")
 @click.option(
     "--augment",
     multiple=True,
@@ -89,6 +88,9 @@ def train(model: str, data: str, **options: Any) -> None:
     With under 50 steps an epoch, model.keras gets batch-norm statistics
     re-estimated on the training images ("precise BN"; best.keras does not).
     """
+    from kerascnn.training import engine
+    from kerascnn.training.backends import resolve_devices
+    from kerascnn.training.data import image_folder
     from kerascnn.training.run import RunFolder
 
     model_args = parse_pairs(options.pop("model_args"), "--arg")
@@ -97,12 +99,7 @@ def train(model: str, data: str, **options: Any) -> None:
         augment = {**dict.fromkeys(_AUGMENTATIONS, 0), "flip": False}  # the card's too
     out = options.pop("output") or f"runs/{model}"
     out = RunFolder(out).check(force=options["force"], resumable=True).path  # before any work
-    from kerascnn.training.backends import resolve_devices
-
     strategy = resolve_devices(options.pop("strategy"))  # before any other TensorFlow work
-    from kerascnn.training import engine
-    from kerascnn.training.data import image_folder
-
     size = options.pop("image_size") or engine.model_image_size(model, None, model_args)
     split = [options.pop(k) for k in ("validation_split", "seed", "test_split")]
     folder = image_folder(data, size, *split[:2], test_split=split[2])

@@ -10,23 +10,19 @@ from kerascnn.cli.main import LazyGroup
 
 __all__ = ["visualize"]
 
-# subcommands kept in their own modules: name -> "module:attribute"
-VISUALIZE_COMMANDS: dict[str, str] = {"maximize": "kerascnn.cli.visualize_maximize:maximize"}
-
 _MODEL_HELP = (
     "MODEL is a zoo name (vgg16:imagenet; a bare name takes its default weights), "
     "a .keras file or a run folder."
 )
 
 
-@click.group(cls=LazyGroup, lazy=VISUALIZE_COMMANDS)
+@click.group(cls=LazyGroup, lazy={"maximize": "kerascnn.cli.visualize_maximize:maximize"})
 def visualize() -> None:
     """Pictures of a network: its filters, feature maps and Grad-CAM heatmaps (PNG)."""
 
 
 def _resolve(spec: str, output: str, force: bool) -> tuple[Any, Any]:
-    """Check ``output`` first; then the model and its preprocessing function (None for raw
-    pixels), by ``kerascnn.load``: a bare name takes its default published weights."""
+    """Check ``output``, then load the model and its preprocessing (None for raw pixels)."""
     from kerascnn.images import check_image_target
     from kerascnn.resolve import load
 

@@ -13,21 +13,20 @@ from kerascnn.cli.dream import parse_indices
 __all__ = ["maximize"]
 
 
-@click.command()
+@click.command(context_settings={"show_default": True})
 @click.argument("model")
 @click.option("--layer", required=True, help="Layer whose filters to maximise.")
-@click.option("--filters", default="0-15", show_default=True, help="Filter indices, e.g. 0-15,20.")
+@click.option("--filters", default="0-15", help="Filter indices, e.g. 0-15,20.")
 @click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     default=Path("maximize.png"),
-    show_default=True,
     help="Grid image to write.",
 )
-@click.option("--size", type=click.IntRange(8), default=128, show_default=True, help="Tile side.")
-@click.option("--steps", type=click.IntRange(1), default=20, show_default=True, help="Per octave.")
-@click.option("--octaves", type=click.IntRange(1), default=3, show_default=True, help="Scales.")
+@click.option("--size", type=click.IntRange(8), default=128, help="Tile side.")
+@click.option("--steps", type=click.IntRange(1), default=20, help="Per octave.")
+@click.option("--octaves", type=click.IntRange(1), default=3, help="Scales.")
 @click.option("--seed", type=int, help="Random seed.")
 @click.option("--force", is_flag=True, help="Overwrite the output file.")
 def maximize(

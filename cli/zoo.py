@@ -13,7 +13,6 @@ from kerascnn.cli.main import LazyGroup
 
 __all__ = ["zoo"]
 
-# subcommands kept in their own modules: name -> "module:attribute"
 ZOO_COMMANDS: dict[str, str] = {
     "cache": "kerascnn.cli.zoo_weights:cache",
     "download": "kerascnn.cli.zoo_weights:download",
@@ -35,19 +34,18 @@ def list_(pattern: str, as_json: bool) -> None:
     from kerascnn.registry import get_model_card, list_models
     from kerascnn.weights.cache import cached_path
 
-    rows = []
-    for name in list_models(pattern):
-        card = get_model_card(name)
-        rows.append(
-            {
-                "name": name,
-                "params": card.params,
-                "input_shape": card.input_shape,
-                "weights": {v: cached_path(w).is_file() for v, w in card.weights.items()},
-                "source": card.source,
-                "training": card.training,
-            }
-        )
+    cards = [get_model_card(name) for name in list_models(pattern)]
+    rows = [
+        {
+            "name": card.name,
+            "params": card.params,
+            "input_shape": card.input_shape,
+            "weights": {v: cached_path(w).is_file() for v, w in card.weights.items()},
+            "source": card.source,
+            "training": card.training,
+        }
+        for card in cards
+    ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

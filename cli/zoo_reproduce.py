@@ -8,6 +8,9 @@ from pathlib import Path
 import click
 
 from kerascnn.cli._common import console, json_option
+from kerascnn.errors import UserError
+from kerascnn.registry import get_model_card
+from kerascnn.weights.cards import parse_spec
 
 __all__ = ["reproduce"]
 
@@ -34,20 +37,15 @@ def reproduce(spec: str, data: str, output: str | None, as_json: bool) -> None:
     command to resume an interrupted run) and gets the weights file, never over the bundled
     one. The CIFAR-10 zip is extracted once into kerascnn's cache folder.
     """
-    from kerascnn.errors import UserError
-    from kerascnn.registry import get_model_card
-    from kerascnn.weights.cards import parse_spec
     from kerascnn.zoo.recipes import RECIPES, reproduce
 
     name, variant = parse_spec(spec)
     if variant is None or spec not in RECIPES:
         raise UserError(f"no recipe for {spec!r}; recipes exist for: {', '.join(sorted(RECIPES))}")
-    card = get_model_card(name).weight(variant)
+    published = get_model_card(name).weight(variant).accuracy
     if not Path(data).exists():
         raise UserError(f"{data}: no such data folder or file; give the recipe's data with --data")
-    out = Path(output or f"runs/reproduce-{name}-{variant}")
-    result = reproduce(spec, data, out)
-    published = card.accuracy
+    result = reproduce(spec, data, Path(output or f"runs/reproduce-{name}-{variant}"))
     row = {
         "spec": spec,
         "test_accuracy": result["accuracy"],

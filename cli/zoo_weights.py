@@ -8,18 +8,19 @@ from dataclasses import asdict
 import click
 
 from kerascnn.cli._common import console, json_option
+from kerascnn.errors import UserError
+from kerascnn.registry import get_model_card
+from kerascnn.weights.cache import cache_root, clear_cache, import_weights, list_cache, variant_file
+from kerascnn.weights.cards import WeightCard, parse_spec
 
 __all__ = ["cache", "download", "import_"]
 
 
-def _variants(spec: str) -> list:
+def _variant(spec: str) -> WeightCard:
     """``NAME:VARIANT`` -> that variant; ``NAME`` -> its default variant."""
-    from kerascnn.registry import get_model_card
-    from kerascnn.weights.cards import parse_spec
-
     name, variant = parse_spec(spec)
     card = get_model_card(name)
-    return [card.weight(variant or card.default_variant())]
+    return card.weight(variant or card.default_variant())
 
 
 def _size(n: int) -> str:
@@ -36,9 +37,7 @@ def download(specs: tuple[str, ...]) -> None:
 
     Example: kerascnn zoo download vgg16:imagenet alexnet
     """
-    from kerascnn.weights.cache import variant_file
-
-    wanted = [v for spec in specs for v in _variants(spec)]  # all names checked first
+    wanted = [_variant(spec) for spec in specs]  # all names checked first
     for card in wanted:
         path = variant_file(card)
         click.echo(f"{card.spec}  {'bundled' if card.bundled else path}")
@@ -53,11 +52,6 @@ def import_(spec: str, file: str) -> None:
     For machines without network: download the card's URL elsewhere, copy it over,
     then e.g. kerascnn zoo import vgg16:imagenet vgg16_weights_tf_dim_ordering_tf_kernels.h5
     """
-    from kerascnn.errors import UserError
-    from kerascnn.registry import get_model_card
-    from kerascnn.weights.cache import import_weights
-    from kerascnn.weights.cards import parse_spec
-
     name, variant = parse_spec(spec)
     if variant is None:
         raise UserError(f"no variant in {spec!r}; give NAME:VARIANT, e.g. vgg16:imagenet")
@@ -71,9 +65,6 @@ def import_(spec: str, file: str) -> None:
 @json_option
 def cache(spec: str | None, clear: bool, as_json: bool) -> None:
     """List the cached weight files with their sizes, or delete them with --clear."""
-    from kerascnn.weights.cache import cache_root, clear_cache, list_cache
-    from kerascnn.weights.cards import parse_spec
-
     name, variant = parse_spec(spec) if spec else (None, None)
     if clear:
         removed = clear_cache(name, variant)
@@ -85,8 +76,7 @@ def cache(spec: str | None, clear: bool, as_json: bool) -> None:
         if (name is None or f.model == name) and (variant is None or f.variant == variant)
     ]
     if as_json:
-        rows = [{**asdict(f), "path": str(f.path)} for f in files]
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps([{**asdict(f), "path": str(f.path)} for f in files], indent=2))
         return
     from rich.table import Table
 

@@ -1,9 +1,5 @@
-"""Atomic file writes: every file kerascnn writes appears whole or not at all.
-
-The rule: write a temporary file beside the target, named ``.<random>.tmp.<target name>``
-(writers that check suffixes accept it), fsync it, give it the mode a new file gets under
-the umask (``mkstemp`` would leave 0600), ``os.replace`` it over the target; on any error
-remove it.
+"""Atomic file writes: a temporary ``.<random>.tmp.<name>`` beside the target, fsynced,
+given the umask's mode (not ``mkstemp``'s 0600), ``os.replace``d over it; removed on any error.
 """
 
 from __future__ import annotations

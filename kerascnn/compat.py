@@ -1,9 +1,5 @@
-"""Every private Keras API kerascnn relies on, in one place.
-
-Each is reached only through a function here and :data:`ENTRIES` says why it is needed;
-``tests/test_compat.py`` fails naming the entry when Keras moves one. Reaching an attribute
-that is gone raises an ``AttributeError`` naming the entry, so a rename fails loudly instead
-of setting an attribute nobody reads. Cheap to import: Keras is imported inside functions.
+"""Every private Keras API kerascnn relies on, in one place, each with its reason in
+:data:`ENTRIES`; a missing one raises an ``AttributeError`` naming it (``tests/test_compat.py``).
 """
 
 from __future__ import annotations

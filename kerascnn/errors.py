@@ -4,12 +4,8 @@ __all__ = ["UnknownModelError", "UserError", "WeightsUnavailableError"]
 
 
 class UserError(ValueError):
-    """A mistake in what the user asked for: a bad argument, file or name.
-
-    The message is ``<problem>; <fix>``: what is wrong, with the value received, then what
-    to do. Subclasses ``ValueError`` so Python callers can catch it as usual; the CLI
-    prints it as ``Error: <message>`` on one line, without a traceback, and exits with 2.
-    """
+    """A mistake in what the user asked for; the message is ``<problem>; <fix>`` with the value
+    received. A ``ValueError`` for Python callers; the CLI prints ``Error: <message>``, exit 2."""
 
 
 class UnknownModelError(UserError, KeyError):

@@ -39,10 +39,8 @@ def load_image(
 ) -> LoadedImage:
     """Read an image file (JPEG, PNG, BMP, WebP, ...) as RGB float32 in [0, 255].
 
-    EXIF orientation is applied; grey and palette images become RGB; the alpha
-    channel of RGBA images is kept aside; 16-bit images are scaled to [0, 255].
-    ``size=(height, width)`` resizes (bilinear). Files that are missing, empty,
-    not images or smaller than ``min_side`` pixels raise a one-line ``UserError``.
+    EXIF rotation applied; grey/palette to RGB; alpha kept aside; 16-bit scaled. ``size=(h, w)``
+    resizes (bilinear). Missing, empty, non-image or < ``min_side`` files: ``UserError``.
     """
     path = Path(path)
     if not path.is_file():

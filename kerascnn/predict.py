@@ -1,11 +1,7 @@
 """``kerascnn.predict``: class names and probabilities for image files.
 
-The model is anything :func:`kerascnn.load` accepts: a zoo spec (``"vgg16:imagenet"``;
-a bare name takes its default variant), a saved ``.keras`` file or run folder (class
-names and preprocessing from its sidecar), a ``keras.Model`` or a ``LoadedModel``; or an
-``.onnx``/``.tflite`` file of ``kerascnn export``, run in onnxruntime or LiteRT without
-importing TensorFlow or Keras (class names from its ``labels.txt``).
-Cheap to import: NumPy and Keras load on first call.
+Any model :func:`kerascnn.load` accepts, or an exported ``.onnx``/``.tflite`` file (run
+without TensorFlow or Keras). Cheap to import: NumPy and Keras load on first call.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """The pixel preprocessing modes, defined once: name, description, NumPy function, Keras layer.
 
-Every mode maps RGB pixels in [0, 255] to a model's input as ``x[..., order] * scale +
-offset`` per channel, which covers ``keras.applications.imagenet_utils``'s modes. Cards
-(``preprocessing``), the CLI's choices and ``--help`` all read :data:`PREPROCESSING`.
-Cheap to import (no Keras).
+Each is ``x[..., order] * scale + offset`` per channel (``keras.applications``' modes); cards,
+the CLI's choices and ``--help`` read :data:`PREPROCESSING`. Cheap to import (no Keras).
 """
 
 from __future__ import annotations

@@ -1,12 +1,8 @@
 """The model registry: ``register_model``, ``list_models``, ``get_model_builder``, ``create_model``.
 
-Three sources feed it, all without importing Keras until a model is built:
-
-* the zoo's cards (``zoo/*.json``), plain data that name each builder as
-  ``"module:function"``;
-* third-party packages, through the entry-point group ``kerascnn.models``
-  (entry-point name = model name, value = ``"package.module:builder"``);
-* ``@register_model`` in the user's own code.
+Fed, without importing Keras, by the zoo's cards (``zoo/*.json``), third-party packages'
+entry points (group ``kerascnn.models``: name = ``"package.module:builder"``) and
+``@register_model``.
 """
 
 from __future__ import annotations

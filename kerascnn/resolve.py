@@ -1,10 +1,6 @@
-"""``kerascnn.load``: the one way from what a user hands over to a model and its metadata.
-
-A zoo spec (``"vgg16"``, ``"vgg16:imagenet"``), a saved ``.keras`` file, a run folder
-(``kerascnn train``/``finetune`` output), a ``keras.Model`` or an earlier
-:class:`LoadedModel` all become a :class:`LoadedModel`: the Keras model, its weight
-card or saved metadata, class names, preprocessing and recorded data split. Every
-command and library entry point that takes a model goes through :func:`load`.
+"""``kerascnn.load``: the one way from a spec, file, run folder or Keras model to a
+:class:`LoadedModel` (model, card or saved metadata, class names, preprocessing, split).
+Every command and library entry point that takes a model goes through it.
 """
 
 from __future__ import annotations
@@ -103,37 +99,21 @@ def _from_spec(
 
     name, variant = parse_spec(spec)
     model_card = get_model_card(name)
-    if (
-        variant is None
-        and default_weights
-        and any(c.include_top for c in model_card.weights.values())
-    ):
+    has_classifier = any(c.include_top for c in model_card.weights.values())
+    if variant is None and default_weights and has_classifier:
         variant = model_card.default_variant()
     if variant is None:
         model = create_model(name, **builder_args)
-        weights = builder_args.get("weights")
-        return LoadedModel(
-            model,
-            spec,
-            None,
-            model_card,
-            preprocessing=preprocessing or "none",
-            pretrained=weights is not None,
-        )
-    card = pick_variant(name, variant, builder_args.get("include_top", True))
+        pretrained = builder_args.get("weights") is not None
+        mode = preprocessing or "none"
+        return LoadedModel(model, spec, None, model_card, preprocessing=mode, pretrained=pretrained)
+    include_top = builder_args.get("include_top", True)
+    card = pick_variant(name, variant, include_top)
     model = create_model(name, **{**builder_args, "weights": card.variant})
-    return LoadedModel(
-        model,
-        spec,
-        card,
-        model_card,
-        classes=list(card.classes)
-        if card.include_top and builder_args.get("include_top", True)
-        else None,
-        preprocessing=preprocessing or card.preprocessing,
-        crop=card.crop,
-        split=dict(card.split) if card.split else None,
-    )
+    classes = list(card.classes) if card.include_top and include_top else None
+    split = dict(card.split) if card.split else None
+    mode = preprocessing or card.preprocessing
+    return LoadedModel(model, spec, card, model_card, classes, mode, card.crop, split)
 
 
 def load(

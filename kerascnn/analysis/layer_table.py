@@ -1,9 +1,7 @@
 """Per layer of a Keras model: output shape, activations, their bytes, parameters and MACs.
 
-README.md ("Look inside") says what is counted. Nested models are expanded into their
-layers; custom (subclassed) layers or models are one row with 0 MACs. ``LayerRow.kept``
-marks the outputs a training step keeps for the backward pass (what a consumer's gradient
-needs); ``kerascnn.analysis.memory`` sums them.
+Nested models are expanded; custom layers are one row with 0 MACs. ``LayerRow.kept`` marks
+the outputs a training step keeps for the backward pass (README.md, "Look inside").
 """
 
 from __future__ import annotations
@@ -12,6 +10,9 @@ import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+import keras
+from keras import layers
 
 from kerascnn import compat
 from kerascnn.errors import UserError
@@ -69,8 +70,6 @@ class LayerTable:
 
 def dtype_size(dtype: Any) -> int:
     """Bytes per value of a dtype name (``float32`` 4, ``bfloat16`` 2, ``bool`` 1)."""
-    import keras
-
     name = keras.backend.standardize_dtype(dtype)
     bits = re.search(r"\d+", name)
     return max(1, int(bits.group()) // 8) if bits else 1
@@ -106,24 +105,17 @@ def _values(spec: Any, where: str) -> int:
     return math.prod(shape)
 
 
-def _kernel_size(weight: Any) -> int:
-    return math.prod(weight.shape)
-
-
 def _macs(op: Any, inputs: list[Any], output_values: int) -> int:
     """Multiply-accumulates of one example through ``op`` (0 for non-linear-algebra layers)."""
-    from keras import layers as L
-
-    if isinstance(op, L.SeparableConv1D | L.SeparableConv2D):
-        positions = output_values // op.filters
-        return positions * (_kernel_size(op.depthwise_kernel) + _kernel_size(op.pointwise_kernel))
-    if isinstance(op, L.DepthwiseConv1D | L.DepthwiseConv2D):
+    if isinstance(op, layers.SeparableConv1D | layers.SeparableConv2D):
+        kernels = math.prod(op.depthwise_kernel.shape) + math.prod(op.pointwise_kernel.shape)
+        return output_values // op.filters * kernels
+    if isinstance(op, layers.DepthwiseConv1D | layers.DepthwiseConv2D):
         return output_values * math.prod(op.kernel.shape[:-2])
-    if isinstance(op, L.Conv1DTranspose | L.Conv2DTranspose | L.Conv3DTranspose):
-        in_values = math.prod(inputs[0].shape[1:])
-        return in_values * _kernel_size(op.kernel) // op.kernel.shape[-1]
-    if isinstance(op, L.Conv1D | L.Conv2D | L.Conv3D | L.Dense):
-        return output_values * _kernel_size(op.kernel) // op.kernel.shape[-1]
+    if isinstance(op, layers.Conv1DTranspose | layers.Conv2DTranspose | layers.Conv3DTranspose):
+        return math.prod(inputs[0].shape[1:]) * math.prod(op.kernel.shape[:-1])
+    if isinstance(op, layers.Conv1D | layers.Conv2D | layers.Conv3D | layers.Dense):
+        return output_values * math.prod(op.kernel.shape[:-1])
     return 0
 
 
@@ -137,11 +129,9 @@ class _Walker:
         self.producer: dict[int, LayerRow] = {}
 
     def row(self, op: Any, name: str, inputs: list[Any], outputs: Any) -> None:
-        import keras
-
         flat = keras.tree.flatten(outputs)
         values = sum(_values(o, f"layer {name!r}") for o in flat)
-        size = dtype_size(self.dtype) if self.dtype else dtype_size(flat[0].dtype)
+        size = dtype_size(self.dtype or flat[0].dtype)
         params = 0 if id(op) in self.seen else op.count_params() if op.built else 0
         self.seen.add(id(op))
         batch = self.table.batch_size
@@ -165,14 +155,11 @@ class _Walker:
         self.table.rows.append(row)
 
     def call(self, op: Any, prefix: str, args: tuple, kwargs: dict) -> Any:
-        import keras
-
         name = prefix + op.name
         if isinstance(op, keras.Sequential) and compat.sequential_graph(op) is not None:
             op = compat.sequential_graph(op)
         if compat.is_graph_model(op):
-            inputs = args[0] if args else kwargs.get("inputs")
-            inputs = compat.standardize_inputs(op, inputs)
+            inputs = compat.standardize_inputs(op, args[0] if args else kwargs.get("inputs"))
             return self.graph(op, inputs, name + "/")
         if isinstance(op, keras.Sequential):  # built without a known input
             x = args[0]
@@ -205,8 +192,6 @@ def layer_table(
         dtype: bytes per activation from this dtype (default: each output's own dtype).
         input_shape: replaces the model's (no batch axis), e.g. built with ``(None, None, 3)``.
     """
-    import keras
-
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise UserError(f"batch_size must be a positive integer, got {batch_size!r}; e.g. 32")
     if not isinstance(model, keras.Model):

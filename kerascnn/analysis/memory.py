@@ -1,9 +1,5 @@
-"""Training memory planner: the bytes one training step needs, and the largest batch.
-
-``memory_estimate`` adds up weights, gradients, optimizer slots and the activations the
-backward pass keeps (README.md, "Look inside", has the table); the framework's own memory
-and the input pipeline are not counted. ``tests/test_memory_measured.py`` checks it
-against the measured peak memory of real training steps.
+"""Training memory planner: weights, gradients, optimizer slots and the activations the
+backward pass keeps (README.md, "Look inside"); the framework and input pipeline not counted.
 """
 
 from __future__ import annotations
@@ -25,7 +21,6 @@ OPTIMIZER_SLOTS |= dict.fromkeys(
     ("adam", "adamw", "nadam", "adamax", "adadelta", "ftrl", "lamb"), 2
 )
 MIXED_POLICIES = ("mixed_float16", "mixed_bfloat16")
-_UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 
 
 @dataclass
@@ -56,9 +51,8 @@ def parse_memory(memory: int | str) -> int:
         if not match:
             raise UserError(f"memory must be a size, got {memory!r}; e.g. 16GiB, 512MB or 1000000")
         number, unit, binary = match.groups()
-        unit = unit.lower()
-        scale = 1024 ** "bkmgt".index(unit or "b") if binary else _UNITS[unit]
-        value = int(float(number) * scale)
+        power = "bkmgt".index(unit.lower() or "b")
+        value = int(float(number) * (1024 if binary else 1000) ** power)
     if value <= 0:
         raise UserError(f"memory must be positive, got {memory!r}; e.g. 16GiB")
     return value
@@ -83,13 +77,9 @@ def _slots(optimizer: Any) -> int:
     slots = OPTIMIZER_SLOTS[key]
     if isinstance(optimizer, str):
         return slots
-    extra = [
-        key in ("sgd", "rmsprop") and bool(getattr(optimizer, "momentum", 0)),
-        bool(getattr(optimizer, "amsgrad", False)),
-        bool(getattr(optimizer, "centered", False)),
-        bool(getattr(optimizer, "use_ema", False)),
-    ]
-    return slots + sum(extra)
+    momentum = key in ("sgd", "rmsprop") and bool(getattr(optimizer, "momentum", 0))
+    flags = ("amsgrad", "centered", "use_ema")
+    return slots + momentum + sum(bool(getattr(optimizer, flag, False)) for flag in flags)
 
 
 def memory_estimate(
@@ -105,8 +95,7 @@ def memory_estimate(
     Args:
         model, batch_size: the model and the examples per step.
         optimizer: a name (``"adam"``, ``"sgd"``, ...) or a Keras optimizer instance.
-        mixed_precision: ``None`` (the model as built, mixed or not), ``"mixed_float16"`` or
-            ``"mixed_bfloat16"`` (16-bit activations, 32-bit weights).
+        mixed_precision: ``None`` (as built), ``"mixed_float16"`` or ``"mixed_bfloat16"``.
         input_shape: as for ``layer_table``.
     """
     if mixed_precision not in (None, *MIXED_POLICIES):

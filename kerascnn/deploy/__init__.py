@@ -1,16 +1,6 @@
-"""Export for deployment: a zoo model as SavedModel, ONNX, LiteRT or OpenVINO, checked.
-
-``kerascnn.export(model, "onnx")`` wraps the model so that it takes RGB pixels in
-[0, 255] at its input size, applies its preprocessing itself and outputs probabilities,
-exports that with Keras' ``model.export``, loads the artifact back in its own runtime,
-compares it with the Keras model on real photos, and only then moves it into place, with
-``labels.txt`` and a JSON file beside it. :mod:`kerascnn.deploy.runtime` runs artifacts
-without TensorFlow or Keras (``kerascnn predict model.onnx photo.jpg``).
-
-Modules: ``formats`` (the formats, the checks before any work, output paths; cheap),
-``build`` (the deployable Keras model), ``convert`` (``model.export`` and quantization),
-``calibration`` (representative images), ``runtime`` (loading artifacts), ``exporter``
-(:func:`export`). Importing this package is cheap: it imports neither Keras nor TensorFlow.
+"""Export for deployment: a zoo model as SavedModel, ONNX, LiteRT or OpenVINO, checked
+against Keras (:func:`export`), and artifacts run without Keras (:func:`load_artifact`).
+Importing this package is cheap: it imports neither Keras nor TensorFlow.
 """
 
 from __future__ import annotations

@@ -25,15 +25,14 @@ def input_size(loaded: Any, image_size: tuple[int, int] | None, fmt: str) -> tup
                 f"{image_size[0]}x{image_size[1]}; drop --image-size"
             )
         return int(static[0]), int(static[1])
-    if image_size is not None:
-        return int(image_size[0]), int(image_size[1])
-    fallback = loaded.card or loaded.model_card
-    if fallback is not None and fallback.input_shape is not None:
-        return int(fallback.input_shape[0]), int(fallback.input_shape[1])
-    raise UserError(
-        f"{loaded.source} takes any input size and the {fmt} export needs a static one; "
-        "pass --image-size H W (image_size=(H, W))"
-    )
+    card = loaded.card or loaded.model_card
+    size = image_size if image_size is not None else card and card.input_shape
+    if size is None:
+        raise UserError(
+            f"{loaded.source} takes any input size and the {fmt} export needs a static one; "
+            "pass --image-size H W (image_size=(H, W))"
+        )
+    return int(size[0]), int(size[1])
 
 
 def is_distribution(outputs: Any) -> bool:
@@ -85,8 +84,8 @@ def _versions(fmt: str) -> dict[str, str]:
 
     found = {"kerascnn": kerascnn.__version__, "keras": keras.__version__}
     backend = keras.backend.backend()
-    converter = {"onnx": "tf2onnx" if backend == "tensorflow" else "jax2onnx"}.get(fmt)
-    for dist in ("tensorflow", converter, "openvino" if fmt == "openvino" else None):
+    extra = {"onnx": "tf2onnx" if backend == "tensorflow" else "jax2onnx", "openvino": "openvino"}
+    for dist in ("tensorflow", extra.get(fmt)):
         if dist:
             with contextlib.suppress(md.PackageNotFoundError):
                 found[dist] = md.version(dist)

@@ -1,8 +1,5 @@
-"""Representative images for int8 calibration: a folder of photos, or for the bundled
-variants the set their recipe defines (training images only, never the test split).
-
-Recipe sets come from the recipe's own data, looked up under ``$KERASCNN_DATA``, else
-``../shared/data`` (from the working folder, then from the checkout holding kerascnn).
+"""Representative images for int8 calibration: a folder of photos, or a bundled variant's
+recipe set (training images only), found under ``$KERASCNN_DATA`` or ``../shared/data``.
 """
 
 from __future__ import annotations
@@ -120,17 +117,9 @@ def _recipe_pixels(spec: str, path: Path) -> list[Any]:
     split = get_recipe(spec)["split"]
     files = []
     for folder in sorted(p for p in path.iterdir() if p.is_dir()):
+        images = [p for p in sorted(folder.rglob("*")) if p.suffix.lower() in _SUFFIXES]
         train = [
-            p
-            for p in sorted(folder.rglob("*"))
-            if p.suffix.lower() in _SUFFIXES
-            and split_of(
-                p.relative_to(folder).as_posix(),
-                split["seed"],
-                split["validation_split"],
-                split["test_split"],
-            )
-            == "train"
+            p for p in images if split_of(p.relative_to(folder).as_posix(), **split) == "train"
         ]
         files += train[:per_class]
     return [load_image(f).pixels for f in files]

@@ -1,29 +1,18 @@
-"""``model.export`` per format, the quantizers of the converters it calls, and their errors.
-
-* LiteRT: Keras' exporter runs ``tf.lite.TFLiteConverter``; its options go through
-  ``model.export`` (built-in ops only, so the file runs in ai-edge-litert's interpreter;
-  ``float16``: float16 weights; ``int8``: full-integer post-training quantization with a
-  representative dataset, float32 input and output kept).
-* ONNX: tf2onnx (TensorFlow) or jax2onnx (JAX). tf2onnx's own graph rewrites are skipped:
-  with protobuf's upb backend each pass copies every weight again (15 GB and 85 s for
-  AlexNet, more than 23 GB for VGG16), and onnxruntime makes the same rewrites when it
-  loads the file (the same latency measured). jax2onnx 0.17 writes max pooling as one
-  MaxPool over all four NHWC axes, which onnxruntime cannot run: :func:`nhwc_max_pools`
-  rewrites exactly that pattern as transpose, 2-D MaxPool, transpose. ``int8``:
-  onnxruntime's ``quant_pre_process`` then ``quantize_static`` (QDQ, per-channel weights)
-  on the float32 file.
-* A layer the format cannot express: the converter's error names the op and the layer's
-  scope; :func:`explain` turns it into one line naming both and the formats that can.
+"""``model.export`` per format (tf2onnx or jax2onnx for ONNX), int8 quantization through
+the converters (LiteRT's ``TFLiteConverter``, onnxruntime's ``quantize_static``), and
+:func:`explain`, which turns a converter's failure into one line naming the op and the layer.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from kerascnn.deploy.build import INPUT_NAME
+from kerascnn.deploy.formats import FORMATS
 from kerascnn.errors import UserError
 
 __all__ = ["explain", "export_model", "nhwc_max_pools"]
@@ -96,19 +85,6 @@ def explain(exc: BaseException, fmt: str, source: str, model: Any) -> UserError:
     )
 
 
-@contextlib.contextmanager
-def _tf2onnx_without_rewrites() -> Iterator[None]:
-    import tf2onnx.optimizer
-
-    rewrites = tf2onnx.optimizer._get_optimizers()  # the dict optimize_graph() reads
-    saved = dict(rewrites)
-    rewrites.clear()
-    try:
-        yield
-    finally:
-        rewrites.update(saved)
-
-
 def _constant(graph: Any, name: str) -> list[int] | None:
     from onnx import numpy_helper
 
@@ -120,42 +96,35 @@ def _constant(graph: Any, name: str) -> list[int] | None:
 
 def nhwc_max_pools(model: Any) -> int:
     """Rewrite jax2onnx's ``Unsqueeze(0), Unsqueeze(1), MaxPool over N,H,W,C, Squeeze(0, 1)``
-    as ``Transpose, MaxPool over H,W, Transpose`` in place; returns how many were rewritten."""
+    (jax2onnx 0.17's max pooling, which onnxruntime cannot run) as ``Transpose, MaxPool over
+    H,W, Transpose`` in place; returns how many were rewritten."""
     from onnx import helper
 
     graph = model.graph
     producer = {out: node for node in graph.node for out in node.output}
-    users: dict[str, list[Any]] = {}
+    users: defaultdict[str, list[Any]] = defaultdict(list)
     for node in graph.node:
         for name in node.input:
-            users.setdefault(name, []).append(node)
+            users[name].append(node)
     replaced: dict[int, list[Any]] = {}
     dropped: set[int] = set()
     for node in graph.node:
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         kernel, strides = list(attrs.get("kernel_shape", [])), list(attrs.get("strides", [1] * 4))
         pads = list(attrs.get("pads", [0] * 8))
-        if node.op_type != "MaxPool" or len(kernel) != 4 or kernel[0] != 1 or kernel[3] != 1:
+        if node.op_type != "MaxPool" or len(kernel) != 4:
             continue
         inner = producer.get(node.input[0])
         outer = producer.get(inner.input[0]) if inner is not None else None
         after = users.get(node.output[0], [])
+        if outer is None or len(after) != 1:
+            continue
+        chain = (outer, inner, after[0])
         if (
-            inner is None
-            or outer is None
-            or len(after) != 1
-            or after[0].op_type != "Squeeze"
-            or inner.op_type != "Unsqueeze"
-            or outer.op_type != "Unsqueeze"
-            or _constant(graph, inner.input[1]) != [1]
-            or _constant(graph, outer.input[1]) != [0]
-            or _constant(graph, after[0].input[1]) != [0, 1]
-            or strides[0] != 1
-            or strides[3] != 1
-            or pads[0]
-            or pads[3]
-            or pads[4]
-            or pads[7]
+            [n.op_type for n in chain] != ["Unsqueeze", "Unsqueeze", "Squeeze"]
+            or [_constant(graph, n.input[1]) for n in chain] != [[0], [1], [0, 1]]
+            or [kernel[0], kernel[3], strides[0], strides[3]] != [1, 1, 1, 1]
+            or any(pads[i] for i in (0, 3, 4, 7))
             or attrs.get("dilations", [1] * 4) != [1] * 4
             or len(users[inner.output[0]]) != 1
         ):
@@ -173,9 +142,9 @@ def nhwc_max_pools(model: Any) -> int:
             ),
             helper.make_node("Transpose", [f"{tag}_pooled"], [y], perm=[0, 2, 3, 1]),
         ]
-        dropped |= {id(after[0]), id(inner)} | (
-            {id(outer)} if len(users[outer.output[0]]) == 1 else set()
-        )
+        dropped |= {id(after[0]), id(inner)}
+        if len(users[outer.output[0]]) == 1:
+            dropped.add(id(outer))
     nodes = []
     for node in graph.node:
         nodes += replaced.get(id(node), [] if id(node) in dropped else [node])
@@ -184,11 +153,18 @@ def nhwc_max_pools(model: Any) -> int:
     return len(replaced)
 
 
-def _onnx(model: Any, path: Path, signature: list, backend: str) -> None:
+def _onnx(model: Any, path: Path, signature: list) -> None:
+    import keras
     import onnx
 
-    if backend == "tensorflow":
-        with _tf2onnx_without_rewrites():
+    if keras.backend.backend() == "tensorflow":
+        from unittest import mock
+
+        import tf2onnx.optimizer
+
+        # no tf2onnx graph rewrites: with protobuf's upb backend each pass copies every weight
+        # (15 GB and 85 s for AlexNet), and onnxruntime makes the same rewrites at load time
+        with mock.patch.dict(tf2onnx.optimizer._get_optimizers(), clear=True):
             model.export(str(path), format="onnx", input_signature=signature, verbose=False)
     else:  # jax2onnx spills tensors over 1 MB into PATH.data: make it one file again
         model.export(str(path), format="onnx", input_signature=signature, verbose=False)
@@ -200,34 +176,26 @@ def _onnx(model: Any, path: Path, signature: list, backend: str) -> None:
 
 
 def _onnx_int8(model_path: Path, path: Path, images: Any) -> None:
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    """onnxruntime's ``quant_pre_process``, then ``quantize_static``: QDQ, per-channel."""
+    from onnxruntime import quantization
 
-    from kerascnn.deploy.build import INPUT_NAME
-
-    class Reader(CalibrationDataReader):
+    class Reader(quantization.CalibrationDataReader):
         def __init__(self) -> None:
-            self.batches = iter(images[i : i + 1] for i in range(len(images)))
+            self.feeds = iter({INPUT_NAME: images[i : i + 1]} for i in range(len(images)))
 
         def get_next(self) -> dict[str, Any] | None:
-            batch = next(self.batches, None)
-            return None if batch is None else {INPUT_NAME: batch}
+            return next(self.feeds, None)
 
     prepared = model_path.with_name(model_path.name.replace(".float.", ".prepared.", 1))
-    quant_pre_process(str(model_path), str(prepared))  # folds BN, drops transposes
-    quantize_static(
+    quantization.quant_pre_process(str(model_path), str(prepared))  # folds BN, drops transposes
+    quantization.quantize_static(
         str(prepared),
         str(path),
         Reader(),
-        quant_format=QuantFormat.QDQ,
+        quant_format=quantization.QuantFormat.QDQ,
         per_channel=True,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
+        activation_type=quantization.QuantType.QUInt8,
+        weight_type=quantization.QuantType.QInt8,
     )
 
 
@@ -242,14 +210,9 @@ def _litert_options(quantize: str, images: Any) -> dict[str, Any]:
             "optimizations": [tf.lite.Optimize.DEFAULT],
             "target_spec": {"supported_ops": builtins, "supported_types": [tf.float16]},
         }
-
-    def representative() -> Iterator[list[Any]]:
-        for i in range(len(images)):
-            yield [images[i : i + 1]]
-
     return {
         "optimizations": [tf.lite.Optimize.DEFAULT],
-        "representative_dataset": representative,
+        "representative_dataset": lambda: ([images[i : i + 1]] for i in range(len(images))),
         "target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS_INT8, *builtins]},
     }
 
@@ -265,31 +228,22 @@ def export_model(model: Any, fmt: str, path: Path, quantize: str, images: Any) -
     """
     import keras
 
-    from kerascnn.deploy.build import INPUT_NAME
-
     shape = (None, *model.input_shape[1:])
     signature = [keras.InputSpec(shape=shape, dtype="float32", name=INPUT_NAME)]
-    backend = keras.backend.backend()
-    if fmt == "savedmodel":
-        model.export(str(path), format="tf_saved_model", input_signature=signature, verbose=False)
-    elif fmt == "openvino":
-        model.export(
-            str(path / "model.xml"), format="openvino", input_signature=signature, verbose=False
-        )
-    elif fmt == "litert":
-        model.export(
-            str(path),
-            format="litert",
-            input_signature=signature,
-            verbose=False,
-            **_litert_options(quantize, images),
-        )
-    elif quantize == "int8":
+    if fmt == "onnx" and quantize == "int8":
         float_path = path.with_name(path.name.replace(".tmp.", ".float.tmp.", 1))
         try:
-            _onnx(model, float_path, signature, backend)
+            _onnx(model, float_path, signature)
             _onnx_int8(float_path, path, images)
         finally:
             float_path.unlink(missing_ok=True)
+    elif fmt == "onnx":
+        _onnx(model, path, signature)
     else:
-        _onnx(model, path, signature, backend)
+        model.export(
+            str(path / "model.xml" if fmt == "openvino" else path),
+            format=FORMATS[fmt].keras_format,
+            input_signature=signature,
+            verbose=False,
+            **(_litert_options(quantize, images) if fmt == "litert" else {}),
+        )

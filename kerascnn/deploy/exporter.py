@@ -1,10 +1,7 @@
 """``kerascnn.export``: a model as a deployable artifact, checked against Keras, written whole.
 
-Order of work: check the arguments, the backend, the optional packages and the output;
-load the model; check its output and input size, the labels file and the calibration set;
-then export into a temporary sibling of the output, load that in its own runtime and compare
-it with the Keras model on real photos, write ``labels.txt`` and the JSON file, and only
-then move the artifact into place. Any failure leaves nothing behind.
+Every check comes before any work; the artifact is exported into a temporary sibling of the
+output, compared with Keras in its own runtime and only then moved into place.
 """
 
 from __future__ import annotations
@@ -62,7 +59,8 @@ def _size(path: Path) -> int:
 @contextlib.contextmanager
 def _staging(target: Path, fmt: Format) -> Iterator[Path]:
     """A temporary sibling of ``target`` to export into; moved over ``target`` on success."""
-    tmp = target.with_name(f".{secrets.token_hex(4)}.tmp.{target.name}")
+    prefix = f".{secrets.token_hex(4)}"
+    tmp, old = (target.with_name(f"{prefix}.{kind}.{target.name}") for kind in ("tmp", "old"))
     if fmt.folder:
         tmp.mkdir()
     try:
@@ -70,7 +68,6 @@ def _staging(target: Path, fmt: Format) -> Iterator[Path]:
         if not fmt.folder:
             atomic.commit(tmp, target)
         else:
-            old = target.with_name(f".{secrets.token_hex(4)}.old.{target.name}")
             if target.exists():  # --force: the old export goes only once the new one is in
                 os.replace(target, old)
             try:
@@ -79,50 +76,37 @@ def _staging(target: Path, fmt: Format) -> Iterator[Path]:
                 if old.exists():
                     os.replace(old, target)
                 raise
-            shutil.rmtree(old, ignore_errors=True)
-    finally:  # the artifact, and what converters wrote beside it (.data, float files)
-        for path in target.parent.glob(tmp.name.split(".tmp.")[0] + ".*"):
+    finally:  # the artifact, the old export, and what converters wrote beside it
+        for path in target.parent.glob(prefix + ".*"):
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
 
 
-@dataclass
-class _Job:
-    """Everything decided before the export runs."""
-
-    loaded: Any
-    fmt: Format
-    target: Path
-    quantize: str
-    calibration: Any  # what check_calibration found, for int8
-    size: tuple[int, int]
-    photos: Any
-    reference: Any  # Keras' probabilities on the photos
-    softmax: bool  # whether the deployable model adds one
-    names: list[str]
-
-
-def _verify(job: _Job, tmp: Path, net: Any) -> dict[str, Any]:
-    """Run the artifact in its runtime on the photos; compare with Keras' probabilities."""
-    import numpy as np
-
+@contextlib.contextmanager
+def _explained(fmt: str, source: str, net: Any) -> Iterator[None]:
+    """Quiet converters and runtimes; their failures as one line naming the op and layer."""
     from kerascnn.deploy.convert import explain
-    from kerascnn.deploy.runtime import Artifact, quiet, runner
+    from kerascnn.deploy.runtime import quiet
 
-    fmt, source, n = job.fmt, job.loaded.source, len(job.photos)
     try:
         with quiet():
-            run, _ = runner(tmp, fmt.name)
-            got = Artifact(tmp, fmt.name, job.size, runner=run).run(job.photos)
+            yield
     except UserError:
         raise
-    except Exception as exc:  # the runtime refused the file: an op it does not know
-        raise explain(exc, fmt.name, source, net) from None
-    diff = float(np.abs(got - job.reference).max())
-    agree = int((got.argmax(axis=1) == job.reference.argmax(axis=1)).sum())
-    if job.quantize == "none" and (diff > TOLERANCE or agree < n):
+    except Exception as exc:  # e.g. an op the format or the runtime does not know
+        raise explain(exc, fmt, source, net) from None
+
+
+def _compare(got: Any, reference: Any, fmt: Format, source: str, quantize: str) -> dict[str, Any]:
+    """The artifact's probabilities against Keras'; float32 ones must match, else an error."""
+    import numpy as np
+
+    n = len(reference)
+    diff = float(np.abs(got - reference).max())
+    agree = int((got.argmax(axis=1) == reference.argmax(axis=1)).sum())
+    if quantize == "none" and (diff > TOLERANCE or agree < n):
         raise UserError(
             f"the {fmt.name} export of {source} differs from Keras by {diff:.2g} (tolerance "
             f"{TOLERANCE:g}; top-1 agrees on {agree}/{n} photos), nothing written; "
@@ -133,7 +117,7 @@ def _verify(job: _Job, tmp: Path, net: Any) -> dict[str, Any]:
         "images": n,
         "max_abs_diff": diff,
         "top1_agreement": agree / n,
-        "tolerance": TOLERANCE if job.quantize == "none" else None,
+        "tolerance": TOLERANCE if quantize == "none" else None,
     }
 
 
@@ -156,6 +140,7 @@ def _reference(loaded: Any, photos: Any) -> tuple[Any, bool]:
     import numpy as np
 
     from kerascnn.deploy.build import is_distribution
+    from kerascnn.predict import _probabilities
 
     x = loaded.preprocess(photos)  # a plain call: no predict function traced per export
     raw = np.concatenate(
@@ -163,11 +148,8 @@ def _reference(loaded: Any, photos: Any) -> tuple[Any, bool]:
             keras.ops.convert_to_numpy(loaded.model(x[i : i + 16], training=False))
             for i in range(0, len(x), 16)
         ]
-    ).astype(np.float64)
-    if is_distribution(raw):
-        return raw, False
-    shifted = np.exp(raw - raw.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True), True
+    )
+    return _probabilities(raw), not is_distribution(raw)
 
 
 def export(
@@ -194,33 +176,29 @@ def export(
         model: anything :func:`kerascnn.load` takes: ``"gesture_cnn:sign-digits"``, a
             ``.keras`` file, a run folder, ``"vgg16"`` with ``weights="file.h5"``...
         format: ``"savedmodel"``, ``"onnx"``, ``"litert"`` or ``"openvino"``.
-        output: the file (``.onnx``, ``.tflite``) or folder to write; default: named after
-            the model in the working folder. ``labels.txt`` and a JSON file go beside a
-            file, inside a folder.
+        output: the file or folder to write (default: named after the model, in the cwd);
+            ``labels.txt`` and a JSON file go beside a file, inside a folder.
         quantize: ``"none"``; ``"float16"`` or ``"int8"`` (LiteRT), ``"int8"`` (ONNX).
-        calibration: a folder of representative photos for int8; bundled variants have
-            their recipe's set.
+        calibration: a folder of photos for int8 (bundled variants have their recipe's set).
         image_size: (height, width) for a model that takes any size.
-        preprocessing: overrides the weights' preprocessing mode (e.g. ``"caffe"`` for
-            ``vgg16`` with Keras' ImageNet file).
+        preprocessing: overrides the weights' preprocessing mode (e.g. ``"caffe"``).
         labels: class names in output order (default: the weights' or the sidecar's).
         force: replace an existing output (and a different ``labels.txt``).
-        verify: compare the artifact with Keras (float32: max difference <= 1e-4 and the
-            same top-1 class on every photo, else nothing is written).
+        verify: compare with Keras (float32: within 1e-4, same top-1, else nothing written).
         verify_images: photos to compare on (default: the bundled examples).
         **builder_args: passed to the zoo builder (``weights=``, ``input_shape=``...).
     """
     fmt = formats.get_format(format)
     target = _check_first(model, fmt, output, quantize, calibration, force)
-    from kerascnn.deploy.build import check_model, input_size
+    from kerascnn.deploy.build import check_model, deployable, input_size, metadata
+    from kerascnn.deploy.calibration import calibration_images, check_calibration
+    from kerascnn.deploy.convert import export_model
+    from kerascnn.deploy.runtime import Artifact, runner
     from kerascnn.predict import prepare_images
     from kerascnn.resolve import load
 
-    found = None
-    if quantize == "int8":  # before the model is loaded
-        from kerascnn.deploy.calibration import check_calibration
-
-        found, _ = check_calibration(model, calibration)
+    # the calibration set is checked before the model is loaded
+    found = check_calibration(model, calibration)[0] if quantize == "int8" else None
     loaded = load(model, preprocessing=preprocessing, **builder_args)
     check_model(loaded)
     size = input_size(loaded, image_size, fmt.name)
@@ -233,45 +211,28 @@ def export(
             "fix the labels"
         )
     formats.check_labels(formats.sidecars(target, fmt)[0], names, force)
-    job = _Job(loaded, fmt, target, quantize, found, size, photos, reference, softmax, names)
-    return _write(job, verify)
-
-
-def _write(job: _Job, verify: bool) -> ExportResult:
-    from kerascnn.deploy.build import deployable, metadata
-    from kerascnn.deploy.convert import explain, export_model
-    from kerascnn.deploy.runtime import quiet
-
-    fmt, target = job.fmt, job.target
-    images = None
-    if job.calibration is not None:
-        from kerascnn.deploy.calibration import calibration_images
-
-        images = calibration_images(job.calibration, job.size, job.loaded.crop)
-    net = deployable(job.loaded, job.size, job.softmax)
+    images = None if found is None else calibration_images(found, size, loaded.crop)
+    net = deployable(loaded, size, softmax)
     with _staging(target, fmt) as tmp:
-        try:
-            with quiet():
-                export_model(net, fmt.name, tmp, job.quantize, images)
-        except UserError:
-            raise
-        except Exception as exc:
-            raise explain(exc, fmt.name, job.loaded.source, net) from None
-        check = _verify(job, tmp, net) if verify else None
+        with _explained(fmt.name, loaded.source, net):
+            export_model(net, fmt.name, tmp, quantize, images)
+            if verify:  # in the artifact's own runtime
+                got = Artifact(tmp, fmt.name, size, runner=runner(tmp, fmt.name)[0]).run(photos)
+        check = _compare(got, reference, fmt, loaded.source, quantize) if verify else None
         facts = metadata(
-            job.loaded,
+            loaded,
             fmt.name,
             artifact=target.name,
-            size=job.size,
-            quantize=job.quantize,
-            softmax_added=job.softmax,
-            classes=len(job.names),
+            size=size,
+            quantize=quantize,
+            softmax_added=softmax,
+            classes=len(names),
             verification=check,
         )
         labels_file, json_file = formats.sidecars(tmp if fmt.folder else target, fmt)
-        atomic.write_text(labels_file, "\n".join(job.names) + "\n")
+        atomic.write_text(labels_file, "\n".join(names) + "\n")
         atomic.write_json(json_file, facts)
-        size = _size(tmp)
+        nbytes = _size(tmp)
     return ExportResult(
-        target, fmt.name, job.quantize, [target, *formats.sidecars(target, fmt)], size, facts
+        target, fmt.name, quantize, [target, *formats.sidecars(target, fmt)], nbytes, facts
     )

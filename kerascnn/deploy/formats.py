@@ -1,4 +1,4 @@
-"""The export formats, and every check made before any work: format, quantization, backend,
+"""The export formats and every check made before any work: format, quantization, backend,
 optional packages, output paths. Cheap to import (no Keras, no runtimes).
 """
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kerascnn import atomic
 from kerascnn.errors import UserError
 
 __all__ = [
@@ -95,9 +96,8 @@ def get_format(name: str) -> Format:
     if name not in FORMATS:
         close = difflib.get_close_matches(str(name), [*FORMATS, "tflite"], n=1)
         hint = {"tflite": "litert"}.get(close[0], close[0]) if close else None
-        known = ", ".join(FORMATS)
         raise UserError(
-            f"unknown format {name!r}; use one of: {known}"
+            f"unknown format {name!r}; use one of: {', '.join(FORMATS)}"
             + (f" (did you mean {hint!r}?)" if hint else "")
         )
     return FORMATS[name]
@@ -154,10 +154,9 @@ def _stem(source: Any) -> str:
     """A file-name stem: ``gesture_cnn:sign-digits`` -> ``gesture_cnn_sign-digits``."""
     if isinstance(source, str | os.PathLike):
         path = Path(source)
-        if path.suffix.lower() in (".keras", ".h5", ".hdf5") or path.is_dir():
-            if path.is_dir() or path.name in ("model.keras", "best.keras"):
-                path = path if path.is_dir() else path.parent
-                return path.resolve().name or "model"
+        if path.is_dir() or path.name in ("model.keras", "best.keras"):  # a run folder
+            return (path if path.is_dir() else path.parent).resolve().name or "model"
+        if path.suffix.lower() in (".keras", ".h5", ".hdf5"):
             return path.stem
         return str(source).replace(":", "_").replace(os.sep, "_")
     if isinstance(getattr(source, "source", None), str):  # a LoadedModel
@@ -184,8 +183,7 @@ def check_output(path: str | os.PathLike[str], fmt: Format, force: bool) -> Path
     folder = path.parent
     if not folder.is_dir():
         raise UserError(f"{folder}: no such folder; create it or write elsewhere")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserError(f"cannot write to {folder} (permission denied); write elsewhere")
+    atomic.check_folder(folder, "write elsewhere")
     if fmt.folder:
         if path.is_file():
             raise UserError(

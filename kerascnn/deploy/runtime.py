@@ -1,9 +1,5 @@
 """Run an exported artifact in its own runtime: onnxruntime, LiteRT, TensorFlow or OpenVINO.
-
-An artifact of :func:`kerascnn.export` takes RGB pixels in [0, 255] (``N x H x W x 3``,
-float32) and outputs probabilities; ``labels.txt`` and the JSON file beside it give the
-class names, input size and crop. ``.onnx`` and ``.tflite`` files run without TensorFlow
-or Keras: this module imports only NumPy and the runtime (``kerascnn predict model.onnx``).
+``.onnx`` and ``.tflite`` files run without TensorFlow or Keras (``kerascnn predict model.onnx``).
 """
 
 from __future__ import annotations
@@ -133,7 +129,8 @@ def _litert(path: Path, threads: int | None) -> tuple[Run, list]:
             shape[0] = x.shape
         scale, zero = inp["quantization"]
         if scale:  # an integer input: quantize the pixels as the converter says
-            x = np.clip(np.round(x / scale + zero), *_limits(inp["dtype"])).astype(inp["dtype"])
+            info = np.iinfo(inp["dtype"])
+            x = np.clip(np.round(x / scale + zero), info.min, info.max).astype(inp["dtype"])
         interpreter.set_tensor(inp["index"], x)
         interpreter.invoke()
         y = interpreter.get_tensor(out["index"])
@@ -141,13 +138,6 @@ def _litert(path: Path, threads: int | None) -> tuple[Run, list]:
         return (y.astype(np.float32) - zero) * scale if scale else y.copy()
 
     return run, list(inp["shape_signature"])
-
-
-def _limits(dtype: Any) -> tuple[int, int]:
-    import numpy as np
-
-    info = np.iinfo(dtype)
-    return int(info.min), int(info.max)
 
 
 def _savedmodel(path: Path, threads: int | None) -> tuple[Run, list]:
@@ -178,7 +168,12 @@ def runner(path: str | os.PathLike[str], fmt: str, threads: int | None = None) -
     return _RUNNERS[fmt](Path(path), threads)
 
 
-def _read_sidecars(path: Path, fmt: str) -> tuple[list[str] | None, dict[str, Any]]:
+def load_artifact(path: str | os.PathLike[str], threads: int | None = None) -> Artifact:
+    """Load an exported model with its class names (``labels.txt``) and metadata."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise UserError(f"{path}: no such file; give a model exported by `kerascnn export`")
+    fmt = detect_format(path)
     labels_file, json_file = sidecars(path, FORMATS[fmt])
     labels = labels_file.read_text(encoding="utf-8").splitlines() if labels_file.is_file() else None
     metadata: dict[str, Any] = {}
@@ -189,16 +184,6 @@ def _read_sidecars(path: Path, fmt: str) -> tuple[list[str] | None, dict[str, An
             raise UserError(
                 f"{json_file}: not valid JSON ({exc}); export the model again"
             ) from None
-    return labels, metadata
-
-
-def load_artifact(path: str | os.PathLike[str], threads: int | None = None) -> Artifact:
-    """Load an exported model with its class names (``labels.txt``) and metadata."""
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise UserError(f"{path}: no such file; give a model exported by `kerascnn export`")
-    fmt = detect_format(path)
-    labels, metadata = _read_sidecars(path, fmt)
     run, shape = runner(path, fmt, threads)
     size = metadata.get("input_size") or shape[1:3]
     if len(size) != 2 or None in size:

@@ -1,12 +1,12 @@
 """Gradient ascent on input images, shared by DeepDream and filter maximisation.
 
-Only :func:`gradient_fn` is backend-specific (TensorFlow, JAX or PyTorch; compiled once per
-input shape); tiles, jitter and normalised steps are NumPy on pixels in [0, 255].
+Only :func:`gradient_fn` is backend-specific; tiles, jitter and steps are NumPy on [0, 255] pixels.
 """
 
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,6 @@ __all__ = [
     "tiled_gradient",
 ]
 
-Objective = Callable[..., Any]
 GradientFn = Callable[..., tuple[float, np.ndarray]]
 
 
@@ -46,8 +45,7 @@ def feature_extractor(model: Any, layers: Sequence[str]) -> Any:
 
 
 def compute_precision(precision: str = "auto") -> str:
-    """``"float32"`` or ``"bfloat16"``; ``"auto"`` picks bfloat16 only where it is much faster:
-    TensorFlow on a CPU with AMX bfloat16 units (7-9x per VGG16 step there) and no GPU."""
+    """``"float32"`` or ``"bfloat16"``; ``"auto"``: bfloat16 on TensorFlow, AMX CPUs, no GPU."""
     if precision in ("float32", "bfloat16"):
         return precision
     if precision != "auto":
@@ -81,11 +79,9 @@ def _in_bfloat16(extractor: Any) -> Any:
 
 def min_input_side(extractor: Any) -> int:
     """The smallest height/width the extractor's downsampling layers leave non-empty."""
-    side = 1
-    for layer in extractor.layers:
-        strides = getattr(layer, "strides", None) or (1,)
-        side *= int(max(strides))
-    return side
+    return math.prod(
+        int(max(getattr(layer, "strides", None) or (1,))) for layer in extractor.layers
+    )
 
 
 def preprocess(name: str, pixels: Any) -> Any:
@@ -98,7 +94,7 @@ def preprocess(name: str, pixels: Any) -> Any:
 
 
 def gradient_fn(
-    extractor: Any, objective: Objective, preprocessing: str = "none", precision: str = "auto"
+    extractor: Any, objective: Callable, preprocessing: str = "none", precision: str = "auto"
 ) -> GradientFn:
     """``fn(x, *extra) -> (loss, dloss/dx)`` for ``objective(features, *extra)``, as NumPy.
 
@@ -111,12 +107,12 @@ def gradient_fn(
     if compute_precision(precision) == "bfloat16":
         extractor = _in_bfloat16(extractor)
 
-    def features(outputs: Any) -> list[Any]:
-        return [keras.ops.cast(o, "float32") for o in _as_list(outputs)]
+    def loss(outputs: Any, *extra: Any) -> Any:
+        features = [keras.ops.cast(o, "float32") for o in keras.tree.flatten(outputs)]
+        return objective(features, *extra)
 
     def forward(x: Any, *extra: Any) -> Any:
-        outputs = extractor([preprocess(preprocessing, x)], training=False)
-        return objective(features(outputs), *extra)
+        return loss(extractor([preprocess(preprocessing, x)], training=False), *extra)
 
     backend = keras.backend.backend()
     if backend == "tensorflow":
@@ -145,8 +141,7 @@ def gradient_fn(
 
         def stateless(x: Any, trainable: Any, non_trainable: Any, *extra: Any) -> Any:
             pixels = preprocess(preprocessing, x)
-            outputs, _ = extractor.stateless_call(trainable, non_trainable, [pixels])
-            return objective(features(outputs), *extra)
+            return loss(extractor.stateless_call(trainable, non_trainable, [pixels])[0], *extra)
 
         step = jax.jit(jax.value_and_grad(stateless))
         trainable = [v.value for v in extractor.trainable_variables]
@@ -173,17 +168,12 @@ def gradient_fn(
     return run
 
 
-def _as_list(outputs: Any) -> list[Any]:
-    return list(outputs) if isinstance(outputs, list | tuple) else [outputs]
-
-
 def tile_slices(size: int, tile: int, align: int = 1, minimum: int = 1) -> list[slice]:
     """Cut ``range(size)`` into near-equal tiles: at most two tile lengths, no slivers.
 
     Args:
         size, tile: the length to cut; the tile length to aim at (at most about).
-        align, minimum: tiles start at multiples of ``align``; a last tile shorter than
-            ``align`` or ``minimum`` joins the one before.
+        align, minimum: tiles start at multiples of ``align``; a shorter last tile is merged.
     """
     count = max(1, -(-size // max(tile, 1)))
     length = max(-(-size // count), minimum)
@@ -205,15 +195,13 @@ def tiled_gradient(
 ) -> tuple[float, np.ndarray]:
     """Loss and gradient of a batch ``image`` (N, H, W, C), one tile at a time.
 
-    Each tile's loss (a mean over its positions) is weighted by its share of the
-    image, so the sum matches the untiled loss and gradients agree away from tile edges.
+    Tile losses are weighted by their share of the image: their sum is the untiled loss.
 
     Args:
         fn, extra: a :func:`gradient_fn` and its extra arguments.
         image, tile_size: the batch; the tile side (``None``: in one piece).
         align, minimum: as for :func:`tile_slices`.
-        shift: ``(dy, dx)``: the gradient of the image rolled that far (as ``np.roll``),
-            returned unrolled, copying tiles only, never the whole image.
+        shift: ``(dy, dx)``: the gradient of the image rolled that far (``np.roll``), unrolled.
     """
     height, width = image.shape[1:3]
     dy, dx = shift
@@ -254,23 +242,18 @@ def ascend(
     minimum: int = 1,
     callback: Callable[[int, float], None] | None = None,
 ) -> np.ndarray:
-    """Run ``steps`` normalised gradient-ascent steps on a batch of pixels, in place.
-
-    Each step rolls the image by a random offset, takes the tiled gradient, divides it by
-    its mean absolute value (per image), moves the pixels and clips them to [0, 255].
+    """Run ``steps`` gradient-ascent steps on a batch of pixels, in place: each rolls the image
+    at random, divides the tiled gradient by its mean absolute value and clips to [0, 255].
 
     Args:
         fn, image, extra, tile_size, align, minimum: as for :func:`tiled_gradient`.
-        steps, step_size: the number of steps; the mean move in units of images scaled to
-            [-1, 1], as in the keras.io example (``step_size * 127.5`` pixels).
+        steps, step_size: the number of steps; the mean move (``step_size * 127.5`` pixels).
         jitter, rng: the largest random roll in pixels; its random generator.
         max_loss, callback: stop once the loss exceeds it; ``callback(step, loss)``.
     """
     rng = rng or np.random.default_rng()
     for i in range(steps):
-        shift = (
-            tuple(int(s) for s in rng.integers(-jitter, jitter + 1, size=2)) if jitter else (0, 0)
-        )
+        shift = tuple(map(int, rng.integers(-jitter, jitter + 1, size=2))) if jitter else (0, 0)
         loss, grad = tiled_gradient(
             fn, image, tile_size, *extra, align=align, minimum=minimum, shift=shift
         )

@@ -1,8 +1,6 @@
 """DeepDream (Mordvintsev et al., 2015): amplify what chosen layers see, octave by octave.
 
-``deep_dream(image, "vgg16:imagenet")`` works on any image size: gradients are
-taken tile by tile (``tile_size``), so memory stays bounded, on the TensorFlow,
-JAX and PyTorch backends (see :mod:`kerascnn.interpret.ascent`).
+Gradients are taken tile by tile (``tile_size``), so any image size fits in bounded memory.
 """
 
 from __future__ import annotations
@@ -11,6 +9,7 @@ import gc
 import os
 import weakref
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +31,7 @@ def _channel_lists(layers: Sequence[str], channels: Channels, extractor: Any) ->
     if channels is None:
         return [None] * len(layers)
     per_layer = channels if isinstance(channels, Mapping) else dict.fromkeys(layers, channels)
-    unknown = set(per_layer) - set(layers)
-    if unknown:
+    if unknown := set(per_layer) - set(layers):
         raise UserError(
             f"channels given for {sorted(unknown)[0]!r}, which is not a dream layer; "
             f"give channels for {', '.join(layers)} only"
@@ -54,8 +52,7 @@ def _channel_lists(layers: Sequence[str], channels: Channels, extractor: Any) ->
 
 
 def _objective(weights: Sequence[float], channels: Sequence[Any], guided: bool) -> Callable:
-    """Weighted mean of squared activations, or (guided) of the best dot product with the
-    guide's features at each position (Mordvintsev's guided dreams)."""
+    """Weighted mean of squared activations, or (guided) of the best match with the guide's."""
     ops = keras.ops
 
     def objective(features: list[Any], *guides: Any) -> Any:
@@ -63,12 +60,10 @@ def _objective(weights: Sequence[float], channels: Sequence[Any], guided: bool) 
         for i, (act, weight, chosen) in enumerate(zip(features, weights, channels, strict=True)):
             if chosen is not None:
                 act = ops.take(act, ops.convert_to_tensor(chosen, "int32"), axis=-1)
-            if guided:
+            if guided:  # the best dot product with the guide's features at each position
                 flat = ops.reshape(act, (-1, act.shape[-1]))
                 score = ops.max(ops.matmul(flat, ops.transpose(guides[i])), axis=1)
-                total = total + weight * ops.mean(score)
-            else:
-                total = total + weight * ops.mean(ops.square(act))
+            total = total + weight * ops.mean(score if guided else ops.square(act))
         return total
 
     return objective
@@ -112,7 +107,7 @@ def _guide_features(extractor: Any, guide: Any, preprocessing: str, channels: li
     x = ascent.preprocess(preprocessing, keras.ops.convert_to_tensor(pixels[None]))
     outputs = extractor([x], training=False)
     feats = []
-    for out, chosen in zip(ascent._as_list(outputs), channels, strict=True):
+    for out, chosen in zip(keras.tree.flatten(outputs), channels, strict=True):
         flat = keras.ops.convert_to_numpy(out).reshape(-1, out.shape[-1])
         if chosen is not None:
             flat = flat[:, chosen]
@@ -136,8 +131,7 @@ def _check(octaves: int, octave_scale: float, steps: int, step_size: float, tile
         raise UserError(f"jitter must be 0 or more, got {jitter!r}; e.g. 32, or 0 for none")
 
 
-# model -> {settings: (extractor, channels, gradient fn)}: repeated dreams with the same
-# model and settings reuse the compiled gradients (weak keys: dropped with the model)
+# model -> {settings: (extractor, channels, gradient fn)}, dropped with the model
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -175,15 +169,13 @@ def dream_objective(
     """The objective ``deep_dream`` maximises, evaluated on ``image`` at its own size.
 
     Args:
-        image, model, layers, channels, guide, tile_size, preprocessing, precision: as for
-            :func:`deep_dream`.
+        image, model, layers, channels, guide, tile_size, preprocessing, precision: as deep_dream.
     """
     fn, guides, align, min_side = _setup(model, layers, channels, guide, preprocessing, precision)
     pixels, _ = _pixels(image)
-    loss, _ = ascent.tiled_gradient(
+    return ascent.tiled_gradient(
         fn, pixels[None], tile_size, *guides, align=align, minimum=min_side
-    )
-    return loss
+    )[0]
 
 
 def deep_dream(
@@ -227,8 +219,8 @@ def deep_dream(
     sizes = _octave_sizes(pixels.shape[:2], octaves, octave_scale, min_side)
     rng = np.random.default_rng(seed)
     bar, report = _progress(progress, steps * len(sizes))
-    try:
-        img, detail = pixels, None
+    with bar:
+        detail = None
         for octave, size in enumerate(sizes):
             base = pixels if size == pixels.shape[:2] else resize(pixels, size)
             if detail is None:
@@ -255,9 +247,6 @@ def deep_dream(
                 detail = img[0] - base
             del base
         out = np.clip(img[0], 0, 255, out=img[0])
-    finally:
-        if bar is not None:
-            bar.stop()
     if alpha is not None:
         out = np.concatenate([out, alpha[..., None].astype(np.float32)], axis=-1)
     if isinstance(image, np.ndarray) and image.dtype == np.uint8:
@@ -266,25 +255,23 @@ def deep_dream(
 
 
 def _progress(progress: Any, total: int) -> tuple[Any, Callable]:
-    """A started rich bar and its update function, or the caller's callable."""
+    """A rich bar (a context manager) and its update function, or the caller's callable."""
     if callable(progress):
-        return None, lambda octave, n, size, step, loss: progress(octave, n, step, loss)
+        return nullcontext(), lambda octave, n, size, step, loss: progress(octave, n, step, loss)
     if not progress:
-        return None, lambda *args: None
+        return nullcontext(), lambda *args: None
+    import rich.progress as rp
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-    from rich.progress import TimeRemainingColumn as Remaining
 
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4g}"),
-        Remaining(),
+    bar = rp.Progress(
+        rp.TextColumn("{task.description}"),
+        rp.BarColumn(),
+        rp.MofNCompleteColumn(),
+        rp.TextColumn("loss {task.fields[loss]:.4g}"),
+        rp.TimeRemainingColumn(),
         console=Console(stderr=True),
     )
     task = bar.add_task("dreaming", total=total, loss=float("nan"))
-    bar.start()
 
     def update(octave: int, n: int, size: tuple[int, int], step: int, loss: float) -> None:
         desc = f"octave {octave + 1}/{n} {size[1]}x{size[0]} step {step + 1}"

@@ -25,13 +25,8 @@ def offline_models() -> list[str]:
 
 
 def load_dream_model(model: Any, preprocessing: str | None = None) -> LoadedModel:
-    """The model to dream with, through ``kerascnn.load``.
-
-    Zoo specs use their weights' preprocessing (``"caffe"`` for VGG16's ImageNet
-    weights); other models get ``"none"`` (pixels in [0, 255]) unless told. Where a
-    ``-notop`` file exists the model is built without its classifier (dreaming needs
-    only the convolutional base: VGG16 fetches 58 MB instead of 553 MB).
-    """
+    """The model to dream with, through ``kerascnn.load`` (preprocessing: the weights' unless
+    told); built without its classifier where a ``-notop`` file exists (VGG16: 58 MB, not 553)."""
     args = {}
     if isinstance(model, str) and not is_path(model):
         name, variant = parse_spec(model)
@@ -54,14 +49,12 @@ def dreamable_layers(model: Any) -> list[str]:
 
 
 def dream_layers(model: Any, card: ModelCard | None = None) -> dict[str, float]:
-    """Default layers and weights: the card's ``dream_layers``, else two conv layers at
-    about 60% and 80% of the network's depth."""
-    layers = dict(card.dream_layers) if card else {}
+    """The card's ``dream_layers``, else two conv layers at about 60% and 80% of the depth."""
     names = {layer.name for layer in model.layers}
-    if layers and all(n in names for n in layers):
-        return layers
+    if card and card.dream_layers and set(card.dream_layers) <= names:
+        return dict(card.dream_layers)
     convs = [n for n in dreamable_layers(model) if model.get_layer(n).count_params() > 0]
     if not convs:
         raise UserError(f"{model.name} has no convolution layers to dream on; pass layers=...")
-    picks = dict.fromkeys(convs[min(len(convs) - 1, int(f * len(convs)))] for f in (0.6, 0.8))
-    return {n: 1.0 for n in picks}
+    picks = (convs[min(len(convs) - 1, int(f * len(convs)))] for f in (0.6, 0.8))
+    return dict.fromkeys(picks, 1.0)

@@ -1,8 +1,5 @@
-"""Activation maximisation: the input each filter of a layer responds to most.
-
-DeepDream's gradient ascent (:mod:`kerascnn.interpret.ascent`) on one batch, one image per
-filter climbing its filter's mean activation, from grey noise, over octaves with jitter.
-"""
+"""Activation maximisation: DeepDream's gradient ascent, from grey noise, on one image per
+filter, each climbing its filter's mean activation (the input the filter responds to most)."""
 
 from __future__ import annotations
 
@@ -15,6 +12,7 @@ import numpy as np
 from kerascnn.errors import UserError
 from kerascnn.images import resize
 from kerascnn.interpret import ascent
+from kerascnn.interpret.dream_model import load_dream_model
 
 __all__ = ["filter_grid", "maximize_filters"]
 
@@ -44,12 +42,9 @@ def maximize_filters(
 
     Args:
         model, layer, filters: a zoo spec or a ``keras.Model``; the layer; its filters.
-        size: the images' side (the last octave's).
-        octaves, octave_scale, steps, step_size, jitter, seed, preprocessing, precision: as
-            for :func:`kerascnn.interpret.dream.deep_dream`, from grey noise.
+        size, seed: the images' side (the last octave's); the noise and jitter's random seed.
+        octaves, octave_scale, steps, step_size, jitter, preprocessing, precision: deep_dream's.
     """
-    from kerascnn.interpret.dream_model import load_dream_model
-
     loaded = load_dream_model(model, preprocessing)
     net, preprocessing, card = loaded.model, loaded.preprocessing, loaded.model_card
     extractor = ascent.feature_extractor(net, [layer])

@@ -1,8 +1,7 @@
 """Pictures of what a network learned and sees: filters, feature maps, Grad-CAM heatmaps.
 
-Each function returns a ``PIL.Image`` (RGB) with a one-line label on top and each tile's box
-in ``image.info["tiles"]``. Images are pixels in [0, 255] (a path, an ``H x W x 3`` array or
-a ``LoadedImage``); ``preprocess`` maps them to what the model expects (default: none).
+Each is an RGB ``PIL.Image`` with a label on top and its tiles' boxes in ``info["tiles"]``;
+images are [0, 255] pixels (a path, an ``H x W x 3`` array or a ``LoadedImage``).
 """
 
 from __future__ import annotations
@@ -12,11 +11,13 @@ import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import keras
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from kerascnn.errors import UserError
 from kerascnn.images import LoadedImage, load_image, resize
+from kerascnn.interpret.ascent import gradient_fn
 
 __all__ = ["PAD", "TILE", "conv_layers", "features", "filters", "gradcam", "gradcam_heatmap"]
 
@@ -96,8 +97,6 @@ def filters(
         model, layer: the model; its convolution (default: the first).
         max_filters, max_channels: the most filters and input channels shown.
     """
-    import keras
-
     convs = conv_layers(model)
     if layer is None:
         if not convs:
@@ -120,10 +119,8 @@ def filters(
         label = f"{target.name}: {shown} of {cout} filters, {kh}x{kw}x3 as RGB"
     else:
         channels = min(cin, max_channels)
-        tiles = []
-        for f in range(shown):
-            scaled = _normalise(kernel[..., :channels, f])
-            tiles += [_enlarge(scaled[..., c]) for c in range(channels)]
+        scaled = [_normalise(kernel[..., :channels, f]) for f in range(shown)]
+        tiles = [_enlarge(each[..., c]) for each in scaled for c in range(channels)]
         columns = channels
         label = (
             f"{target.name}: filters 0-{shown - 1} of {cout} (rows) x input channels "
@@ -163,8 +160,6 @@ def features(
         max: the most channels shown, after a first tile with the input.
         preprocess: maps pixels to the model's input (default: none).
     """
-    import keras
-
     target = _find_layer(model, layer)
     if len(target.output.shape) != 4:
         raise UserError(
@@ -176,8 +171,7 @@ def features(
     maps = keras.ops.convert_to_numpy(keras.Model(model.input, target.output)(x))[0]
     shown = min(maps.shape[-1], max)
     tiles = [_enlarge(_normalise(maps[..., c])) for c in range(shown)]
-    side = tiles[0].shape[0], tiles[0].shape[1]
-    tiles.insert(0, resize(pixels, side))
+    tiles.insert(0, resize(pixels, tiles[0].shape[:2]))
     label = (
         f"{target.name}: channels 0-{shown - 1} of {maps.shape[-1]}, "
         f"{maps.shape[0]}x{maps.shape[1]}; first tile: the input"
@@ -193,8 +187,6 @@ def _logits(model: Any) -> Iterator[None]:
     if getattr(activation, "__name__", "") != "softmax":
         yield
         return
-    import keras
-
     last.activation = keras.activations.linear
     try:
         yield
@@ -209,12 +201,10 @@ def _last_feature_layer(model: Any) -> Any:
         for layer in model.layers
         if type(layer).__name__ != "InputLayer" and len(layer.output.shape) == 4
     ]
-    for layer in reversed(candidates):
-        if "Pooling" not in type(layer).__name__:
-            return layer
-    if candidates:
-        return candidates[-1]
-    raise UserError(f"{model.name} has no layer with feature maps for Grad-CAM; use a CNN")
+    if not candidates:
+        raise UserError(f"{model.name} has no layer with feature maps for Grad-CAM; use a CNN")
+    unpooled = (layer for layer in reversed(candidates) if "Pooling" not in type(layer).__name__)
+    return next(unpooled, candidates[-1])
 
 
 def gradcam_heatmap(
@@ -227,19 +217,14 @@ def gradcam_heatmap(
 ) -> tuple[np.ndarray, int, float]:
     """Grad-CAM (Selvaraju et al. 2017): ``(heatmap in [0, 1] at the layer's size, class, p)``.
 
-    The class's score (its logit when the model ends in softmax) is differentiated with
-    respect to ``layer``'s feature maps; the maps, weighted by their mean gradient, summed
-    and ReLU'd, are the heatmap. ``p`` is the model's output for the class.
+    The maps of ``layer``, weighted by the mean gradient of the class's score (its logit if
+    the model ends in softmax), summed and ReLU'd; ``p`` is the model's output for the class.
 
     Args:
         model, image, preprocess: as for :func:`features`.
         class_index: the class explained (default: the predicted one).
         layer: the feature maps (default: the last layer with maps).
     """
-    import keras
-
-    from kerascnn.interpret.ascent import gradient_fn
-
     target = _find_layer(model, layer) if layer else _last_feature_layer(model)
     x = _model_input(model, _pixels(image), preprocess)
     maps = keras.ops.convert_to_numpy(keras.Model(model.input, target.output)(x))

@@ -1,7 +1,5 @@
-"""Augmentations of the classic papers that ``keras.layers`` does not have, and
-:func:`classic_augmentation`, which chains them with Keras' own. The layers here act in
-training only and pass inputs through at inference.
-"""
+"""Augmentations of the classic papers that ``keras.layers`` lacks (training only; identity at
+inference), and :func:`classic_augmentation`, which chains them with Keras' own."""
 
 from __future__ import annotations
 
@@ -35,13 +33,12 @@ class PaddedRandomCrop(keras.layers.Layer):
         if not training or self.padding == 0:
             return inputs
         p = self.padding
-        height, width = inputs.shape[1], inputs.shape[2]
         padded = ops.pad(inputs, [[0, 0], [p, p], [p, p], [0, 0]], mode=self.mode)
         batch = ops.shape(inputs)[0]
         offsets = keras.random.randint((batch, 2), 0, 2 * p + 1, seed=self.seed_generator)
         # gather rows then columns with per-image offsets (no per-image Python loop)
-        rows = offsets[:, 0:1] + ops.arange(height)[None, :]  # (batch, height)
-        cols = offsets[:, 1:2] + ops.arange(width)[None, :]  # (batch, width)
+        rows = offsets[:, 0:1] + ops.arange(inputs.shape[1])[None, :]  # (batch, height)
+        cols = offsets[:, 1:2] + ops.arange(inputs.shape[2])[None, :]  # (batch, width)
         out = ops.take_along_axis(padded, rows[:, :, None, None], axis=1)
         return ops.take_along_axis(out, cols[:, None, :, None], axis=2)
 
@@ -59,12 +56,10 @@ class PaddedRandomCrop(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="kerascnn")
 class PCAColorJitter(keras.layers.Layer):
-    """AlexNet's colour augmentation (Krizhevsky et al. 2012, section 4.1).
-
-    Adds ``[p1, p2, p3] @ [a1 * l1, a2 * l2, a3 * l3]`` to every pixel of an image: ``p_i,
-    l_i`` the eigenvectors and eigenvalues of the RGB covariance of the training pixels
-    (``adapt()``), ``a_i ~ N(0, std)`` drawn once per image (``std=0.1`` in the paper).
-    """
+    """AlexNet's colour augmentation (Krizhevsky et al. 2012, section 4.1): adds ``[p1, p2, p3]
+    @ [a1 * l1, a2 * l2, a3 * l3]`` to every pixel of an image, ``p_i, l_i`` the eigenvectors and
+    eigenvalues of the training pixels' RGB covariance (``adapt()``), ``a_i ~ N(0, std)`` drawn
+    once per image (``std=0.1`` in the paper)."""
 
     def __init__(self, std: float = 0.1, seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -34,11 +34,8 @@ class LocalResponseNormalization(keras.layers.Layer):
         self.bias, self.alpha, self.beta = float(bias), float(alpha), float(beta)
 
     def call(self, inputs: Any) -> Any:
-        r = self.depth_radius
-        squared = ops.square(inputs)
-        channels = inputs.shape[-1]
-        pad = [[0, 0]] * (len(inputs.shape) - 1) + [[r, r]]
-        padded = ops.pad(squared, pad)
+        r, channels = self.depth_radius, inputs.shape[-1]
+        padded = ops.pad(ops.square(inputs), [[0, 0]] * (len(inputs.shape) - 1) + [[r, r]])
         total = padded[..., 0:channels]
         for offset in range(1, 2 * r + 1):
             total = total + padded[..., offset : offset + channels]

@@ -1,9 +1,5 @@
-"""The classic input normalisations as Keras layers, fitted to training data with ``adapt()``.
-
-:class:`MeanSubtraction` subtracts the mean colour (VGG) or mean image (AlexNet);
-:class:`Whitening` is cs231n's PCA/ZCA whitening of flattened inputs. Statistics are
-weights of the layer, so they are saved with the model.
-"""
+"""The classic input normalisations as Keras layers, fitted to training data with ``adapt()``:
+mean colour/image subtraction and PCA/ZCA whitening. Their statistics are saved as weights."""
 
 from __future__ import annotations
 
@@ -21,13 +17,11 @@ def iterate_batches(data: Any) -> Iterator[np.ndarray]:
     """Batches of inputs as float64 NumPy arrays, from an array, a tensor or an iterable
     of batches (a ``tf.data.Dataset``; ``(x, y)`` pairs use ``x``)."""
     if hasattr(data, "shape") and not isinstance(data, (list, tuple)):
-        yield np.asarray(keras.ops.convert_to_numpy(data), np.float64)
-        return
-    if not isinstance(data, Iterable):
+        data = [data]
+    elif not isinstance(data, Iterable):
         raise TypeError(f"adapt() needs an array or an iterable of batches, got {type(data)!r}")
     for batch in data:
-        if isinstance(batch, (tuple, list)):
-            batch = batch[0]
+        batch = batch[0] if isinstance(batch, (tuple, list)) else batch
         yield np.asarray(keras.ops.convert_to_numpy(batch), np.float64)
 
 
@@ -47,11 +41,8 @@ class _Adaptable(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="kerascnn")
 class MeanSubtraction(_Adaptable):
-    """``x - mean``, where ``mean`` is the training data's mean colour or mean image.
-
-    ``mode="channel"``: one mean per channel (VGG); ``mode="pixel"``: the mean image, one
-    value per pixel and channel (AlexNet). ``adapt(data)`` on training images first.
-    """
+    """``x - mean``: the training data's mean colour (``mode="channel"``, VGG) or mean image
+    (``mode="pixel"``, one value per pixel and channel, AlexNet); ``adapt(data)`` first."""
 
     def __init__(self, mode: str = "channel", **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -60,24 +51,21 @@ class MeanSubtraction(_Adaptable):
         self.mode = mode
 
     def build(self, input_shape: Any) -> None:
-        shape = tuple(input_shape[1:])
-        if self.mode == "channel":
-            shape = (shape[-1],)
+        shape = (input_shape[-1],) if self.mode == "channel" else tuple(input_shape[1:])
         if any(d is None for d in shape):
             raise ValueError(f"MeanSubtraction(mode={self.mode!r}) needs a fixed input shape")
         self.mean = self._state("mean", shape)
 
     def adapt(self, data: Any) -> None:
         """Compute the mean from ``data``: an array or an iterable of batches."""
-        total, count = None, 0
+        total, count = 0.0, 0
         for batch in iterate_batches(data):
             axes = tuple(range(batch.ndim - 1)) if self.mode == "channel" else 0
-            s = batch.sum(axis=axes)
-            total = s if total is None else total + s
+            total = total + batch.sum(axis=axes)
             count += batch[..., 0].size if self.mode == "channel" else len(batch)
             if not self.built:
                 self.build((None, *batch.shape[1:]))
-        if total is None or count == 0:
+        if count == 0:
             raise ValueError("adapt() got no data")
         self.mean.assign((total / count).astype(self.mean.dtype))
 
@@ -90,20 +78,13 @@ class MeanSubtraction(_Adaptable):
 
 @keras.saving.register_keras_serializable(package="kerascnn")
 class Whitening(_Adaptable):
-    """PCA or ZCA whitening of each sample's flattened values (``D = H*W*C`` features).
-
-    ``X -= mean; U, S, V = svd(X.T X / N); X_white = X U / sqrt(S + epsilon)``;
-    ``method="zca"`` rotates back (``X_white U.T``, the input shape), ``method="pca"``
-    keeps ``components`` (default ``D``) features, largest variance first. The covariance
-    is ``D x D``: for small inputs (32x32x3 is 3072 features) or feature vectors.
-    """
+    """PCA or ZCA whitening of each sample's flattened values (``D = H*W*C`` features):
+    ``X -= mean; U, S, V = svd(X.T X / N); X_white = X U / sqrt(S + epsilon)``; ``"zca"`` rotates
+    back (``X_white U.T``, the input shape), ``"pca"`` keeps ``components`` (default ``D``)
+    features, largest variance first. The covariance is ``D x D``: for small inputs only."""
 
     def __init__(
-        self,
-        method: str = "zca",
-        epsilon: float = 1e-5,
-        components: int | None = None,
-        **kwargs: Any,
+        self, method: str = "zca", epsilon: float = 1e-5, components: int | None = None, **kwargs
     ) -> None:
         super().__init__(**kwargs)
         if method not in ("pca", "zca"):
@@ -127,14 +108,12 @@ class Whitening(_Adaptable):
 
     def adapt(self, data: Any) -> None:
         """Compute mean and covariance of ``data`` (array or batches), then the projection."""
-        sum_x = sum_xx = None
-        count = 0
+        sum_x, sum_xx, count = 0.0, 0.0, 0
         for batch in iterate_batches(data):
             if not self.built:
                 self.build((None, *batch.shape[1:]))
             x = batch.reshape(len(batch), -1)
-            sum_x = x.sum(0) if sum_x is None else sum_x + x.sum(0)
-            sum_xx = x.T @ x if sum_xx is None else sum_xx + x.T @ x
+            sum_x, sum_xx = sum_x + x.sum(0), sum_xx + x.T @ x
             count += len(x)
         if count == 0:
             raise ValueError("adapt() got no data")
@@ -152,9 +131,7 @@ class Whitening(_Adaptable):
     def call(self, inputs: Any) -> Any:
         x = ops.reshape(inputs, (-1, self._features))
         x = ops.matmul(x - ops.cast(self.mean, x.dtype), ops.cast(self.projection, x.dtype))
-        if self.method == "zca":
-            return ops.reshape(x, ops.shape(inputs))
-        return x
+        return ops.reshape(x, ops.shape(inputs)) if self.method == "zca" else x
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         if self.method == "zca":
@@ -172,10 +149,8 @@ class Whitening(_Adaptable):
 
 @keras.saving.register_keras_serializable(package="kerascnn")
 class PixelAffine(keras.layers.Layer):
-    """``x[..., ::-1 if bgr] * scale + offset`` per channel: a preprocessing mode as a layer.
-
-    Built by ``kerascnn.preprocessing.PREPROCESSING[name].layer()``.
-    """
+    """``x[..., ::-1 if bgr] * scale + offset`` per channel: a preprocessing mode as a layer
+    (``kerascnn.preprocessing.PREPROCESSING[name].layer()``)."""
 
     def __init__(
         self,

@@ -1,11 +1,6 @@
-"""The devices a run trains on, per Keras backend: a ``tf.distribute`` strategy on
-TensorFlow, a ``keras.distribution`` on JAX, one device on PyTorch.
-
-``strategy`` keeps one meaning everywhere: ``"one"`` device, ``"mirrored"`` (all local
-devices: ``MirroredStrategy``, ``DataParallel``), ``"multiworker"`` (several processes:
-``TF_CONFIG``, or ``keras.distribution.initialize`` and its ``KERAS_DISTRIBUTION_*``
-variables), ``"auto"`` (multi-worker when configured, else all local accelerators).
-"""
+"""The devices a run trains on: a ``tf.distribute`` strategy on TensorFlow, a ``keras.distribution``
+on JAX (``multiworker``: ``KERAS_DISTRIBUTION_*``), one device on PyTorch; ``strategy`` means
+``"one"``, ``"mirrored"`` (all local devices), ``"multiworker"`` or ``"auto"`` on each."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
 """Callbacks of a training run with an output folder: mid-epoch backups, best model, history.
 
-Keras 3's ``BackupAndRestore`` restores only the epoch of a mid-epoch backup;
-:class:`TrainingBackup` writes checkpoints that ``fit`` resumes at the exact step.
 Every file goes through :mod:`kerascnn.atomic`, so a kill never leaves a broken one.
 """
 
@@ -25,20 +23,18 @@ STATE_FILE = "state.json"
 
 def read_backup(backup_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The last backup's state (``epoch``, ``step``, ``weights``, ``finished``), or ``None``."""
-    state_path = Path(backup_dir) / STATE_FILE
-    if not state_path.is_file():
+    folder = Path(backup_dir)
+    if not (folder / STATE_FILE).is_file():
         return None
-    state = json.loads(state_path.read_text(encoding="utf-8"))
-    if not (Path(backup_dir) / state["weights"]).is_file():
-        return None
-    return state
+    state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+    return state if (folder / state["weights"]).is_file() else None
 
 
 class TrainingBackup(keras.callbacks.BackupAndRestore):
     """Back up weights and optimizer state every ``save_freq`` steps and at each epoch end.
 
-    ``offset``: the steps of the current epoch done before this ``fit`` call, set by
-    ``kerascnn.train.fit`` when it resumes mid-epoch (it restores, not this callback).
+    Keras' ``BackupAndRestore`` resumes only at an epoch; ``fit`` restores these at the exact
+    step and sets ``offset``, the steps of the epoch done before this ``fit`` call.
     """
 
     def __init__(self, backup_dir: str | os.PathLike[str], save_freq: int | str = "epoch") -> None:
@@ -72,20 +68,16 @@ class TrainingBackup(keras.callbacks.BackupAndRestore):
         name = f"ckpt-{epoch}-{step}.weights.h5"
         with atomic_path(folder / name) as tmp:
             self.model.save_weights(tmp, overwrite=True)
-        write_json(
-            folder / STATE_FILE,
-            {"epoch": epoch, "step": step, "weights": name, "finished": finished},
-        )
+        state = {"epoch": epoch, "step": step, "weights": name, "finished": finished}
+        write_json(folder / STATE_FILE, state)
         for old in folder.glob("ckpt-*.weights.h5"):
             if old.name != name:
                 old.unlink(missing_ok=True)
 
 
 class BestModel(keras.callbacks.Callback):
-    """Save the model whenever ``monitor`` improves, atomically, to ``path``.
-
-    The best value so far lives in ``<path>.json`` so that it survives restarts.
-    """
+    """Save the model to ``path`` whenever ``monitor`` improves; the best value so far lives in
+    ``<path>.json`` so that it survives restarts."""
 
     def __init__(self, path: str | os.PathLike[str], monitor: str = "val_loss") -> None:
         super().__init__()
@@ -104,10 +96,7 @@ class BestModel(keras.callbacks.Callback):
         if value is None or not math.isfinite(float(value)):
             return
         value = float(value)
-        better = self.best is None or (
-            value > self.best if self.higher_is_better else value < self.best
-        )
-        if better:
+        if self.best is None or (value > self.best if self.higher_is_better else value < self.best):
             with atomic_path(self.path) as tmp:
                 self.model.save(tmp)
             self.best = value
@@ -133,11 +122,8 @@ class StopOnNonFinite(keras.callbacks.Callback):
 
 
 class RunHistory(keras.callbacks.Callback):
-    """After every epoch, rewrite the run's ``history.csv`` and ``history.png``.
-
-    Rows of epochs at or after the current one (left by an interrupted run that is
-    being resumed) are replaced, so a resumed run's history reads as one run.
-    """
+    """After every epoch, rewrite the run's ``history.csv`` and ``history.png``; rows an
+    interrupted run left at or after the current epoch are replaced: one run on resuming."""
 
     def __init__(self, run: Any) -> None:
         super().__init__()

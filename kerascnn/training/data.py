@@ -1,9 +1,6 @@
-"""Image folders (``root/<class>/**/<image>``) as ``tf.data`` pipelines, split by file name.
-
-Each file goes to ``train``, ``validation`` or ``test`` by a hash of ``seed`` and its path
-in its class folder: the same split on every machine, stratified, and adding files never
-moves old ones. Images are checked up front with Pillow; unreadable ones are skipped.
-"""
+"""Image folders (``root/<class>/**/<image>``) as ``tf.data`` pipelines, split by a hash of
+each file's path: the same stratified split everywhere, and new files never move old ones.
+Images are checked up front with Pillow; unreadable ones are skipped."""
 
 from __future__ import annotations
 
@@ -22,8 +19,7 @@ from kerascnn.errors import UserError
 __all__ = ["SPLITS", "ImageFolder", "batch_images", "check_image", "image_folder", "split_of"]
 
 SPLITS = ("train", "validation", "test")
-# Formats tf.io.decode_image reads; others are reported and skipped.
-_TF_FORMATS = {"JPEG", "PNG", "GIF", "BMP", "WEBP"}
+_TF_FORMATS = {"JPEG", "PNG", "GIF", "BMP", "WEBP"}  # what tf.io.decode_image reads
 SHUFFLE_BUFFER = 10_000  # decoded images held by tf.data's shuffle
 _SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".ppm"}
 
@@ -46,11 +42,8 @@ def split_of(relpath: str, seed: int, validation_split: float, test_split: float
 
 
 def check_image(path: str | os.PathLike[str]) -> str | None:
-    """``None`` if ``tf.data`` can decode the image file, else the reason it cannot.
-
-    Decodes the whole file with Pillow (JPEGs at 1/8 scale, which still reads
-    every byte), so truncated files are caught too.
-    """
+    """``None`` if ``tf.data`` can decode the image file, else why not; Pillow decodes all of it
+    (JPEGs at 1/8 scale, still every byte), so truncated files are caught too."""
     try:
         with Image.open(path) as img:
             fmt = img.format
@@ -127,8 +120,7 @@ class ImageFolder:
 
         entries = self.nonempty(split)
         shuffle = (split == "train") if shuffle is None else shuffle
-        if shuffle:  # the files come sorted by class: mix them all once (the shuffle buffer
-            # below holds SHUFFLE_BUFFER), in an order fixed by the seed
+        if shuffle:  # sorted by class: mix them all once, by the seed (the buffer is smaller)
             order = np.random.default_rng(self.seed).permutation(len(entries))
             entries = [entries[i] for i in order]
         paths = [str(self.root / p) for p, _ in entries]

@@ -14,24 +14,12 @@ __all__ = [
     "fix_multiworker_reduce",
     "is_chief",
     "prebuild",
-    "require_tensorflow_backend",
     "resolve_strategy",
     "tf_config",
     "worker_id",
 ]
 
 STRATEGIES = ("auto", "mirrored", "multiworker", "one")
-
-
-def require_tensorflow_backend() -> None:
-    """``kerascnn.training.engine`` drives ``tf.distribute``: refuse other backends, in one line."""
-    import keras
-
-    if keras.backend.backend() != "tensorflow":
-        raise UserError(
-            f"training uses tf.distribute and needs the TensorFlow backend, but "
-            f"KERAS_BACKEND is {keras.backend.backend()!r}; set KERAS_BACKEND=tensorflow"
-        )
 
 
 def tf_config() -> dict[str, Any]:
@@ -51,11 +39,6 @@ def tf_config() -> dict[str, Any]:
     return config
 
 
-def _cluster_size(config: dict[str, Any]) -> int:
-    cluster = config.get("cluster") or {}
-    return sum(len(v) for k, v in cluster.items() if k in ("chief", "worker"))
-
-
 def resolve_strategy(strategy: Any = "auto") -> Any:
     """A ``tf.distribute.Strategy`` from a name (see ``STRATEGIES``) or an instance.
 
@@ -70,12 +53,11 @@ def resolve_strategy(strategy: Any = "auto") -> Any:
     if strategy not in STRATEGIES:
         raise UserError(f"unknown strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
     if strategy == "auto":
-        if _cluster_size(tf_config()) > 1:
+        cluster = tf_config().get("cluster") or {}
+        if sum(len(v) for k, v in cluster.items() if k in ("chief", "worker")) > 1:
             strategy = "multiworker"
-        elif len(tf.config.list_physical_devices("GPU")) > 1:
-            strategy = "mirrored"
         else:
-            strategy = "one"
+            strategy = "mirrored" if len(tf.config.list_physical_devices("GPU")) > 1 else "one"
     if strategy == "one":
         return tf.distribute.get_strategy()
     if strategy == "multiworker":
@@ -92,11 +74,9 @@ def resolve_strategy(strategy: Any = "auto") -> Any:
 
 
 def prebuild(model: Any, image_size: tuple[int, int], batch_size: int) -> None:
-    """Build model, loss, metrics and optimizer from a local batch; skip Keras' own build step.
-
-    Keras 3's ``fit`` builds from a batch of a throw-away iterator: that fails under
-    ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585) and shifts the shuffle order.
-    """
+    """Build model, loss, metrics and optimizer from a local batch; skip Keras' own build step,
+    from a throw-away iterator's batch: it fails under ``MultiWorkerMirroredStrategy``
+    (keras-team/keras#20585) and shifts the shuffle order."""
     import tensorflow as tf
 
     batch = (tf.zeros((batch_size, *image_size, 3)), tf.zeros((batch_size,), tf.int32))
@@ -105,11 +85,8 @@ def prebuild(model: Any, image_size: tuple[int, int], batch_size: int) -> None:
 
 
 def fix_multiworker_reduce() -> None:
-    """Work around a Keras 3 bug under ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585).
-
-    Keras reduces each step's scalar metrics across workers with ``axis=0`` ("Invalid
-    reduction dimension 0"); scalars are averaged with ``axis=None`` instead.
-    """
+    """Under ``MultiWorkerMirroredStrategy`` Keras 3 reduces scalar metrics with ``axis=0``
+    ("Invalid reduction dimension 0", keras-team/keras#20585): average them with ``axis=None``."""
     import tensorflow as tf
 
     original = compat.reduce_per_replica()

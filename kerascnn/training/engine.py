@@ -1,9 +1,7 @@
-"""``kerascnn.train.fit``: train a zoo model (or any Keras model) under ``tf.distribute``.
+"""``kerascnn.train.fit``: train a zoo model (or any Keras model) on any Keras backend.
 
-One call picks the strategy, builds and compiles the model in its scope,
-feeds it a ``tf.data`` pipeline with the global batch, and, given an output
-folder (``kerascnn.training.run``), backs up every ``save_freq`` steps so that
-rerunning the same call after a crash resumes at the step where it stopped.
+Given an output folder (``kerascnn.training.run``) it backs up every ``save_freq`` steps,
+and rerunning the same call after a crash resumes at the step where it stopped.
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ _SETTINGS = ("epochs", "batch_size", "optimizer", "learning_rate", "schedule", "
              "weight_decay", "label_smoothing", "augmentation", "model_args")  # fmt: skip
 
 
-def resolve_jit_compile(jit_compile: bool | str, strategy: Any) -> bool:
+def resolve_jit_compile(jit_compile: bool | str) -> bool:
     """``"auto"``: XLA on TensorFlow GPUs (on CPU ``benchmarks/jit_compile_cpu.py`` measured it
     slower), always on JAX (``jax.jit``), never on torch (``torch.compile`` warm-up)."""
     if jit_compile != "auto":
@@ -52,10 +50,8 @@ def model_image_size(
         from kerascnn.registry import get_model_card
         from kerascnn.weights.cards import parse_spec
 
-        shape = (
-            model_args.get("input_shape")
-            or get_model_card(parse_spec(model_or_name)[0]).input_shape
-        )
+        shape = model_args.get("input_shape")
+        shape = shape or get_model_card(parse_spec(model_or_name)[0]).input_shape
         if shape:
             return int(shape[0]), int(shape[1])
     shape = getattr(model_or_name, "input_shape", None)
@@ -105,14 +101,6 @@ def _check_numbers(**values: Any) -> None:
             raise UserError(f"{name} must be a positive number, got {value!r}; give one above 0")
 
 
-def _check_builder(model_or_name: Any, model_args: dict) -> None:
-    if isinstance(model_or_name, str):
-        from kerascnn.registry import check_builder_args
-        from kerascnn.weights.cards import parse_spec
-
-        check_builder_args(parse_spec(model_or_name)[0], model_args)
-
-
 @dataclass
 class _Plan:
     """What one run does: its strategy, batches, output and where it resumes."""
@@ -124,28 +112,20 @@ class _Plan:
     chief: bool
     run: Any = None  # kerascnn.training.run.RunFolder, or None
     backup_dir: Path | None = None
-    state: dict[str, Any] | None = None
+    weights: str | None = None  # the backup's weights file, when resuming
+    start: tuple[int, int] = (0, 0)  # the (epoch, step) where training starts
     scratch: Path | None = None
     augment: Any = None  # the training augmentation (a Keras model), or None
     callbacks: list[Any] = field(default_factory=list)
 
-    @property
-    def replicas(self) -> int:
-        return self.strategy.num_replicas_in_sync
-
-    @property
-    def start(self) -> tuple[int, int]:
-        return (self.state["epoch"], self.state["step"]) if self.state else (0, 0)
-
 
 def _plan(strategy: Any, folder: Any, batch_size: int, output_dir: Any, epochs: int, resume: bool,
           force: bool = False) -> _Plan:  # fmt: skip
-    from kerascnn.training import callbacks as cb
     from kerascnn.training.backends import is_chief, worker_id
+    from kerascnn.training.callbacks import read_backup
     from kerascnn.training.run import RunFolder
 
-    replicas = strategy.num_replicas_in_sync
-    global_batch = int(batch_size) * replicas
+    global_batch = int(batch_size) * strategy.num_replicas_in_sync
     steps = max(1, math.ceil(folder.count("train") / global_batch))
     plan = _Plan(strategy, folder, global_batch, steps, is_chief(strategy))
     if output_dir is None:
@@ -153,12 +133,14 @@ def _plan(strategy: Any, folder: Any, batch_size: int, output_dir: Any, epochs: 
     plan.run = RunFolder(output_dir).check(force=force, resumable=True)
     out = plan.run.path
     plan.backup_dir = out / "backup" if plan.chief else out / "backup" / worker_id(strategy)
-    plan.state = cb.read_backup(plan.backup_dir)
-    if plan.state and plan.state["finished"] and not resume and plan.state["epoch"] < epochs:
-        raise UserError(
-            f"{out} holds a finished run of {plan.state['epoch']} epochs; "
-            "pass resume=True (--resume) to train it further, or use another output folder"
-        )
+    state = read_backup(plan.backup_dir)
+    if state:
+        plan.weights, plan.start = state["weights"], (state["epoch"], state["step"])
+        if state["finished"] and not resume and state["epoch"] < epochs:
+            raise UserError(
+                f"{out} holds a finished run of {state['epoch']} epochs; "
+                "pass resume=True (--resume) to train it further, or use another output folder"
+            )
     if plan.start[0] >= epochs:
         raise UserError(f"{out} has already trained {plan.start[0]} epochs; ask for more epochs")
     return plan
@@ -172,8 +154,7 @@ def _compile(plan: _Plan, model_or_name: Any, model_args: dict, opt: dict, batch
 
     folder, strategy = plan.folder, plan.strategy
     previous_policy = keras.config.dtype_policy()
-    if MIXED_PRECISION[opt["mixed_precision"]]:
-        keras.config.set_dtype_policy(MIXED_PRECISION[opt["mixed_precision"]])
+    keras.config.set_dtype_policy(MIXED_PRECISION[opt["mixed_precision"]] or previous_policy)
     keras.utils.set_random_seed(opt["seed"])  # initial weights, dropout: the same run every time
     try:
         with strategy.scope():
@@ -185,13 +166,13 @@ def _compile(plan: _Plan, model_or_name: Any, model_args: dict, opt: dict, batch
                 optimizer=build_optimizer(opt, plan.steps),
                 loss=loss,
                 metrics=metrics,
-                jit_compile=resolve_jit_compile(opt["jit_compile"], strategy),
+                jit_compile=resolve_jit_compile(opt["jit_compile"]),
             )
             if keras.backend.backend() == "tensorflow":
                 _tf_workarounds(strategy, model, folder.image_size, batch_size)
-            if plan.state:
+            if plan.weights:
                 model.optimizer.build(model.trainable_variables)
-                model.load_weights(plan.backup_dir / plan.state["weights"])
+                model.load_weights(plan.backup_dir / plan.weights)
                 epoch, step = plan.start
                 print(f"resuming at epoch {epoch + 1}, step {step} of {plan.steps}")
     finally:
@@ -224,7 +205,6 @@ def _output_callbacks(plan: _Plan, save_freq: int | None, verbose: Any) -> Any:
     import keras
 
     from kerascnn.training import callbacks as cb
-    from kerascnn.training.callbacks import RunHistory
     from kerascnn.training.run import RunFolder
 
     run = plan.run
@@ -237,7 +217,7 @@ def _output_callbacks(plan: _Plan, save_freq: int | None, verbose: Any) -> Any:
     every = save_freq or (DEFAULT_SAVE_FREQ if plan.steps > DEFAULT_SAVE_FREQ else "epoch")
     backup = cb.TrainingBackup(plan.backup_dir, every)
     monitor = "val_loss" if plan.folder.files["validation"] else "loss"
-    plan.callbacks += [backup, cb.BestModel(run / "best.keras", monitor), RunHistory(run)]
+    plan.callbacks += [backup, cb.BestModel(run / "best.keras", monitor), cb.RunHistory(run)]
     if _importable("tensorboard") and _importable("tensorflow"):  # Keras' callback uses tf
         plan.callbacks.append(keras.callbacks.TensorBoard(str(run / "logs")))
     elif verbose and plan.chief:
@@ -262,20 +242,18 @@ def _precise_bn(requested: bool | str, steps: int, model: Any) -> bool:
 
 
 def _reestimate_batch_norm(model: Any, plan: _Plan, batch_size: int, verbose: Any) -> None:
-    """Precise BN: each batch-norm layer's moving statistics become their average over the
-    training images (one pass in shuffled batches of the per-replica batch, no augmentation);
-    with few steps an epoch the moving averages lag behind the weights."""
+    """Precise BN: batch-norm moving statistics become their average over the training images
+    (one un-augmented pass): with few steps an epoch the moving averages lag the weights."""
     from kerascnn.training.feeds import bn_batches
     from kerascnn.transfer.batchnorm import adapt_batch_norm
 
-    count = plan.folder.count("train")
     with plan.strategy.scope():
         adapt_batch_norm(model, bn_batches(plan, batch_size))
     if verbose and plan.chief:
         why = "< 50" if plan.steps < PRECISE_BN_STEPS else "; precise_bn=True"
         print(
-            f"precise BN: batch-norm statistics re-estimated on the {count} training images "
-            f"({plan.steps} steps per epoch {why})"
+            f"precise BN: batch-norm statistics re-estimated on the {plan.folder.count('train')} "
+            f"training images ({plan.steps} steps per epoch {why})"
         )
 
 
@@ -304,27 +282,20 @@ def _train(model: Any, plan: _Plan, settings: dict, backup: Any, verbose: Any) -
     from kerascnn.training.feeds import datasets
 
     train_from, validation = datasets(plan, settings)
-    epochs = settings["epochs"]
     run = {"validation_data": validation, "callbacks": plan.callbacks, "verbose": verbose}
-    start_epoch, start_step = plan.start
+    epoch, step = plan.start
+    if backup is not None:
+        backup.offset = step
     histories = []
     with warnings.catch_warnings():  # the validation set's unknown length; our own shuffling
         warnings.filterwarnings("ignore", message=".*(ran out of data|`shuffle=True` was passed)")
-        if start_step:  # finish the interrupted epoch first, from the step it stopped at
-            if backup is not None:
-                backup.offset = start_step
-            data, steps = train_from(start_epoch * plan.steps + start_step)
+        while epoch < settings["epochs"]:  # an interrupted epoch first, from where it stopped
+            end = epoch + 1 if step else settings["epochs"]
+            data, steps = train_from(epoch * plan.steps + step)
             histories.append(
-                model.fit(data, initial_epoch=start_epoch, epochs=start_epoch + 1,
-                          steps_per_epoch=steps, **run)
-            )  # fmt: skip
-            start_epoch += 1
-        if start_epoch < epochs:
-            data, steps = train_from(start_epoch * plan.steps)
-            histories.append(
-                model.fit(data, initial_epoch=start_epoch, epochs=epochs, steps_per_epoch=steps,
-                          **run)
-            )  # fmt: skip
+                model.fit(data, initial_epoch=epoch, epochs=end, steps_per_epoch=steps, **run)
+            )
+            epoch, step = end, 0
     history = histories[0]
     for more in histories[1:]:
         for key, values in more.history.items():
@@ -364,22 +335,19 @@ def fit(
     """Train and return the Keras ``History`` (its ``model`` has ``class_names``).
 
     Args:
-        model_or_name: a zoo name (built with ``model_args``, the data's class count and
-            ``image_size``), a ``keras.Model`` (cloned into the strategy's scope) or a builder.
+        model_or_name: a zoo name (built with ``model_args``), a ``keras.Model`` or a builder.
         data: a folder of class sub-folders or a ``kerascnn.training.data.ImageFolder``.
-        epochs, batch_size (per replica), optimizer (a name, ``{"name": ..., **options}``
-            or an instance), learning_rate, schedule (``"constant"``, ``"cosine"``),
-            warmup_epochs, weight_decay, label_smoothing, augmentation (arguments of
-            ``kerascnn.layers.classic_augmentation``), model_args: None takes the zoo
-            card's training defaults (``kerascnn.training.settings``).
+        epochs, batch_size (per replica), optimizer (a name, ``{"name": ..., **options}`` or
+            an instance), learning_rate, schedule (``"constant"``, ``"cosine"``), warmup_epochs,
+            weight_decay, label_smoothing, augmentation (``classic_augmentation`` arguments),
+            model_args: None takes the card's defaults (``kerascnn.training.settings``).
         strategy: ``"auto"``, ``"mirrored"``, ``"multiworker"``, ``"one"`` or a strategy.
         mixed_precision, jit_compile: ``"float16"``/``"bfloat16"``; ``"auto"`` = XLA on GPUs.
         output_dir: the run folder (``kerascnn.training.run``); the same call again resumes.
         validation_split, seed: the folder's split; ``seed`` also fixes shuffling and weights.
         save_freq, resume: steps between backups (default 500); extend a finished run.
         force: delete the run already in ``output_dir`` and start over.
-        precise_bn: after the last epoch, re-estimate batch-norm statistics on the training
-            images (``"auto"``: when the model has batch norm and an epoch is < 50 steps).
+        precise_bn: re-estimate batch norm after training (``"auto"``: an epoch < 50 steps).
         callbacks, verbose: more Keras callbacks; Keras' ``verbose``.
     """
     from kerascnn.training import callbacks as cb
@@ -399,7 +367,11 @@ def fit(
     epochs, batch_size = settings["epochs"], settings["batch_size"]
     _check_numbers(epochs=epochs, batch_size=batch_size, learning_rate=settings["learning_rate"])
     model_args = settings["model_args"]
-    _check_builder(model_or_name, model_args)  # unknown arguments fail here, not after the data
+    if isinstance(model_or_name, str):  # unknown arguments fail here, not after the data
+        from kerascnn.registry import check_builder_args
+        from kerascnn.weights.cards import parse_spec
+
+        check_builder_args(parse_spec(model_or_name)[0], model_args)
     augment = augmenter(settings["augmentation"], seed)  # a bad layer name fails here
     folder = _train_data(data, model_or_name, image_size, model_args, validation_split, seed)
     if len(folder.class_names) < 2:
@@ -411,16 +383,15 @@ def fit(
     plan.augment = augment
     if verbose:
         print(
-            f"{describe(strategy)}; global batch "
-            f"{plan.global_batch} = {batch_size} per replica x {plan.replicas}; "
-            f"{folder.count('train')} training images, {plan.steps} steps per epoch"
+            f"{describe(strategy)}; global batch {plan.global_batch} = {batch_size} per replica "
+            f"x {strategy.num_replicas_in_sync}; {folder.count('train')} training images, "
+            f"{plan.steps} steps per epoch"
         )
     model = _compile(plan, model_or_name, model_args, settings, batch_size)
     settings["precise_bn"] = _precise_bn(precise_bn, plan.steps, model)
     if plan.run is not None and plan.chief:
-        name = model_or_name if isinstance(model_or_name, str) else repr(model_or_name)
         plan.run.write_args(
-            {"model": name, "data": str(folder.root), "image_size": folder.image_size,
+            {"model": model_or_name, "data": str(folder.root), "image_size": folder.image_size,
              "validation_split": folder.validation_split, "test_split": folder.test_split,
              "strategy": describe(strategy), "save_freq": save_freq, **settings}
         )  # fmt: skip

@@ -23,20 +23,15 @@ def evaluate(
     seed: int = 0,
     batch_size: int = 64,
 ) -> dict[str, Any]:
-    """Accuracy of ``model`` on ``split`` of the folder ``data``.
+    """Accuracy, per-class accuracy and ``confusion`` (rows: true class) of ``model`` on ``split``.
 
     Args:
-        model: anything :func:`kerascnn.load` takes (a bare zoo name takes its default
-            weights); its preprocessing is applied to the images.
+        model: anything :func:`kerascnn.load` takes (a bare zoo name: its default weights).
         data: a folder of class sub-folders.
         split: ``"train"``, ``"validation"``, ``"test"`` or ``"all"``.
-        split_info: seed and fractions of the split (a run's ``split.json`` or a card's
-            ``split``); default: the one recorded with the model, else the arguments below.
+        split_info: a run's ``split.json`` or a card's ``split``; default: the model's own.
         validation_split, test_split, seed: the split when none is recorded.
         batch_size: images per batch.
-
-    Returns ``accuracy``, ``count``, ``errors``, ``per_class`` and ``confusion``
-    (rows: true class, columns: predicted).
     """
     from kerascnn.resolve import load
     from kerascnn.training.data import image_folder
@@ -65,9 +60,8 @@ def evaluate(
             f"the model predicts {outputs} classes but {data} has {len(classes)}; "
             "give the folder the model was trained on"
         )
-    ds = folder.dataset(split, batch_size=batch_size, shuffle=False)
     truth, predicted = [], []
-    for x, y in ds:
+    for x, y in folder.dataset(split, batch_size=batch_size, shuffle=False):
         x = loaded.preprocess(np.asarray(x))
         predicted.append(np.argmax(np.asarray(model.predict_on_batch(x)), axis=-1))
         truth.append(np.asarray(y))

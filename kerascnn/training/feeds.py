@@ -1,9 +1,4 @@
-"""What the engine feeds ``model.fit``: ``tf.data`` on TensorFlow, ``FolderBatches`` elsewhere.
-
-``datasets(plan, settings)`` gives ``train_from(step)`` (the shuffled, augmented training
-batches from a global step on, and the ``steps_per_epoch`` to pass with them) and the
-validation set; ``bn_batches`` the un-augmented training images for precise BN.
-"""
+"""What the engine feeds ``model.fit``: ``tf.data`` on TensorFlow, ``FolderBatches`` elsewhere."""
 
 from __future__ import annotations
 
@@ -32,8 +27,7 @@ def _tf_datasets(plan: Any, onehot: int | None) -> tuple[Any, Any]:
         return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
     def train_from(step: int) -> tuple[Any, int]:
-        # A new dataset object each time: its shuffle order then only depends on the
-        # seed, as in a fresh process.
+        # a new dataset each time: its shuffle order depends on the seed only, as in a new process
         stream = plan.folder.elements("train", repeat=True)
         ds = prepare(batch_images(stream, plan.global_batch, drop_remainder=True), True)
         return ds.skip(step), plan.steps - step % plan.steps
@@ -67,7 +61,8 @@ def _py_datasets(plan: Any, onehot: int | None) -> tuple[Any, Any]:
 
 
 def datasets(plan: Any, settings: dict[str, Any]) -> tuple[Any, Any]:
-    """``(train_from, validation)`` for the run's backend; labels one-hot when smoothed."""
+    """``(train_from, validation)``: ``train_from(step)`` gives the shuffled, augmented training
+    batches from a global step on, and their ``steps_per_epoch``; labels one-hot when smoothed."""
     onehot = len(plan.folder.class_names) if settings["label_smoothing"] else None
     if keras.backend.backend() == "tensorflow":
         return _tf_datasets(plan, onehot)
@@ -76,13 +71,12 @@ def datasets(plan: Any, settings: dict[str, Any]) -> tuple[Any, Any]:
 
 def bn_batches(plan: Any, batch_size: int) -> Any:
     """One pass over the training images, shuffled, in whole batches, not augmented."""
-    count = plan.folder.count("train")
     if keras.backend.backend() == "tensorflow":
         from kerascnn.training.data import batch_images
 
         stream = plan.folder.elements("train", repeat=True)  # seeded: every worker agrees
         batches = batch_images(stream, batch_size, drop_remainder=True)
-        return batches.take(math.ceil(count / batch_size))
+        return batches.take(math.ceil(plan.folder.count("train") / batch_size))
     from kerascnn.training.pydata import FolderBatches
 
     batches = FolderBatches(plan.folder, "train", batch_size)

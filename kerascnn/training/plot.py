@@ -20,15 +20,14 @@ _MARGIN = (56, 24, 16, 40)  # left, top, right, bottom
 
 def read_history(path: str | os.PathLike[str]) -> dict[str, list[float]]:
     """The columns of a Keras ``CSVLogger`` file as float lists (``epoch`` included)."""
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
     columns: dict[str, list[float]] = {}
-    for row in rows:
-        for key, value in row.items():
-            try:
-                columns.setdefault(key, []).append(float(value))
-            except (TypeError, ValueError):
-                columns.setdefault(key, []).append(float("nan"))
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            for key, value in row.items():
+                try:
+                    columns.setdefault(key, []).append(float(value))
+                except (TypeError, ValueError):
+                    columns.setdefault(key, []).append(float("nan"))
     return columns
 
 

@@ -1,10 +1,6 @@
-"""An image folder's split as a ``keras.utils.PyDataset``: the input pipeline without TensorFlow.
-
-The JAX and PyTorch engines read images with this: decoded with Pillow (in threads,
-once, into memory), shuffled each epoch by ``seed`` and epoch number (the same order
-in every process and on every rerun), cut into batches, augmented by the engine's
-Keras augmentation model (in batch order, so its random draws repeat with the seed).
-"""
+"""An image folder's split as a ``keras.utils.PyDataset``, the JAX and PyTorch engines' input:
+decoded once into memory with Pillow, shuffled each epoch by seed and epoch (the same order in
+every process and rerun), augmented in batch order (the random draws repeat with the seed)."""
 
 from __future__ import annotations
 
@@ -45,16 +41,13 @@ class FolderBatches(keras.utils.PyDataset):
     """Batches ``(float32 pixels, int32 labels)`` of one split of an ``ImageFolder``.
 
     Args:
-        folder: a ``kerascnn.training.data.ImageFolder``.
-        split: ``"train"``, ``"validation"`` or ``"test"``.
+        folder, split: a ``kerascnn.training.data.ImageFolder`` and one of its splits.
         batch_size: images per batch, the global batch when data parallel.
         shuffle: reshuffle every epoch (default: training data only); then every batch is
-            whole, the last one completed from the start of the epoch's order, as the
-            engine's repeated ``tf.data`` stream does (``ceil(n / batch_size)`` steps).
+            whole, the last completed from the epoch's start, as the engine's ``tf.data`` does.
         augment: a Keras model applied to each training batch, or None.
         classes: one-hot labels of this many classes (label smoothing), or None.
-        epoch, offset: where a resumed run continues: its epoch (the shuffle order) and
-            the first batch of that epoch.
+        epoch, offset: where a resumed run continues: its epoch and that epoch's first batch.
         shard: ``(process, processes)``: this process's equal part of every batch.
         multiple: the last, partial batch is cut to a multiple of this (the device count).
     """

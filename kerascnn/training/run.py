@@ -1,16 +1,6 @@
-"""The run folder: one writer and one layout for ``kerascnn train`` and ``kerascnn finetune``.
-
-``OUTPUT/``
-    ``model.keras``         the trained model (``kerascnn predict OUTPUT IMAGE`` uses it)
-    ``model.classes.json``  its class names and preprocessing (read by ``kerascnn.load``)
-    ``args.json``           the resolved arguments of the run
-    ``split.json``          the data split (``kerascnn evaluate OUTPUT`` reads it back)
-    ``history.csv``         one row per epoch; ``history.png``: loss and accuracy curves
-
-``kerascnn train`` adds ``best.keras`` (best validation loss), ``backup/`` (resume
-state) and, with TensorBoard installed, ``logs/``. Every file goes through
-``kerascnn.atomic``.
-"""
+"""The run folder of ``kerascnn train`` and ``kerascnn finetune``: ``model.keras`` and its
+``model.classes.json``, ``args.json``, ``split.json``, ``history.csv``/``.png``; ``train`` adds
+``best.keras``, ``backup/`` and (with TensorBoard) ``logs/``; all go through ``kerascnn.atomic``."""
 
 from __future__ import annotations
 
@@ -50,12 +40,8 @@ class RunFolder:
         self.path = Path(path).expanduser()
 
     def check(self, *, force: bool = False, resumable: bool = False) -> RunFolder:
-        """Before any work: the folder can be written, and holds no run unless allowed.
-
-        A folder with run files is refused unless ``force`` (they are deleted: the run
-        starts over) or ``resumable`` and it holds an unfinished backup (``kerascnn train``
-        resumes it). Creates nothing; a one-line ``UserError`` otherwise.
-        """
+        """Before any work: the folder can be written, and holds no run unless ``force`` (its
+        files are deleted) or ``resumable`` with a backup. Creates nothing; else a ``UserError``."""
         found = [n for n in RUN_FILES if (self.path / n).exists()] if self.path.is_dir() else []
         trained = [n for n in found if n in ("model.keras", "best.keras", "backup")]
         if found and force:

@@ -1,11 +1,6 @@
-"""What a training run uses: the model card's training defaults, overridden value by value.
-
-Each zoo card has a ``"training"`` entry (optimizer, learning rate and schedule, weight
-decay, label smoothing, augmentation, epochs, batch size, builder arguments), found
-by the model's recipe to learn well; ``kerascnn train MODEL`` with no flags uses it,
-and each flag (or ``fit`` argument) replaces one value. Other models get
-:data:`GENERIC`. The resolved settings go to the run folder's ``args.json``.
-"""
+"""What a training run uses: the zoo card's ``"training"`` entry (found by the model's recipe
+to learn well; other models get :data:`GENERIC`), each flag or ``fit`` argument replacing one
+value. The resolved settings go to the run folder's ``args.json``."""
 
 from __future__ import annotations
 
@@ -30,23 +25,19 @@ GENERIC: dict[str, Any] = {
 
 
 def resolve_settings(model_or_name: Any, **given: Any) -> dict[str, Any]:
-    """GENERIC, then the card's ``training`` entry (zoo names), then each non-None value given.
-
-    ``model_args`` and ``augmentation`` given are merged into the defaults key by key.
-    """
-    settings = {k: (dict(v) if isinstance(v, dict) else v) for k, v in GENERIC.items()}
+    """GENERIC, then the card's ``training`` entry (zoo names), then each non-None value given;
+    ``model_args`` and ``augmentation`` given are merged into the defaults key by key."""
+    settings = dict(GENERIC)
     if isinstance(model_or_name, str):
         from kerascnn.registry import get_model_card
         from kerascnn.weights.cards import parse_spec
 
-        for key, value in get_model_card(parse_spec(model_or_name)[0]).training.items():
-            settings[key] = dict(value) if isinstance(value, dict) else value
+        settings.update(get_model_card(parse_spec(model_or_name)[0]).training)
+    settings = {k: dict(v) if isinstance(v, dict) else v for k, v in settings.items()}
     for key, value in given.items():
-        if value is None:
-            continue
         if key in ("model_args", "augmentation") and isinstance(value, dict):
-            settings[key] = {**settings.get(key, {}), **value}
-        else:
+            value = {**settings.get(key, {}), **value}
+        if value is not None:
             settings[key] = value
     settings["model_args"] = {
         k: tuple(v) if isinstance(v, list) else v for k, v in settings["model_args"].items()

@@ -1,10 +1,10 @@
 """Re-estimating batch-norm statistics on the new data before fine-tuning (AdaBN, Li et al.
-2016): a backbone's moving statistics are those of the data it was trained on.
-"""
+2016): a backbone's moving statistics are those of the data it was trained on."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from itertools import islice
 from typing import Any
 
 import keras
@@ -21,19 +21,15 @@ def adapt_batch_norm(model: Any, data: Iterable[Any], *, max_batches: int | None
     each run in training mode; ``trainable`` flags and momentum are left as they were.
     Returns the number of layers adapted (0 when ``data`` is empty).
     """
-    layers = [
-        layer for layer in walk_layers(model) if isinstance(layer, keras.layers.BatchNormalization)
-    ]
+    layers = [la for la in walk_layers(model) if isinstance(la, keras.layers.BatchNormalization)]
     if not layers:
         return 0
     saved = [(layer, layer.momentum, layer.trainable) for layer in layers]
+    seen = 0
     try:
         for layer in layers:
             layer.trainable = True  # frozen batch norm would run in inference mode
-        seen = 0
-        for batch in data:
-            if max_batches is not None and seen >= max_batches:
-                break
+        for batch in islice(data, max_batches):
             images = batch[0] if isinstance(batch, (tuple, list)) else batch
             for layer in layers:  # running average: batch n gets weight 1/(n+1)
                 layer.momentum = seen / (seen + 1)

@@ -1,9 +1,5 @@
-"""Freezing and unfreezing layers, and "blocks": groups of layers by name prefix.
-
-Frozen ``BatchNormalization`` layers also run in inference mode (Keras 3); :func:`unfreeze`
-keeps them frozen by default, as the Keras transfer-learning guide advises. Recompile the
-model after changing what is trainable.
-"""
+"""Freezing and unfreezing layers, and "blocks": groups of layers by name prefix. Frozen batch
+norm runs in inference mode; :func:`unfreeze` keeps it frozen by default. Recompile after."""
 
 from __future__ import annotations
 
@@ -22,12 +18,9 @@ _TOP_BLOCKS = re.compile(r"top-(\d+)-blocks?")
 
 
 def block_of(layer_name: str) -> str:
-    """The block a layer belongs to: its name up to the first ``_``.
-
-    ``block5_conv1`` -> ``block5``, ``stage3_pool`` -> ``stage3``,
-    ``conv5_block3_out`` -> ``conv5``, ``pool5`` -> ``pool5``; a first part
-    without a digit takes the number after it (``block_16_project`` -> ``block_16``).
-    """
+    """The block a layer belongs to: its name up to the first ``_`` (``block5_conv1`` ->
+    ``block5``, ``conv5_block3_out`` -> ``conv5``, ``pool5`` -> ``pool5``); a first part
+    without a digit takes the number after it (``block_16_project`` -> ``block_16``)."""
     parts = layer_name.split("_")
     if len(parts) > 1 and not any(c.isdigit() for c in parts[0]) and parts[1].isdigit():
         return f"{parts[0]}_{parts[1]}"
@@ -39,11 +32,8 @@ def _is_head(layer: Any) -> bool:
 
 
 def blocks(model: Any, *, end: int | None = None) -> list[tuple[str, list[Any]]]:
-    """The backbone's blocks in order, as ``(name, layers)``, only those with weights.
-
-    ``end``: the index of the last backbone layer (default: the last layer
-    that is not part of a head made by ``swap_head``).
-    """
+    """The backbone's blocks with weights in order, as ``(name, layers)``. ``end``: the index of
+    the last backbone layer (default: the last one not in a head made by ``swap_head``)."""
     if end is None:
         end = max((i for i, la in enumerate(model.layers) if not _is_head(la)), default=-1)
     found: dict[str, list[Any]] = {}
@@ -65,8 +55,7 @@ def resolve_start(model: Any, ref: str | int, *, end: int | None = None) -> int:
             f"{ref!r}: {model.name} has {len(found)} blocks with weights ({names}); "
             f"use top-1-blocks .. top-{len(found)}-blocks"
         )
-    first = found[-n][1][0]
-    return model.layers.index(first)
+    return model.layers.index(found[-n][1][0])  # the first layer of the n-th block from the top
 
 
 def walk_layers(layer: Any) -> Iterator[Any]:
@@ -77,11 +66,8 @@ def walk_layers(layer: Any) -> Iterator[Any]:
 
 
 def freeze(model: Any, up_to: str | int | None = None) -> Any:
-    """Freeze ``model.layers`` from the first up to and including ``up_to``.
-
-    ``up_to`` is a layer name or index; ``None`` means the backbone (up to the
-    feature layer, see ``find_feature_layer``). Returns ``model``.
-    """
+    """Freeze ``model.layers`` up to and including ``up_to`` (a layer name or index; ``None``:
+    the backbone, up to ``find_feature_layer``). Returns ``model``."""
     stop = feature_layer_index(model) if up_to is None else layer_index(model, up_to, what="up_to")
     for layer in model.layers[: stop + 1]:
         layer.trainable = False
@@ -91,11 +77,8 @@ def freeze(model: Any, up_to: str | int | None = None) -> Any:
 def unfreeze(
     model: Any, from_: str | int | None = None, *, keep_batchnorm_frozen: bool = True
 ) -> Any:
-    """Make layers trainable from ``from_`` (name, index or ``"top-N-blocks"``) to the end.
-
-    ``None`` unfreezes every layer. Batch norm layers stay frozen (inference
-    mode) unless ``keep_batchnorm_frozen=False``. Returns ``model``.
-    """
+    """Make layers trainable from ``from_`` (name, index or ``"top-N-blocks"``; ``None``: all) to
+    the end; batch norm stays frozen unless ``keep_batchnorm_frozen=False``. Returns ``model``."""
     start = 0 if from_ is None else resolve_start(model, from_)
     for layer in model.layers[start:]:
         for sub in walk_layers(layer):  # outer layers first: their setter reaches the inner

@@ -15,7 +15,6 @@ __all__ = ["HEAD_PREFIX", "feature_layer_index", "find_feature_layer", "layer_in
 
 # Layers that swap_head adds are named head_* plus the final "predictions".
 HEAD_PREFIX = "head_"
-_POOLING = (None, "avg", "max")
 
 
 def layer_index(model: Any, ref: str | int, *, what: str = "layer") -> int:
@@ -70,12 +69,9 @@ def _rank(model: Any, layer: Any) -> int:
 
 
 def find_feature_layer(model: Any, feature_layer: str | int | None = None) -> str:
-    """The name of the last feature layer, the one the classifier starts after.
-
-    In order: ``feature_layer`` if given; the zoo card's ``"feature_layer"``
-    when ``model.name`` is a registered model that has that layer; else the
-    last layer with a 4-D output (before ``Flatten``/global pooling/``Dense``).
-    """
+    """The name of the last feature layer, the one the classifier starts after: ``feature_layer``
+    if given; else the zoo card's, if ``model.name`` is a zoo model that has that layer; else the
+    last layer with a 4-D output (before ``Flatten``/global pooling/``Dense``)."""
     if feature_layer is not None:
         return model.layers[layer_index(model, feature_layer, what="feature_layer")].name
     from kerascnn.registry import get_model_card, list_models
@@ -109,10 +105,9 @@ def swap_head(
     feature_layer: str | int | None = None,
     copy: bool = False,
 ) -> Any:
-    """A new model: ``model`` up to its last feature layer, then a new classifier.
-
-    The head: ``head_flatten``, ``head_avg_pool`` or ``head_max_pool`` (for 4-D features),
-    ``head_fc1``.., ``head_dropout``, then ``predictions``.
+    """A new model: ``model`` up to its last feature layer, then a new classifier: ``head_flatten``,
+    ``head_avg_pool`` or ``head_max_pool`` (4-D features), ``head_fc1``.., ``head_dropout``,
+    ``predictions``.
 
     Args:
         model, classes: the model; the new number of classes (at least 2).
@@ -124,16 +119,15 @@ def swap_head(
     """
     if isinstance(classes, bool) or not isinstance(classes, int) or classes < 2:
         raise UserError(f"classes must be an integer of at least 2, got {classes!r}; e.g. 10")
-    if pooling not in _POOLING:
+    if pooling not in (None, "avg", "max"):
         raise UserError(f"unknown pooling {pooling!r}; use None, 'avg' or 'max'")
     if not 0.0 <= dropout < 1.0:
         raise UserError(f"dropout must be in [0, 1), got {dropout!r}; e.g. dropout=0.5")
     if any(isinstance(u, bool) or not isinstance(u, int) or u < 1 for u in hidden):
         raise UserError(f"hidden must be positive integers, got {tuple(hidden)!r}; e.g. (256,)")
     if copy:
-        clone = keras.models.clone_model(model)
-        clone.set_weights(model.get_weights())
-        model = clone
+        model, original = keras.models.clone_model(model), model
+        model.set_weights(original.get_weights())
     index = feature_layer_index(model, feature_layer)
     kept = {layer.name for layer in model.layers[: index + 1]}
     taken = kept & {"predictions", "head_flatten", "head_avg_pool", "head_max_pool", "head_dropout"}

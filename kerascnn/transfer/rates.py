@@ -1,9 +1,5 @@
-"""Discriminative learning rates: one learning-rate multiplier per group of layers.
-
-A ``keras.optimizers.MultiOptimizer`` with one copy of the base optimizer per multiplier,
-mapped to its layers' variables: a normal Keras optimizer (``tf.distribute``, mixed
-precision, ``BackupAndRestore`` and ``model.save`` work with it).
-"""
+"""Discriminative learning rates: a ``keras.optimizers.MultiOptimizer`` with one copy of the
+base optimizer per learning-rate multiplier, each mapped to its layers' variables."""
 
 from __future__ import annotations
 
@@ -58,10 +54,8 @@ def backbone_multipliers(
 def geometric_multipliers(
     model: Any, decay: float, *, feature_layer: str | int | None = None
 ) -> dict[str, float]:
-    """A geometric spread across blocks: the top block ``decay``, the next ``decay**2``, ...
-
-    Blocks are layer-name prefixes (see ``kerascnn.transfer.blocks``); the head keeps x1.
-    """
+    """A geometric spread across blocks (``kerascnn.transfer.blocks``): the top block ``decay``,
+    the next ``decay**2``, ...; the head keeps x1."""
     if not 0.0 < decay <= 1.0:
         raise UserError(f"decay must be in (0, 1], got {decay!r}; e.g. decay=0.5")
     end = feature_layer_index(model, feature_layer)
@@ -92,9 +86,8 @@ def discriminative_optimizer(
     learning_rate: float | Any | None = None,
     default: float = 1.0,
 ) -> keras.optimizers.MultiOptimizer:
-    """An optimizer that trains each layer with ``learning_rate x multipliers[layer]``.
-
-    Compile ``model`` with it after choosing what is trainable.
+    """An optimizer that trains each layer with ``learning_rate x multipliers[layer]``; compile
+    ``model`` with it after choosing what is trainable.
 
     Args:
         model, multipliers: layer name (a nested model's covers all its layers) -> factor,
@@ -103,16 +96,14 @@ def discriminative_optimizer(
             its learning rate.
         default: the factor of the other layers.
     """
-    base = keras.optimizers.get(optimizer) if isinstance(optimizer, str) else optimizer
+    base = keras.optimizers.get(optimizer)
     if isinstance(base, keras.optimizers.MultiOptimizer | keras.optimizers.LossScaleOptimizer):
         raise UserError(
             f"optimizer must be a plain optimizer, got a {type(base).__name__}; "
             "pass the optimizer it wraps"
         )
     if learning_rate is not None:
-        config = base.get_config()
-        config["learning_rate"] = learning_rate
-        base = type(base).from_config(config)
+        base = type(base).from_config({**base.get_config(), "learning_rate": learning_rate})
     groups: dict[float, list[str]] = {}
     for name, factor in multipliers.items():
         if isinstance(factor, bool) or not isinstance(factor, int | float) or factor < 0:
@@ -120,8 +111,7 @@ def discriminative_optimizer(
                 f"learning-rate multiplier for {name!r} must be >= 0, got {factor!r}; "
                 "e.g. 0.1, or 0 to keep the layer fixed"
             )
-        layer = model.layers[layer_index(model, name, what="multipliers")]
-        paths = [v.path for v in layer.weights]
+        paths = [v.path for v in model.layers[layer_index(model, name, what="multipliers")].weights]
         if float(factor) != float(default) and paths:
             groups.setdefault(float(factor), []).extend(paths)
     mapping = keras.optimizers.OptimizerMap(_scaled(base, float(default)))

@@ -1,6 +1,5 @@
-"""The two-phase fine-tuning recipe: train a new head on a frozen backbone, then
-unfreeze the top blocks and train on, with a smaller learning rate for the backbone
-(flat, or decaying block by block from the head down)."""
+"""The two-phase fine-tuning recipe: a new head on a frozen backbone, then the top blocks too,
+the backbone at a smaller learning rate (flat, or decaying block by block from the head down)."""
 
 from __future__ import annotations
 
@@ -18,17 +17,13 @@ from kerascnn.resolve import LoadedModel, is_path, load
 from kerascnn.training.callbacks import RunHistory
 from kerascnn.training.run import RunFolder
 from kerascnn.training.settings import augmenter
-from kerascnn.transfer import batchnorm, freezing
+from kerascnn.transfer import batchnorm, freezing, rates
 from kerascnn.transfer.head import find_feature_layer, swap_head
-from kerascnn.transfer.rates import (
-    backbone_multipliers,
-    discriminative_optimizer,
-    geometric_multipliers,
-)
 
 __all__ = ["FinetuneResult", "finetune"]
 
 _NOT_RECORDED = ("model_or_spec", "data", "callbacks", "verbose", "optimizer", "force")
+_LOSS = "sparse_categorical_crossentropy"
 
 
 @dataclass
@@ -60,11 +55,8 @@ def _preprocess(mode: str) -> Any:
 
 
 def _backbone(spec: Any, image_size: tuple[int, int] | None) -> tuple[LoadedModel, tuple]:
-    """The pretrained network (through ``kerascnn.load``) and the size to train at.
-
-    A zoo spec keeps its classifier only at the size its weights were made for (the
-    full top only loads there); at other sizes it is built without it.
-    """
+    """The pretrained network (``kerascnn.load``) and the size to train at. A zoo spec keeps
+    its classifier only at the size its weights were made for (the full top loads only there)."""
     if not isinstance(spec, str) or is_path(spec):
         loaded = load(spec)
         return loaded, tuple(image_size or loaded.input_size)
@@ -82,7 +74,7 @@ def _backbone(spec: Any, image_size: tuple[int, int] | None) -> tuple[LoadedMode
 
 
 def _optimizer(optimizer: Any, lr: float) -> keras.optimizers.Optimizer:
-    base = keras.optimizers.get(optimizer) if isinstance(optimizer, str) else optimizer
+    base = keras.optimizers.get(optimizer)
     return type(base).from_config({**base.get_config(), "learning_rate": lr})
 
 
@@ -127,14 +119,12 @@ def _augmentation(augmentation: Any, spec: Any, model: Any = None) -> dict[str, 
     return dict(augmentation or {})
 
 
-def _data(data: Any, size: tuple, classes: Any, preprocessing: str, split: dict) -> Any:
+def _data(data, size, classes, preprocessing, augment, validation_split, seed, batch_size):
     """The image folder, its class names checked, and its preprocessed datasets: training
-    (augmented first by ``split["augment"]``, if any), validation and training unaugmented."""
+    (augmented first by ``augment``, if any), validation and training unaugmented."""
     from kerascnn.training.data import image_folder
 
-    folder = image_folder(
-        data, size, split["validation_split"], split["seed"], batch_size=split["batch_size"]
-    )
+    folder = image_folder(data, size, validation_split, seed, batch_size=batch_size)
     names = list(folder.class_names)
     if len(names) < 2:
         raise UserError(f"{data}: found {len(names)} class folder(s); need at least 2, add one")
@@ -143,16 +133,16 @@ def _data(data: Any, size: tuple, classes: Any, preprocessing: str, split: dict)
             f"{data} has {len(names)} class folders ({', '.join(names)}) but classes={classes}; "
             "use classes='auto'"
         )
-    plain, val = folder.train, folder.validation
-    train, augment = plain, split["augment"]
+    train = plain = folder.train
     if augment is not None:  # on pixels in [0, 255], as in kerascnn train
         import tensorflow as tf
 
         train = plain.map(lambda x, y: (augment(x, training=True), y), tf.data.AUTOTUNE)
+    datasets = train, folder.validation, plain
     fn = _preprocess(preprocessing)
     if fn is not None:
-        train, val, plain = (d.map(fn) if d is not None else None for d in (train, val, plain))
-    return folder, train, val, plain
+        datasets = tuple(d.map(fn) if d is not None else None for d in datasets)
+    return folder, *datasets
 
 
 def finetune(
@@ -184,11 +174,10 @@ def finetune(
 ) -> FinetuneResult:
     """Fine-tune a pretrained network on a folder of class folders, in two phases.
 
-    1. ``head_epochs``: a new head (``swap_head``) on the frozen backbone, at ``lr``.
-    2. ``finetune_epochs``: layers from ``unfreeze`` on (a layer, or ``"top-N-blocks"``:
-       blocks are layer-name prefixes before ``_``) train too, at ``lr x
-       backbone_lr_mult`` (or, given ``lr_decay``, each block at ``lr_decay`` times the rate
-       of the block above it, the head at ``lr``); batch norm stays in inference mode.
+    Phase 1 (``head_epochs``) trains a new head (``swap_head``) on the frozen backbone at ``lr``;
+    phase 2 (``finetune_epochs``) also the layers from ``unfreeze`` on (a layer, or
+    ``"top-N-blocks"``: blocks are layer-name prefixes before ``_``), at ``lr x backbone_lr_mult``
+    (or each block at ``lr_decay`` x the rate of the block above); batch norm stays frozen.
 
     Args:
         model_or_spec, data: anything ``kerascnn.load`` takes; a folder of class folders.
@@ -198,11 +187,9 @@ def finetune(
         image_size, batch_size, validation_split, seed: the input size and data split.
         hidden, dropout, pooling, feature_layer: the new head (``swap_head``).
         augmentation: ``kerascnn.layers.classic_augmentation`` arguments for the training
-            images; ``"auto"``: the zoo card's training augmentation, for a zoo spec or a
-            saved model of a zoo architecture (by its name), else none.
+            images; ``"auto"``: the zoo card's, for a zoo spec or a zoo architecture's model.
         adapt_batch_norm: first re-estimate the backbone's batch-norm statistics (AdaBN).
-        output_dir, force: the run folder of ``kerascnn.training.run``, checked before
-            training; ``force`` replaces a run already there.
+        output_dir, force: the run folder (``kerascnn.training.run``); replace a run there.
         callbacks, verbose: as ``model.fit``.
     """
     arguments = {k: v for k, v in locals().items() if k not in _NOT_RECORDED}
@@ -214,59 +201,48 @@ def finetune(
     if arguments["augmentation"] is None:  # "auto" for a file: by its architecture's name
         arguments["augmentation"] = _augmentation(augmentation, model_or_spec, base.model)
         augment = augmenter(arguments["augmentation"], seed)
-    preprocessing = base.preprocessing
-    split = {"validation_split": validation_split, "seed": seed, "batch_size": batch_size,
-             "augment": augment}  # fmt: skip
-    folder, train, val, plain = _data(data, size, classes, preprocessing, split)
+    folder, train, val, plain = _data(
+        data, size, classes, base.preprocessing, augment, validation_split, seed, batch_size
+    )
     names = list(folder.class_names)
     feature = find_feature_layer(base.model, feature_layer)
-    model = swap_head(
-        base.model, len(names), hidden=hidden, dropout=dropout, pooling=pooling,
-        feature_layer=feature,
-    )  # fmt: skip
+    head_args = {"hidden": hidden, "dropout": dropout, "pooling": pooling, "feature_layer": feature}
+    model = swap_head(base.model, len(names), **head_args)
     if finetune_epochs:
         freezing.resolve_start(model, unfreeze)  # a bad layer name fails before training
     if adapt_batch_norm and not batchnorm.adapt_batch_norm(model, plain):
         raise UserError(f"{model.name} has no BatchNormalization layers; drop adapt_batch_norm")
+    callbacks = [RunHistory(run), *callbacks] if run is not None else [*callbacks]
     # the pipeline shuffles itself; shuffle=False only silences Keras' warning
-    extra = [RunHistory(run)] if run is not None else []
-    fit = {"validation_data": val, "callbacks": [*extra, *callbacks], "verbose": verbose,
-           "shuffle": False, "x": train}  # fmt: skip
-    phases = {"head": head_epochs, "finetune": finetune_epochs}
-    history = _train_phases(
-        model, feature, phases, unfreeze, (optimizer, lr, backbone_lr_mult, lr_decay), fit
-    )
-    result = FinetuneResult(model, names, preprocessing, history, skipped=list(folder.skipped))
+    fit = dict(x=train, validation_data=val, callbacks=callbacks, verbose=verbose, shuffle=False)
+    lrs = (optimizer, lr, backbone_lr_mult, lr_decay)
+    with warnings.catch_warnings():  # the folder's dataset has no known length: not a problem
+        warnings.filterwarnings("ignore", message=".*ran out of data")
+        history = _phases(model, feature, (head_epochs, finetune_epochs), unfreeze, lrs, fit)
+    result = FinetuneResult(model, names, base.preprocessing, history, skipped=list(folder.skipped))
     if run is not None:
-        result.model_path = run.write_model(model, names, preprocessing)
+        result.model_path = run.write_model(model, names, base.preprocessing)
         run.write_split(folder.to_json())
         run.write_args({"model": str(model_or_spec), "data": str(data), **arguments})
     return result
 
 
-def _train_phases(model, feature, epochs: dict, unfreeze, rates: tuple, fit: dict) -> dict:
+def _phases(model, feature, epochs: tuple, unfreeze, lrs: tuple, fit: dict) -> dict:
     """Phase 1 on the frozen backbone, phase 2 from ``unfreeze`` on; each phase's history."""
-    with warnings.catch_warnings():  # the folder's dataset has no known length: not a problem
-        warnings.filterwarnings("ignore", message=".*ran out of data")
-        return _phases(model, feature, epochs, unfreeze, rates, fit)
-
-
-def _phases(model, feature, epochs: dict, unfreeze, rates: tuple, fit: dict) -> dict:
-    optimizer, lr, backbone_lr_mult, lr_decay = rates
+    (head_epochs, finetune_epochs), (optimizer, lr, backbone_lr_mult, lr_decay) = epochs, lrs
     history: dict[str, dict[str, list[float]]] = {}
     freezing.freeze(model, up_to=feature)  # phase 2 unfreezes from `unfreeze` on
-    if epochs["head"]:
-        opt = _optimizer(optimizer, lr)
-        model.compile(opt, "sparse_categorical_crossentropy", metrics=["accuracy"])
-        history["head"] = model.fit(epochs=epochs["head"], **fit).history
-    if epochs["finetune"]:
+    if head_epochs:
+        model.compile(_optimizer(optimizer, lr), _LOSS, metrics=["accuracy"])
+        history["head"] = model.fit(epochs=head_epochs, **fit).history
+    if finetune_epochs:
         freezing.unfreeze(model, from_=unfreeze)
         if lr_decay is None:
-            mults = backbone_multipliers(model, backbone_lr_mult, feature_layer=feature)
+            mults = rates.backbone_multipliers(model, backbone_lr_mult, feature_layer=feature)
         else:  # the top block x lr_decay, the next x lr_decay**2, ...; the head x1
-            mults = geometric_multipliers(model, lr_decay, feature_layer=feature)
-        opt = discriminative_optimizer(model, mults, optimizer=optimizer, learning_rate=lr)
-        model.compile(opt, "sparse_categorical_crossentropy", metrics=["accuracy"])
-        total = epochs["head"] + epochs["finetune"]
-        history["finetune"] = model.fit(initial_epoch=epochs["head"], epochs=total, **fit).history
+            mults = rates.geometric_multipliers(model, lr_decay, feature_layer=feature)
+        opt = rates.discriminative_optimizer(model, mults, optimizer=optimizer, learning_rate=lr)
+        model.compile(opt, _LOSS, metrics=["accuracy"])
+        total = head_epochs + finetune_epochs
+        history["finetune"] = model.fit(initial_epoch=head_epochs, epochs=total, **fit).history
     return {p: {k: [float(v) for v in vs] for k, vs in h.items()} for p, h in history.items()}

@@ -1,6 +1,5 @@
 """Where weights live: ``$KERASCNN_HOME``, else ``$KERAS_HOME/kerascnn``, else
-``~/.keras/kerascnn``, as ``MODEL/VARIANT/FILE``; bundled weights live in the package.
-Cheap to import (no Keras)."""
+``~/.keras/kerascnn``, as ``MODEL/VARIANT/FILE``; bundled weights live in the package."""
 
 from __future__ import annotations
 
@@ -12,6 +11,7 @@ from pathlib import Path
 
 from kerascnn.atomic import atomic_path
 from kerascnn.errors import UserError, WeightsUnavailableError
+from kerascnn.weights import download as hub
 from kerascnn.weights.cards import WeightCard
 
 __all__ = [
@@ -36,10 +36,7 @@ def cache_root() -> Path:
 
 
 def cached_path(card: WeightCard) -> Path:
-    """Where the weights of ``card`` are (or would be) cached.
-
-    Bundled weights (a ``file`` card) are in the package: their path is returned.
-    """
+    """Where the weights of ``card`` are (or would be) cached; bundled ones: in the package."""
     if card.file is not None:
         return Path(str(resources.files("kerascnn.zoo").joinpath(card.file)))
     filename = card.filename or str(card.url).rsplit("/", 1)[-1]
@@ -48,9 +45,7 @@ def cached_path(card: WeightCard) -> Path:
 
 def is_cached(card: WeightCard) -> bool:
     """Whether the file of ``card`` is here, complete and verified (bundled ones always)."""
-    from kerascnn.weights import download
-
-    return card.bundled or download.is_valid(cached_path(card), card.hash, card.size)
+    return card.bundled or hub.is_valid(cached_path(card), card.hash, card.size)
 
 
 def _missing_hint(card: WeightCard, path: Path, why: str) -> str:
@@ -61,13 +56,8 @@ def _missing_hint(card: WeightCard, path: Path, why: str) -> str:
 
 
 def variant_file(card: WeightCard, *, progress: bool | None = None) -> Path:
-    """The verified local file of ``card``: bundled, cached, or downloaded now.
-
-    Raises ``WeightsUnavailableError`` (one line, with the import command) when it is
-    neither cached nor downloadable: ``KERASCNN_OFFLINE=1`` or the network fails.
-    """
-    from kerascnn.weights import download as hub
-
+    """The verified local file of ``card``: bundled, cached, or downloaded now; else a
+    ``WeightsUnavailableError`` naming the import command (``KERASCNN_OFFLINE=1``, no network)."""
     path = cached_path(card)
     if card.bundled:
         ok, found = hub.file_matches(path, card.hash) if path.is_file() else (False, "none")
@@ -89,8 +79,6 @@ def variant_file(card: WeightCard, *, progress: bool | None = None) -> Path:
 
 def import_weights(card: WeightCard, source: str | Path) -> Path:
     """Verify a file fetched by other means and install it in the cache (atomically)."""
-    from kerascnn.weights import download as hub
-
     source = Path(source).expanduser()
     if card.bundled:
         raise UserError(f"{card.spec} is bundled with kerascnn; nothing to import")

@@ -1,37 +1,6 @@
-"""Model and weight cards: the zoo's JSON metadata, parsed and checked once into dataclasses.
-
-A model's card (``zoo/*.json``) has a ``"weights"`` dict, variant name -> weight card.
-Every weight card has:
-
-``source``        who published the file, in words (a URL where possible)
-``license``       the licence of the weights
-``format``        ``"keras-h5"`` (legacy Keras ``.h5``: ``layer_names`` + ``weight_names``),
-                  ``"keras-weights"`` (Keras 3 ``.weights.h5``) or ``"torch-pth"``
-                  (a torchvision state dict, converted on loading)
-``hash``          ``"md5:<32 hex>"`` or ``"sha256:<hex>"``; a sha256 *prefix* of 8 or more hex
-                  digits is accepted where that is all the publisher gives (torchvision)
-``size``          file size in bytes
-``include_top``   whether the file holds the classifier head (``false`` for ``-notop``)
-``classes``       the class names: a list, or the name of a class index shipped in
-                  ``kerascnn/resources`` (``"imagenet"`` -> ``imagenet_class_index.json``)
-``input_shape``   ``[height, width, channels]`` the weights were trained at
-``preprocessing`` a name from ``kerascnn.preprocessing.PREPROCESSING`` (``"caffe"``,
-                  ``"torch"``, ``"tf"`` or ``"none"``: raw pixels, the model rescales them)
-``accuracy``      published figures: ``{"dataset": ..., "top1": 71.3, "top5": 90.1, ...}``
-
-and exactly one of
-
-``url``           downloadable weights (``https``); cached in ``kerascnn.weights.cache``
-``file``          weights bundled in the package, a path relative to ``kerascnn.zoo``
-                  (e.g. ``"weights/gesture_cnn_sign_digits.weights.h5"``); the hash must then
-                  be a full sha256
-
-Optional: ``filename`` (the cache file name, default the URL's last part), ``crop``
-(the central fraction kept before resizing, e.g. 0.875 = resize 256, crop 224),
-``model_args`` (builder keyword arguments the weights need, e.g. ``{"batch_norm": true}``),
-``training`` (free text: recipe, time, hardware), ``split`` (how a bundled weight's data was
-split: ``{"seed", "validation_split", "test_split"}``, see ``kerascnn.training.data``), ``notes``.
-"""
+"""Model and weight cards: the zoo's JSON metadata (``zoo/*.json``, each model's ``"weights"``
+maps variant -> weight card), parsed and checked once into dataclasses. README.md ("Weight
+cards") describes the schema; ``card_problems`` enforces it."""
 
 from __future__ import annotations
 
@@ -47,14 +16,7 @@ from typing import Any
 from kerascnn.errors import UserError
 from kerascnn.preprocessing import PREPROCESSING
 
-__all__ = [
-    "FORMATS",
-    "ModelCard",
-    "WeightCard",
-    "card_problems",
-    "class_names",
-    "parse_spec",
-]
+__all__ = ["FORMATS", "ModelCard", "WeightCard", "card_problems", "class_names", "parse_spec"]
 
 FORMATS = ("keras-h5", "keras-weights", "torch-pth")
 _REQUIRED = {
@@ -76,16 +38,13 @@ _OPTIONAL = {
     "model_args": dict,
     "training": str,
     "notes": str,
-    "split": dict,
+    "split": dict,  # {"seed", "validation_split", "test_split"}: see kerascnn.training.data
 }
 _HASH = re.compile(r"^(md5:[0-9a-f]{32}|sha256:[0-9a-f]{8,64})$")
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
-    """``"vgg16:imagenet"`` -> ``("vgg16", "imagenet")``; ``"vgg16"`` -> ``("vgg16", None)``.
-
-    The one place a ``NAME:VARIANT`` spec is split.
-    """
+    """``"vgg16:imagenet"`` -> ``("vgg16", "imagenet")``; ``"vgg16"`` -> ``("vgg16", None)``."""
     name, sep, variant = str(spec).partition(":")
     if not name or (sep and not variant):
         raise UserError(f"bad model spec {spec!r}; use NAME or NAME:VARIANT, e.g. vgg16:imagenet")
@@ -186,14 +145,11 @@ class WeightCard:
         problems = card_problems(model, variant, raw)
         if problems:
             raise UserError("; ".join(problems))
-        args = {
-            key: tuple(value) if isinstance(value, list) and key != "model_args" else value
-            for key, value in raw.items()
-        }
-        args["classes"] = class_names(raw["classes"])
-        args["model_args"] = {
+        model_args = {
             k: tuple(v) if isinstance(v, list) else v for k, v in raw.get("model_args", {}).items()
         }
+        classes, input_shape = class_names(raw["classes"]), tuple(raw["input_shape"])
+        args = {**raw, "classes": classes, "input_shape": input_shape, "model_args": model_args}
         return cls(model=model, variant=variant, **args)
 
     @property
@@ -205,11 +161,6 @@ class WeightCard:
     def bundled(self) -> bool:
         """Whether the file ships inside the package (no download)."""
         return self.file is not None
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        """(height, width) the weights were trained at."""
-        return self.input_shape[0], self.input_shape[1]
 
 
 @dataclass(frozen=True)
@@ -242,10 +193,9 @@ class ModelCard:
         args = dict(raw)
         if args.get("input_shape") is not None:
             args["input_shape"] = tuple(args["input_shape"])
-        weights = raw.get("weights") or {}
         args["weights"] = {
             v: w if isinstance(w, WeightCard) else WeightCard.from_dict(name, v, w)
-            for v, w in weights.items()
+            for v, w in (raw.get("weights") or {}).items()
         }
         return cls(name=name, **args)
 

@@ -1,11 +1,5 @@
-"""Weights from other layouts into the zoo's Keras models.
-
-* torchvision state dicts (``.pth``): modules matched in order with the Keras layers that
-  have weights (conv, batch norm, dense); kernels OIHW -> HWIO, dense matrices transposed,
-  the first dense layer after ``Flatten`` reordered from (C, H, W) to (H, W, C) inputs.
-* legacy Keras ``.h5`` files: loaded by layer name once every layer of the model is found
-  in the file; extra layers in the file (a full top) are skipped.
-"""
+"""Weights from other layouts into the zoo's Keras models: torchvision state dicts (``.pth``)
+and legacy Keras ``.h5`` files."""
 
 from __future__ import annotations
 
@@ -52,18 +46,20 @@ def _flatten_shape(model: Any) -> tuple[int, int, int] | None:
 
 
 def torch_to_keras(model: Any, state: dict[str, np.ndarray], *, source: str = "file") -> None:
-    """Set ``model``'s weights from a torchvision-layout state dict (see module doc)."""
+    """Set ``model``'s weights from a torchvision state dict, its modules matched in order with
+    the layers that have weights: kernels OIHW -> HWIO, dense matrices transposed, the first
+    dense layer after ``Flatten`` reordered from (C, H, W) to (H, W, C) inputs."""
     targets = [(layer, _keras_kind(layer)) for layer in model.layers if layer.weights]
-    if any(kind is None for _, kind in targets):
-        odd = next(layer.name for layer, kind in targets if kind is None)
+    odd = next((layer.name for layer, kind in targets if kind is None), None)
+    if odd is not None:
         raise UserError(
             f"{source}: cannot map torch weights onto layer {odd!r} of {model.name}; "
             "only Conv2D, BatchNormalization and Dense layers take them"
         )
-    modules = _torch_modules(state)
-    if not any(kind == "dense" for _, kind in targets):  # include_top=False: skip the head
-        modules = [m for m in modules if m[1] != "dense"]
     want = [kind for _, kind in targets]
+    modules = _torch_modules(state)
+    if "dense" not in want:  # include_top=False: skip the head
+        modules = [m for m in modules if m[1] != "dense"]
     have = [kind for _, kind, _ in modules]
     if want != have:
         raise UserError(
@@ -72,8 +68,7 @@ def torch_to_keras(model: Any, state: dict[str, np.ndarray], *, source: str = "f
             f"conv, {want.count('bn')} batch norm, {want.count('dense')} dense); "
             "give the weights of the same architecture"
         )
-    flatten = _flatten_shape(model)
-    first_dense = True
+    flatten = _flatten_shape(model)  # None once past the first dense layer
     for (layer, kind), (prefix, _, t) in zip(targets, modules, strict=True):
         if kind == "conv":
             values = [t["weight"].transpose(2, 3, 1, 0)]
@@ -81,7 +76,7 @@ def torch_to_keras(model: Any, state: dict[str, np.ndarray], *, source: str = "f
             values = [t["weight"], t["bias"], t["running_mean"], t["running_var"]]
         else:
             weight = t["weight"]
-            if first_dense and flatten is not None:
+            if flatten is not None:
                 h, w, c = flatten
                 if weight.shape[1] != h * w * c:
                     raise UserError(
@@ -90,13 +85,12 @@ def torch_to_keras(model: Any, state: dict[str, np.ndarray], *, source: str = "f
                         "input size"
                     )
                 weight = weight.reshape(-1, c, h, w).transpose(0, 2, 3, 1).reshape(-1, h * w * c)
-            first_dense = False
+            flatten = None
             values = [weight.T]
         if kind != "bn" and "bias" in t:
             values.append(t["bias"])
-        expected = [tuple(v.shape) for v in layer.weights]
-        if [v.shape for v in values] != expected:
-            got = [v.shape for v in values]
+        got, expected = [v.shape for v in values], [tuple(v.shape) for v in layer.weights]
+        if got != expected:
             raise UserError(
                 f"{source}: {prefix} has shapes {got}, but {layer.name} needs {expected}; "
                 "build the model to match (classes=, input_shape=) or with include_top=False"
@@ -112,7 +106,8 @@ def load_torch_state_dict(model: Any, path: str | Path) -> None:
 
 
 def load_legacy_h5(model: Any, path: str | Path) -> None:
-    """Load a legacy Keras ``.h5`` weights file by layer name (Keras' own loader)."""
+    """Load a legacy Keras ``.h5`` weights file by layer name (Keras' own loader), once every
+    layer of the model is found in it; extra layers in the file (a full top) are skipped."""
     import h5py
 
     path = Path(path)

@@ -1,9 +1,6 @@
-"""Fetching weight files into the cache: verified, atomic, resumable, locked, mirrorable.
-
-Standard library and ``rich`` only (``keras.utils.get_file`` cannot resume, lock, retry or
-mirror, and a killed download looks complete to it). Cheap to import (no Keras). README.md
-("Pretrained weights") describes the ``KERASCNN_*`` variables this module reads.
-"""
+"""Fetching weight files into the cache: verified, atomic, resumable, locked, mirrorable
+(``keras.utils.get_file`` cannot resume, lock, retry or mirror). Standard library and ``rich``
+only; README.md ("Pretrained weights") describes the ``KERASCNN_*`` variables read here."""
 
 from __future__ import annotations
 
@@ -45,21 +42,15 @@ class HashMismatchError(UserError):
     """A downloaded or imported file whose hash or size is not the published one."""
 
 
-def _digest(path: Path, algorithm: str) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, algorithm).hexdigest()
-
-
 def file_matches(path: Path, expected_hash: str, size: int | None = None) -> tuple[bool, str]:
-    """Check ``path`` against ``"md5:..."``/``"sha256:..."`` (a prefix counts) and ``size``.
-
-    Returns ``(ok, what_was_found)``.
-    """
+    """``(ok, what was found)``: ``path`` against ``"md5:..."``/``"sha256:..."`` (a prefix
+    counts) and ``size``."""
     algorithm, _, expected = expected_hash.partition(":")
     actual_size = path.stat().st_size
     if size is not None and actual_size != size:
         return False, f"{actual_size:,} bytes instead of {size:,}"
-    actual = _digest(path, algorithm)
+    with open(path, "rb") as f:
+        actual = hashlib.file_digest(f, algorithm).hexdigest()
     if not actual.startswith(expected.lower()):
         return False, f"{algorithm} {actual} instead of {expected}"
     return True, f"{algorithm} {actual}"
@@ -77,20 +68,15 @@ def write_stamp(path: Path, expected_hash: str) -> None:
 
 
 def is_valid(path: Path, expected_hash: str, size: int | None = None) -> bool:
-    """Whether a cached file is complete and intact.
-
-    A file whose size or modification time changed since it was last verified is
-    hashed again (a modified or truncated file is caught; an untouched one costs a stat).
-    """
+    """Whether a cached file is complete and intact; hashed again when its size or mtime
+    changed since it was last verified (an untouched one costs a stat)."""
     if not path.is_file():
         return False
     st = path.stat()
-    try:
+    with contextlib.suppress(OSError, ValueError):
         stamp = json.loads(_stamp_path(path).read_text(encoding="utf-8"))
         if stamp == {"hash": expected_hash, "size": st.st_size, "mtime_ns": st.st_mtime_ns}:
             return size is None or st.st_size == size
-    except (OSError, ValueError):
-        pass
     ok, _ = file_matches(path, expected_hash, size)
     if ok:
         write_stamp(path, expected_hash)
@@ -120,11 +106,8 @@ def _progress_bar(label: str, progress: bool | None) -> Any:
 
 @contextlib.contextmanager
 def _locked(dest: Path, bar: Any) -> Iterator[None]:
-    """Hold an exclusive lock on ``dest.lock``; other processes wait their turn.
-
-    The lock file is removed on release; a waiter that locked a file that was removed
-    meanwhile (another inode than the path's) tries again, so no two hold it at once.
-    """
+    """Hold an exclusive lock on ``dest.lock``, removed on release; a waiter that locked a
+    file removed meanwhile (another inode than the path's) tries again."""
     if fcntl is None:
         yield
         return
@@ -139,11 +122,9 @@ def _locked(dest: Path, bar: Any) -> Iterator[None]:
                 bar.console.print(f"waiting for another process downloading {dest.name} ...")
                 said = True
             fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
+        with contextlib.suppress(FileNotFoundError):
             if os.fstat(fh.fileno()).st_ino == os.stat(lock).st_ino:
                 break
-        except FileNotFoundError:
-            pass
         fh.close()
     try:
         yield
@@ -159,8 +140,7 @@ def _attempt(opener: Any, url: str, part: Path, bar: Any, timeout: float) -> boo
     if have:
         headers["Range"] = f"bytes={have}-"
     with opener.open(urllib.request.Request(url, headers=headers), timeout=timeout) as resp:
-        status = getattr(resp, "status", None) or 200
-        resumed = bool(have) and status == 206
+        resumed = bool(have) and getattr(resp, "status", None) == 206
         if resumed and not resp.headers.get("Content-Range", "").startswith(f"bytes {have}-"):
             raise urllib.error.URLError("the server answered a different byte range")
         if not resumed:
@@ -221,16 +201,14 @@ def fetch(
 ) -> Path:
     """Download ``url`` to ``dest`` unless a verified copy is there; return ``dest``.
 
-    The file is written to ``dest.part`` and renamed into place only once its hash and size
-    match; an interrupted download resumes with HTTP Range; a final HTTP error or a wrong
-    hash leaves no file. Processes fetching the same ``dest`` take turns (file lock).
+    Written to ``dest.part``, renamed into place once hash and size match, resumed with HTTP
+    Range; a final HTTP error or a wrong hash leaves no file. Processes take turns (file lock).
 
     Args:
         url, dest: the origin (https, see ``check_origin``; ``KERASCNN_MIRROR`` rewrites it).
         hash, size: ``"md5:..."`` or ``"sha256:..."`` (a prefix counts); bytes, if known.
         progress: a progress bar (default: unless ``KERASCNN_QUIET=1`` or not a terminal).
-        retries, backoff, timeout: transient errors are retried, after ``backoff * 2**n``
-            seconds (at most 30); the seconds a connection may stall.
+        retries, backoff, timeout: retries after ``backoff * 2**n`` s (max 30); stall seconds.
     """
     dest = Path(dest)
     if is_valid(dest, hash, size):

@@ -1,10 +1,5 @@
-"""Loading weights into a zoo model: a published variant (by name) or a local file.
-
-Formats: ``keras-h5`` (legacy Keras ``.h5``, loaded by layer name), ``keras-weights``
-(Keras 3 ``.weights.h5`` or ``.keras``) and ``torch-pth`` (torchvision state dicts,
-converted; read without executing pickled code). Local files are recognised by their
-suffix: ``.pth``/``.pt``, ``.weights.h5``/``.keras``, else ``.h5``/``.hdf5`` legacy.
-"""
+"""Loading weights into a zoo model: a published variant (by name) or a local file
+(``keras-h5``, ``keras-weights`` or ``torch-pth``, recognised by its suffix)."""
 
 from __future__ import annotations
 
@@ -13,9 +8,16 @@ from typing import Any
 
 from kerascnn.errors import UserError
 from kerascnn.registry import get_model_card
+from kerascnn.weights import cache, convert
 from kerascnn.weights.cards import WeightCard
 
 __all__ = ["load_file", "load_into", "pick_variant", "resolve_classes"]
+
+_SUFFIXES = (
+    ((".pth", ".pt"), "torch-pth"),
+    ((".weights.h5", ".keras"), "keras-weights"),
+    ((".h5", ".hdf5"), "keras-h5"),
+)
 
 
 def _no_head_error(card: WeightCard) -> UserError:
@@ -29,8 +31,7 @@ def resolve_classes(name: str, weights: Any, include_top: bool, classes: Any) ->
 
     Args:
         name, weights: the zoo model and its ``weights`` argument (a variant, file or None).
-        include_top, classes: the builder's; other classes than a variant's with a head
-            are a ``UserError`` pointing to ``kerascnn.transfer.swap_head``.
+        include_top, classes: the builder's; classes other than a variant head's: UserError.
     """
     card = get_model_card(name)
     variant = card.weights.get(weights) if isinstance(weights, str) else None
@@ -49,13 +50,9 @@ def resolve_classes(name: str, weights: Any, include_top: bool, classes: Any) ->
 
 
 def pick_variant(name: str, variant: str, include_top: bool) -> WeightCard:
-    """The card to load for ``name:variant`` into a model with or without its head.
-
-    As ``keras.applications``: a headless model takes the smaller ``-notop`` file when
-    the full one is not cached yet. A ``-notop`` variant into a model with a head fails.
-    """
-    from kerascnn.weights import cache
-
+    """The card to load for ``name:variant`` into a model with or without its head: as
+    ``keras.applications``, a headless model takes the ``-notop`` file unless the full one is
+    cached; a ``-notop`` variant into a model with a head fails."""
     model_card = get_model_card(name)
     card = model_card.weight(variant)
     notop = model_card.weights.get(f"{variant}-notop")
@@ -66,26 +63,12 @@ def pick_variant(name: str, variant: str, include_top: bool) -> WeightCard:
     return card
 
 
-def _has_head(model: Any) -> bool:
-    from keras import layers
-
-    return any(isinstance(layer, layers.Dense) for layer in model.layers)
-
-
 def load_file(model: Any, path: str | Path, fmt: str | None = None) -> Any:
     """Load a weights file of format ``fmt`` (guessed from the suffix when None)."""
-    from kerascnn.weights import convert
-
     path = Path(path)
-    name = path.name.lower()
     if fmt is None:
-        if name.endswith((".pth", ".pt")):
-            fmt = "torch-pth"
-        elif name.endswith((".weights.h5", ".keras")):
-            fmt = "keras-weights"
-        elif name.endswith((".h5", ".hdf5")):
-            fmt = "keras-h5"
-        else:
+        fmt = next((f for ends, f in _SUFFIXES if path.name.lower().endswith(ends)), None)
+        if fmt is None:
             raise UserError(
                 f"{path}: unknown weights format; use a .pth, .weights.h5, .keras or .h5 file"
             )
@@ -110,15 +93,15 @@ def load_into(model: Any, name: str, weights: str, *, progress: bool | None = No
 
     Args:
         model, name: the built model and its zoo name.
-        weights: a variant (downloaded on first use, cached and verified; :func:`pick_variant`
-            chooses between a full file and its ``-notop`` twin) or a weights file.
+        weights: a variant (cached, verified; see :func:`pick_variant`) or a weights file.
         progress: show a download progress bar (default: on a terminal).
     """
-    from kerascnn.weights.cache import variant_file
-
     if weights in get_model_card(name).weights:
-        card = pick_variant(name, weights, _has_head(model))
-        return load_file(model, variant_file(card, progress=progress), card.format)
+        from keras import layers
+
+        has_head = any(isinstance(layer, layers.Dense) for layer in model.layers)
+        card = pick_variant(name, weights, has_head)
+        return load_file(model, cache.variant_file(card, progress=progress), card.format)
     path = Path(weights).expanduser()
     if path.is_file():
         return load_file(model, path)

@@ -1,11 +1,6 @@
-"""Reading PyTorch ``.pth`` state dicts into numpy arrays without torch and without
-running pickled code.
-
-Both formats are read: the zip archive (``torch.save`` since 1.6) and the legacy stream
-(torchvision's older files such as ``vgg16-397923af.pth``). The unpickler resolves only
-``collections.OrderedDict`` and torch's tensor-rebuild functions and storage types, each
-replaced by a numpy equivalent; anything else in the file is refused.
-"""
+"""Reading PyTorch ``.pth`` state dicts (zip archives and the legacy stream) into numpy arrays
+without torch and without running pickled code: the unpickler resolves only ``OrderedDict`` and
+torch's tensor-rebuild functions and storage types, as numpy equivalents; it refuses the rest."""
 
 from __future__ import annotations
 
@@ -24,17 +19,17 @@ from kerascnn.errors import UserError
 __all__ = ["read_state_dict"]
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
-_STORAGE_DTYPES = {
-    "FloatStorage": np.float32,
-    "DoubleStorage": np.float64,
-    "HalfStorage": np.float16,
-    "BFloat16Storage": "bfloat16",
-    "LongStorage": np.int64,
-    "IntStorage": np.int32,
-    "ShortStorage": np.int16,
-    "CharStorage": np.int8,
-    "ByteStorage": np.uint8,
-    "BoolStorage": np.bool_,
+_STORAGE_DTYPES = {  # little-endian, as torch writes them
+    "FloatStorage": "<f4",
+    "DoubleStorage": "<f8",
+    "HalfStorage": "<f2",
+    "BFloat16Storage": "<u2",  # numpy has no bfloat16: read as bits, widened to float32
+    "LongStorage": "<i8",
+    "IntStorage": "<i4",
+    "ShortStorage": "<i2",
+    "CharStorage": "i1",
+    "ByteStorage": "u1",
+    "BoolStorage": "?",
 }
 
 
@@ -43,9 +38,8 @@ class _StorageType:
     name: str
 
     @property
-    def itemsize(self) -> int:
-        dtype = _STORAGE_DTYPES[self.name]
-        return 2 if dtype == "bfloat16" else np.dtype(dtype).itemsize
+    def dtype(self) -> np.dtype:
+        return np.dtype(_STORAGE_DTYPES[self.name])
 
 
 @dataclass
@@ -55,14 +49,11 @@ class _Storage:
     data: np.ndarray | None = None
 
     def fill(self, raw: bytes) -> None:
-        dtype = _STORAGE_DTYPES[self.kind.name]
-        if len(raw) < self.numel * self.kind.itemsize:
+        if len(raw) < self.numel * self.kind.dtype.itemsize:
             raise UserError("a .pth storage is shorter than declared; is the file truncated?")
-        if dtype == "bfloat16":  # numpy has no bfloat16: widen to float32 exactly
-            bits = np.frombuffer(raw, "<u2", self.numel).astype(np.uint32) << 16
-            self.data = bits.view(np.float32)
-        else:
-            self.data = np.frombuffer(raw, np.dtype(dtype).newbyteorder("<"), self.numel)
+        self.data = np.frombuffer(raw, self.kind.dtype, self.numel)
+        if self.kind.name == "BFloat16Storage":  # widen to float32 exactly
+            self.data = (self.data.astype(np.uint32) << 16).view(np.float32)
 
 
 @dataclass
@@ -126,11 +117,9 @@ class _Unpickler(pickle.Unpickler):
         kind, key, numel = pid[1], str(pid[2]), int(pid[4])
         if not isinstance(kind, _StorageType):
             raise pickle.UnpicklingError(f"unexpected storage type {kind!r}")
-        storage = self._load_storage(kind, key, numel)
-        view = pid[5] if len(pid) > 5 else None
-        if view is not None:  # legacy storage views: (view_key, offset, size)
+        if len(pid) > 5 and pid[5] is not None:  # legacy storage views: (key, offset, size)
             raise pickle.UnpicklingError("storage views in legacy .pth files are not supported")
-        return storage
+        return self._load_storage(kind, key, numel)
 
 
 def _read_zip(path: Path) -> Any:
@@ -178,7 +167,7 @@ def _read_legacy(path: Path) -> Any:
         for key in keys:
             storage = storages[str(key)]
             (numel,) = struct.unpack("<q", f.read(8))
-            storage.fill(f.read(numel * storage.kind.itemsize))
+            storage.fill(f.read(numel * storage.kind.dtype.itemsize))
     return result
 
 
@@ -194,15 +183,15 @@ def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
             f"{path}: cannot read this .pth file safely ({exc}); "
             "save a plain state dict: torch.save(model.state_dict(), path)"
         ) from None
-    if isinstance(raw, dict) and "state_dict" in raw and isinstance(raw["state_dict"], dict):
+    if isinstance(raw, dict) and isinstance(raw.get("state_dict"), dict):
         raw = raw["state_dict"]
     if not isinstance(raw, dict):
         raise UserError(
             f"{path}: expected a state dict, found {type(raw).__name__}; "
             "save one with torch.save(model.state_dict(), path)"
         )
-    out = {}
-    for key, value in raw.items():
-        if isinstance(value, _Tensor):
-            out[str(key).removeprefix("module.")] = value.array()
-    return out
+    return {
+        str(key).removeprefix("module."): value.array()
+        for key, value in raw.items()
+        if isinstance(value, _Tensor)
+    }

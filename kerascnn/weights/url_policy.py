@@ -20,21 +20,15 @@ def offline() -> bool:
 
 
 def mirror_url(url: str) -> str:
-    """``url`` rewritten by ``KERASCNN_MIRROR`` (unchanged when it is not set).
-
-    ``KERASCNN_MIRROR=https://mirror.lan/weights`` maps ``https://host/a/b.h5`` to
-    ``https://mirror.lan/weights/a/b.h5``; ``FROM=TO`` rules replace a URL prefix.
-    """
-    mirror = os.environ.get("KERASCNN_MIRROR", "").strip()
-    if not mirror:
-        return url
-    for rule in mirror.split():
+    """``url`` rewritten by ``KERASCNN_MIRROR``: ``https://mirror.lan/weights`` maps
+    ``https://host/a/b.h5`` to ``https://mirror.lan/weights/a/b.h5``; ``FROM=TO`` rules replace
+    a URL prefix."""
+    for rule in os.environ.get("KERASCNN_MIRROR", "").split():
         m = re.fullmatch(r"(\w+://[^=]*)=(\w+://.*)", rule)
         if m and url.startswith(m.group(1)):
             return m.group(2) + url[len(m.group(1)) :]
         if not m and "://" in rule:
-            parts = urlsplit(url)
-            return rule.rstrip("/") + "/" + parts.path.lstrip("/")
+            return rule.rstrip("/") + "/" + urlsplit(url).path.lstrip("/")
     return url
 
 
