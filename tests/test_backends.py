@@ -195,3 +195,35 @@ def test_two_jax_processes_agree_with_one(tmp_path: Path) -> None:
     single = _losses(_run(WORKER, str(data), "one", "16"))
     np.testing.assert_allclose(pair[0], pair[1], rtol=1e-6)
     np.testing.assert_allclose(pair[0], single, rtol=1e-4, atol=1e-5)
+
+
+def test_each_process_draws_its_own_augmentation() -> None:
+    """Two processes of one run must not crop and flip their halves of a batch alike."""
+    from types import SimpleNamespace
+
+    import keras
+
+    from kerascnn.training import distribute, engine
+    from kerascnn.training.backends import Devices, process_index
+
+    spec = {"flip": True, "pad": 4, "noise": 4.0}
+    x = np.random.default_rng(0).uniform(0, 255, (8, 16, 16, 3)).astype(np.float32)
+
+    def draw(process: int) -> np.ndarray:
+        devices = Devices("jax", process=process, processes=2)
+        augment = engine._augmentation(spec, 0, devices)
+        return keras.ops.convert_to_numpy(augment(x, training=True))
+
+    np.testing.assert_array_equal(draw(1), draw(1))  # reruns repeat: the seed is fixed
+    assert not np.allclose(draw(0), draw(1))
+    assert [process_index(Devices("jax", process=p, processes=3)) for p in range(3)] == [0, 1, 2]
+
+    def tf_task(task_type: str, task_id: int, chief: bool) -> SimpleNamespace:
+        spec = {"worker": ["a:1", "b:1"], **({"chief": ["c:1"]} if chief else {})}
+        cluster = SimpleNamespace(as_dict=lambda: spec)
+        task = SimpleNamespace(task_type=task_type, task_id=task_id, cluster_spec=lambda: cluster)
+        return SimpleNamespace(cluster_resolver=task)
+
+    tasks = [("chief", 0, True), ("worker", 0, True), ("worker", 1, True), ("worker", 1, False)]
+    assert [distribute.process_index(tf_task(*t)) for t in tasks] == [0, 1, 2, 1]
+    assert distribute.process_index(SimpleNamespace()) == 0  # one process, no cluster

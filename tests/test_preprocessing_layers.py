@@ -143,3 +143,13 @@ def test_layers_refuse_bad_arguments():
         Whitening("zca", components=3)
     with pytest.raises(ValueError, match="no data"):
         MeanSubtraction().adapt([])
+
+
+def test_noise_is_in_pixel_units():
+    x = np.full((64, 16, 16, 3), 128.0, np.float32)
+    augment = classic_augmentation(flip=False, noise=8.0, seed=0)
+    out = keras.ops.convert_to_numpy(augment(x, training=True))
+    assert 7.5 < float((out - x).std()) < 8.5  # 8 of 255 levels, beyond GaussianNoise's cap of 1
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(augment(x)), x, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"noise must be in \(0, 255\] \(pixel units\), got 300"):
+        classic_augmentation(noise=300)

@@ -131,7 +131,7 @@ def classic_augmentation(
         flip: horizontal mirror.
         translation, zoom, rotation: factors of Keras' random layers (edges: nearest pixel).
         brightness, contrast: factors of ``RandomBrightness`` and ``RandomContrast``.
-        noise: ``GaussianNoise`` standard deviation (in pixel units).
+        noise: standard deviation of Gaussian noise in pixel units (``8`` = 8 of 255 levels).
         value_range, seed: the pixels' range; the random seed.
     """
     steps: list[Any] = []
@@ -151,6 +151,13 @@ def classic_augmentation(
         steps.append(keras.layers.RandomBrightness(brightness, value_range=value_range, seed=seed))
     if contrast:
         steps.append(keras.layers.RandomContrast(contrast, value_range=value_range, seed=seed))
-    if noise:
-        steps.append(keras.layers.GaussianNoise(noise, seed=seed))
+    if noise:  # Keras' GaussianNoise takes stddev <= 1: add it on pixels scaled to [0, 1]
+        scale = float(value_range[1] - value_range[0])
+        if not 0 < noise <= scale:
+            raise ValueError(f"noise must be in (0, {scale:g}] (pixel units), got {noise!r}")
+        steps += [
+            keras.layers.Rescaling(1 / scale),
+            keras.layers.GaussianNoise(noise / scale, seed=seed),
+            keras.layers.Rescaling(scale),
+        ]
     return keras.Sequential(steps, name="augmentation")

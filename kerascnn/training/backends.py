@@ -11,7 +11,15 @@ from typing import Any
 
 from kerascnn.errors import UserError
 
-__all__ = ["STRATEGIES", "Devices", "describe", "is_chief", "resolve_devices", "worker_id"]
+__all__ = [
+    "STRATEGIES",
+    "Devices",
+    "describe",
+    "is_chief",
+    "process_index",
+    "resolve_devices",
+    "worker_id",
+]
 
 STRATEGIES = ("auto", "mirrored", "multiworker", "one")
 
@@ -95,6 +103,15 @@ def is_chief(strategy: Any) -> bool:
     from kerascnn.training import distribute
 
     return distribute.is_chief(strategy)
+
+
+def process_index(strategy: Any) -> int:
+    """This process's index among those training together (0 in a one-process run)."""
+    if isinstance(strategy, Devices):
+        return strategy.process
+    from kerascnn.training import distribute
+
+    return distribute.process_index(strategy)
 
 
 def worker_id(strategy: Any) -> str:

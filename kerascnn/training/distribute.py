@@ -14,6 +14,7 @@ __all__ = [
     "fix_multiworker_reduce",
     "is_chief",
     "prebuild",
+    "process_index",
     "resolve_strategy",
     "tf_config",
     "worker_id",
@@ -122,6 +123,15 @@ def is_chief(strategy: Any) -> bool:
         return True
     has_chief = "chief" in task.cluster_spec().as_dict()
     return task.task_type == "worker" and task.task_id == 0 and not has_chief
+
+
+def process_index(strategy: Any) -> int:
+    """This task's index among the cluster's trainers (the chief first), 0 outside a cluster."""
+    task = _cluster_task(strategy)
+    if task is None:
+        return 0
+    chief = "chief" in task.cluster_spec().as_dict()
+    return task.task_id + int(chief and task.task_type == "worker")
 
 
 def worker_id(strategy: Any) -> str:

@@ -93,6 +93,14 @@ def _train_data(data: Any, model: Any, image_size: Any, args: dict, split: float
     )
 
 
+def _augmentation(spec: dict[str, Any], seed: int | None, strategy: Any) -> Any:
+    """The training augmentation; each process of a multi-process run draws its own."""
+    from kerascnn.training.backends import process_index
+    from kerascnn.training.settings import augmenter
+
+    return augmenter(spec, seed if seed is None else seed + process_index(strategy))
+
+
 def _check_numbers(**values: Any) -> None:
     """Positive numbers (a schedule object as a learning rate is left to Keras)."""
     for name, value in values.items():
@@ -352,7 +360,7 @@ def fit(
     """
     from kerascnn.training import callbacks as cb
     from kerascnn.training.backends import describe, resolve_devices
-    from kerascnn.training.settings import augmenter, resolve_settings
+    from kerascnn.training.settings import resolve_settings
 
     given = {k: v for k, v in locals().items() if k in _SETTINGS}
     settings = resolve_settings(model_or_name, **given)
@@ -372,7 +380,7 @@ def fit(
         from kerascnn.weights.cards import parse_spec
 
         check_builder_args(parse_spec(model_or_name)[0], model_args)
-    augment = augmenter(settings["augmentation"], seed)  # a bad layer name fails here
+    augment = _augmentation(settings["augmentation"], seed, strategy)  # bad names fail here
     folder = _train_data(data, model_or_name, image_size, model_args, validation_split, seed)
     if len(folder.class_names) < 2:
         raise UserError(
