@@ -75,6 +75,8 @@ def _classes(value: str) -> int | str:
 def finetune(model: str, data: str, classes: str, unfreeze: str, **options: Any) -> None:
     """Fine-tune MODEL[:VARIANT] (or a .keras file, or a run folder) on DATA.
 
+    A bare MODEL starts from its default published weights (e.g. vgg16 is vgg16:imagenet).
+
     Phase 1 trains a new classifier on the frozen backbone; phase 2 also
     trains the layers from --unfreeze on, the backbone at --lr times
     --backbone-lr-mult (or, with --lr-decay, decaying block by block).

@@ -59,12 +59,26 @@ def _losses(proc: subprocess.CompletedProcess) -> list[float]:
 
 
 def test_jax_trains_without_tensorflow(tmp_path: Path) -> None:
+    """Train, then evaluate, predict and fine-tune the run, in a process where TF cannot load."""
     data = make_image_folder(tmp_path / "data", classes=3, per_class=12, size=20)
-    out = tmp_path / "run"
+    out, tuned = tmp_path / "run", tmp_path / "tuned"
+    image = next((data / "c1").iterdir())
+    commands = [
+        ["train", "gesture_cnn", "--data", str(data), "--epochs", "1", "--batch-size", "8",
+         "--output", str(out)],
+        ["evaluate", str(out), "--data", str(data), "--json"],
+        ["predict", str(out), str(image), "--top", "1"],
+        ["finetune", str(out / "model.keras"), "--data", str(data), "--head-epochs", "1",
+         "--finetune-epochs", "1", "--adapt-batch-norm", "--output", str(tuned)],
+    ]  # fmt: skip
     code = NO_TENSORFLOW + (
         "from kerascnn.cli.main import main\n"
-        f"main(['train', 'gesture_cnn', '--data', r'{data}', '--epochs', '1', "
-        f"'--batch-size', '8', '--output', r'{out}'])\n"
+        f"for args in {commands!r}:\n"
+        "    print('COMMAND', args[0], flush=True)\n"
+        "    try:\n"
+        "        main(args)\n"
+        "    except SystemExit as exc:\n"
+        "        assert exc.code in (0, None), (args[0], exc.code)\n"
     )
     proc = _run(code)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
@@ -73,6 +87,14 @@ def test_jax_trains_without_tensorflow(tmp_path: Path) -> None:
         p.name for p in out.iterdir()
     }
     assert json.loads((out / "model.classes.json").read_text())["classes"] == ["c0", "c1", "c2"]
+    evaluated = proc.stdout.split("COMMAND evaluate")[1].split("COMMAND predict")[0]
+    report = json.loads(evaluated[evaluated.index("{") :])
+    assert report["count"] == 36 and report["class_names"] == ["c0", "c1", "c2"]
+    assert sum(map(sum, report["confusion"])) == 36
+    predicted = proc.stdout.split("COMMAND predict")[1].split("COMMAND finetune")[0]
+    assert any(name in predicted for name in ("c0", "c1", "c2"))
+    assert json.loads((tuned / "model.classes.json").read_text())["classes"] == ["c0", "c1", "c2"]
+    assert json.loads((tuned / "args.json").read_text())["adapt_batch_norm"] is True
 
 
 def test_jax_data_parallel_matches_one_device(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ def evaluate(
     """
     from kerascnn.resolve import load
     from kerascnn.training.data import image_folder
+    from kerascnn.training.feeds import split_batches
 
     loaded = load(model, default_weights=True)
     if not loaded.pretrained:
@@ -61,7 +62,7 @@ def evaluate(
             "give the folder the model was trained on"
         )
     truth, predicted = [], []
-    for x, y in folder.dataset(split, batch_size=batch_size, shuffle=False):
+    for x, y in split_batches(folder, split, batch_size):
         x = loaded.preprocess(np.asarray(x))
         predicted.append(np.argmax(np.asarray(model.predict_on_batch(x)), axis=-1))
         truth.append(np.asarray(y))

@@ -7,7 +7,7 @@ from typing import Any
 
 import keras
 
-__all__ = ["bn_batches", "datasets"]
+__all__ = ["bn_batches", "datasets", "split_batches"]
 
 
 def _tf_datasets(plan: Any, onehot: int | None) -> tuple[Any, Any]:
@@ -79,5 +79,23 @@ def bn_batches(plan: Any, batch_size: int) -> Any:
         return batches.take(math.ceil(plan.folder.count("train") / batch_size))
     from kerascnn.training.pydata import FolderBatches
 
-    batches = FolderBatches(plan.folder, "train", batch_size)
-    return (batches[i] for i in range(len(batches)))
+    return FolderBatches(plan.folder, "train", batch_size).once()
+
+
+def split_batches(folder: Any, split: str, batch_size: int) -> Any:
+    """``split`` in file order as NumPy ``(pixels, labels)`` batches: ``tf.data`` on TensorFlow,
+    else decoded with Pillow one batch at a time (memory stays one batch)."""
+    import numpy as np
+
+    if keras.backend.backend() == "tensorflow":
+        return folder.dataset(split, batch_size=batch_size, shuffle=False).as_numpy_iterator()
+    from kerascnn.training.pydata import decode_images
+
+    def batches() -> Any:
+        entries = folder.nonempty(split)
+        for start in range(0, len(entries), batch_size):
+            part = entries[start : start + batch_size]
+            pixels = decode_images([str(folder.root / p) for p, _ in part], folder.image_size)
+            yield pixels.astype(np.float32), np.array([label for _, label in part], np.int32)
+
+    return batches()

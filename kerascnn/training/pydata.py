@@ -46,6 +46,7 @@ class FolderBatches(keras.utils.PyDataset):
         shuffle: reshuffle every epoch (default: training data only); then every batch is
             whole, the last completed from the epoch's start, as the engine's ``tf.data`` does.
         augment: a Keras model applied to each training batch, or None.
+        transform: a function of the pixels applied after ``augment`` (preprocessing), or None.
         classes: one-hot labels of this many classes (label smoothing), or None.
         epoch, offset: where a resumed run continues: its epoch and that epoch's first batch.
         shard: ``(process, processes)``: this process's equal part of every batch.
@@ -54,13 +55,14 @@ class FolderBatches(keras.utils.PyDataset):
 
     def __init__(
         self, folder: Any, split: str, batch_size: int, *, shuffle: bool | None = None,
-        augment: Any = None, classes: int | None = None, epoch: int = 0, offset: int = 0,
-        shard: tuple[int, int] = (0, 1), multiple: int = 1,
+        augment: Any = None, transform: Any = None, classes: int | None = None, epoch: int = 0,
+        offset: int = 0, shard: tuple[int, int] = (0, 1), multiple: int = 1,
     ) -> None:  # fmt: skip
         super().__init__(workers=1, use_multiprocessing=False, max_queue_size=8)
         entries = folder.nonempty(split)
         self.shuffle = split == "train" if shuffle is None else shuffle
         self.batch_size, self.augment, self.classes = int(batch_size), augment, classes
+        self.transform = transform
         self.seed, self.epoch, self.offset = folder.seed, epoch, offset
         self.shard, self.multiple = shard, multiple
         self.labels = np.array([label for _, label in entries], np.int32)
@@ -94,9 +96,15 @@ class FolderBatches(keras.utils.PyDataset):
         if self.augment is not None:
             with self._lock:  # one at a time, in order: the random draws follow the seed
                 x = keras.ops.convert_to_numpy(self.augment(x, training=True)).astype(np.float32)
+        if self.transform is not None:
+            x = self.transform(x)
         if self.classes:
             y = np.eye(self.classes, dtype=np.float32)[y]
         return x, y
+
+    def once(self) -> Any:
+        """One pass over the batches, as a generator (iterating the dataset itself never ends)."""
+        return (self[i] for i in range(len(self)))
 
     def on_epoch_end(self) -> None:
         self.epoch, self.offset = self.epoch + 1, 0

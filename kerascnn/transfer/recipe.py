@@ -54,6 +54,24 @@ def _preprocess(mode: str) -> Any:
     return fn
 
 
+def _pretrained_spec(spec: str) -> str:
+    """``name:variant``; a bare zoo name takes its default published weights."""
+    from kerascnn.registry import get_model_card
+    from kerascnn.weights.cards import parse_spec
+
+    name, variant = parse_spec(spec)
+    card = get_model_card(name)
+    if variant is not None:
+        return spec
+    if not card.weights:
+        raise UserError(
+            f"{name} has no published weights to fine-tune; give its weights as a .keras file "
+            f"or run folder, or train it from scratch with `kerascnn train {name}`"
+        )
+    with_top = [v for v, c in card.weights.items() if c.include_top]
+    return f"{name}:{with_top[0] if with_top else next(iter(card.weights))}"
+
+
 def _backbone(spec: Any, image_size: tuple[int, int] | None) -> tuple[LoadedModel, tuple]:
     """The pretrained network (``kerascnn.load``) and the size to train at. A zoo spec keeps
     its classifier only at the size its weights were made for (the full top loads only there)."""
@@ -63,12 +81,12 @@ def _backbone(spec: Any, image_size: tuple[int, int] | None) -> tuple[LoadedMode
     from kerascnn.registry import get_model_card
     from kerascnn.weights.cards import parse_spec
 
+    spec = _pretrained_spec(spec)
     name, variant = parse_spec(spec)
-    model_card = get_model_card(name)
-    card = model_card.weight(variant) if variant else None
-    default = (card or model_card).input_shape or (224, 224, 3)
+    card = get_model_card(name).weight(variant)
+    default = card.input_shape or get_model_card(name).input_shape or (224, 224, 3)
     size = tuple(image_size or default[:2])
-    if size == tuple(default[:2]) and (card is None or card.include_top):
+    if size == tuple(default[:2]) and card.include_top:
         return load(spec), size
     return load(spec, include_top=False, input_shape=(*size, default[2])), size
 
@@ -133,6 +151,8 @@ def _data(data, size, classes, preprocessing, augment, validation_split, seed, b
             f"{data} has {len(names)} class folders ({', '.join(names)}) but classes={classes}; "
             "use classes='auto'"
         )
+    if keras.backend.backend() != "tensorflow":
+        return folder, *_py_datasets(folder, augment, preprocessing, batch_size)
     train = plain = folder.train
     if augment is not None:  # on pixels in [0, 255], as in kerascnn train
         import tensorflow as tf
@@ -143,6 +163,23 @@ def _data(data, size, classes, preprocessing, augment, validation_split, seed, b
     if fn is not None:
         datasets = tuple(d.map(fn) if d is not None else None for d in datasets)
     return folder, *datasets
+
+
+def _py_datasets(folder: Any, augment: Any, mode: str, batch_size: int) -> tuple:
+    """``_data``'s datasets on JAX and torch, without TensorFlow (``FolderBatches``)."""
+    import copy
+
+    from kerascnn.preprocessing import get_preprocessing
+    from kerascnn.training.pydata import FolderBatches
+
+    pre = None if mode == "none" else get_preprocessing(mode)
+    train = FolderBatches(folder, "train", batch_size, augment=augment, transform=pre)
+    val = None
+    if folder.files["validation"]:
+        val = FolderBatches(folder, "validation", batch_size, transform=pre)
+    plain = copy.copy(train)  # the same decoded images, not augmented
+    plain.augment = None
+    return train, val, plain.once()
 
 
 def finetune(
@@ -180,7 +217,8 @@ def finetune(
     (or each block at ``lr_decay`` x the rate of the block above); batch norm stays frozen.
 
     Args:
-        model_or_spec, data: anything ``kerascnn.load`` takes; a folder of class folders.
+        model_or_spec, data: anything ``kerascnn.load`` takes (a bare zoo name: its default
+            published weights); a folder of class folders.
         classes: ``"auto"`` (the folder's) or the number of class folders expected.
         head_epochs, finetune_epochs, unfreeze, lr, backbone_lr_mult, optimizer: as above.
         lr_decay: layer-wise decay in (0, 1]; replaces ``backbone_lr_mult``'s flat multiplier.
@@ -223,7 +261,7 @@ def finetune(
     if run is not None:
         result.model_path = run.write_model(model, names, base.preprocessing)
         run.write_split(folder.to_json())
-        run.write_args({"model": str(model_or_spec), "data": str(data), **arguments})
+        run.write_args({"model": base.source, "data": str(data), **arguments})
     return result
 
 
