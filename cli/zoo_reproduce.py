@@ -34,8 +34,9 @@ def reproduce(spec: str, data: str, output: str | None, as_json: bool) -> None:
 
     Every recipe trains through `kerascnn.train.fit`, on any Keras backend (e.g.
     KERAS_BACKEND=jax on a GPU); the output folder is the engine's run folder (rerun the
-    command to resume an interrupted run) and gets the weights file, never over the bundled
-    one. The CIFAR-10 zip is extracted once into kerascnn's cache folder.
+    command to resume an interrupted run, or to print a finished one's result) and gets the
+    weights file, never over the bundled one. The CIFAR-10 zip is extracted once into
+    kerascnn's cache folder.
     """
     from kerascnn.zoo.recipes import RECIPES, reproduce
 
@@ -45,7 +46,8 @@ def reproduce(spec: str, data: str, output: str | None, as_json: bool) -> None:
     published = get_model_card(name).weight(variant).accuracy
     if not Path(data).exists():
         raise UserError(f"{data}: no such data folder or file; give the recipe's data with --data")
-    result = reproduce(spec, data, Path(output or f"runs/reproduce-{name}-{variant}"))
+    result_folder = Path(output or f"runs/reproduce-{name}-{variant}")
+    result = reproduce(spec, data, result_folder)
     row = {
         "spec": spec,
         "test_accuracy": result["accuracy"],
@@ -56,6 +58,7 @@ def reproduce(spec: str, data: str, output: str | None, as_json: bool) -> None:
         "card_test_images": published.get("test_images"),
         "card_errors": published.get("errors"),
         "weights": result.get("weights"),
+        "reused": bool(result.get("reused")),
     }
     if as_json:
         click.echo(json.dumps(row, indent=2))
@@ -68,3 +71,9 @@ def reproduce(spec: str, data: str, output: str | None, as_json: bool) -> None:
         f"weights: {row['weights']}",
         highlight=False,
     )
+    if row["reused"]:
+        console().print(
+            f"(the recipe already ran in {result_folder}: its result.json; give another "
+            "--output to train again)",
+            highlight=False,
+        )

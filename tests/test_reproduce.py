@@ -59,6 +59,13 @@ def test_reproduce_runs_the_recipe_and_reports_it_beside_the_card(tmp_path, monk
     model = kerascnn.create_model("gesture_cnn", weights=str(weights), batch_norm=True, hidden=64)
     assert model.output_shape == (None, 10)
     assert (out / "split.json").is_file()
+    # run again: the finished run's result, not a second training (nor an error)
+    before = weights.stat().st_mtime_ns
+    again = CliRunner().invoke(cli, [*args, "--output", str(out)])
+    assert again.exit_code == 0, again.output
+    assert f"test accuracy {100 * row['test_accuracy']:.2f}%" in again.output
+    assert "the recipe already ran in" in again.output and "another --output" in again.output
+    assert weights.stat().st_mtime_ns == before
 
 
 def test_reproduce_mistakes_are_one_line():

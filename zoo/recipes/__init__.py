@@ -10,7 +10,9 @@ Importing this package is cheap.
 from __future__ import annotations
 
 import importlib
+import json
 import os
+from pathlib import Path
 from typing import Any
 
 from kerascnn.errors import UserError
@@ -41,6 +43,18 @@ def reproduce(
 ) -> dict[str, Any]:
     """Rerun the recipe of ``spec`` on ``data``; the result has the test accuracy.
 
-    ``kwargs`` go to the recipe's ``run`` (e.g. ``epochs=`` to change the budget).
+    ``kwargs`` go to the recipe's ``run`` (e.g. ``epochs=`` to change the budget). The result
+    is kept in ``output_dir/result.json``; a folder where the recipe as published already
+    finished returns it again (``"reused": True``) instead of training once more.
     """
-    return _module(spec).run(data, output_dir, **kwargs)
+    from kerascnn.atomic import write_json
+
+    module, saved = _module(spec), Path(output_dir) / "result.json"
+    if not kwargs and saved.is_file():
+        result = json.loads(saved.read_text(encoding="utf-8"))
+        if result.get("spec") == spec and not result.get("overrides"):
+            return {**result, "reused": True}
+    result = module.run(data, output_dir, **kwargs)
+    overrides = {k: repr(v) for k, v in kwargs.items()}
+    write_json(saved, {**result, "spec": spec, "overrides": overrides})
+    return result
