@@ -12,7 +12,7 @@ from typing import Any
 
 from kerascnn.errors import UserError
 
-__all__ = ["Prediction", "predict", "prepare_images"]
+__all__ = ["Prediction", "is_distribution", "predict", "prepare_images"]
 
 
 @dataclass
@@ -64,12 +64,20 @@ def prepare_images(images: Any, size: tuple[int, int], crop: float | None = None
     return names, np.stack(batch)
 
 
+def is_distribution(outputs: Any) -> bool:
+    """Whether a batch of outputs are probabilities already (non-negative rows summing to 1)."""
+    import numpy as np
+
+    outputs = np.asarray(outputs, np.float64).reshape(len(outputs), -1)
+    return bool(outputs.min() >= 0 and np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3))
+
+
 def _probabilities(outputs: Any) -> Any:
     """Outputs that are not already a distribution (logits) go through a softmax."""
     import numpy as np
 
     outputs = np.asarray(outputs, np.float64).reshape(len(outputs), -1)
-    if outputs.min() >= 0 and np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3):
+    if is_distribution(outputs):
         return outputs
     shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True)

@@ -254,3 +254,6 @@ def test_adapt_batch_norm_sets_the_statistics_of_the_new_data():
     assert adapt_batch_norm(model, data, max_batches=1) == 2
     first = outs[0].mean(axis=(0, 1, 2))
     np.testing.assert_allclose(np.asarray(bn1.moving_mean), first, rtol=1e-4, atol=1e-5)
+    for bad in (0, -1, 2.0, True):
+        with pytest.raises(UserError, match="max_batches must be a positive integer or None"):
+            adapt_batch_norm(model, data, max_batches=bad)

@@ -113,3 +113,36 @@ def test_gradcam_picture_has_the_image_size():
     assert not np.array_equal(tile, np.clip(np.rint(image), 0, 255).astype(np.uint8))
     with pytest.raises(UserError, match="out of range"):
         gradcam(model, image, 10)
+
+
+def test_visualize_mistakes_are_caught_before_keras_loads(tmp_path):
+    """Bad output and model names fail in a process that has not imported Keras yet."""
+    import subprocess
+    import sys
+
+    taken = tmp_path / "taken.png"
+    taken.write_bytes(b"x")
+    commands = [
+        ["filters", "gesture_cnn", "-o", str(taken)],
+        [
+            "features",
+            "gesture_cnn",
+            str(taken),
+            "--layer",
+            "block1_conv1",
+            "-o",
+            str(tmp_path / "x"),
+        ],
+    ]
+    script = (
+        "import sys\nfrom click.testing import CliRunner\nfrom kerascnn.cli.main import cli\n"
+        f"for args in {commands!r}:\n"
+        "    result = CliRunner().invoke(cli, ['visualize', *args])\n"
+        "    print(result.exit_code, result.output.strip())\n"
+        "print('KERAS', 'keras' in sys.modules, 'tensorflow' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    lines = out.stdout.strip().splitlines()
+    assert lines[0].startswith("2 Error: ") and "exists; pass --force" in lines[0], out.stdout
+    assert lines[1].startswith("2 Error: ") and "cannot read the image" in lines[1], out.stdout
+    assert lines[-1] == "KERAS False False", out.stdout

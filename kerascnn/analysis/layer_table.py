@@ -11,9 +11,6 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import keras
-from keras import layers
-
 from kerascnn import compat
 from kerascnn.errors import UserError
 
@@ -70,6 +67,8 @@ class LayerTable:
 
 def dtype_size(dtype: Any) -> int:
     """Bytes per value of a dtype name (``float32`` 4, ``bfloat16`` 2, ``bool`` 1)."""
+    import keras
+
     name = keras.backend.standardize_dtype(dtype)
     bits = re.search(r"\d+", name)
     return max(1, int(bits.group()) // 8) if bits else 1
@@ -107,6 +106,8 @@ def _values(spec: Any, where: str) -> int:
 
 def _macs(op: Any, inputs: list[Any], output_values: int) -> int:
     """Multiply-accumulates of one example through ``op`` (0 for non-linear-algebra layers)."""
+    from keras import layers
+
     if isinstance(op, layers.SeparableConv1D | layers.SeparableConv2D):
         kernels = math.prod(op.depthwise_kernel.shape) + math.prod(op.pointwise_kernel.shape)
         return output_values // op.filters * kernels
@@ -129,6 +130,8 @@ class _Walker:
         self.producer: dict[int, LayerRow] = {}
 
     def row(self, op: Any, name: str, inputs: list[Any], outputs: Any) -> None:
+        import keras
+
         flat = keras.tree.flatten(outputs)
         values = sum(_values(o, f"layer {name!r}") for o in flat)
         size = dtype_size(self.dtype or flat[0].dtype)
@@ -155,6 +158,8 @@ class _Walker:
         self.table.rows.append(row)
 
     def call(self, op: Any, prefix: str, args: tuple, kwargs: dict) -> Any:
+        import keras
+
         name = prefix + op.name
         if isinstance(op, keras.Sequential) and compat.sequential_graph(op) is not None:
             op = compat.sequential_graph(op)
@@ -192,6 +197,8 @@ def layer_table(
         dtype: bytes per activation from this dtype (default: each output's own dtype).
         input_shape: replaces the model's (no batch axis), e.g. built with ``(None, None, 3)``.
     """
+    import keras
+
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise UserError(f"batch_size must be a positive integer, got {batch_size!r}; e.g. 32")
     if not isinstance(model, keras.Model):

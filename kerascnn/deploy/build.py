@@ -9,7 +9,7 @@ from typing import Any
 
 from kerascnn.errors import UserError
 
-__all__ = ["INPUT_NAME", "check_model", "deployable", "input_size", "is_distribution", "metadata"]
+__all__ = ["INPUT_NAME", "check_model", "deployable", "input_size", "metadata"]
 
 INPUT_NAME = "pixels"
 
@@ -33,14 +33,6 @@ def input_size(loaded: Any, image_size: tuple[int, int] | None, fmt: str) -> tup
             "pass --image-size H W (image_size=(H, W))"
         )
     return int(size[0]), int(size[1])
-
-
-def is_distribution(outputs: Any) -> bool:
-    """Whether ``outputs`` are probabilities already: the rule ``kerascnn.predict`` uses."""
-    import numpy as np
-
-    outputs = np.asarray(outputs, np.float64).reshape(len(outputs), -1)
-    return bool(outputs.min() >= 0 and np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3))
 
 
 def check_model(loaded: Any) -> None:

@@ -122,6 +122,7 @@ def nhwc_max_pools(model: Any) -> int:
         chain = (outer, inner, after[0])
         if (
             [n.op_type for n in chain] != ["Unsqueeze", "Unsqueeze", "Squeeze"]
+            or any(len(n.input) < 2 for n in chain)  # axes as attributes: opset < 13
             or [_constant(graph, n.input[1]) for n in chain] != [[0], [1], [0, 1]]
             or [kernel[0], kernel[3], strides[0], strides[3]] != [1, 1, 1, 1]
             or any(pads[i] for i in (0, 3, 4, 7))

@@ -139,8 +139,7 @@ def _reference(loaded: Any, photos: Any) -> tuple[Any, bool]:
     import keras
     import numpy as np
 
-    from kerascnn.deploy.build import is_distribution
-    from kerascnn.predict import _probabilities
+    from kerascnn.predict import _probabilities, is_distribution
 
     x = loaded.preprocess(photos)  # a plain call: no predict function traced per export
     raw = np.concatenate(

@@ -11,13 +11,11 @@ import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import keras
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from kerascnn.errors import UserError
 from kerascnn.images import LoadedImage, load_image, resize
-from kerascnn.interpret.ascent import gradient_fn
 
 __all__ = ["PAD", "TILE", "conv_layers", "features", "filters", "gradcam", "gradcam_heatmap"]
 
@@ -97,6 +95,8 @@ def filters(
         model, layer: the model; its convolution (default: the first).
         max_filters, max_channels: the most filters and input channels shown.
     """
+    import keras
+
     convs = conv_layers(model)
     if layer is None:
         if not convs:
@@ -160,6 +160,8 @@ def features(
         max: the most channels shown, after a first tile with the input.
         preprocess: maps pixels to the model's input (default: none).
     """
+    import keras
+
     target = _find_layer(model, layer)
     if len(target.output.shape) != 4:
         raise UserError(
@@ -182,6 +184,8 @@ def features(
 @contextlib.contextmanager
 def _logits(model: Any) -> Iterator[None]:
     """Drop a final softmax while inside, so scores are the class logits (as in the paper)."""
+    import keras
+
     last = model.layers[-1]
     activation = getattr(last, "activation", None)
     if getattr(activation, "__name__", "") != "softmax":
@@ -225,6 +229,10 @@ def gradcam_heatmap(
         class_index: the class explained (default: the predicted one).
         layer: the feature maps (default: the last layer with maps).
     """
+    import keras
+
+    from kerascnn.interpret.ascent import gradient_fn
+
     target = _find_layer(model, layer) if layer else _last_feature_layer(model)
     x = _model_input(model, _pixels(image), preprocess)
     maps = keras.ops.convert_to_numpy(keras.Model(model.input, target.output)(x))

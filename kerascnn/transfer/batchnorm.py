@@ -9,6 +9,7 @@ from typing import Any
 
 import keras
 
+from kerascnn.errors import UserError
 from kerascnn.transfer.freezing import walk_layers
 
 __all__ = ["adapt_batch_norm"]
@@ -21,6 +22,9 @@ def adapt_batch_norm(model: Any, data: Iterable[Any], *, max_batches: int | None
     each run in training mode; ``trainable`` flags and momentum are left as they were.
     Returns the number of layers adapted (0 when ``data`` is empty).
     """
+    whole = isinstance(max_batches, int) and not isinstance(max_batches, bool)
+    if max_batches is not None and not (whole and max_batches >= 1):
+        raise UserError(f"max_batches must be a positive integer or None, got {max_batches!r}")
     layers = [la for la in walk_layers(model) if isinstance(la, keras.layers.BatchNormalization)]
     if not layers:
         return 0
