@@ -76,3 +76,14 @@ def test_empty_and_missing_images_fail_clearly(tmp_path: Path) -> None:
     folder = image_folder(root, (8, 8), validation_split=0.0)
     with pytest.raises(Exception, match="validation split is empty"):
         FolderBatches(folder, "validation", 2)
+
+
+def test_a_split_too_large_for_memory_is_decoded_per_batch_with_the_same_batches(folder) -> None:
+    held = FolderBatches(folder, "train", 4)
+    streamed = FolderBatches(folder, "train", 4, max_memory=0)
+    assert held.pixels is not None and streamed.pixels is None
+    for _ in range(2):  # two epochs: the same order, pixels and labels
+        for mine, theirs in zip(_epoch(held), _epoch(streamed), strict=True):
+            np.testing.assert_array_equal(mine, theirs)
+        held.on_epoch_end()
+        streamed.on_epoch_end()

@@ -1,6 +1,7 @@
 """An image folder's split as a ``keras.utils.PyDataset``, the JAX and PyTorch engines' input:
-decoded once into memory with Pillow, shuffled each epoch by seed and epoch (the same order in
-every process and rerun), augmented in batch order (the random draws repeat with the seed)."""
+decoded once into memory with Pillow (or batch by batch when the split would not fit), shuffled
+each epoch by seed and epoch (the same order in every process and rerun), augmented in batch
+order (the random draws repeat with the seed)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import keras
 import numpy as np
 from PIL import Image
 
-__all__ = ["FolderBatches", "decode_images"]
+__all__ = ["IN_MEMORY_BYTES", "FolderBatches", "decode_images"]
+
+IN_MEMORY_BYTES = 4 * 2**30  # a split decodes once into memory up to this size, else per batch
 
 
 def _decode(path: str, size: tuple[int, int]) -> np.ndarray:
@@ -51,12 +54,14 @@ class FolderBatches(keras.utils.PyDataset):
         epoch, offset: where a resumed run continues: its epoch and that epoch's first batch.
         shard: ``(process, processes)``: this process's equal part of every batch.
         multiple: the last, partial batch is cut to a multiple of this (the device count).
+        max_memory: bytes of decoded pixels kept in memory; a larger split is decoded per batch.
     """
 
     def __init__(
         self, folder: Any, split: str, batch_size: int, *, shuffle: bool | None = None,
         augment: Any = None, transform: Any = None, classes: int | None = None, epoch: int = 0,
         offset: int = 0, shard: tuple[int, int] = (0, 1), multiple: int = 1,
+        max_memory: int = IN_MEMORY_BYTES,
     ) -> None:  # fmt: skip
         super().__init__(workers=1, use_multiprocessing=False, max_queue_size=8)
         entries = folder.nonempty(split)
@@ -66,7 +71,9 @@ class FolderBatches(keras.utils.PyDataset):
         self.seed, self.epoch, self.offset = folder.seed, epoch, offset
         self.shard, self.multiple = shard, multiple
         self.labels = np.array([label for _, label in entries], np.int32)
-        self.pixels = decode_images([str(folder.root / p) for p, _ in entries], folder.image_size)
+        self.paths, self.size = [str(folder.root / p) for p, _ in entries], folder.image_size
+        in_memory = len(entries) * self.size[0] * self.size[1] * 3 <= max_memory
+        self.pixels = decode_images(self.paths, self.size) if in_memory else None
         self._lock = threading.Lock()
         self._set_order()
 
@@ -92,7 +99,11 @@ class FolderBatches(keras.utils.PyDataset):
         pick = pick[: len(pick) // self.multiple * self.multiple]
         part = len(pick) // self.shard[1]
         pick = pick[self.shard[0] * part : (self.shard[0] + 1) * part]
-        x, y = self.pixels[pick].astype(np.float32), self.labels[pick]
+        if self.pixels is None:  # a split too large to hold: decode this batch now
+            x = decode_images([self.paths[i] for i in pick], self.size).astype(np.float32)
+        else:
+            x = self.pixels[pick].astype(np.float32)
+        y = self.labels[pick]
         if self.augment is not None:
             with self._lock:  # one at a time, in order: the random draws follow the seed
                 x = keras.ops.convert_to_numpy(self.augment(x, training=True)).astype(np.float32)
