@@ -84,18 +84,9 @@ def bn_batches(plan: Any, batch_size: int) -> Any:
 
 def split_batches(folder: Any, split: str, batch_size: int) -> Any:
     """``split`` in file order as NumPy ``(pixels, labels)`` batches: ``tf.data`` on TensorFlow,
-    else decoded with Pillow one batch at a time (memory stays one batch)."""
-    import numpy as np
-
+    else ``FolderBatches`` decoding one batch at a time (memory stays one batch)."""
     if keras.backend.backend() == "tensorflow":
         return folder.dataset(split, batch_size=batch_size, shuffle=False).as_numpy_iterator()
-    from kerascnn.training.pydata import decode_images
+    from kerascnn.training.pydata import FolderBatches
 
-    def batches() -> Any:
-        entries = folder.nonempty(split)
-        for start in range(0, len(entries), batch_size):
-            part = entries[start : start + batch_size]
-            pixels = decode_images([str(folder.root / p) for p, _ in part], folder.image_size)
-            yield pixels.astype(np.float32), np.array([label for _, label in part], np.int32)
-
-    return batches()
+    return FolderBatches(folder, split, batch_size, shuffle=False, max_memory=0).once()

@@ -60,16 +60,16 @@ def _pretrained_spec(spec: str) -> str:
     from kerascnn.weights.cards import parse_spec
 
     name, variant = parse_spec(spec)
-    card = get_model_card(name)
     if variant is not None:
         return spec
+    card = get_model_card(name)
     if not card.weights:
         raise UserError(
             f"{name} has no published weights to fine-tune; give its weights as a .keras file "
             f"or run folder, or train it from scratch with `kerascnn train {name}`"
         )
-    with_top = [v for v, c in card.weights.items() if c.include_top]
-    return f"{name}:{with_top[0] if with_top else next(iter(card.weights))}"
+    has_top = any(c.include_top for c in card.weights.values())
+    return f"{name}:{card.default_variant() if has_top else next(iter(card.weights))}"
 
 
 def _backbone(spec: Any, image_size: tuple[int, int] | None) -> tuple[LoadedModel, tuple]:
@@ -83,8 +83,9 @@ def _backbone(spec: Any, image_size: tuple[int, int] | None) -> tuple[LoadedMode
 
     spec = _pretrained_spec(spec)
     name, variant = parse_spec(spec)
-    card = get_model_card(name).weight(variant)
-    default = card.input_shape or get_model_card(name).input_shape or (224, 224, 3)
+    model_card = get_model_card(name)
+    card = model_card.weight(variant)
+    default = card.input_shape or model_card.input_shape or (224, 224, 3)
     size = tuple(image_size or default[:2])
     if size == tuple(default[:2]) and card.include_top:
         return load(spec), size

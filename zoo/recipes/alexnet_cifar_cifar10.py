@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from kerascnn.atomic import atomic_path, write_json
+from kerascnn.atomic import atomic_path
 from kerascnn.errors import UserError
 from kerascnn.zoo.recipes.cifar_data import (
     cifar_folder,
@@ -255,8 +255,7 @@ def run(
     result.update(backend=keras.backend.backend(), epochs=recipe["epochs"])
     # the keys every recipe returns (see kerascnn.zoo.recipes)
     result.update(accuracy=result["test_accuracy"] / 100, count=result["test_images"])
-    write_json(out / "result.json", result)
-    return result
+    return result  # kerascnn.zoo.recipes.reproduce keeps it in result.json
 
 
 def _overrides(text: str) -> dict[str, Any]:
@@ -290,8 +289,13 @@ def main(argv: list[str] | None = None) -> None:
             result = evaluate(RECIPE, weights, x_test, y_test, len(classes))
             print(json.dumps({**result, "card_top1": card.accuracy["top1"]}, indent=1))
             return
-        recipe = with_overrides(RECIPE, _overrides(args[2]) if len(args) == 3 else {})
-        print(json.dumps(run(args[0], args[1], recipe), indent=1))
+        from kerascnn.zoo.recipes import reproduce
+
+        overrides = (
+            {"recipe": with_overrides(RECIPE, _overrides(args[2]))} if len(args) == 3 else {}
+        )
+        spec = f"{RECIPE['model']}:{RECIPE['variant']}"
+        print(json.dumps(reproduce(spec, args[0], args[1], **overrides), indent=1))
     except UserError as exc:
         raise SystemExit(f"Error: {exc}") from None
 
