@@ -231,7 +231,7 @@ def one_seed(args, seed: int, train_dir: Path, test_dir: Path, n_test: int) -> t
         head_epochs=args.head_epochs,
         finetune_epochs=args.finetune_epochs,
         unfreeze=args.unfreeze,
-        lr=args.lr,
+        learning_rate=args.lr,
         backbone_lr_mult=args.backbone_lr_mult,
         batch_size=args.batch_size,
         pooling=None if args.pooling == "flatten" else args.pooling,

@@ -1,4 +1,5 @@
-"""``kerascnn finetune``: the two-phase transfer-learning recipe on a folder of images."""
+"""``kerascnn finetune``: the two-phase transfer-learning recipe on a folder of images, as
+phases of the training engine (run folder, resume, devices, the same flags as ``train``)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,16 @@ from typing import Any
 
 import click
 
-from kerascnn.cli._common import (
-    FRACTION,
+from kerascnn.cli._common import data_option, quiet, report_skipped
+from kerascnn.cli._run_options import (
     POSITIVE,
-    console,
-    data_option,
-    force_option,
-    image_size_option,
-    quiet,
-    report_skipped,
+    config_from,
+    engine_options,
+    report_result,
+    run_interruptible,
 )
 from kerascnn.errors import UserError
+from kerascnn.training.config import FinetuneConfig, config_default
 
 __all__ = ["finetune"]
 
@@ -32,47 +32,38 @@ def _classes(value: str) -> int | str:
     return int(value)
 
 
+def _default(name: str) -> Any:
+    return config_default(FinetuneConfig, name)
+
+
 @click.command(context_settings={"show_default": True})
 @click.argument("model")
 @data_option
-@click.option("--classes", default="auto", help="Number of classes, or auto.")
-@click.option("--head-epochs", default=5, type=click.IntRange(0), help="Phase 1: head.")
-@click.option(
-    "--finetune-epochs", default=5, type=click.IntRange(0), help="Phase 2: unfrozen blocks."
-)
-@click.option(
-    "--unfreeze",
-    default="top-2-blocks",
-    help="Phase 2 trains from this layer (name or index) or the top N blocks (top-N-blocks).",
-)
-@click.option("--lr", default=1e-3, type=POSITIVE, help="Head learning rate.")
-@click.option(
-    "--backbone-lr-mult", default=0.1, type=POSITIVE, help="Backbone learning rate / --lr."
-)
-@click.option(
-    "--lr-decay",
-    type=float,
-    metavar="FACTOR",
-    help="Layer-wise decay in (0, 1]: each block from the head down trains at FACTOR x the "
-    "rate of the block above it (replaces --backbone-lr-mult).",
-)
-@image_size_option
-@click.option("--batch-size", default=32, type=click.IntRange(1), help="Batch.")
-@click.option("--validation-split", default=0.2, type=FRACTION, help="Held out.")
-@click.option("--seed", default=0, help="Seed of the validation split.")
+@click.option("--classes", default=str(_default("classes")), help="Number of classes, or auto.")
+@click.option("--head-epochs", default=_default("head_epochs"), type=click.IntRange(0),
+              help="Phase 1: the new head on the frozen backbone.")  # fmt: skip
+@click.option("--finetune-epochs", default=_default("finetune_epochs"), type=click.IntRange(0),
+              help="Phase 2: the unfrozen blocks too.")  # fmt: skip
+@click.option("--unfreeze", default=_default("unfreeze"),
+              help="Phase 2 trains from this layer (name or index) or the top N blocks "
+              "(top-N-blocks).")  # fmt: skip
+@click.option("--backbone-lr-mult", default=_default("backbone_lr_mult"), type=POSITIVE,
+              help="Backbone learning rate / --lr.")  # fmt: skip
+@click.option("--lr-decay", type=float, metavar="FACTOR", default=_default("lr_decay"),
+              help="Layer-wise decay in (0, 1]: each block from the head down trains at FACTOR "
+              "x the rate of the block above it (replaces --backbone-lr-mult).")  # fmt: skip
 @click.option(
     "--augment/--no-augment",
     default=True,
-    help="Augment the training images as the zoo card's training does (zoo models only).",
+    help="Augment the training images as the zoo card's training does (zoo models).",
 )
-@click.option(
-    "--adapt-batch-norm",
-    is_flag=True,
-    help="Re-estimate batch-norm statistics on DATA first (AdaBN; helps on a new domain).",
-)
+@click.option("--adapt-batch-norm", is_flag=True, default=_default("adapt_batch_norm"),
+              help="Re-estimate batch-norm statistics on DATA first (AdaBN; helps on a new "
+              "domain).")  # fmt: skip
 @click.option("--output", default="finetuned", type=click.Path(), help="Run folder.")
-@force_option
-def finetune(model: str, data: str, classes: str, unfreeze: str, **options: Any) -> None:
+@engine_options(FinetuneConfig)
+def finetune(model: str, data: str, classes: str, unfreeze: str, augment: bool, output: str,
+             resume: bool, force: bool, **options: Any) -> None:  # fmt: skip
     """Fine-tune MODEL[:VARIANT] (or a .keras file, or a run folder) on DATA.
 
     A bare MODEL starts from its default published weights (e.g. vgg16 is vgg16:imagenet).
@@ -81,24 +72,23 @@ def finetune(model: str, data: str, classes: str, unfreeze: str, **options: Any)
     trains the layers from --unfreeze on, the backbone at --lr times
     --backbone-lr-mult (or, with --lr-decay, decaying block by block).
     Blocks are layer-name prefixes before '_' (block5_*, stage3_*, conv5_*).
-    Writes the run folder OUTPUT as `kerascnn train` does
-    (model.keras with its class names, history.csv/.png, args.json, split.json),
-    so `kerascnn predict OUTPUT IMAGE` prints class names.
+    It runs through the same engine as `kerascnn train`: the run folder
+    OUTPUT (model.keras with its class names, best.keras, history.csv/.png,
+    args.json, split.json, backup/), resume after an interruption, --strategy,
+    --mixed-precision; `kerascnn predict OUTPUT IMAGE` prints class names.
     """
+    from kerascnn.training.run import RunFolder
     from kerascnn.transfer.recipe import finetune as run
 
-    result = run(
-        model,
-        data,
-        classes=_classes(classes),
-        unfreeze=int(unfreeze) if unfreeze.lstrip("-").isdigit() else unfreeze,
-        output_dir=options.pop("output"),
-        augmentation="auto" if options.pop("augment") else None,
-        verbose=0 if quiet() else 2,
-        **options,
-    )
+    options["classes"] = _classes(classes)
+    options["unfreeze"] = int(unfreeze) if unfreeze.lstrip("-").isdigit() else unfreeze
+    options["augmentation"] = "auto" if augment else None
+    config = config_from(FinetuneConfig, options)
+    out = RunFolder(output).check(force=force, resumable=True).path
+    result = run_interruptible(out, lambda: run(
+        model, data, config, output_dir=out, resume=resume, force=force,
+        verbose=0 if quiet() else "auto",
+    ))  # fmt: skip
     report_skipped(result.skipped)
-    last = {k: v[-1] for h in result.history.values() for k, v in h.items()}
-    scores = ", ".join(f"{k} {v:.4f}" for k, v in last.items())
-    console().print(f"{len(result.classes)} classes; {scores}")
-    console().print(f"saved {result.model_path}")
+    click.echo(f"{len(result.classes)} classes: {', '.join(result.classes)}")
+    report_result(result)

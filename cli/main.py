@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -16,7 +17,7 @@ import click
 from kerascnn import __version__
 from kerascnn.errors import UserError
 
-__all__ = ["COMMANDS", "CommandLineError", "LazyGroup", "cli", "error_line", "main"]
+__all__ = ["COMMANDS", "CommandLineError", "EchoHandler", "LazyGroup", "cli", "error_line", "main"]
 
 # The variable the library reads for "no progress output" (it never imports the CLI).
 QUIET_ENV = "KERASCNN_QUIET"
@@ -125,6 +126,38 @@ def _set_quiet_env(ctx: click.Context) -> None:
     ctx.call_on_close(restore)
 
 
+class EchoHandler(logging.Handler):
+    """The library's ``kerascnn`` log records as plain lines: INFO on stdout (a progress line,
+    e.g. ``epoch 3/10: loss 0.5123, ...``), WARNING and above on stderr as ``warning: ...``.
+    Streams are looked up at each record (``click.echo``), as the CLI's own output is."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = self.format(record)
+            if record.levelno >= logging.WARNING:
+                message = f"{record.levelname.lower()}: {message}"
+            click.echo(message, err=record.levelno >= logging.WARNING)
+        except Exception:  # noqa: BLE001 - logging must never break the command
+            self.handleError(record)
+
+
+def _log_to_console(ctx: click.Context, quiet: bool) -> None:
+    """Show the ``kerascnn`` logger's records while this command runs (``--quiet``: only
+    warnings); the logger is as it was once the command is done."""
+    logger = logging.getLogger("kerascnn")
+    handler = EchoHandler(logging.WARNING if quiet else logging.INFO)
+    previous = logger.level
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET or logger.level > handler.level:
+        logger.setLevel(handler.level)
+
+    def restore() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+    ctx.call_on_close(restore)
+
+
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kerascnn")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
@@ -137,11 +170,15 @@ def cli(ctx: click.Context, quiet: bool, verbose: bool) -> None:
     fine-tune and dream. `kerascnn COMMAND --help` tells more.
     """
     ctx.ensure_object(dict)
-    if ctx.obj.get("console") and not verbose:  # TensorFlow is not imported yet
-        from kerascnn.cli._quiet import hide_native_logs
+    if ctx.obj.get("console"):  # a process of its own: Keras and TensorFlow not imported yet
+        from kerascnn.cli._backend import check_on_keras_import
+        from kerascnn.cli._quiet import hide_native_logs, shows_native
 
-        hide_native_logs()
+        check_on_keras_import()  # a bad KERAS_BACKEND: one error line, not a traceback
+        if not shows_native(verbose):
+            hide_native_logs()
     ctx.obj["quiet"] = quiet
+    _log_to_console(ctx, quiet)
     if quiet:
         _set_quiet_env(ctx)
 
@@ -149,3 +186,7 @@ def cli(ctx: click.Context, quiet: bool, verbose: bool) -> None:
 def main(args: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     sys.exit(cli.main(args=args, prog_name="kerascnn", obj={"console": True}))
+
+
+if __name__ == "__main__":
+    main()

@@ -225,7 +225,7 @@ def test_each_process_draws_its_own_augmentation() -> None:
 
     import keras
 
-    from kerascnn.training import distribute, engine
+    from kerascnn.training import distribute, loop
     from kerascnn.training.backends import Devices, process_index
 
     spec = {"flip": True, "pad": 4, "noise": 4.0}
@@ -233,7 +233,7 @@ def test_each_process_draws_its_own_augmentation() -> None:
 
     def draw(process: int) -> np.ndarray:
         devices = Devices("jax", process=process, processes=2)
-        augment = engine._augmentation(spec, 0, devices)
+        augment = loop.augmentation(spec, 0, devices)
         return keras.ops.convert_to_numpy(augment(x, training=True))
 
     np.testing.assert_array_equal(draw(1), draw(1))  # reruns repeat: the seed is fixed

@@ -22,9 +22,10 @@ from tests.snippets import TINY_MODEL
 BUILD = (
     TINY_MODEL
     + r"""
-import json, sys
+import json, logging, sys
 import keras
 from kerascnn.training import engine as train
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
 
 def run(data, batch_size, strategy, output_dir=None):
     h = train.fit(build, data, epochs=3, batch_size=batch_size, learning_rate=0.05,

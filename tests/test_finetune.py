@@ -50,8 +50,10 @@ def test_finetune_two_phases_and_outputs(folder, tmp_path):
         verbose=0,
     )
     assert result.classes == sorted(COLOURS)
-    assert len(result.history["head"]["loss"]) == 2 and len(result.history["finetune"]["loss"]) == 1
-    assert "val_accuracy" in result.history["finetune"]
+    assert result.phases == {"head": (0, 2), "finetune": (2, 3)}
+    assert len(result.phase_history("head")["loss"]) == 2
+    assert len(result.phase_history("finetune")["loss"]) == 1
+    assert "val_accuracy" in result.phase_history("finetune")
     model = result.model
     assert model.output_shape == (None, 3)
     # phase 2 trained only the top block (block4) of the backbone, and the head
@@ -62,19 +64,22 @@ def test_finetune_two_phases_and_outputs(folder, tmp_path):
         model.get_layer("block4_conv2").kernel.numpy(), before["block4_conv2"]
     )
     assert isinstance(model.optimizer, keras.optimizers.MultiOptimizer)
-    assert sorted(p.name for p in out.iterdir()) == [
+    assert {
         "args.json",
+        "backup",
+        "best.json",
+        "best.keras",
         "history.csv",
         "history.png",
         "model.classes.json",
         "model.keras",
         "split.json",
-    ]
+    } <= {p.name for p in out.iterdir()}
     meta = json.loads((out / "model.classes.json").read_text())
     assert meta == {"classes": ["blue", "green", "red"], "preprocessing": "none"}
     history = list(csv.DictReader((out / "history.csv").open()))
     losses = [float(row["loss"]) for row in history]
-    expected = result.history["head"]["loss"] + result.history["finetune"]["loss"]
+    expected = result.phase_history("head")["loss"] + result.phase_history("finetune")["loss"]
     np.testing.assert_allclose(losses, expected, rtol=1e-6)
     assert json.loads((out / "args.json").read_text())["head_epochs"] == 2
     loaded = keras.saving.load_model(out / "model.keras")
@@ -195,13 +200,13 @@ def test_finetune_on_sign_language_digits(data_dir, tmp_path):
         head_epochs=1,
         finetune_epochs=6,
         unfreeze="top-4-blocks",
-        lr=3e-4,
+        learning_rate=3e-4,
         backbone_lr_mult=1.0,
         output_dir=tmp_path / "out",
         verbose=0,
     )
     assert result.classes == [str(i) for i in range(10)]
-    assert result.history["finetune"]["val_accuracy"][-1] > 0.5  # chance is 0.1
+    assert result.phase_history("finetune")["val_accuracy"][-1] > 0.5  # chance is 0.1
     assert (tmp_path / "out" / "model.classes.json").is_file()
 
 
@@ -237,8 +242,8 @@ def _one_sgd_step(folder, **options):
     base = kerascnn.create_model("gesture_cnn", filters=(4, 8, 8), hidden=16)
     start = _Start()
     result = finetune(base, folder, head_epochs=0, finetune_epochs=1, unfreeze="top-2-blocks",
-                      lr=0.05, optimizer="sgd", batch_size=64, dropout=0.0, augmentation=None,
-                      callbacks=[start], verbose=0, **options)  # fmt: skip
+                      learning_rate=0.05, optimizer="sgd", batch_size=64, dropout=0.0,
+                      augmentation=None, callbacks=[start], verbose=0, **options)  # fmt: skip
     weights = {w.path: w.numpy() for w in result.model.trainable_weights}
     return {path: weights[path] - before for path, before in start.weights.items()}
 
@@ -265,8 +270,9 @@ def test_augmentation_changes_the_training_images_only(folder):
     for name, augmentation in (("none", None), ("brightness", {"brightness": 1.0})):
         keras.utils.set_random_seed(0)
         base = kerascnn.create_model("gesture_cnn", filters=(4, 8), hidden=8)
-        runs[name] = finetune(base, folder, head_epochs=1, finetune_epochs=0, lr=1e-9,
-                              augmentation=augmentation, verbose=0).history["head"]  # fmt: skip
+        result = finetune(base, folder, head_epochs=1, finetune_epochs=0, learning_rate=1e-9,
+                          augmentation=augmentation, verbose=0)  # fmt: skip
+        runs[name] = result.phase_history("head")
     # a fresh random head barely depends on its input; float noise is ~1e-7
     assert abs(runs["brightness"]["loss"][0] - runs["none"]["loss"][0]) > 2e-5, runs
     assert runs["brightness"]["val_loss"] == pytest.approx(runs["none"]["val_loss"], rel=1e-5)

@@ -34,7 +34,8 @@ CIFAR_SMALL = {
     "whitening": {"patches": 50},
 }
 RUN = r"""
-import json, sys
+import json, logging, sys
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
 from kerascnn.zoo.recipes import alexnet_cifar_cifar10 as cifar, gesture_cnn_sign_digits as gesture
 which, data, out, overrides = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 if which == "cifar":
@@ -104,7 +105,7 @@ def test_cifar10_recipe_trains_through_the_engine(backend, data_dir, tmp_path):
     assert (args["learning_rate"], args["schedule"], args["weight_decay"]) == (0.2, "cosine", 5e-3)
     assert args["label_smoothing"] == 0.2 and args["mixed_precision"] == "bfloat16"
     assert args["augmentation"] == {"flip": True, "pad": 4, "pad_mode": "reflect"}
-    assert args["model_args"]["whiten"] == 2 and args["precise_bn"] is False
+    assert args["model_args"]["whiten"] == 2 and args["precise_bn"] == "auto"
     assert args["model"] == "alexnet_cifar(classes=10, whitening from 50 training images)"
     split = json.loads((out / "split.json").read_text())
     assert split["counts"] == {"train": 200, "validation": 30, "test": 0}

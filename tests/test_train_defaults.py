@@ -12,6 +12,7 @@ import time
 import pytest
 
 import kerascnn
+from kerascnn.training.config import TrainConfig
 from kerascnn.training.settings import GENERIC, resolve_settings
 from tests.image_folders import make_image_folder
 
@@ -26,11 +27,14 @@ def test_every_zoo_model_has_training_defaults():
 
 
 def test_a_flag_overrides_one_value_and_args_merge():
-    settings = resolve_settings("gesture_cnn", epochs=3, model_args={"filters": [8]})
+    config = TrainConfig(epochs=3, model_args={"filters": [8]})
+    settings = resolve_settings("gesture_cnn", config)
     card = kerascnn.get_model_card("gesture_cnn").training
     assert settings["epochs"] == 3 and settings["optimizer"] == card["optimizer"]
     assert settings["model_args"] == {**card["model_args"], "filters": (8,)}
-    assert resolve_settings(kerascnn.create_model("gesture_cnn"))["optimizer"] == "adam"
+    assert (
+        resolve_settings(kerascnn.create_model("gesture_cnn"), TrainConfig())["optimizer"] == "adam"
+    )
 
 
 @pytest.mark.parametrize("name", ZOO)

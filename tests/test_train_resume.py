@@ -21,8 +21,9 @@ from tests.snippets import TINY_MODEL
 SCRIPT = (
     TINY_MODEL
     + r"""
-import json, sys, time
+import json, logging, sys, time
 import keras
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
 from kerascnn.training import engine as train
 data, out, log = sys.argv[1:4]
 
@@ -134,6 +135,6 @@ def test_finished_run_needs_resume_to_go_on(tmp_path: Path, epochs: int):
     with pytest.raises(UserError, match="--resume"):
         train.fit("gesture_cnn", data, epochs=epochs, **run)
     history = train.fit("gesture_cnn", data, epochs=epochs, resume=True, verbose=0, **run)
-    assert history.epoch == list(range(1, epochs))
+    assert history.history["epoch"] == list(range(1, epochs))
     rows = (tmp_path / "run" / "history.csv").read_text().splitlines()[1:]
     assert [r.split(",")[0] for r in rows] == [str(e) for e in range(epochs)]

@@ -263,11 +263,14 @@ def _progress(progress: Any, total: int) -> tuple[Any, Callable]:
     import rich.progress as rp
     from rich.console import Console
 
-    bar = rp.Progress(
+    bar = rp.Progress(  # the spinner and the clock move even while one big step runs
+        rp.SpinnerColumn(),
         rp.TextColumn("{task.description}"),
         rp.BarColumn(),
         rp.MofNCompleteColumn(),
         rp.TextColumn("loss {task.fields[loss]:.4g}"),
+        rp.TimeElapsedColumn(),
+        rp.TextColumn("eta"),
         rp.TimeRemainingColumn(),
         console=Console(stderr=True),
     )

@@ -1,5 +1,7 @@
-"""Training: the engine (``fit``), image-folder data, callbacks, distribution, evaluation."""
+"""Training: the engine (``fit``), its settings (``TrainConfig``) and result (``TrainResult``),
+image-folder data, callbacks, distribution, evaluation."""
 
-from kerascnn.training.engine import fit
+from kerascnn.training.config import FinetuneConfig, TrainConfig
+from kerascnn.training.engine import TrainResult, fit
 
-__all__ = ["fit"]
+__all__ = ["FinetuneConfig", "TrainConfig", "TrainResult", "fit"]

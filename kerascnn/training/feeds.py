@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-import math
+from collections.abc import Iterator
 from typing import Any
 
 import keras
 
 __all__ = ["bn_batches", "datasets", "split_batches"]
+
+
+def _tf_transform(pre: Any) -> Any:
+    """A ``Preprocessing`` as a ``tf.data`` map of ``(pixels, label)``."""
+    import tensorflow as tf
+
+    def fn(x: Any, y: Any) -> tuple[Any, Any]:
+        x = tf.reverse(x, axis=[-1]) if pre.bgr else x
+        return x * tf.constant(pre.scale) + tf.constant(pre.offset), y
+
+    return fn
 
 
 def _tf_datasets(plan: Any, onehot: int | None) -> tuple[Any, Any]:
@@ -22,6 +33,8 @@ def _tf_datasets(plan: Any, onehot: int | None) -> tuple[Any, Any]:
     def prepare(ds: Any, train: bool) -> Any:
         if augment is not None and train:
             ds = ds.map(lambda x, y: (augment(x, training=True), y), tf.data.AUTOTUNE)
+        if plan.transform is not None:
+            ds = ds.map(_tf_transform(plan.transform), tf.data.AUTOTUNE)
         if onehot:
             ds = ds.map(lambda x, y: (x, tf.one_hot(y, onehot)), tf.data.AUTOTUNE)
         return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
@@ -44,42 +57,47 @@ def _py_datasets(plan: Any, onehot: int | None) -> tuple[Any, Any]:
 
     devices = plan.strategy
     shard = (devices.process, devices.processes)
+    base = FolderBatches(plan.folder, "train", plan.global_batch, augment=plan.augment,
+                         transform=plan.transform, classes=onehot, shard=shard)  # fmt: skip
 
     def train_from(step: int) -> tuple[Any, None]:
-        epoch, offset = divmod(step, plan.steps)
-        batches = FolderBatches(
-            plan.folder, "train", plan.global_batch, augment=plan.augment, classes=onehot,
-            epoch=epoch, offset=offset, shard=shard,
-        )  # fmt: skip
-        return batches, None  # its length is the epoch
+        return base.starting_at(*divmod(step, plan.steps)), None  # its length is the epoch
 
     validation = None
     if plan.folder.files["validation"]:
         validation = FolderBatches(plan.folder, "validation", plan.global_batch, classes=onehot,
-                                   shard=shard, multiple=devices.count)  # fmt: skip
+                                   transform=plan.transform, shard=shard,
+                                   multiple=devices.count)  # fmt: skip
+    plan.py_train = base  # bn_batches reuses its decoded images
     return train_from, validation
 
 
 def datasets(plan: Any, settings: dict[str, Any]) -> tuple[Any, Any]:
     """``(train_from, validation)``: ``train_from(step)`` gives the shuffled, augmented training
-    batches from a global step on, and their ``steps_per_epoch``; labels one-hot when smoothed."""
+    batches from a global step on, and their ``steps_per_epoch``; labels one-hot when smoothed;
+    every split preprocessed by ``plan.transform``."""
     onehot = len(plan.folder.class_names) if settings["label_smoothing"] else None
     if keras.backend.backend() == "tensorflow":
         return _tf_datasets(plan, onehot)
     return _py_datasets(plan, onehot)
 
 
-def bn_batches(plan: Any, batch_size: int) -> Any:
-    """One pass over the training images, shuffled, in whole batches, not augmented."""
+def bn_batches(plan: Any, batch_size: int) -> Iterator[Any]:
+    """Endless shuffled training batches, whole, not augmented, preprocessed: precise BN's."""
     if keras.backend.backend() == "tensorflow":
         from kerascnn.training.data import batch_images
 
         stream = plan.folder.elements("train", repeat=True)  # seeded: every worker agrees
         batches = batch_images(stream, batch_size, drop_remainder=True)
-        return batches.take(math.ceil(plan.folder.count("train") / batch_size))
+        if plan.transform is not None:
+            batches = batches.map(_tf_transform(plan.transform))
+        return iter(batches)
     from kerascnn.training.pydata import FolderBatches
 
-    return FolderBatches(plan.folder, "train", batch_size).once()
+    base = getattr(plan, "py_train", None)
+    if base is None:
+        base = FolderBatches(plan.folder, "train", batch_size, transform=plan.transform)
+    return base.plain(batch_size).forever()
 
 
 def split_batches(folder: Any, split: str, batch_size: int) -> Any:

@@ -5,8 +5,10 @@ order (the random draws repeat with the seed)."""
 
 from __future__ import annotations
 
+import copy as _copy
 import math
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -112,6 +114,38 @@ class FolderBatches(keras.utils.PyDataset):
         if self.classes:
             y = np.eye(self.classes, dtype=np.float32)[y]
         return x, y
+
+    def starting_at(self, epoch: int, offset: int = 0) -> FolderBatches:
+        """This split's batches from batch ``offset`` of ``epoch`` on (the same decoded images)."""
+        copy = self._copy()
+        copy.epoch, copy.offset = epoch, offset
+        copy._set_order()
+        return copy
+
+    def plain(self, batch_size: int) -> FolderBatches:
+        """The same images, shuffled in whole batches of ``batch_size``, not augmented, integer
+        labels, whole batches in every process (precise BN's batches)."""
+        copy = self._copy()
+        copy.batch_size, copy.augment, copy.classes, copy.shard = (
+            int(batch_size),
+            None,
+            None,
+            (0, 1),
+        )
+        copy.shuffle, copy.epoch, copy.offset = True, 0, 0
+        copy._set_order()
+        return copy
+
+    def forever(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Every batch of every epoch, reshuffled each epoch, without end."""
+        while True:
+            yield from self.once()
+            self.on_epoch_end()
+
+    def _copy(self) -> FolderBatches:
+        copy = _copy.copy(self)
+        copy._lock = threading.Lock()
+        return copy
 
     def once(self) -> Any:
         """One pass over the batches, as a generator (iterating the dataset itself never ends)."""

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -44,6 +45,14 @@ class RunFolder:
         files are deleted) or ``resumable`` with a backup. Creates nothing; else a ``UserError``."""
         found = [n for n in RUN_FILES if (self.path / n).exists()] if self.path.is_dir() else []
         trained = [n for n in found if n in ("model.keras", "best.keras", "backup")]
+        others = sorted(p.name for p in self.path.iterdir()) if self.path.is_dir() else []
+        others = [n for n in others if n not in RUN_FILES]
+        if others and not found and not force:
+            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+            raise UserError(
+                f"{self.path} is a folder of other files ({shown}), not a run folder; choose "
+                "another --output, or pass --force to write the run's files into it"
+            )
         if found and force:
             for name in found:
                 target = self.path / name
@@ -54,7 +63,23 @@ class RunFolder:
                 "over, or choose another --output"
             )
         atomic.check_folder(self.path, "choose another --output")
+        self._existed = self.path.is_dir()
+        self._before = (
+            {n for n in RUN_FILES if (self.path / n).exists()} if self._existed else set()
+        )
         return self
+
+    def remove_new(self) -> None:
+        """Delete the run files written since :meth:`check` (and ``backup/``), and the folder
+        when :meth:`check` found none and it is left empty: a failed run leaves nothing."""
+        before = getattr(self, "_before", set())
+        for name in RUN_FILES:
+            target = self.path / name
+            if (name not in before or name == "backup") and target.exists():
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
+        if not getattr(self, "_existed", True) and self.path.is_dir():
+            with contextlib.suppress(OSError):
+                self.path.rmdir()
 
     def create(self) -> Path:
         """Create the folder (written files call this first)."""
@@ -75,6 +100,7 @@ class RunFolder:
         with atomic.atomic_path(self / name) as tmp:
             model.save(tmp)
         write_metadata(self.path / name, classes, preprocessing)
+        self.remove_temporaries()
         return self.path / name
 
     def write_args(self, args: dict[str, Any]) -> Path:
@@ -108,3 +134,10 @@ class RunFolder:
             k: [nan if r.get(k) in (None, "") else float(r[k]) for r in rows] for k in columns
         }
         plot_history(series, self.path / "history.png")
+        self.remove_temporaries()
+
+    def remove_temporaries(self) -> None:
+        """Delete the temporary files of the run's files that killed writes left behind (called
+        between the run's writes: no write is under way)."""
+        for name in RUN_FILES:
+            atomic.remove_temporaries(self.path, name)

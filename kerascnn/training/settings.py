@@ -4,9 +4,14 @@ value. The resolved settings go to the run folder's ``args.json``."""
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from kerascnn.errors import UserError
+
+if TYPE_CHECKING:
+    from kerascnn.training.config import TrainConfig
 
 __all__ = ["GENERIC", "augmenter", "build_optimizer", "loss_and_metrics", "resolve_settings"]
 
@@ -24,21 +29,23 @@ GENERIC: dict[str, Any] = {
 }
 
 
-def resolve_settings(model_or_name: Any, **given: Any) -> dict[str, Any]:
-    """GENERIC, then the card's ``training`` entry (zoo names), then each non-None value given;
-    ``model_args`` and ``augmentation`` given are merged into the defaults key by key."""
+def resolve_settings(model: Any, config: TrainConfig) -> dict[str, Any]:
+    """``config`` as a dict with every ``None`` filled in: from the zoo card's ``training`` entry
+    (for a zoo name), else :data:`GENERIC`; ``model_args`` and ``augmentation`` given are merged
+    into the card's key by key."""
     settings = dict(GENERIC)
-    if isinstance(model_or_name, str):
+    if isinstance(model, str):
         from kerascnn.registry import get_model_card
         from kerascnn.weights.cards import parse_spec
 
-        settings.update(get_model_card(parse_spec(model_or_name)[0]).training)
+        settings.update(get_model_card(parse_spec(model)[0]).training)
     settings = {k: dict(v) if isinstance(v, dict) else v for k, v in settings.items()}
-    for key, value in given.items():
-        if key in ("model_args", "augmentation") and isinstance(value, dict):
-            value = {**settings.get(key, {}), **value}
-        if value is not None:
-            settings[key] = value
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if f.name in ("model_args", "augmentation") and isinstance(value, Mapping):
+            value = {**settings.get(f.name, {}), **value}
+        if value is not None or f.name not in settings:
+            settings[f.name] = value
     settings["model_args"] = {
         k: tuple(v) if isinstance(v, list) else v for k, v in settings["model_args"].items()
     }

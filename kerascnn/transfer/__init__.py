@@ -1,7 +1,7 @@
 """Transfer learning: swap a network's classifier, freeze layers, discriminative
 learning rates, and the two-phase fine-tuning recipe (``finetune``)."""
 
-from kerascnn.transfer.batchnorm import adapt_batch_norm
+from kerascnn.training.batchnorm import adapt_batch_norm
 from kerascnn.transfer.freezing import block_of, blocks, freeze, unfreeze
 from kerascnn.transfer.head import find_feature_layer, swap_head
 from kerascnn.transfer.rates import (

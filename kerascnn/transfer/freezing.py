@@ -4,12 +4,12 @@ norm runs in inference mode; :func:`unfreeze` keeps it frozen by default. Recomp
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import keras
 
 from kerascnn.errors import UserError
+from kerascnn.training.batchnorm import walk_layers
 from kerascnn.transfer.head import HEAD_PREFIX, feature_layer_index, layer_index
 
 __all__ = ["block_of", "blocks", "freeze", "resolve_start", "unfreeze", "walk_layers"]
@@ -56,13 +56,6 @@ def resolve_start(model: Any, ref: str | int, *, end: int | None = None) -> int:
             f"use top-1-blocks .. top-{len(found)}-blocks"
         )
     return model.layers.index(found[-n][1][0])  # the first layer of the n-th block from the top
-
-
-def walk_layers(layer: Any) -> Iterator[Any]:
-    """The layer and, for nested models, every layer inside it."""
-    yield layer
-    for sub in getattr(layer, "layers", ()):
-        yield from walk_layers(sub)
 
 
 def freeze(model: Any, up_to: str | int | None = None) -> Any:

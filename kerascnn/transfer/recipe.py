@@ -6,52 +6,18 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import keras
 
 from kerascnn.errors import UserError
 from kerascnn.resolve import LoadedModel, is_path, load
-from kerascnn.training.callbacks import RunHistory
-from kerascnn.training.run import RunFolder
-from kerascnn.training.settings import augmenter
-from kerascnn.transfer import batchnorm, freezing, rates
+from kerascnn.training.config import FinetuneConfig
+from kerascnn.training.engine import Phase, TrainResult, run_phases
+from kerascnn.transfer import freezing, rates
 from kerascnn.transfer.head import find_feature_layer, swap_head
 
 __all__ = ["FinetuneResult", "finetune"]
 
-_NOT_RECORDED = ("model_or_spec", "data", "callbacks", "verbose", "optimizer", "force")
-_LOSS = "sparse_categorical_crossentropy"
-
-
-@dataclass
-class FinetuneResult:
-    """What :func:`finetune` returns; ``history`` has one dict per phase."""
-
-    model: Any
-    classes: list[str]
-    preprocessing: str
-    history: dict[str, dict[str, list[float]]] = field(default_factory=dict)
-    model_path: Path | None = None
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-
-
-def _preprocess(mode: str) -> Any:
-    """The ``tf.data`` map applying preprocessing ``mode`` to ``(pixels, label)``, or None."""
-    from kerascnn.preprocessing import get_preprocessing
-
-    pre = get_preprocessing(mode)
-    if mode == "none":
-        return None
-    import tensorflow as tf
-
-    def fn(x: Any, y: Any) -> tuple[Any, Any]:
-        x = tf.reverse(x, axis=[-1]) if pre.bgr else x
-        return x * tf.constant(pre.scale) + tf.constant(pre.offset), y
-
-    return fn
+FinetuneResult = TrainResult  # the name before 0.2; finetune returns the engine's result
 
 
 def _pretrained_spec(spec: str) -> str:
@@ -90,11 +56,6 @@ def _backbone(spec: Any, image_size: tuple[int, int] | None) -> tuple[LoadedMode
     if size == tuple(default[:2]) and card.include_top:
         return load(spec), size
     return load(spec, include_top=False, input_shape=(*size, default[2])), size
-
-
-def _optimizer(optimizer: Any, lr: float) -> keras.optimizers.Optimizer:
-    base = keras.optimizers.get(optimizer)
-    return type(base).from_config({**base.get_config(), "learning_rate": lr})
 
 
 def _check(classes: Any, head_epochs: int, finetune_epochs: int, lr_decay: Any) -> None:
@@ -138,150 +99,155 @@ def _augmentation(augmentation: Any, spec: Any, model: Any = None) -> dict[str, 
     return dict(augmentation or {})
 
 
-def _data(data, size, classes, preprocessing, augment, validation_split, seed, batch_size):
-    """The image folder, its class names checked, and its preprocessed datasets: training
-    (augmented first by ``augment``, if any), validation and training unaugmented."""
+def _folder(data: Any, size: tuple, config: FinetuneConfig) -> Any:
+    """The image folder, its class count checked against ``config.classes``."""
     from kerascnn.training.data import image_folder
 
-    folder = image_folder(data, size, validation_split, seed, batch_size=batch_size)
+    folder = image_folder(data, size, config.validation_split, config.seed,
+                          test_split=config.test_split, batch_size=config.batch_size)  # fmt: skip
     names = list(folder.class_names)
     if len(names) < 2:
         raise UserError(f"{data}: found {len(names)} class folder(s); need at least 2, add one")
-    if classes != "auto" and classes != len(names):
+    if config.classes != "auto" and config.classes != len(names):
         raise UserError(
-            f"{data} has {len(names)} class folders ({', '.join(names)}) but classes={classes}; "
-            "use classes='auto'"
+            f"{data} has {len(names)} class folders ({', '.join(names)}) but "
+            f"classes={config.classes}; use classes='auto' (--classes auto)"
         )
-    if keras.backend.backend() != "tensorflow":
-        return folder, *_py_datasets(folder, augment, preprocessing, batch_size)
-    train = plain = folder.train
-    if augment is not None:  # on pixels in [0, 255], as in kerascnn train
-        import tensorflow as tf
-
-        train = plain.map(lambda x, y: (augment(x, training=True), y), tf.data.AUTOTUNE)
-    datasets = train, folder.validation, plain
-    fn = _preprocess(preprocessing)
-    if fn is not None:
-        datasets = tuple(d.map(fn) if d is not None else None for d in datasets)
-    return folder, *datasets
+    return folder
 
 
-def _py_datasets(folder: Any, augment: Any, mode: str, batch_size: int) -> tuple:
-    """``_data``'s datasets on JAX and torch, without TensorFlow (``FolderBatches``)."""
-    import copy
+def _fresh(optimizer: Any) -> Any:
+    """A new optimizer of the same configuration (each phase compiles with its own)."""
+    return type(optimizer).from_config(optimizer.get_config())
 
-    from kerascnn.preprocessing import get_preprocessing
-    from kerascnn.training.pydata import FolderBatches
 
-    pre = None if mode == "none" else get_preprocessing(mode)
-    train = FolderBatches(folder, "train", batch_size, augment=augment, transform=pre)
-    val = None
-    if folder.files["validation"]:
-        val = FolderBatches(folder, "validation", batch_size, transform=pre)
-    plain = copy.copy(train)  # the same decoded images, not augmented
-    plain.augment = None
-    return train, val, plain.once()
+def _phases(config: FinetuneConfig, settings: dict[str, Any], feature: str) -> list[Phase]:
+    """Phase 1: the head on the frozen backbone; phase 2: also the layers from ``unfreeze`` on,
+    the backbone at ``learning_rate x backbone_lr_mult`` (or decaying by ``lr_decay``)."""
+    from kerascnn.training.settings import build_optimizer
+
+    def optimizer(epochs: int, steps: int) -> Any:
+        return _fresh(build_optimizer({**settings, "epochs": epochs}, steps))
+
+    def head(model: Any, steps: int) -> Any:
+        freezing.freeze(model, up_to=feature)
+        return optimizer(config.head_epochs, steps)
+
+    def backbone(model: Any, steps: int) -> Any:
+        freezing.freeze(model, up_to=feature)
+        freezing.unfreeze(model, from_=config.unfreeze)
+        if config.lr_decay is None:
+            mults = rates.backbone_multipliers(
+                model, config.backbone_lr_mult, feature_layer=feature
+            )
+        else:  # the top block x lr_decay, the next x lr_decay**2, ...; the head x1
+            mults = rates.geometric_multipliers(model, config.lr_decay, feature_layer=feature)
+        base = optimizer(config.finetune_epochs, steps)
+        return rates.discriminative_optimizer(model, mults, optimizer=base)
+
+    phases = [Phase("head", config.head_epochs, head)] if config.head_epochs else []
+    if config.finetune_epochs:
+        phases.append(Phase("finetune", config.finetune_epochs, backbone))
+    return phases
+
+
+def _adapt(batch_size: int) -> Any:
+    """AdaBN before the first phase: batch-norm statistics of one pass over the new data."""
+    from kerascnn.training.batchnorm import adapt_batch_norm
+    from kerascnn.training.feeds import bn_batches
+
+    def first(model: Any, plan: Any) -> None:
+        adapt_batch_norm(model, bn_batches(plan, batch_size), max_batches=plan.steps)
+
+    return first
 
 
 def finetune(
-    model_or_spec: Any,
+    model: Any,
     data: str | os.PathLike[str],
+    config: FinetuneConfig | None = None,
     *,
-    classes: int | str = "auto",
-    head_epochs: int = 5,
-    finetune_epochs: int = 5,
-    unfreeze: str | int = "top-2-blocks",
-    lr: float = 1e-3,
-    backbone_lr_mult: float = 0.1,
-    lr_decay: float | None = None,
-    optimizer: str | keras.optimizers.Optimizer = "adam",
-    image_size: tuple[int, int] | None = None,
-    batch_size: int = 32,
-    validation_split: float = 0.2,
-    seed: int = 0,
-    hidden: Sequence[int] = (),
-    dropout: float = 0.5,
-    pooling: str | None = None,
-    feature_layer: str | int | None = None,
-    augmentation: dict[str, Any] | str | None = "auto",
-    adapt_batch_norm: bool = False,
     output_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
     force: bool = False,
     callbacks: Sequence[Any] = (),
-    verbose: Any = "auto",
-) -> FinetuneResult:
-    """Fine-tune a pretrained network on a folder of class folders, in two phases.
+    verbose: int | str = "auto",
+    **settings: Any,
+) -> TrainResult:
+    """Fine-tune a pretrained network on a folder of class folders, as two phases of the
+    training engine (``kerascnn.training.fit``): its run folder, resume, devices, mixed
+    precision and divergence guard.
 
-    Phase 1 (``head_epochs``) trains a new head (``swap_head``) on the frozen backbone at ``lr``;
-    phase 2 (``finetune_epochs``) also the layers from ``unfreeze`` on (a layer, or
-    ``"top-N-blocks"``: blocks are layer-name prefixes before ``_``), at ``lr x backbone_lr_mult``
-    (or each block at ``lr_decay`` x the rate of the block above); batch norm stays frozen.
+    Phase 1 (``head_epochs``) trains a new head (``swap_head``) on the frozen backbone at
+    ``learning_rate``; phase 2 (``finetune_epochs``) also the layers from ``unfreeze`` on (a
+    layer, or ``"top-N-blocks"``: blocks are layer-name prefixes before ``_``), at
+    ``learning_rate x backbone_lr_mult`` (or each block at ``lr_decay`` x the rate of the block
+    above); batch norm stays frozen.
 
     Args:
-        model_or_spec, data: anything ``kerascnn.load`` takes (a bare zoo name: its default
-            published weights); a folder of class folders.
-        classes: ``"auto"`` (the folder's) or the number of class folders expected.
-        head_epochs, finetune_epochs, unfreeze, lr, backbone_lr_mult, optimizer: as above.
-        lr_decay: layer-wise decay in (0, 1]; replaces ``backbone_lr_mult``'s flat multiplier.
-        image_size, batch_size, validation_split, seed: the input size and data split.
-        hidden, dropout, pooling, feature_layer: the new head (``swap_head``).
-        augmentation: ``kerascnn.layers.classic_augmentation`` arguments for the training
-            images; ``"auto"``: the zoo card's, for a zoo spec or a zoo architecture's model.
-        adapt_batch_norm: first re-estimate the backbone's batch-norm statistics (AdaBN).
-        output_dir, force: the run folder (``kerascnn.training.run``); replace a run there.
-        callbacks, verbose: as ``model.fit``.
+        model, data: anything ``kerascnn.load`` takes (a bare zoo name: its default published
+            weights); a folder of class folders.
+        config: a :class:`kerascnn.training.config.FinetuneConfig`; ``**settings`` replace its
+            fields (``head_epochs=2``, ``learning_rate=1e-4``, ...).
+        output_dir, resume, force, callbacks, verbose: as :func:`kerascnn.training.fit`.
     """
-    arguments = {k: v for k, v in locals().items() if k not in _NOT_RECORDED}
-    _check(classes, head_epochs, finetune_epochs, lr_decay)
-    arguments["augmentation"] = _augmentation(augmentation, model_or_spec)
-    augment = augmenter(arguments["augmentation"] or {}, seed)  # a bad name fails here
-    run = RunFolder(output_dir).check(force=force) if output_dir is not None else None
-    base, size = _backbone(model_or_spec, image_size)
-    if arguments["augmentation"] is None:  # "auto" for a file: by its architecture's name
-        arguments["augmentation"] = _augmentation(augmentation, model_or_spec, base.model)
-        augment = augmenter(arguments["augmentation"], seed)
-    folder, train, val, plain = _data(
-        data, size, classes, base.preprocessing, augment, validation_split, seed, batch_size
-    )
-    names = list(folder.class_names)
-    feature = find_feature_layer(base.model, feature_layer)
-    head_args = {"hidden": hidden, "dropout": dropout, "pooling": pooling, "feature_layer": feature}
-    model = swap_head(base.model, len(names), **head_args)
-    if finetune_epochs:
-        freezing.resolve_start(model, unfreeze)  # a bad layer name fails before training
-    if adapt_batch_norm and not batchnorm.adapt_batch_norm(model, plain):
-        raise UserError(f"{model.name} has no BatchNormalization layers; drop adapt_batch_norm")
-    callbacks = [RunHistory(run), *callbacks] if run is not None else [*callbacks]
-    # the pipeline shuffles itself; shuffle=False only silences Keras' warning
-    fit = dict(x=train, validation_data=val, callbacks=callbacks, verbose=verbose, shuffle=False)
-    lrs = (optimizer, lr, backbone_lr_mult, lr_decay)
-    with warnings.catch_warnings():  # the folder's dataset has no known length: not a problem
-        warnings.filterwarnings("ignore", message=".*ran out of data")
-        history = _phases(model, feature, (head_epochs, finetune_epochs), unfreeze, lrs, fit)
-    result = FinetuneResult(model, names, base.preprocessing, history, skipped=list(folder.skipped))
-    if run is not None:
-        result.model_path = run.write_model(model, names, base.preprocessing)
-        run.write_split(folder.to_json())
-        run.write_args({"model": base.source, "data": str(data), **arguments})
-    return result
+    from kerascnn.training.backends import resolve_devices
+    from kerascnn.training.batchnorm import batch_norm_layers
+    from kerascnn.training.engine import check_numbers
+    from kerascnn.training.run import RunFolder
+    from kerascnn.training.settings import augmenter, resolve_settings
+
+    if "lr" in settings:
+        warnings.warn("finetune(lr=) is now learning_rate=", DeprecationWarning, stacklevel=2)
+        settings["learning_rate"] = settings.pop("lr")
+    config = (config or FinetuneConfig()).replace(**settings)
+    if config.epochs is not None:
+        raise UserError(
+            f"finetune trains head_epochs + finetune_epochs, got epochs={config.epochs}; "
+            "set head_epochs and finetune_epochs (--head-epochs, --finetune-epochs)"
+        )
+    _check(config.classes, config.head_epochs, config.finetune_epochs, config.lr_decay)
+    check_numbers(batch_size=config.batch_size, learning_rate=config.learning_rate)
+    augmentation = _augmentation(config.augmentation, model)
+    augmenter(augmentation or {}, config.seed)  # a bad name fails here
+    if output_dir is not None:  # before the model loads
+        RunFolder(output_dir).check(force=force, resumable=True)
+    strategy = resolve_devices(config.strategy)
+    base, size = _backbone(model, config.image_size)
+    if augmentation is None:  # "auto" for a file: by its architecture's name
+        augmentation = _augmentation(config.augmentation, model, base.model)
+    if config.adapt_batch_norm and not batch_norm_layers(base.model):
+        raise UserError(
+            f"{base.model.name} has no BatchNormalization layers; drop adapt_batch_norm"
+        )
+    folder = _folder(data, size, config)
+    feature = find_feature_layer(base.model, config.feature_layer)
+    total = config.head_epochs + config.finetune_epochs
+    resolved = resolve_settings(None, config.replace(augmentation=augmentation, epochs=total))
+    head = {"hidden": config.hidden, "dropout": config.dropout, "pooling": config.pooling,
+            "feature_layer": feature}  # fmt: skip
+
+    def build() -> Any:  # runs before the run writes any file
+        net = swap_head(_in_scope(base.model, strategy), len(folder.class_names), **head)
+        if config.finetune_epochs:
+            freezing.resolve_start(net, config.unfreeze)  # a bad layer fails before training
+        return net
+
+    return run_phases(
+        build, folder, resolved, _phases(config, resolved, feature), strategy=strategy,
+        output_dir=output_dir, resume=resume, force=force, callbacks=callbacks, verbose=verbose,
+        preprocessing=base.preprocessing, args={"model": base.source},
+        first=_adapt(resolved["batch_size"]) if config.adapt_batch_norm else None,
+    )  # fmt: skip
 
 
-def _phases(model, feature, epochs: tuple, unfreeze, lrs: tuple, fit: dict) -> dict:
-    """Phase 1 on the frozen backbone, phase 2 from ``unfreeze`` on; each phase's history."""
-    (head_epochs, finetune_epochs), (optimizer, lr, backbone_lr_mult, lr_decay) = epochs, lrs
-    history: dict[str, dict[str, list[float]]] = {}
-    freezing.freeze(model, up_to=feature)  # phase 2 unfreezes from `unfreeze` on
-    if head_epochs:
-        model.compile(_optimizer(optimizer, lr), _LOSS, metrics=["accuracy"])
-        history["head"] = model.fit(epochs=head_epochs, **fit).history
-    if finetune_epochs:
-        freezing.unfreeze(model, from_=unfreeze)
-        if lr_decay is None:
-            mults = rates.backbone_multipliers(model, backbone_lr_mult, feature_layer=feature)
-        else:  # the top block x lr_decay, the next x lr_decay**2, ...; the head x1
-            mults = rates.geometric_multipliers(model, lr_decay, feature_layer=feature)
-        opt = rates.discriminative_optimizer(model, mults, optimizer=optimizer, learning_rate=lr)
-        model.compile(opt, _LOSS, metrics=["accuracy"])
-        total = head_epochs + finetune_epochs
-        history["finetune"] = model.fit(initial_epoch=head_epochs, epochs=total, **fit).history
-    return {p: {k: [float(v) for v in vs] for k, vs in h.items()} for p, h in history.items()}
+def _in_scope(model: Any, strategy: Any) -> Any:
+    """``model``, or a copy made in the current strategy scope when training on several devices
+    (its variables must live there)."""
+    if strategy.num_replicas_in_sync == 1:
+        return model
+    import keras
+
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy

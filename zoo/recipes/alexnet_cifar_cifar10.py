@@ -241,7 +241,6 @@ def run(
         folder,
         **fit_args(recipe),
         output_dir=out,
-        precise_bn=False,  # the published weights kept the moving averages of training
         verbose=2,
     )
     seconds = time.perf_counter() - start

@@ -1,0 +1,128 @@
+"""Batch-norm statistics that match the weights: re-estimating them on data (AdaBN, Li et al.
+2016, before fine-tuning; precise BN, Wu & Johnson 2021, before every validation of a run)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+import keras
+
+from kerascnn.errors import UserError
+
+__all__ = [
+    "PreciseBN",
+    "adapt_batch_norm",
+    "batch_norm_layers",
+    "precise_bn_batches",
+    "walk_layers",
+]
+
+PRECISE_BN_SHARE = 0.1  # re-estimate on this share of an epoch's batches (a forward pass each)
+PRECISE_BN_MAX = 200  # at most this many batches (precise BN needs ~10^4 images)
+
+
+def walk_layers(layer: Any) -> Iterator[Any]:
+    """The layer and, for nested models, every layer inside it."""
+    yield layer
+    for sub in getattr(layer, "layers", ()):
+        yield from walk_layers(sub)
+
+
+def batch_norm_layers(model: Any, *, trainable_only: bool = False) -> list[Any]:
+    """Every ``BatchNormalization`` layer of ``model`` (nested ones too); ``trainable_only``:
+    those that run in training mode when the model trains (frozen ones keep their statistics)."""
+    found = [la for la in walk_layers(model) if isinstance(la, keras.layers.BatchNormalization)]
+    return [la for la in found if la.trainable] if trainable_only else found
+
+
+def adapt_batch_norm(
+    model: Any,
+    data: Iterable[Any],
+    *,
+    max_batches: int | None = None,
+    layers: list[Any] | None = None,
+) -> int:
+    """Set batch-norm moving statistics to their average over ``data``.
+
+    Args:
+        model: a Keras model.
+        data: image batches or ``(images, labels)`` pairs, preprocessed for ``model``, each run
+            in training mode; ``trainable`` flags and momentum are left as they were.
+        max_batches: use at most this many batches.
+        layers: the layers to adapt (default: every batch-norm layer of ``model``).
+
+    Returns the number of layers adapted (0 when ``data`` is empty).
+    """
+    whole = isinstance(max_batches, int) and not isinstance(max_batches, bool)
+    if max_batches is not None and not (whole and max_batches >= 1):
+        raise UserError(f"max_batches must be a positive integer or None, got {max_batches!r}")
+    layers = batch_norm_layers(model) if layers is None else layers
+    if not layers:
+        return 0
+    others = [la for la in batch_norm_layers(model) if la not in layers]
+    saved = [(layer, layer.momentum, layer.trainable) for layer in layers + others]
+    seen = 0
+    try:
+        for layer in layers:
+            layer.trainable = True  # frozen batch norm would run in inference mode
+        for layer in others:
+            layer.trainable = False  # and these keep their statistics
+        for batch in islice(data, max_batches):
+            images = batch[0] if isinstance(batch, tuple | list) else batch
+            for layer in layers:  # running average: batch n gets weight 1/(n+1)
+                layer.momentum = seen / (seen + 1)
+            model(images, training=True)
+            seen += 1
+    finally:
+        for layer, momentum, trainable in saved:
+            layer.momentum, layer.trainable = momentum, trainable
+    return len(layers) if seen else 0
+
+
+def precise_bn_batches(steps_per_epoch: int) -> int:
+    """How many batches precise BN uses: a tenth of an epoch, between 1 and 200."""
+    return max(1, min(PRECISE_BN_MAX, math.ceil(steps_per_epoch * PRECISE_BN_SHARE)))
+
+
+class PreciseBN(keras.callbacks.Callback):
+    """Re-estimate the trainable batch-norm layers' statistics with the epoch's final weights,
+    before its validation (or at its end when there is none), on ``batches`` un-augmented
+    training batches from ``data()`` (an endless iterator, made once). The numbers logged for
+    the epoch, ``best.keras`` and every later file then hold the same statistics.
+
+    ``seconds`` holds the time spent per epoch (``benchmarks/precise_bn_cost.py``).
+    """
+
+    def __init__(self, data: Callable[[], Iterator[Any]], batches: int) -> None:
+        super().__init__()
+        self.data, self.batches = data, int(batches)
+        self.seconds: list[float] = []
+        self._iterator: Iterator[Any] | None = None
+        self._done = False
+
+    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self._done = False
+
+    def on_test_begin(self, logs: Any = None) -> None:
+        self._reestimate()
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        self._reestimate()
+
+    def _reestimate(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        model = self.model
+        layers = batch_norm_layers(model, trainable_only=True)
+        if not layers:
+            return
+        start = time.perf_counter()
+        if self._iterator is None:
+            self._iterator = iter(self.data())
+        adapt_batch_norm(model, self._iterator, max_batches=self.batches, layers=layers)
+        self.seconds.append(time.perf_counter() - start)

@@ -1,0 +1,185 @@
+"""What one run of the engine does before it trains: its devices, batches, run folder, where it
+resumes, and its model compiled in the strategy's scope (``kerascnn.training.engine``)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kerascnn.errors import UserError
+
+__all__ = ["MIXED_PRECISION", "Plan", "compile_model", "make_plan", "output_callbacks",
+           "resolve_jit_compile"]  # fmt: skip
+
+log = logging.getLogger("kerascnn.training")
+
+DEFAULT_SAVE_FREQ = 500  # steps between mid-epoch backups (and one at every epoch end)
+MIXED_PRECISION = {None: None, "float16": "mixed_float16", "bfloat16": "mixed_bfloat16"}
+
+
+def resolve_jit_compile(jit_compile: bool | str) -> bool:
+    """``"auto"``: XLA on TensorFlow GPUs (on CPU ``benchmarks/jit_compile_cpu.py`` measured it
+    slower), always on JAX (``jax.jit``), never on torch (``torch.compile`` warm-up)."""
+    if jit_compile != "auto":
+        return bool(jit_compile)
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        return keras.backend.backend() == "jax"
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+@dataclass
+class Plan:
+    """One run: its strategy, batches, output and where it resumes."""
+
+    strategy: Any
+    folder: Any
+    global_batch: int
+    steps: int
+    chief: bool
+    run: Any = None  # kerascnn.training.run.RunFolder, or None
+    backup_dir: Path | None = None
+    weights: str | None = None  # the backup's weights file, when resuming
+    start: tuple[int, int] = (0, 0)  # the (epoch, step) where training starts
+    finished: bool = False  # the run folder holds a finished run of all the epochs asked for
+    scratch: Path | None = None
+    augment: Any = None  # the training augmentation (a Keras model), or None
+    transform: Any = None  # the preprocessing after augmentation (a Preprocessing), or None
+    py_train: Any = None  # the training FolderBatches (JAX, torch), once made
+    callbacks: list[Any] = field(default_factory=list)
+
+
+def make_plan(strategy: Any, folder: Any, batch_size: int, output_dir: Any, epochs: int,
+              resume: bool, force: bool = False) -> Plan:  # fmt: skip
+    """The plan of a run; with ``output_dir``, where its backup says it stands.
+
+    Args:
+        strategy, folder, batch_size: the devices, the data, images per replica.
+        output_dir, epochs, resume, force: the run folder, the epochs of all phases, as ``fit``.
+    """
+    from kerascnn.training.backends import is_chief, worker_id
+    from kerascnn.training.callbacks import read_backup
+    from kerascnn.training.run import RunFolder
+
+    global_batch = int(batch_size) * strategy.num_replicas_in_sync
+    steps = max(1, math.ceil(folder.count("train") / global_batch))
+    plan = Plan(strategy, folder, global_batch, steps, is_chief(strategy))
+    if output_dir is None:
+        return plan
+    plan.run = RunFolder(output_dir).check(force=force, resumable=True)
+    out = plan.run.path
+    plan.backup_dir = out / "backup" if plan.chief else out / "backup" / worker_id(strategy)
+    state = read_backup(plan.backup_dir)
+    if state:
+        plan.weights, plan.start = state["weights"], (state["epoch"], state["step"])
+        if state["finished"] and state["epoch"] >= epochs:
+            plan.finished = True
+        elif state["finished"] and not resume:
+            raise UserError(
+                f"{out} holds a finished run of {state['epoch']} epochs; pass --resume "
+                "(resume=True) to train it further, or choose another --output"
+            )
+    if plan.start[0] >= epochs and not plan.finished:
+        raise UserError(
+            f"{out} has already trained {plan.start[0]} epochs; ask for more with --epochs "
+            f"(above {plan.start[0]}) and --resume"
+        )
+    return plan
+
+
+def compile_model(plan: Plan, model: Any, optimizer: Any, settings: dict[str, Any]) -> None:
+    """Compile ``model`` with ``optimizer``, the loss and metrics of ``settings``.
+
+    Args:
+        plan, model, optimizer: the run, its model and the phase's optimizer.
+        settings: resolved settings (label smoothing, jit_compile, batch size).
+    """
+    import keras
+
+    from kerascnn.training.settings import loss_and_metrics
+
+    loss, metrics = loss_and_metrics(settings["label_smoothing"])
+    with plan.strategy.scope():
+        model.compile(
+            optimizer=optimizer,
+            loss=loss,
+            metrics=metrics,
+            jit_compile=resolve_jit_compile(settings["jit_compile"]),
+        )
+        if keras.backend.backend() == "tensorflow":
+            _tf_workarounds(plan.strategy, model, plan.folder.image_size, settings["batch_size"])
+
+
+def build_model(plan: Plan, build: Callable[[], Any], settings: dict[str, Any]) -> Any:
+    """``build()`` in the strategy's scope, seeded, in the run's dtype policy."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(MIXED_PRECISION[settings["mixed_precision"]] or previous)
+    keras.utils.set_random_seed(settings["seed"])  # initial weights, dropout: the same each time
+    try:
+        with plan.strategy.scope():
+            return build()
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def restore(plan: Plan, model: Any) -> None:
+    """Load the backup's weights and optimizer state into the compiled ``model``."""
+    with plan.strategy.scope():
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(plan.backup_dir / plan.weights)
+
+
+def _tf_workarounds(strategy: Any, model: Any, image_size: tuple, batch_size: int) -> None:
+    import tensorflow as tf
+
+    from kerascnn.training.distribute import fix_multiworker_reduce, prebuild
+
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        fix_multiworker_reduce()
+    if tf.distribute.has_strategy():  # in a non-default strategy's scope
+        prebuild(model, image_size, batch_size)
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def output_callbacks(plan: Plan, save_freq: int | None, preprocessing: str) -> Any:
+    """Backups, best model, history and TensorBoard logs of a run with an output folder."""
+    import keras
+
+    from kerascnn.training import callbacks as cb
+    from kerascnn.training.run import RunFolder
+
+    run = plan.run
+    if plan.chief:
+        run.write_split(plan.folder.to_json())
+        run.write_metadata(plan.folder.class_names, preprocessing)
+    else:  # other workers keep their files out of the run folder
+        plan.scratch = Path(tempfile.mkdtemp(prefix="kerascnn-worker-"))
+        run = RunFolder(plan.scratch)
+    every = save_freq or (DEFAULT_SAVE_FREQ if plan.steps > DEFAULT_SAVE_FREQ else "epoch")
+    backup = cb.TrainingBackup(plan.backup_dir, every)
+    monitor = "val_loss" if plan.folder.files["validation"] else "loss"
+    # the backup last: a kill after it never loses an epoch's history row or best model
+    plan.callbacks += [cb.RunHistory(run), cb.BestModel(run / "best.keras", monitor), backup]
+    if _importable("tensorboard") and _importable("tensorflow"):  # Keras' callback uses tf
+        plan.callbacks.append(keras.callbacks.TensorBoard(str(run / "logs")))
+    elif plan.chief:
+        log.info("no TensorBoard logs: pip install tensorboard (or kerascnn[tensorboard])")
+    return backup
