@@ -19,8 +19,8 @@ Every score is the accuracy on all 5,000 B test images.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import inspect
 import json
 import time
 from pathlib import Path
@@ -131,7 +131,9 @@ def one_setting(weights: Path, train: Path, test, seed: int, lr_decay: float) ->
         # architecture, the same as the scratch model's below
         tuned = finetune(str(weights), train, validation_split=0.0, seed=seed, verbose=0, **extra)
         scores[label] = score(tuned.model, test)
-    defaults = {k: p.default for k, p in inspect.signature(finetune).parameters.items()}
+    from kerascnn.training.config import FinetuneConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(FinetuneConfig)}
     epochs = defaults["head_epochs"] + defaults["finetune_epochs"]
     keras.utils.set_random_seed(seed)
     history = kerascnn.train.fit(

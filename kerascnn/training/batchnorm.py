@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import Any
 
 import keras
+import numpy as np
 
 from kerascnn.errors import UserError
 
@@ -65,22 +67,72 @@ def adapt_batch_norm(
         return 0
     others = [la for la in batch_norm_layers(model) if la not in layers]
     saved = [(layer, layer.momentum, layer.trainable) for layer in layers + others]
+    moving = [v for la in layers for v in (la.moving_mean, la.moving_variance)]
+    totals: list[np.ndarray] = []
     seen = 0
     try:
-        for layer in layers:
-            layer.trainable = True  # frozen batch norm would run in inference mode
+        for layer in layers:  # momentum 0: a batch's statistics replace the moving ones
+            layer.trainable, layer.momentum = True, 0.0  # frozen batch norm runs in inference
         for layer in others:
             layer.trainable = False  # and these keep their statistics
+        statistics = _compiled(model, layers, moving)
         for batch in islice(data, max_batches):
             images = batch[0] if isinstance(batch, tuple | list) else batch
-            for layer in layers:  # running average: batch n gets weight 1/(n+1)
-                layer.momentum = seen / (seen + 1)
-            model(images, training=True)
+            found = statistics(images)
+            totals = found if not totals else [t + f for t, f in zip(totals, found, strict=True)]
             seen += 1
     finally:
         for layer, momentum, trainable in saved:
             layer.momentum, layer.trainable = momentum, trainable
-    return len(layers) if seen else 0
+    if not seen:
+        return 0
+    for variable, total in zip(moving, totals, strict=True):  # the average over the batches
+        variable.assign(total / seen)
+    return len(layers)
+
+
+_COMPILED: weakref.WeakKeyDictionary[Any, tuple[tuple[int, ...], Callable]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _compiled(model: Any, layers: list[Any], moving: list[Any]) -> Callable[[Any], list]:
+    """``fn(images)``: one batch through ``model`` in training mode, compiled (``jax.jit``,
+    ``tf.function``; eager on torch), returning each of ``moving``'s batch values; kept per
+    model and layer set, as every call runs with the same flags and momentum 0."""
+    key = tuple(id(la) for la in layers)
+    cached = _COMPILED.get(model)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        variables = model.non_trainable_variables
+        index = [next(i for i, v in enumerate(variables) if v is m) for m in moving]
+
+        @jax.jit
+        def run(trainable: Any, non_trainable: Any, images: Any) -> list[Any]:
+            _, updated = model.stateless_call(trainable, non_trainable, images, training=True)
+            return [updated[i] for i in index]
+
+        def fn(images: Any) -> list[np.ndarray]:
+            trainable = [v.value for v in model.trainable_variables]
+            out = run(trainable, [v.value for v in model.non_trainable_variables], images)
+            return [np.asarray(a, np.float64) for a in out]
+    else:
+        call = lambda images: model(images, training=True)  # noqa: E731
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            call = tf.function(call, reduce_retracing=True)
+
+        def fn(images: Any) -> list[np.ndarray]:
+            call(images)
+            return [keras.ops.convert_to_numpy(v).astype(np.float64) for v in moving]
+
+    _COMPILED[model] = (key, fn)
+    return fn
 
 
 def precise_bn_batches(steps_per_epoch: int) -> int:
