@@ -1,4 +1,11 @@
-"""Evaluating a classifier on an image folder: accuracy, per-class accuracy, confusion matrix."""
+"""Evaluating a classifier on an image folder: accuracy, per-class accuracy, confusion matrix.
+
+The folder's class folders are paired with the model's outputs by name when the model knows
+its class names (its weights' card, its ``.classes.json``, its run's ``split.json``): a folder
+may hold all of them or some, in any order. Folders whose names are not the model's classes are
+refused, unless ``map_by_index=True`` pairs them by position (same count only), which the report
+says (``mapped_by_index``).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,66 @@ from kerascnn.errors import UserError
 
 __all__ = ["evaluate"]
 
+_INDEX_FIX = "or pass --map-by-index (map_by_index=True) to pair them by position"
+
+
+def _shorten(names: list[str], most: int = 4) -> str:
+    """``0, 1, ..., 9``: a list of names as one short line."""
+    shown = names if len(names) <= most else [*names[: most - 2], "...", names[-1]]
+    return ", ".join(map(str, shown))
+
+
+def _model_classes(loaded: Any, split_info: dict[str, Any] | None, outputs: int) -> Any:
+    """The model's class names in the order of its outputs, or None when unknown."""
+    names = loaded.classes or getattr(loaded.model, "class_names", None)
+    names = names or (split_info or {}).get("class_names")
+    if not names:
+        return None
+    names = [str(n) for n in names]
+    if len(names) != outputs:
+        raise UserError(
+            f"{loaded.source}: its class names list {len(names)} classes but the model predicts "
+            f"{outputs}; fix or delete its class names (model.classes.json)"
+        )
+    return names
+
+
+def _pair_classes(
+    data: Any, classes: list[str], model_classes: list[str] | None, outputs: int, by_index: bool
+) -> tuple[list[int], list[str], bool]:
+    """``(output index of each class folder, the report's class names, mapped_by_index)``."""
+    if model_classes is None:  # a model without names: its outputs are the folders, in order
+        if outputs != len(classes):
+            raise UserError(
+                f"the model predicts {outputs} classes but {data} has {len(classes)}; "
+                "give the folder the model was trained on"
+            )
+        return list(range(outputs)), classes, False
+    unknown = [name for name in classes if name not in model_classes]
+    if not unknown:  # all of the model's classes or some of them, paired by name
+        return [model_classes.index(name) for name in classes], model_classes, False
+    theirs = f"the model's {len(model_classes)} classes ({_shorten(model_classes)})"
+    if len(classes) != len(model_classes):
+        predicts = f"the model predicts {len(model_classes)} classes ({_shorten(model_classes)})"
+        if by_index:
+            raise UserError(
+                f"{predicts} but {data} has {len(classes)} class folders ({_shorten(classes)}), "
+                f"which --map-by-index cannot pair by position; evaluate on a folder with "
+                f"{len(model_classes)} class folders"
+            )
+        raise UserError(
+            f"{predicts} but {data} has {len(classes)} class folders, and "
+            f"{_shorten(unknown)} {'is' if len(unknown) == 1 else 'are'} not among them; "
+            "evaluate on a folder whose class folders are the model's classes (all or some)"
+        )
+    if not by_index:
+        are = "are not" if len(unknown) == len(classes) else "are not among"
+        raise UserError(
+            f"{data}: its class folders ({_shorten(unknown)}) {are} {theirs}; evaluate on a "
+            f"folder with the model's class folders, {_INDEX_FIX}"
+        )
+    return list(range(outputs)), classes, True
+
 
 def evaluate(
     model: Any,
@@ -22,16 +89,23 @@ def evaluate(
     test_split: float = 0.0,
     seed: int = 0,
     batch_size: int = 64,
+    map_by_index: bool = False,
 ) -> dict[str, Any]:
     """Accuracy, per-class accuracy and ``confusion`` (rows: true class) of ``model`` on ``split``.
 
     Args:
         model: anything :func:`kerascnn.load` takes (a bare zoo name: its default weights).
-        data: a folder of class sub-folders.
+        data: a folder of class sub-folders, named as the model's classes (all or some).
         split: ``"train"``, ``"validation"``, ``"test"`` or ``"all"``.
         split_info: a run's ``split.json`` or a card's ``split``; default: the model's own.
         validation_split, test_split, seed: the split when none is recorded.
         batch_size: images per batch.
+        map_by_index: pair class folders whose names are not the model's classes with its
+            outputs by position (as many folders as classes); the report's ``mapped_by_index``.
+
+    The report's ``class_names`` (the confusion matrix's order) are the model's classes when
+    they are known and paired by name, else the folder's; ``model_class_names`` are the model's
+    (None when unknown), ``folder_class_names`` the folder's.
     """
     from kerascnn.resolve import load
     from kerascnn.training.data import image_folder
@@ -49,23 +123,16 @@ def evaluate(
         validation_split = split_info.get("validation_split", validation_split)
         test_split = split_info.get("test_split", test_split)
     folder = image_folder(data, loaded.input_size, validation_split, seed, test_split=test_split)
-    classes = folder.class_names
-    if split_info and split_info.get("class_names") not in (None, classes):
-        raise UserError(
-            f"{data}: its classes {classes} differ from the model's training classes; "
-            "evaluate on a folder with the same class folders"
-        )
     outputs = model.output_shape[-1]
-    if outputs != len(classes):
-        raise UserError(
-            f"the model predicts {outputs} classes but {data} has {len(classes)}; "
-            "give the folder the model was trained on"
-        )
+    model_classes = _model_classes(loaded, split_info, outputs)
+    to_output, classes, mapped = _pair_classes(
+        data, folder.class_names, model_classes, outputs, map_by_index
+    )
     truth, predicted = [], []
     for x, y in split_batches(folder, split, batch_size):
         x = loaded.preprocess(np.asarray(x))
         predicted.append(np.argmax(np.asarray(model.predict_on_batch(x)), axis=-1))
-        truth.append(np.asarray(y))
+        truth.append(np.asarray(to_output)[np.asarray(y)])
     truth_a, pred_a = np.concatenate(truth), np.concatenate(predicted)
     confusion = np.zeros((len(classes), len(classes)), dtype=int)
     np.add.at(confusion, (truth_a, pred_a), 1)
@@ -80,6 +147,9 @@ def evaluate(
         "errors": int(len(truth_a) - correct),
         "accuracy": correct / max(1, len(truth_a)),
         "class_names": classes,
+        "model_class_names": model_classes,
+        "folder_class_names": folder.class_names,
+        "mapped_by_index": mapped,
         "per_class": per_class,
         "confusion": confusion.tolist(),
         "skipped": [{"path": p, "reason": r} for p, r in folder.skipped],
