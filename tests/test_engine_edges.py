@@ -110,3 +110,22 @@ def test_ctrl_c_says_where_the_backup_is_and_how_to_resume(tmp_path: Path) -> No
     assert f"the backup in {out / 'backup'} holds" in message
     assert f"resume with: kerascnn train gesture_cnn --data {data} --output {out}" in message
     assert message.endswith("--augment none --resume")
+
+
+def test_resuming_with_other_settings_or_data_is_refused(tmp_path: Path) -> None:
+    """The CIFAR-10 gap of an earlier note: a rerun resumed a run made with other code and
+    settings, mixing two runs' history, best model and weights in one folder."""
+    data = make_image_folder(tmp_path / "d", classes=2, per_class=6, size=16)
+    out = tmp_path / "run"
+    args = ["train", "gesture_cnn", "--data", data, "--output", out, "--epochs", 1, *TINY]
+    assert _run(*args).exit_code == 0
+    stamp = (out / "model.keras").stat().st_mtime_ns
+    result = _run(*args, "--resume", "--epochs", 2, "--lr", "0.5")
+    assert result.exit_code == 2 and ONE_LINE.match(result.output), result.output
+    assert "learning_rate: 0.001 -> 0.5" in result.output and "mix two runs" in result.output
+    more = make_image_folder(tmp_path / "d", classes=3, per_class=6, size=16)  # a new class
+    result = _run(*[more if a == data else a for a in args], "--resume", "--epochs", 2)
+    assert result.exit_code == 2 and "class_names" in result.output, result.output
+    assert (out / "model.keras").stat().st_mtime_ns == stamp
+    grown = _run(*[more if a == data else a for a in args], "--epochs", 2, "--force")
+    assert grown.exit_code == 0, grown.output

@@ -63,6 +63,18 @@ def _builder(model: Any, classes: int, size: tuple[int, int], args: dict) -> Cal
     )
 
 
+def _label(model: Any) -> str:
+    """How ``args.json`` names the model: a zoo spec, a Keras model's name, a builder's."""
+    if isinstance(model, str):
+        return model
+    if hasattr(model, "layers") and hasattr(model, "name"):
+        return f"keras.Model {model.name}"
+    if type(model).__repr__ is not object.__repr__ and not hasattr(model, "__qualname__"):
+        return repr(model)  # a builder object that says what it builds
+    name = getattr(model, "__qualname__", type(model).__name__)
+    return f"{getattr(model, '__module__', '?')}.{name}"
+
+
 def _train_data(data: Any, model: Any, config: TrainConfig, args: dict) -> Any:
     from kerascnn.training.data import ImageFolder, image_folder
 
@@ -134,7 +146,7 @@ def fit(
     phases = [Phase("train", resolved["epochs"], prepare)]
     return run_phases(build, folder, resolved, phases, strategy=strategy, output_dir=output_dir,
                       resume=resume, force=force, callbacks=callbacks, verbose=verbose,
-                      args={"model": model})  # fmt: skip
+                      args={"model": _label(model)})  # fmt: skip
 
 
 def run_phases(

@@ -105,6 +105,10 @@ def train(build: Callable[[], Any], plan: Plan, settings: dict[str, Any], phases
     folder, strategy = plan.folder, plan.strategy
     plan.transform = None if preprocessing == "none" else get_preprocessing(preprocessing)
     epochs = sum(p.epochs for p in phases)
+    record = {**args, **settings, "image_size": folder.image_size,
+              "strategy": describe(strategy), "phases": _bounds(phases)}  # fmt: skip
+    if plan.run is not None and plan.weights is not None:
+        _same_run(plan, record)
     if verbose and plan.chief:
         log.info("%s; global batch %d = %d per replica x %d; %d training images, %d steps per "
                  "epoch", describe(strategy), plan.global_batch, settings["batch_size"],
@@ -112,8 +116,6 @@ def train(build: Callable[[], Any], plan: Plan, settings: dict[str, Any], phases
     model = build_model(plan, build, settings)
     precise = _precise_bn(plan, model, settings)
     if plan.run is not None and plan.chief:
-        record = {**args, **settings, "image_size": folder.image_size,
-                  "strategy": describe(strategy), "phases": _bounds(phases)}  # fmt: skip
         plan.run.write_args(record)
     backup = output_callbacks(plan, settings["save_freq"], preprocessing) if plan.run else None
     guard = cb.StopOnNonFinite()
@@ -129,6 +131,30 @@ def train(build: Callable[[], Any], plan: Plan, settings: dict[str, Any], phases
     out = plan.run.path if plan.run else None
     classes, skipped = list(folder.class_names), list(folder.skipped)
     return TrainResult(model, classes, history, out, preprocessing, _bounds(phases), skipped)
+
+
+# what may change when a run resumes: more epochs (--resume), other devices, backup frequency
+_MAY_CHANGE = {"epochs", "phases", "finetune_epochs", "strategy", "save_freq", "jit_compile"}
+
+
+def _same_run(plan: Plan, record: dict[str, Any]) -> None:
+    """Refuse to resume a run with other settings or data: the two would mix in one folder
+    (its history, best model and weights), and its numbers would describe neither."""
+    changed = plan.run.changed_args(record, _MAY_CHANGE)
+    split = plan.run.path / "split.json"
+    if split.is_file():
+        import json
+
+        old = json.loads(split.read_text(encoding="utf-8"))
+        new = plan.folder.to_json()
+        changed += [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in ("class_names", "counts")
+                    if old.get(k) != new.get(k)]  # fmt: skip
+    if changed:
+        shown = "; ".join(changed[:3]) + ("; ..." if len(changed) > 3 else "")
+        raise UserError(
+            f"{plan.run.path} holds a run with other settings or data ({shown}); resuming would "
+            "mix two runs: give the same settings, another --output, or --force to start over"
+        )
 
 
 def _phases(model: Any, plan: Plan, settings: dict[str, Any], phases: Sequence[Any],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import os
 import shutil
 from pathlib import Path
@@ -102,6 +103,16 @@ class RunFolder:
         write_metadata(self.path / name, classes, preprocessing)
         self.remove_temporaries()
         return self.path / name
+
+    def changed_args(self, args: dict[str, Any], ignore: set[str]) -> list[str]:
+        """What ``args`` sets otherwise than the run's ``args.json`` (``key: was -> now``),
+        the keys in ``ignore`` left out; empty when there is no ``args.json``."""
+        path = self.path / "args.json"
+        if not path.is_file():
+            return []
+        was, now = json.loads(path.read_text(encoding="utf-8")), _jsonable(args)
+        keys = sorted((set(was) | set(now)) - ignore)
+        return [f"{k}: {was.get(k)!r} -> {now.get(k)!r}" for k in keys if was.get(k) != now.get(k)]
 
     def write_args(self, args: dict[str, Any]) -> Path:
         """``args.json``: the arguments the run actually used."""
