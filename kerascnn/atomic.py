@@ -1,5 +1,6 @@
 """Atomic file writes: a temporary ``.<random>.tmp.<name>`` beside the target, fsynced,
 given the umask's mode (not ``mkstemp``'s 0600), ``os.replace``d over it; removed on any error.
+One that a killed process left behind is deleted by :func:`remove_temporaries`.
 """
 
 from __future__ import annotations
@@ -18,9 +19,13 @@ __all__ = [
     "check_folder",
     "check_target",
     "commit",
+    "remove_temporaries",
     "write_json",
     "write_text",
 ]
+
+_TMP = ".tmp."  # a temporary file is ".<hex>.tmp.<name>"
+_TOKEN_BYTES = 4
 
 
 def _umask() -> int:
@@ -60,6 +65,23 @@ def commit(tmp: str | os.PathLike[str], path: str | os.PathLike[str]) -> Path:
     return Path(path)
 
 
+def _temporary(path: Path) -> Path:
+    return path.with_name(f".{secrets.token_hex(_TOKEN_BYTES)}{_TMP}{path.name}")
+
+
+def remove_temporaries(folder: str | os.PathLike[str], names: str = "*") -> int:
+    """Delete the temporary files that a write to ``folder/<names>`` (a glob) left behind
+    when its process was killed; the number deleted. Only where no write is under way: in a
+    folder that one process writes, between its writes."""
+    removed = 0
+    for path in Path(folder).glob(f".*{_TMP}{names}"):
+        token = path.name[1:].partition(_TMP)[0]
+        if len(token) == 2 * _TOKEN_BYTES and all(c in "0123456789abcdef" for c in token):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` to write to; it replaces ``path`` on success.
@@ -67,7 +89,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     ``with atomic_path("run/model.keras") as tmp: model.save(tmp)``
     """
     path = Path(path)
-    tmp = path.with_name(f".{secrets.token_hex(4)}.tmp.{path.name}")
+    tmp = _temporary(path)
     try:
         yield tmp
         commit(tmp, path)

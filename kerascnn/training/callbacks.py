@@ -5,6 +5,7 @@ Every file goes through :mod:`kerascnn.atomic`, so a kill never leaves a broken 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -14,19 +15,75 @@ from typing import Any
 import keras
 
 from kerascnn import compat
-from kerascnn.atomic import atomic_path, write_json
+from kerascnn.atomic import atomic_path, remove_temporaries, write_json
+from kerascnn.errors import UserError
 
-__all__ = ["BestModel", "RunHistory", "StopOnNonFinite", "TrainingBackup", "read_backup"]
+__all__ = [
+    "BestModel",
+    "RunHistory",
+    "StopOnNonFinite",
+    "TrainingBackup",
+    "claim_backup",
+    "read_backup",
+]
 
 STATE_FILE = "state.json"
+LOCK_FILE = "lock"
+_CLAIMED: dict[str, Any] = {}  # backup folder -> its locked file, held while this process lives
+
+
+def claim_backup(backup_dir: str | os.PathLike[str]) -> None:
+    """Make ``backup_dir`` this process's until its run is finished (or the process ends), or
+    raise a ``UserError`` while another live process trains into it: a rerun started before the
+    run it resumes was dead would load a checkpoint that the other then deletes
+    (``FileNotFoundError``), and both would write the run's files. Creates the folder; a no-op
+    where ``fcntl`` is missing (Windows)."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    folder = Path(backup_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path, key = folder / LOCK_FILE, str(folder.resolve())
+    held = _CLAIMED.get(key)  # held already, unless its file went (a diverged run's folder)
+    with contextlib.suppress(OSError):
+        if held is not None and os.path.samestat(os.fstat(held.fileno()), path.stat()):
+            return
+    if held is not None:
+        held.close()
+    f = open(path, "a+", encoding="ascii")  # noqa: SIM115 (held open: the lock is the open file)
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.seek(0)
+        pid = f.read().strip()
+        f.close()
+        raise UserError(
+            f"another process{f' (pid {pid})' if pid else ''} is training into {folder.parent}; "
+            "wait for it to end (or stop it), then rerun"
+        ) from None
+    f.truncate(0)
+    f.write(str(os.getpid()))
+    f.flush()
+    _CLAIMED[key] = f
+
+
+def _release_backup(backup_dir: str | os.PathLike[str]) -> None:
+    held = _CLAIMED.pop(str(Path(backup_dir).resolve()), None)
+    if held is not None:
+        held.close()  # closing the file releases its lock
 
 
 def read_backup(backup_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The last backup's state (``epoch``, ``step``, ``weights``, ``finished``), or ``None``."""
+    """The last backup's state (``epoch``, ``step``, ``weights``, ``finished``), or ``None``;
+    an unfinished one is claimed first (:func:`claim_backup`): no other process moves it on."""
     folder = Path(backup_dir)
     if not (folder / STATE_FILE).is_file():
         return None
+    claim_backup(folder)
     state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+    if state["finished"]:
+        _release_backup(folder)  # nothing left to train; extending it claims it again
     return state if (folder / state["weights"]).is_file() else None
 
 
@@ -35,17 +92,26 @@ class TrainingBackup(keras.callbacks.BackupAndRestore):
 
     Keras' ``BackupAndRestore`` resumes only at an epoch; ``fit`` restores these at the exact
     step and sets ``offset``, the steps of the epoch done before this ``fit`` call.
+
+    A rerun resumes from the last backup and never writes an earlier epoch's files again, so an
+    epoch's end is backed up only once every callback is done with it (``best.keras``,
+    ``history.csv``, ...): at the next epoch's start or at the end of ``fit``, with the weights
+    the next epoch starts from. Killed before that, a rerun resumes from the epoch's last
+    backup inside it and ends the epoch again, files included.
     """
 
     def __init__(self, backup_dir: str | os.PathLike[str], save_freq: int | str = "epoch") -> None:
         super().__init__(str(backup_dir), save_freq=save_freq, delete_checkpoint=False)
+        claim_backup(backup_dir)
         self.offset = 0
         self._epoch = 0
+        self._pending: tuple[int, int] | None = None  # an epoch end not backed up yet
 
     def on_train_begin(self, logs: Any = None) -> None:  # restore happens in fit()
         compat.reset_backup_counts(self)
 
     def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+        self._save_pending()
         self._epoch = epoch
 
     def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
@@ -56,13 +122,19 @@ class TrainingBackup(keras.callbacks.BackupAndRestore):
     def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
         compat.reset_backup_counts(self, batches_since_save=False)
         self.offset = 0
-        self.save(epoch + 1, 0)
+        self._pending = (epoch + 1, 0)  # callbacks after this one still write the epoch's files
 
     def on_train_end(self, logs: Any = None) -> None:
-        pass
+        self._save_pending()
+
+    def _save_pending(self) -> None:
+        if self._pending is not None:
+            self.save(*self._pending)
 
     def save(self, epoch: int, step: int, finished: bool = False) -> None:
-        """Write ``ckpt-<epoch>-<step>.weights.h5``, then point ``state.json`` at it."""
+        """Write ``ckpt-<epoch>-<step>.weights.h5``, then point ``state.json`` at it; then
+        delete the older checkpoints and what killed writes left behind."""
+        self._pending = None
         folder = Path(self.backup_dir)
         folder.mkdir(parents=True, exist_ok=True)
         name = f"ckpt-{epoch}-{step}.weights.h5"
@@ -73,6 +145,9 @@ class TrainingBackup(keras.callbacks.BackupAndRestore):
         for old in folder.glob("ckpt-*.weights.h5"):
             if old.name != name:
                 old.unlink(missing_ok=True)
+        remove_temporaries(folder)
+        if finished:
+            _release_backup(folder)
 
 
 class BestModel(keras.callbacks.Callback):

@@ -190,5 +190,10 @@ def run_phases(
     plan = loop.plan_run(strategy, folder, settings, epochs, output_dir, resume, force)
     if plan.finished:
         return loop.finished_result(plan, phases, preprocessing)
-    return loop.train(build, plan, settings, phases, callbacks, verbose, preprocessing,
-                           {**(args or {}), "data": str(folder.root)}, first)  # fmt: skip
+    try:
+        return loop.train(build, plan, settings, phases, callbacks, verbose, preprocessing,
+                          {**(args or {}), "data": str(folder.root)}, first)  # fmt: skip
+    except UserError:  # found before training (or a diverged run): leave nothing new behind
+        if plan.run is not None and plan.weights is None:
+            plan.run.remove_new(backup=True)
+        raise

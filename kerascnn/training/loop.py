@@ -220,7 +220,7 @@ def _finish(model: Any, plan: Plan, settings: dict[str, Any], backup: Any, guard
     if guard.where is not None:
         epoch, step, loss = guard.where
         if plan.run is not None:
-            plan.run.remove_new()
+            plan.run.remove_new(backup=True)  # its last backups may hold non-finite weights
         raise UserError(
             f"training diverged: the loss became {loss} at epoch {epoch + 1}, step {step + 1}, "
             f"and no model was saved; lower the learning rate (--lr, was "
@@ -229,6 +229,7 @@ def _finish(model: Any, plan: Plan, settings: dict[str, Any], backup: Any, guard
     if plan.run is not None:
         if plan.chief:
             plan.run.write_model(model, plan.folder.class_names, preprocessing)
+        backup.set_model(model)  # no fit ran when a kill came after the last epoch's backup
         backup.save(epochs, 0, finished=True)
         if plan.scratch is not None:
             shutil.rmtree(plan.scratch, ignore_errors=True)

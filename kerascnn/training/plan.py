@@ -87,7 +87,9 @@ def make_plan(strategy: Any, folder: Any, batch_size: int, output_dir: Any, epoc
                 f"{out} holds a finished run of {state['epoch']} epochs; pass --resume "
                 "(resume=True) to train it further, or choose another --output"
             )
-    if plan.start[0] >= epochs and not plan.finished:
+    # every epoch trained, killed before the run's last files: only the finish is left to do
+    trained = state is not None and not state["finished"] and plan.start == (epochs, 0)
+    if plan.start[0] >= epochs and not plan.finished and not trained:
         raise UserError(
             f"{out} has already trained {plan.start[0]} epochs; ask for more with --epochs "
             f"(above {plan.start[0]}) and --resume"

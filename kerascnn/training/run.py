@@ -47,7 +47,7 @@ class RunFolder:
         found = [n for n in RUN_FILES if (self.path / n).exists()] if self.path.is_dir() else []
         trained = [n for n in found if n in ("model.keras", "best.keras", "backup")]
         others = sorted(p.name for p in self.path.iterdir()) if self.path.is_dir() else []
-        others = [n for n in others if n not in RUN_FILES]
+        others = [n for n in others if n not in RUN_FILES and ".tmp." not in n]
         if others and not found and not force:
             shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
             raise UserError(
@@ -70,13 +70,14 @@ class RunFolder:
         )
         return self
 
-    def remove_new(self) -> None:
-        """Delete the run files written since :meth:`check` (and ``backup/``), and the folder
-        when :meth:`check` found none and it is left empty: a failed run leaves nothing."""
+    def remove_new(self, *, backup: bool = False) -> None:
+        """Delete the run files written since :meth:`check` (``backup/`` too when ``backup``),
+        and the folder when :meth:`check` found none and it is left empty: a failed run
+        leaves nothing."""
         before = getattr(self, "_before", set())
         for name in RUN_FILES:
             target = self.path / name
-            if (name not in before or name == "backup") and target.exists():
+            if (name not in before or (backup and name == "backup")) and target.exists():
                 shutil.rmtree(target) if target.is_dir() else target.unlink()
         if not getattr(self, "_existed", True) and self.path.is_dir():
             with contextlib.suppress(OSError):
