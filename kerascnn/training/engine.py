@@ -49,13 +49,9 @@ def _builder(model: Any, classes: int, size: tuple[int, int], args: dict) -> Cal
         args = {"classes": classes, "input_shape": (*size, 3), **args}
         return lambda: load(model, **args).model
     if isinstance(model, keras.Model):
+        from kerascnn.training.plan import copy_model
 
-        def clone() -> Any:
-            copy = keras.models.clone_model(model)  # variables in the strategy's scope
-            copy.set_weights(model.get_weights())
-            return copy
-
-        return clone
+        return lambda: copy_model(model)  # variables in the strategy's scope
     if callable(model):
         return model
     raise UserError(

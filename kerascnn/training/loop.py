@@ -49,11 +49,9 @@ def augmentation(spec: dict[str, Any], seed: int, strategy: Any) -> Any:
 def finished_result(plan: Plan, phases: Sequence[Any], preprocessing: str) -> Any:
     """The result of a run that already trained every epoch asked for (nothing trains)."""
     from kerascnn.saved import load_saved_model
+    from kerascnn.training.plot import read_history
 
-    history: dict[str, list[float]] = {}
-    for row in plan.run.read_history():
-        for key, value in row.items():
-            history.setdefault(key, []).append(float(value) if value != "" else float("nan"))
+    history = read_history(plan.run.path / "history.csv")
     log.info("%s already holds a finished run of %d epochs", plan.run.path, plan.start[0])
     model = load_saved_model(plan.run.path / "model.keras")
     return TrainResult(model, list(plan.folder.class_names), history, plan.run.path,

@@ -134,6 +134,16 @@ def build_model(plan: Plan, build: Callable[[], Any], settings: dict[str, Any]) 
         keras.config.set_dtype_policy(previous)
 
 
+def copy_model(model: Any) -> Any:
+    """A copy of ``model`` with its weights, its variables made in the current (strategy's)
+    scope."""
+    import keras
+
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def restore(plan: Plan, model: Any) -> None:
     """Load the backup's weights and optimizer state into the compiled ``model``."""
     with plan.strategy.scope():

@@ -244,10 +244,6 @@ def finetune(
 def _in_scope(model: Any, strategy: Any) -> Any:
     """``model``, or a copy made in the current strategy scope when training on several devices
     (its variables must live there)."""
-    if strategy.num_replicas_in_sync == 1:
-        return model
-    import keras
+    from kerascnn.training.plan import copy_model
 
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    return copy
+    return model if strategy.num_replicas_in_sync == 1 else copy_model(model)
