@@ -5,11 +5,19 @@ a softmax where the net outputs logits; and the facts written beside the artifac
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 from typing import Any
 
 from kerascnn.errors import UserError
 
-__all__ = ["INPUT_NAME", "check_model", "deployable", "input_size", "metadata"]
+__all__ = [
+    "INPUT_NAME",
+    "check_model",
+    "deployable",
+    "input_size",
+    "metadata",
+    "weights_facts",
+]
 
 INPUT_NAME = "pixels"
 
@@ -52,15 +60,27 @@ def check_model(loaded: Any) -> None:
         )
 
 
-def deployable(loaded: Any, size: tuple[int, int], softmax: bool) -> Any:
-    """``pixels -> preprocessing -> net [-> softmax]`` as one Keras model, float32 inputs."""
+def deployable(
+    loaded: Any,
+    size: tuple[int, int],
+    softmax: bool,
+    input_dtype: str = "float32",
+    layout: str = "nhwc",
+) -> Any:
+    """``pixels -> preprocessing -> net [-> softmax]`` as one Keras model: RGB pixels in
+    [0, 255] as ``input_dtype`` (``uint8``: raw pixels), ``nhwc`` or ``nchw``."""
     import keras
 
     from kerascnn.preprocessing import get_preprocessing
 
     mode = get_preprocessing(loaded.preprocessing)
-    inputs = keras.Input((*size, 3), dtype="float32", name=INPUT_NAME)
-    x = inputs if mode.name == "none" else mode.layer(name="preprocessing")(inputs)
+    shape = (*size, 3) if layout == "nhwc" else (3, *size)
+    inputs = keras.Input(shape, dtype=input_dtype, name=INPUT_NAME)
+    x = inputs if layout == "nhwc" else keras.layers.Permute((2, 3, 1), name="to_nhwc")(inputs)
+    if mode.name != "none":  # casts to float32 first
+        x = mode.layer(name="preprocessing")(x)
+    elif input_dtype != "float32":
+        x = keras.layers.Rescaling(1.0, name="to_float32")(x)
     y = loaded.model(x)
     if softmax:
         y = keras.layers.Softmax(name="probabilities")(y)
@@ -84,24 +104,56 @@ def _versions(fmt: str) -> dict[str, str]:
     return {**found, "backend": backend}
 
 
-def metadata(loaded: Any, fmt: str, **facts: Any) -> dict[str, Any]:
-    """What the JSON file beside an artifact says: input, preprocessing, source, versions.
+def weights_facts(loaded: Any) -> dict[str, Any]:
+    """Where the weights come from: ``pretrained`` (else random), the zoo spec, the sha256."""
+    import hashlib
 
-    ``facts``: ``artifact``, ``size``, ``quantize``, ``softmax_added``, ``classes``,
+    card = loaded.card
+    if card is not None:
+        return {"pretrained": True, "spec": f"{card.model}:{card.variant}", "sha256": card.hash}
+    path = loaded.path
+    digest = None
+    if path is not None and Path(path).is_file():
+        with open(path, "rb") as file:
+            digest = hashlib.file_digest(file, "sha256").hexdigest()
+    return {"pretrained": bool(loaded.pretrained), "spec": None, "sha256": digest}
+
+
+def metadata(loaded: Any, fmt: str, **facts: Any) -> dict[str, Any]:
+    """What an artifact says about itself (inside it, and in ``NAME.json`` beside it).
+
+    ``facts``: ``artifact``, ``size``, ``input_dtype``, ``layout``, ``opset``, ``names``
+    (input and output tensor names in the artifact), ``quantize``, ``calibration``,
+    ``softmax_added``, ``classes`` (names), ``labels`` (the sidecar's file name),
     ``verification`` (a dict, or ``None`` with ``--no-verify``).
     """
     from kerascnn.preprocessing import get_preprocessing
 
     mode = get_preprocessing(loaded.preprocessing)
     h, w = facts["size"]
+    nhwc = facts["layout"] == "nhwc"
+    names = facts["names"]
     data = {
         "format": fmt,
         "artifact": facts["artifact"],
         "source": loaded.source,
-        "input": {"name": INPUT_NAME, "shape": [None, h, w, 3], "dtype": "float32"},
+        "weights": weights_facts(loaded),
+        "input": {
+            "name": names[0],
+            "shape": [None, h, w, 3] if nhwc else [None, 3, h, w],
+            "dtype": facts["input_dtype"],
+            "layout": facts["layout"],
+        },
+        "output": {"name": names[1], "shape": [None, len(facts["classes"])], "dtype": "float32"},
         "input_size": [h, w],
         "color": "RGB",
         "value_range": [0, 255],
+        "resize": {
+            "library": "Pillow",
+            "filter": "bilinear",
+            "on": "float32 pixels",
+            "then": "rounded to uint8" if facts["input_dtype"] == "uint8" else None,
+        },
         "crop": loaded.crop,
         "preprocessing": {
             "mode": mode.name,
@@ -111,11 +163,12 @@ def metadata(loaded: Any, fmt: str, **facts: Any) -> dict[str, Any]:
             "offset": list(mode.offset),
             "baked_in": True,
         },
-        "output": "probabilities",
         "softmax_added": facts["softmax_added"],
-        "classes": facts["classes"],
-        "labels": "labels.txt",
+        "classes": list(facts["classes"]),
+        "labels": facts["labels"],
+        "opset": facts["opset"],
         "quantize": facts["quantize"],
+        "calibration": facts["calibration"],
         "verification": facts["verification"],
         "versions": _versions(fmt),
     }

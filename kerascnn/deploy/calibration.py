@@ -1,5 +1,6 @@
-"""Representative images for int8 calibration: a folder of photos, or a bundled variant's
-recipe set (training images only), found under ``$KERASCNN_DATA`` or ``../shared/data``.
+"""Representative images for int8 calibration: a folder of photos, or the set a weight card
+names (``"calibration"``: training images only), found under ``$KERASCNN_DATA`` or
+``../shared/data``; a third of them is held out to check the quantized artifact.
 """
 
 from __future__ import annotations
@@ -12,23 +13,10 @@ from typing import Any
 
 from kerascnn.errors import UserError
 
-__all__ = ["COUNT", "RECIPE_SETS", "calibration_images", "check_calibration", "zip_images"]
+__all__ = ["COUNT", "calibration_images", "check_calibration", "holdout", "zip_images"]
 
-COUNT = 200  # images per calibration set
+COUNT = 300  # images per calibration set: two thirds calibrate, one third checks (the gate)
 _SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
-
-# weight spec -> (data under the data root, what it is); each set is COUNT training images,
-# the same number from every class, in file-name order
-RECIPE_SETS: dict[str, tuple[str, str]] = {
-    "gesture_cnn:sign-digits": (
-        "sign-language-digits/images",
-        "20 photos per class from the recipe's training split (not the 427 test photos)",
-    ),
-    "alexnet_cifar:cifar10": (
-        "cifar10-jpeg/cifar10-jpeg.zip",
-        "20 images per class from the CIFAR-10 training set",
-    ),
-}
 
 
 def _data_roots() -> list[Path]:
@@ -37,12 +25,19 @@ def _data_roots() -> list[Path]:
     return [*roots, Path.cwd().parent / "shared" / "data", checkout.parent / "shared" / "data"]
 
 
-def _spec(source: Any) -> str | None:
-    """``name:variant`` of a zoo spec or of a loaded model's weights, else ``None``."""
-    if isinstance(source, str):
-        return source
+def _card(source: Any) -> Any:
+    """The weight card of a zoo spec or of a loaded model's weights, else ``None``."""
     card = getattr(source, "card", None)
-    return f"{card.model}:{card.variant}" if card is not None else None
+    if card is not None or not isinstance(source, str) or ":" not in source:
+        return card
+    from kerascnn.registry import get_model_card
+    from kerascnn.weights.cards import parse_spec
+
+    name, variant = parse_spec(source)
+    try:
+        return get_model_card(name).weights.get(variant)
+    except UserError:
+        return None
 
 
 def _folder_files(folder: Path) -> list[Path]:
@@ -68,20 +63,19 @@ def check_calibration(source: Any, calibration: Any) -> tuple[Any, str]:
             raise UserError(f"{folder}: no such folder; --calibration takes a folder of photos")
         files = _folder_files(folder)
         return files, f"{len(files)} images from {folder}"
-    spec = _spec(source)
-    if spec not in RECIPE_SETS:
+    card = _card(source)
+    if card is None or not card.calibration:
         name = getattr(source, "source", None) or getattr(source, "name", None) or source
         raise UserError(
-            f"int8 needs a calibration set for {name} (only the bundled variants "
-            f"{', '.join(RECIPE_SETS)} define one); pass --calibration DIR, a folder of "
-            "a few hundred representative photos"
+            f"int8 needs a calibration set for {name} (its weight card names none); pass "
+            "--calibration DIR, a folder of a few hundred representative photos"
         )
-    relative, what = RECIPE_SETS[spec]
+    relative, what = card.calibration["data"], card.calibration["description"]
     for root in _data_roots():
         if (root / relative).exists():
-            return (spec, root / relative), f"{spec}'s recipe set: {what}"
+            return (card, root / relative), f"{card.spec}'s card: {COUNT} images, {what}"
     raise UserError(
-        f"int8 for {spec} calibrates on its recipe's data ({relative}), not found under "
+        f"int8 for {card.spec} calibrates on its card's data ({relative}), not found under "
         "$KERASCNN_DATA or ../shared/data; set KERASCNN_DATA or pass --calibration DIR"
     )
 
@@ -106,15 +100,14 @@ def zip_images(path: str | os.PathLike[str], split: str, per_class: int) -> list
     return out
 
 
-def _recipe_pixels(spec: str, path: Path) -> list[Any]:
-    per_class = COUNT // 10
+def _card_pixels(card: Any, path: Path) -> list[Any]:
+    per_class = COUNT // len(card.classes)
     if path.suffix == ".zip":
         return zip_images(path, "train", per_class)
     from kerascnn.images import load_image
     from kerascnn.training.data import split_of
-    from kerascnn.zoo.recipes import get_recipe
 
-    split = get_recipe(spec)["split"]
+    split = dict(card.split or {})
     files = []
     for folder in sorted(p for p in path.iterdir() if p.is_dir()):
         images = [p for p in sorted(folder.rglob("*")) if p.suffix.lower() in _SUFFIXES]
@@ -132,6 +125,14 @@ def calibration_images(found: Any, size: tuple[int, int], crop: float | None) ->
     from kerascnn.predict import prepare_images
 
     if isinstance(found, tuple):
-        pixels = _recipe_pixels(*found)
+        pixels = _card_pixels(*found)
         return prepare_images([np.asarray(p, np.float32) for p in pixels], size, crop)[1]
     return prepare_images([str(f) for f in found], size, crop)[1]
+
+
+def holdout(images: Any) -> tuple[Any, Any]:
+    """``(calibrate, check)``: every third image is held out to check the int8 artifact."""
+    import numpy as np
+
+    index = np.arange(len(images))
+    return images[index % 3 != 2], images[index % 3 == 2]

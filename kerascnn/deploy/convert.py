@@ -154,7 +154,7 @@ def nhwc_max_pools(model: Any) -> int:
     return len(replaced)
 
 
-def _onnx(model: Any, path: Path, signature: list) -> None:
+def _onnx(model: Any, path: Path, signature: list, opset: int | None) -> None:
     import keras
     import onnx
 
@@ -166,18 +166,49 @@ def _onnx(model: Any, path: Path, signature: list) -> None:
         # no tf2onnx graph rewrites: with protobuf's upb backend each pass copies every weight
         # (15 GB and 85 s for AlexNet), and onnxruntime makes the same rewrites at load time
         with mock.patch.dict(tf2onnx.optimizer._get_optimizers(), clear=True):
-            model.export(str(path), format="onnx", input_signature=signature, verbose=False)
+            model.export(str(path), format="onnx", input_signature=signature, verbose=False,
+                         opset_version=opset)  # fmt: skip
     else:  # jax2onnx spills tensors over 1 MB into PATH.data: make it one file again
-        model.export(str(path), format="onnx", input_signature=signature, verbose=False)
+        model.export(str(path), format="onnx", input_signature=signature, verbose=False,
+                     opset_version=opset)  # fmt: skip
         proto = onnx.load(str(path))
         nhwc_max_pools(proto)
         onnx.save(proto, str(path), save_as_external_data=False)
         path.with_name(path.name + ".data").unlink(missing_ok=True)
     onnx.checker.check_model(str(path))  # an op the format lacks fails here, not at load
+    optimise_onnx(path)
 
 
-def _onnx_int8(model_path: Path, path: Path, images: Any) -> None:
-    """onnxruntime's ``quant_pre_process``, then ``quantize_static``: QDQ, per-channel."""
+def optimise_onnx(path: Path) -> None:
+    """onnxruntime's basic (portable, standard-op) graph optimisations, saved in place: batch
+    norm folded into the convolutions, constants folded, redundant transposes removed."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.log_severity_level = 3
+    optimised = path.with_name(path.name + ".opt")
+    options.optimized_model_filepath = str(optimised)
+    try:
+        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        optimised.replace(path)
+    finally:
+        optimised.unlink(missing_ok=True)
+
+
+def _edge_nodes(path: Path) -> list[str]:
+    """The names of the first convolution and the last matrix product: kept in float."""
+    import onnx
+
+    nodes = onnx.load(str(path)).graph.node
+    first = next((n.name for n in nodes if n.op_type == "Conv"), None)
+    last = next((n.name for n in reversed(nodes) if n.op_type in ("Gemm", "MatMul")), None)
+    return [n for n in (first, last) if n]
+
+
+def _onnx_int8(model_path: Path, path: Path, images: Any, keep_edges: bool = True) -> None:
+    """onnxruntime's ``quant_pre_process``, then ``quantize_static``: QDQ, per-channel; the
+    first and last layers stay float unless ``keep_edges`` is false."""
     from onnxruntime import quantization
 
     class Reader(quantization.CalibrationDataReader):
@@ -195,6 +226,7 @@ def _onnx_int8(model_path: Path, path: Path, images: Any) -> None:
         Reader(),
         quant_format=quantization.QuantFormat.QDQ,
         per_channel=True,
+        nodes_to_exclude=_edge_nodes(prepared) if keep_edges else [],
         activation_type=quantization.QuantType.QUInt8,
         weight_type=quantization.QuantType.QInt8,
     )
@@ -218,28 +250,32 @@ def _litert_options(quantize: str, images: Any) -> dict[str, Any]:
     }
 
 
-def export_model(model: Any, fmt: str, path: Path, quantize: str, images: Any) -> None:
+def export_model(
+    model: Any, fmt: str, path: Path, quantize: str, images: Any, opset: int | None = None
+) -> None:
     """Export the deployable ``model`` through ``model.export``.
 
     Args:
         model, fmt: the deployable Keras model; ``savedmodel``, ``onnx``, ``litert``...
         path: the file to write, or the (empty) folder for savedmodel and openvino.
-        quantize, images: ``none``, ``float16`` or ``int8``; the calibration pixels for
-            int8 (``N x H x W x 3`` in [0, 255]), else ``None``.
+        quantize, images: ``none``, ``float16`` or ``int8``; the calibration batch for
+            int8 (as the model's input takes it), else ``None``.
+        opset: the ONNX opset (default: the converter's).
     """
     import keras
 
     shape = (None, *model.input_shape[1:])
-    signature = [keras.InputSpec(shape=shape, dtype="float32", name=INPUT_NAME)]
+    dtype = keras.backend.standardize_dtype(model.inputs[0].dtype)
+    signature = [keras.InputSpec(shape=shape, dtype=dtype, name=INPUT_NAME)]
     if fmt == "onnx" and quantize == "int8":
         float_path = path.with_name(path.name.replace(".tmp.", ".float.tmp.", 1))
         try:
-            _onnx(model, float_path, signature)
+            _onnx(model, float_path, signature, opset)
             _onnx_int8(float_path, path, images)
         finally:
             float_path.unlink(missing_ok=True)
     elif fmt == "onnx":
-        _onnx(model, path, signature)
+        _onnx(model, path, signature, opset)
     else:
         model.export(
             str(path / "model.xml" if fmt == "openvino" else path),

@@ -20,9 +20,10 @@ from kerascnn.deploy import formats
 from kerascnn.deploy.formats import Format
 from kerascnn.errors import UserError
 
-__all__ = ["TOLERANCE", "ExportResult", "example_photos", "export"]
+__all__ = ["INT8_AGREEMENT", "TOLERANCE", "ExportResult", "example_photos", "export"]
 
 TOLERANCE = 1e-4  # float32 artifacts: max |probability difference| against Keras
+INT8_AGREEMENT = 0.98  # int8 artifacts: least share of the calibration hold-out with Keras' top-1
 
 
 @dataclass
@@ -121,17 +122,36 @@ def _compare(got: Any, reference: Any, fmt: Format, source: str, quantize: str) 
     }
 
 
-def _check_first(
-    model: Any, fmt: Format, output: Any, quantize: str, calibration: Any, force: bool
-) -> Path:
-    formats.check_quantize(fmt, quantize, calibration)
+def _check_first(model: Any, fmt: Format, output: Any, quantize: str, options: dict) -> Path:
+    """Every check that needs no model, in order; the output's before Keras is imported."""
+    formats.check_quantize(fmt, quantize, options["calibration"])
+    formats.check_input(fmt, options["input_dtype"], options["layout"], options["opset"])
+    target = output if output is not None else formats.default_output(model, fmt, quantize)
+    target = formats.check_output(target, fmt, options["force"])
+    if _bare_name(model) and not options["weights"] and not options["allow_random"]:
+        _random_error(model)
     import keras
 
     backend = keras.backend.backend()
     formats.check_backend(fmt, backend)
     formats.check_packages(fmt, backend, quantize)
-    target = output if output is not None else formats.default_output(model, fmt, quantize)
-    return formats.check_output(target, fmt, force)
+    return target
+
+
+def _bare_name(source: Any) -> bool:
+    """Whether ``source`` is a zoo model's name without weights (built with random ones)."""
+    from kerascnn.registry import list_models
+    from kerascnn.resolve import is_path
+
+    return isinstance(source, str) and not is_path(source) and source in list_models()
+
+
+def _random_error(source: Any) -> None:
+    raise UserError(
+        f"{source} has random weights (no pretrained variant named); name one, e.g. "
+        f"{source}:VARIANT (`kerascnn zoo list`), give --weights FILE, or pass --allow-random "
+        "to export them anyway (the metadata marks them random)"
+    )
 
 
 def _reference(loaded: Any, photos: Any) -> tuple[Any, bool]:
@@ -151,6 +171,26 @@ def _reference(loaded: Any, photos: Any) -> tuple[Any, bool]:
     return _probabilities(raw), not is_distribution(raw)
 
 
+def _int8_gate(artifact: Any, loaded: Any, check: Any, accept_loss: bool) -> dict[str, Any]:
+    """The int8 artifact against Keras on the calibration hold-out; under
+    ``INT8_AGREEMENT`` top-1 agreement an error with the figures, unless ``accept_loss``."""
+    import numpy as np
+
+    reference = _reference(loaded, check)[0]
+    got = artifact.run(check)
+    agree = float((got.argmax(1) == reference.argmax(1)).mean())
+    diff = float(np.abs(got - reference).max())
+    facts = {"images": len(check), "top1_agreement": agree, "max_abs_diff": diff}
+    if agree < INT8_AGREEMENT and not accept_loss:
+        raise UserError(
+            f"the int8 export of {loaded.source} agrees with Keras on {agree:.1%} of "
+            f"{len(check)} held-out calibration images (max |Δp| {diff:.3f}, gate "
+            f"{INT8_AGREEMENT:.0%}), nothing written; calibrate on more representative "
+            "photos (--calibration DIR), export float32, or pass --accept-loss"
+        )
+    return {**facts, "threshold": INT8_AGREEMENT, "accepted_loss": agree < INT8_AGREEMENT}
+
+
 def export(
     model: Any,
     format: str,
@@ -158,50 +198,69 @@ def export(
     *,
     quantize: str = "none",
     calibration: str | os.PathLike[str] | None = None,
+    input_dtype: str = "uint8",
+    layout: str = "nhwc",
+    opset: int | None = None,
     image_size: tuple[int, int] | None = None,
     preprocessing: str | None = None,
     labels: list[str] | None = None,
+    allow_random: bool = False,
+    accept_loss: bool = False,
     force: bool = False,
     verify: bool = True,
     verify_images: list[Any] | None = None,
     **builder_args: Any,
 ) -> ExportResult:
-    """Export ``model`` for deployment, checked against Keras, with its labels and metadata.
+    """Export ``model`` for deployment, checked against Keras, describing itself.
 
-    The artifact takes RGB pixels in [0, 255] (``N x H x W x 3`` float32) at the model's
-    input size, applies the preprocessing of its weights itself and outputs probabilities.
+    The artifact takes RGB pixels in [0, 255] at the model's input size (``uint8`` or
+    float32, NHWC or NCHW), applies the preprocessing of its weights itself and outputs
+    probabilities. Its facts (class names, preprocessing, resize filter, tensor names,
+    weights...) go inside it and into ``NAME.json`` beside it, the names into
+    ``NAME.labels.txt`` (inside a folder artifact: ``export.json``, ``labels.txt``).
 
     Args:
         model: anything :func:`kerascnn.load` takes: ``"gesture_cnn:sign-digits"``, a
             ``.keras`` file, a run folder, ``"vgg16"`` with ``weights="file.h5"``...
         format: ``"savedmodel"``, ``"onnx"``, ``"litert"`` or ``"openvino"``.
-        output: the file or folder to write (default: named after the model, in the cwd);
-            ``labels.txt`` and a JSON file go beside a file, inside a folder.
+        output: the file or folder to write (default: named after the model, in the cwd).
         quantize: ``"none"``; ``"float16"`` or ``"int8"`` (LiteRT), ``"int8"`` (ONNX).
-        calibration: a folder of photos for int8 (bundled variants have their recipe's set).
+        calibration: a folder of photos for int8 (default: the weight card's set); a third
+            is held out, and under ``INT8_AGREEMENT`` agreement there the export fails.
+        input_dtype, layout: ``"uint8"`` (raw pixels) or ``"float32"``; ``"nhwc"``, ``"nchw"``.
+        opset: the ONNX opset (default: the converter's).
         image_size: (height, width) for a model that takes any size.
         preprocessing: overrides the weights' preprocessing mode (e.g. ``"caffe"``).
         labels: class names in output order (default: the weights' or the sidecar's).
-        force: replace an existing output (and a different ``labels.txt``).
+        allow_random: export a model without pretrained weights (else an error).
+        accept_loss: keep an int8 artifact that fails the agreement gate.
+        force: replace an existing output.
         verify: compare with Keras (float32: within 1e-4, same top-1, else nothing written).
         verify_images: photos to compare on (default: the bundled examples).
         **builder_args: passed to the zoo builder (``weights=``, ``input_shape=``...).
     """
     fmt = formats.get_format(format)
-    target = _check_first(model, fmt, output, quantize, calibration, force)
+    options = {"calibration": calibration, "input_dtype": input_dtype, "layout": layout,
+               "opset": opset, "force": force, "weights": builder_args.get("weights"),
+               "allow_random": allow_random}  # fmt: skip
+    target = _check_first(model, fmt, output, quantize, options)
     from kerascnn.deploy.build import check_model, deployable, input_size, metadata
-    from kerascnn.deploy.calibration import calibration_images, check_calibration
+    from kerascnn.deploy.calibration import calibration_images, check_calibration, holdout
     from kerascnn.deploy.convert import export_model
-    from kerascnn.deploy.runtime import Artifact, runner
+    from kerascnn.deploy.embed import embed, tensor_names
+    from kerascnn.deploy.runtime import Artifact, runner, to_input
     from kerascnn.predict import prepare_images
     from kerascnn.resolve import load
 
     # the calibration set is checked before the model is loaded
-    found = check_calibration(model, calibration)[0] if quantize == "int8" else None
+    found = check_calibration(model, calibration) if quantize == "int8" else None
     loaded = load(model, preprocessing=preprocessing, **builder_args)
+    if not loaded.pretrained and not allow_random:
+        _random_error(loaded.source)
     check_model(loaded)
     size = input_size(loaded, image_size, fmt.name)
     photos = prepare_images(verify_images or example_photos(), size, loaded.crop)[1]
+    photos = to_input(photos, input_dtype).astype("float32")  # what a uint8 input sees
     reference, softmax = _reference(loaded, photos)
     names = [str(n) for n in (labels or loaded.classes or range(reference.shape[1]))]
     if len(names) != reference.shape[1]:
@@ -209,29 +268,36 @@ def export(
             f"{len(names)} class names for a model with {reference.shape[1]} outputs; "
             "fix the labels"
         )
-    formats.check_labels(formats.sidecars(target, fmt)[0], names, force)
-    images = None if found is None else calibration_images(found, size, loaded.crop)
-    net = deployable(loaded, size, softmax)
+    calibrate = check = None
+    if found is not None:
+        pixels = to_input(calibration_images(found[0], size, loaded.crop), input_dtype)
+        calibrate, check = holdout(pixels.astype("float32"))
+    net = deployable(loaded, size, softmax, input_dtype, layout)
+    labels_file, json_file = formats.sidecars(target, fmt)
     with _staging(target, fmt) as tmp:
         with _explained(fmt.name, loaded.source, net):
-            export_model(net, fmt.name, tmp, quantize, images)
-            if verify:  # in the artifact's own runtime
-                got = Artifact(tmp, fmt.name, size, runner=runner(tmp, fmt.name)[0]).run(photos)
-        check = _compare(got, reference, fmt, loaded.source, quantize) if verify else None
-        facts = metadata(
-            loaded,
-            fmt.name,
-            artifact=target.name,
-            size=size,
-            quantize=quantize,
-            softmax_added=softmax,
-            classes=len(names),
-            verification=check,
-        )
-        labels_file, json_file = formats.sidecars(tmp if fmt.folder else target, fmt)
-        atomic.write_text(labels_file, "\n".join(names) + "\n")
-        atomic.write_json(json_file, facts)
+            feed = None if calibrate is None else to_input(calibrate, input_dtype, layout)
+            export_model(net, fmt.name, tmp, quantize, feed, opset)
+            facts = metadata(
+                loaded, fmt.name, artifact=target.name, size=size, input_dtype=input_dtype,
+                layout=layout, opset=opset if fmt.name == "onnx" else None,
+                names=tensor_names(tmp, fmt.name), quantize=quantize,
+                calibration=None if found is None else {"source": found[1],
+                                                        "calibrate": len(calibrate)},
+                softmax_added=softmax, classes=names, labels=labels_file.name, verification=None,
+            )  # fmt: skip
+            artifact = Artifact(tmp, fmt.name, size, names, metadata=facts)
+            if check is not None:
+                artifact.runner = runner(tmp, fmt.name)[0]
+                facts["calibration"]["gate"] = _int8_gate(artifact, loaded, check, accept_loss)
+            embed(tmp, fmt.name, {k: v for k, v in facts.items() if k != "verification"})
+            if verify:  # the final artifact, in its own runtime
+                artifact.runner = runner(tmp, fmt.name)[0]
+                got = artifact.run(photos)
+        if verify:
+            facts["verification"] = _compare(got, reference, fmt, loaded.source, quantize)
+        inside = (tmp / labels_file.name, tmp / json_file.name) if fmt.folder else None
+        atomic.write_text(inside[0] if inside else labels_file, "\n".join(names) + "\n")
+        atomic.write_json(inside[1] if inside else json_file, facts)
         nbytes = _size(tmp)
-    return ExportResult(
-        target, fmt.name, quantize, [target, *formats.sidecars(target, fmt)], nbytes, facts
-    )
+    return ExportResult(target, fmt.name, quantize, [target, labels_file, json_file], nbytes, facts)

@@ -18,8 +18,10 @@ __all__ = [
     "FORMATS",
     "QUANTIZE",
     "Format",
+    "LAYOUTS",
+    "INPUT_DTYPES",
     "check_backend",
-    "check_labels",
+    "check_input",
     "check_output",
     "check_packages",
     "check_quantize",
@@ -29,6 +31,8 @@ __all__ = [
 ]
 
 QUANTIZE = ("none", "float16", "int8")
+INPUT_DTYPES = ("uint8", "float32")  # what the artifact's input takes: raw pixels by default
+LAYOUTS = ("nhwc", "nchw")
 EXTRA = 'pip install "kerascnn[export]"'
 # import name -> distribution name, for the error that names what to install
 _DISTRIBUTIONS = {"ai_edge_litert": "ai-edge-litert"}
@@ -171,10 +175,14 @@ def default_output(source: Any, fmt: Format, quantize: str) -> Path:
 
 
 def sidecars(artifact: Path, fmt: Format) -> tuple[Path, Path]:
-    """``(labels.txt, the JSON file)``: beside a file artifact, inside a folder one."""
+    """``(class names, the JSON file)``: ``NAME.labels.txt`` and ``NAME.json`` beside a file
+    artifact ``NAME`` (two exports in one folder never share one), inside a folder one."""
     if fmt.folder:
         return artifact / "labels.txt", artifact / "export.json"
-    return artifact.with_name("labels.txt"), artifact.with_name(artifact.name + ".json")
+    return (
+        artifact.with_name(artifact.name + ".labels.txt"),
+        artifact.with_name(artifact.name + ".json"),
+    )
 
 
 def check_output(path: str | os.PathLike[str], fmt: Format, force: bool) -> Path:
@@ -209,12 +217,19 @@ def check_output(path: str | os.PathLike[str], fmt: Format, force: bool) -> Path
     return path
 
 
-def check_labels(path: Path, labels: list[str], force: bool) -> None:
-    """A ``labels.txt`` already there must hold the same names, unless ``force``."""
-    if force or not path.is_file():
+def check_input(fmt: Format, input_dtype: str, layout: str, opset: int | None) -> None:
+    """``input_dtype``, ``layout`` and ``opset`` are known, and ``opset`` goes with ONNX."""
+    for value, known, flag in (
+        (input_dtype, INPUT_DTYPES, "--input-dtype"),
+        (layout, LAYOUTS, "--layout"),
+    ):
+        if value not in known:
+            raise UserError(f"unknown {flag} {value!r}; use one of: {', '.join(known)}")
+    if opset is None:
         return
-    if path.read_text(encoding="utf-8").splitlines() != labels:
+    if fmt.name != "onnx":
+        raise UserError(f"--opset sets the ONNX opset, not {fmt.name}'s; drop --opset")
+    if isinstance(opset, bool) or not isinstance(opset, int) or not 13 <= opset <= 21:
         raise UserError(
-            f"{path} exists with other class names; pass --force to overwrite it, "
-            "or export into another folder"
+            f"--opset {opset!r} is not an ONNX opset this exporter writes; use 13 to 21"
         )

@@ -24,6 +24,7 @@ __all__ = [
     "is_artifact",
     "load_artifact",
     "runner",
+    "to_input",
 ]
 
 ARTIFACT_SUFFIXES = (".onnx", ".tflite")  # what `kerascnn predict` runs without TensorFlow
@@ -61,19 +62,36 @@ class Artifact:
     runner: Run | None = None
 
     def run(self, pixels: Any, batch_size: int = 64) -> Any:
-        """RGB pixels in [0, 255], ``N x H x W x 3`` -> ``N x classes`` probabilities."""
+        """RGB pixels in [0, 255], ``N x H x W x 3`` -> ``N x classes`` probabilities (fed
+        as the artifact's input takes them: ``uint8`` or float32, NHWC or NCHW)."""
         import numpy as np
 
-        x = np.asarray(pixels, np.float32)
+        facts = self.metadata.get("input") or {}
+        x = to_input(pixels, facts.get("dtype", "float32"), facts.get("layout", "nhwc"))
         parts = [self.runner(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
         return np.concatenate([np.asarray(p, np.float32) for p in parts])
 
 
+def to_input(pixels: Any, dtype: str = "float32", layout: str = "nhwc") -> Any:
+    """RGB pixels in [0, 255], ``N x H x W x 3``, as an artifact's input takes them: rounded
+    to ``uint8`` or float32, ``nhwc`` or ``nchw``."""
+    import numpy as np
+
+    x = np.asarray(pixels, np.float32)
+    if dtype == "uint8":
+        x = np.clip(np.round(x), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if layout == "nchw" else x
+
+
 def is_artifact(source: Any) -> bool:
-    """Whether ``source`` names an ``.onnx`` or ``.tflite`` file (run without TensorFlow)."""
-    return (
-        isinstance(source, str | os.PathLike) and Path(source).suffix.lower() in ARTIFACT_SUFFIXES
-    )
+    """Whether ``source`` names an exported model: an ``.onnx`` or ``.tflite`` file (run
+    without TensorFlow), a SavedModel or an OpenVINO folder."""
+    if not isinstance(source, str | os.PathLike):
+        return False
+    path = Path(source).expanduser()
+    if path.suffix.lower() in ARTIFACT_SUFFIXES:
+        return True
+    return path.is_dir() and any((path / f).is_file() for f in ("saved_model.pb", "model.xml"))
 
 
 def detect_format(path: Path) -> str:
@@ -164,32 +182,75 @@ _RUNNERS = {"onnx": _onnx, "litert": _litert, "savedmodel": _savedmodel, "openvi
 
 
 def runner(path: str | os.PathLike[str], fmt: str, threads: int | None = None) -> tuple[Run, list]:
-    """``(run, input shape)`` of the artifact at ``path`` in ``fmt``'s runtime."""
-    return _RUNNERS[fmt](Path(path), threads)
+    """``(run, input shape)`` of the artifact at ``path`` in ``fmt``'s runtime; a damaged
+    or foreign file is a one-line ``UserError``."""
+    path = Path(path)
+    try:
+        with quiet():
+            return _RUNNERS[fmt](path, threads)
+    except UserError:
+        raise
+    except Exception as exc:  # truncated, bit-flipped, empty, text...
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise UserError(
+            f"{path}: not a readable {fmt} model ({first}); export it again "
+            "(`kerascnn export ... --force`) or copy it whole"
+        ) from None
 
 
-def load_artifact(path: str | os.PathLike[str], threads: int | None = None) -> Artifact:
-    """Load an exported model with its class names (``labels.txt``) and metadata."""
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise UserError(f"{path}: no such file; give a model exported by `kerascnn export`")
-    fmt = detect_format(path)
+def _sidecars(path: Path, fmt: str, embedded: dict[str, Any] | None) -> dict[str, Any]:
+    """The facts of the artifact: its own, checked against the sidecars beside it; the
+    sidecars' alone for an artifact exported before the facts went inside."""
     labels_file, json_file = sidecars(path, FORMATS[fmt])
-    labels = labels_file.read_text(encoding="utf-8").splitlines() if labels_file.is_file() else None
-    metadata: dict[str, Any] = {}
+    facts: dict[str, Any] = {}
     if json_file.is_file():
         try:
-            metadata = json.loads(json_file.read_text(encoding="utf-8"))
+            facts = json.loads(json_file.read_text(encoding="utf-8"))
         except ValueError as exc:
             raise UserError(
                 f"{json_file}: not valid JSON ({exc}); export the model again"
             ) from None
+    if labels_file.is_file():
+        facts["classes"] = labels_file.read_text(encoding="utf-8").splitlines()
+    if embedded is None:
+        return facts if isinstance(facts.get("classes"), list) else {**facts, "classes": None}
+    for key in ("classes", "input", "preprocessing", "source", "weights", "quantize"):
+        if key in facts and facts[key] != embedded.get(key):
+            where = labels_file if key == "classes" else json_file
+            raise UserError(
+                f"{where} disagrees with the metadata inside {path.name} ({key}: "
+                f"{_short(facts[key])} vs {_short(embedded.get(key))}); delete the stale "
+                "sidecar or export again"
+            )
+    return embedded
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def load_artifact(path: str | os.PathLike[str], threads: int | None = None) -> Artifact:
+    """Load an exported model with its class names and metadata: those inside the artifact,
+    which the sidecars (``NAME.labels.txt``, ``NAME.json``) must agree with."""
+    from kerascnn.deploy.embed import read_embedded
+
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise UserError(f"{path}: no such file; give a model exported by `kerascnn export`")
+    fmt = detect_format(path)
     run, shape = runner(path, fmt, threads)
-    size = metadata.get("input_size") or shape[1:3]
+    try:
+        embedded = read_embedded(path, fmt)
+    except Exception as exc:
+        raise UserError(
+            f"{path}: its kerascnn metadata cannot be read ({type(exc).__name__}); export it again"
+        ) from None
+    facts = _sidecars(path, fmt, embedded)
+    size = facts.get("input_size") or shape[1:3]
     if len(size) != 2 or None in size:
         raise UserError(
             f"{path}: the model takes any input size; export it again with a static one"
         )
-    return Artifact(
-        path, fmt, (int(size[0]), int(size[1])), labels, metadata.get("crop"), metadata, run
-    )
+    names = facts.get("classes")
+    return Artifact(path, fmt, (int(size[0]), int(size[1])), names, facts.get("crop"), facts, run)

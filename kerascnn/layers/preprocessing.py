@@ -166,8 +166,8 @@ class PixelAffine(keras.layers.Layer):
 
     def call(self, inputs: Any) -> Any:
         x = ops.cast(inputs, self.compute_dtype)
-        if self.bgr:
-            x = ops.flip(x, axis=-1)
+        if self.bgr:  # a gather, not a reversal: exported as ONNX Gather, which OpenCV runs
+            x = ops.take(x, list(range(len(self.scale) - 1, -1, -1)), axis=-1)
         scale, offset = (ops.convert_to_tensor(v, x.dtype) for v in (self.scale, self.offset))
         return x * scale + offset
 

@@ -39,6 +39,7 @@ _OPTIONAL = {
     "training": str,
     "notes": str,
     "split": dict,  # {"seed", "validation_split", "test_split"}: see kerascnn.training.data
+    "calibration": dict,  # {"data", "description"}: int8 calibration set, see kerascnn.deploy
 }
 _HASH = re.compile(r"^(md5:[0-9a-f]{32}|sha256:[0-9a-f]{8,64})$")
 
@@ -138,6 +139,7 @@ class WeightCard:
     split: Mapping[str, Any] | None = None
     training: str | None = None
     notes: str | None = None
+    calibration: Mapping[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, model: str, variant: str, raw: Mapping[str, Any]) -> WeightCard:
