@@ -23,7 +23,17 @@ __all__ = ["COMMANDS", "CommandLineError", "EchoHandler", "LazyGroup", "cli", "e
 QUIET_ENV = "KERASCNN_QUIET"
 
 # command name -> "module:attribute"; modules import Keras only inside command bodies.
-_NAMES = ("dream", "evaluate", "finetune", "predict", "summary", "train", "visualize", "zoo")
+_NAMES = (
+    "benchmark",
+    "dream",
+    "evaluate",
+    "finetune",
+    "predict",
+    "summary",
+    "train",
+    "visualize",
+    "zoo",
+)
 COMMANDS = {name: f"kerascnn.cli.{name}:{name}" for name in _NAMES}
 COMMANDS["export"] = "kerascnn.cli.export:export"
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from kerascnn.errors import UserError
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "model_classes", "pair_classes"]
 
 _INDEX_FIX = "or pass --map-by-index (map_by_index=True) to pair them by position"
 
@@ -27,7 +27,7 @@ def _shorten(names: list[str], most: int = 4) -> str:
     return ", ".join(map(str, shown))
 
 
-def _model_classes(loaded: Any, split_info: dict[str, Any] | None, outputs: int) -> Any:
+def model_classes(loaded: Any, split_info: dict[str, Any] | None, outputs: int) -> Any:
     """The model's class names in the order of its outputs, or None when unknown."""
     names = loaded.classes or getattr(loaded.model, "class_names", None)
     names = names or (split_info or {}).get("class_names")
@@ -42,7 +42,7 @@ def _model_classes(loaded: Any, split_info: dict[str, Any] | None, outputs: int)
     return names
 
 
-def _pair_classes(
+def pair_classes(
     data: Any, classes: list[str], model_classes: list[str] | None, outputs: int, by_index: bool
 ) -> tuple[list[int], list[str], bool]:
     """``(output index of each class folder, the report's class names, mapped_by_index)``."""
@@ -124,9 +124,9 @@ def evaluate(
         test_split = split_info.get("test_split", test_split)
     folder = image_folder(data, loaded.input_size, validation_split, seed, test_split=test_split)
     outputs = model.output_shape[-1]
-    model_classes = _model_classes(loaded, split_info, outputs)
-    to_output, classes, mapped = _pair_classes(
-        data, folder.class_names, model_classes, outputs, map_by_index
+    names = model_classes(loaded, split_info, outputs)
+    to_output, classes, mapped = pair_classes(
+        data, folder.class_names, names, outputs, map_by_index
     )
     truth, predicted = [], []
     for x, y in split_batches(folder, split, batch_size):
@@ -147,7 +147,7 @@ def evaluate(
         "errors": int(len(truth_a) - correct),
         "accuracy": correct / max(1, len(truth_a)),
         "class_names": classes,
-        "model_class_names": model_classes,
+        "model_class_names": names,
         "folder_class_names": folder.class_names,
         "mapped_by_index": mapped,
         "per_class": per_class,
