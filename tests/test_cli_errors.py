@@ -29,6 +29,7 @@ NO_FIX = "the command's own message has no '; <fix>' part yet"
 # command path -> its arguments after the path; "{tmp}" is a fresh empty folder.
 CASES: dict[tuple[str, ...], tuple[list[str], str | None]] = {
     (): (["dreem"], None),  # unknown command, with a suggestion
+    ("benchmark",): (["gesture_cnn:sign-digits", "--data", "{tmp}/missing"], None),
     ("dream",): ([], None),  # IMAGE left out
     ("evaluate",): (["vgg16:imagenet", "--data", "{tmp}", "--batch-size", "0"], None),
     ("export",): (["gesture_cnn:sign-digits", "--format", "tflite"], None),  # unknown format

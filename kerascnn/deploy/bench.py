@@ -66,8 +66,14 @@ def check_rows(names: Sequence[str] | None) -> list[str]:
 
 
 def labelled_pixels(loaded: Any, data: Any, split: str, limit: int | None) -> tuple[Any, Any]:
-    """``(pixels, output index of each image)`` of ``split`` of the class-folder tree ``data``,
-    paired with the model's classes by name (the split: the weights' own, else all images)."""
+    """``(pixels, output index of each image)`` of one split of a class-folder tree.
+
+    Args:
+        loaded: the :class:`~kerascnn.resolve.Loaded` model; its classes pair the folders.
+        data: the class-folder tree.
+        split: ``"train"``, ``"validation"``, ``"test"`` (the weights' own split) or ``"all"``.
+        limit: at most this many images (``None``: all).
+    """
     import numpy as np
 
     from kerascnn.training.data import image_folder

@@ -67,8 +67,15 @@ def deployable(
     input_dtype: str = "float32",
     layout: str = "nhwc",
 ) -> Any:
-    """``pixels -> preprocessing -> net [-> softmax]`` as one Keras model: RGB pixels in
-    [0, 255] as ``input_dtype`` (``uint8``: raw pixels), ``nhwc`` or ``nchw``."""
+    """``pixels -> preprocessing -> net [-> softmax]`` as one Keras model.
+
+    Args:
+        loaded: the :class:`~kerascnn.resolve.Loaded` model.
+        size: the (height, width) the artifact takes.
+        softmax: add a softmax (the net outputs logits).
+        input_dtype: ``"uint8"`` (raw pixels) or ``"float32"`` (RGB in [0, 255]).
+        layout: ``"nhwc"`` or ``"nchw"``.
+    """
     import keras
 
     from kerascnn.preprocessing import get_preprocessing
@@ -105,17 +112,20 @@ def _versions(fmt: str) -> dict[str, str]:
 
 
 def weights_facts(loaded: Any) -> dict[str, Any]:
-    """Where the weights come from: ``pretrained`` (else random), the zoo spec, the sha256."""
+    """Where the weights come from: ``pretrained`` (else random), the zoo spec, the sha256
+    (hex) of the weights file: a card's own hash may be an md5 or a short prefix."""
     import hashlib
 
+    from kerascnn.weights.cache import cached_path
+
     card = loaded.card
-    if card is not None:
-        return {"pretrained": True, "spec": f"{card.model}:{card.variant}", "sha256": card.hash}
-    path = loaded.path
+    path = cached_path(card) if card is not None else loaded.path  # a card's: verified at load
     digest = None
     if path is not None and Path(path).is_file():
         with open(path, "rb") as file:
             digest = hashlib.file_digest(file, "sha256").hexdigest()
+    if card is not None:
+        return {"pretrained": True, "spec": f"{card.model}:{card.variant}", "sha256": digest}
     return {"pretrained": bool(loaded.pretrained), "spec": None, "sha256": digest}
 
 

@@ -7,15 +7,23 @@ Each holds the same JSON document as the sidecar (``NAME.json``), under the key 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from pathlib import Path
 from typing import Any
 
+from kerascnn.errors import UserError
+
 __all__ = ["KEY", "embed", "read_embedded", "tensor_names"]
 
 KEY = "kerascnn"
 _FILE = "kerascnn.json"
+_DIGEST = KEY + ".sha256"  # of an ONNX graph (nodes, weights): a flipped bit is an error
+
+
+def _graph_digest(proto: Any) -> str:
+    return hashlib.sha256(proto.graph.SerializeToString()).hexdigest()
 
 
 def _dumps(facts: dict[str, Any]) -> str:
@@ -26,10 +34,11 @@ def _onnx(path: Path, facts: dict[str, Any]) -> None:
     import onnx
 
     proto = onnx.load(str(path))
-    kept = [p for p in proto.metadata_props if p.key != KEY]
+    kept = [p for p in proto.metadata_props if p.key not in (KEY, _DIGEST)]
     del proto.metadata_props[:]
     proto.metadata_props.extend(kept)
     proto.metadata_props.add(key=KEY, value=_dumps(facts))
+    proto.metadata_props.add(key=_DIGEST, value=_graph_digest(proto))
     onnx.save(proto, str(path))
 
 
@@ -80,7 +89,13 @@ def _read_onnx(path: Path) -> str | None:
         session = onnxruntime.InferenceSession(str(path), options, ["CPUExecutionProvider"])
         return session.get_modelmeta().custom_metadata_map.get(KEY)
     proto = onnx.load(str(path), load_external_data=False)
-    return next((p.value for p in proto.metadata_props if p.key == KEY), None)
+    props = {p.key: p.value for p in proto.metadata_props}
+    if _DIGEST in props and props[_DIGEST] != _graph_digest(proto):
+        raise UserError(
+            f"{path}: damaged (its graph or weights differ from those exported, sha256 "
+            "mismatch); export it again (`kerascnn export ... --force`) or copy it whole"
+        )
+    return props.get(KEY)
 
 
 def _read_litert(path: Path) -> str | None:
@@ -111,7 +126,8 @@ _READERS = {
 
 
 def read_embedded(path: str | Path, fmt: str) -> dict[str, Any] | None:
-    """The facts inside the artifact at ``path``, or ``None`` (exported before they were)."""
+    """The facts inside the artifact at ``path``, or ``None`` (exported before they were);
+    a damaged ONNX graph is a ``UserError`` (checked where onnx is installed)."""
     text = _READERS[fmt](Path(path))
     return None if text is None else json.loads(text)
 

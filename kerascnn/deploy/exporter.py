@@ -191,6 +191,35 @@ def _int8_gate(artifact: Any, loaded: Any, check: Any, accept_loss: bool) -> dic
     return {**facts, "threshold": INT8_AGREEMENT, "accepted_loss": agree < INT8_AGREEMENT}
 
 
+def _class_names(labels: list[str] | None, loaded: Any, outputs: int) -> list[str]:
+    names = [str(n) for n in (labels or loaded.classes or range(outputs))]
+    if len(names) != outputs:
+        raise UserError(
+            f"{len(names)} class names for a model with {outputs} outputs; fix the labels"
+        )
+    return names
+
+
+def _calibration_split(found: Any, loaded: Any, size: Any, input_dtype: str) -> tuple[Any, Any]:
+    """The calibration pixels and the held-out check pixels (``None, None`` for no int8)."""
+    if found is None:
+        return None, None
+    from kerascnn.deploy.calibration import calibration_images, holdout
+    from kerascnn.deploy.runtime import to_input
+
+    pixels = to_input(calibration_images(found[0], size, loaded.crop), input_dtype)
+    return holdout(pixels.astype("float32"))
+
+
+def _write_sidecars(
+    tmp: Path, fmt: Format, files: tuple[Path, Path], names: list, facts: dict
+) -> None:
+    """``labels.txt`` and the JSON facts: inside a folder artifact, else beside the file."""
+    labels_file, json_file = (tmp / f.name for f in files) if fmt.folder else files
+    atomic.write_text(labels_file, "\n".join(names) + "\n")
+    atomic.write_json(json_file, facts)
+
+
 def export(
     model: Any,
     format: str,
@@ -245,7 +274,7 @@ def export(
                "allow_random": allow_random}  # fmt: skip
     target = _check_first(model, fmt, output, quantize, options)
     from kerascnn.deploy.build import check_model, deployable, input_size, metadata
-    from kerascnn.deploy.calibration import calibration_images, check_calibration, holdout
+    from kerascnn.deploy.calibration import check_calibration
     from kerascnn.deploy.convert import export_model
     from kerascnn.deploy.embed import embed, tensor_names
     from kerascnn.deploy.runtime import Artifact, runner, to_input
@@ -262,16 +291,8 @@ def export(
     photos = prepare_images(verify_images or example_photos(), size, loaded.crop)[1]
     photos = to_input(photos, input_dtype).astype("float32")  # what a uint8 input sees
     reference, softmax = _reference(loaded, photos)
-    names = [str(n) for n in (labels or loaded.classes or range(reference.shape[1]))]
-    if len(names) != reference.shape[1]:
-        raise UserError(
-            f"{len(names)} class names for a model with {reference.shape[1]} outputs; "
-            "fix the labels"
-        )
-    calibrate = check = None
-    if found is not None:
-        pixels = to_input(calibration_images(found[0], size, loaded.crop), input_dtype)
-        calibrate, check = holdout(pixels.astype("float32"))
+    names = _class_names(labels, loaded, reference.shape[1])
+    calibrate, check = _calibration_split(found, loaded, size, input_dtype)
     net = deployable(loaded, size, softmax, input_dtype, layout)
     labels_file, json_file = formats.sidecars(target, fmt)
     with _staging(target, fmt) as tmp:
@@ -296,8 +317,6 @@ def export(
                 got = artifact.run(photos)
         if verify:
             facts["verification"] = _compare(got, reference, fmt, loaded.source, quantize)
-        inside = (tmp / labels_file.name, tmp / json_file.name) if fmt.folder else None
-        atomic.write_text(inside[0] if inside else labels_file, "\n".join(names) + "\n")
-        atomic.write_json(inside[1] if inside else json_file, facts)
+        _write_sidecars(tmp, fmt, (labels_file, json_file), names, facts)
         nbytes = _size(tmp)
     return ExportResult(target, fmt.name, quantize, [target, labels_file, json_file], nbytes, facts)

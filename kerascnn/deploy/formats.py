@@ -218,7 +218,14 @@ def check_output(path: str | os.PathLike[str], fmt: Format, force: bool) -> Path
 
 
 def check_input(fmt: Format, input_dtype: str, layout: str, opset: int | None) -> None:
-    """``input_dtype``, ``layout`` and ``opset`` are known, and ``opset`` goes with ONNX."""
+    """``input_dtype``, ``layout`` and ``opset`` are known, and ``opset`` goes with ONNX.
+
+    Args:
+        fmt: the export format.
+        input_dtype: ``"uint8"`` or ``"float32"``.
+        layout: ``"nhwc"`` or ``"nchw"``.
+        opset: an ONNX opset from 13 to 21, or ``None``.
+    """
     for value, known, flag in (
         (input_dtype, INPUT_DTYPES, "--input-dtype"),
         (layout, LAYOUTS, "--layout"),

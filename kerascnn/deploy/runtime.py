@@ -210,16 +210,19 @@ def _sidecars(path: Path, fmt: str, embedded: dict[str, Any] | None) -> dict[str
             raise UserError(
                 f"{json_file}: not valid JSON ({exc}); export the model again"
             ) from None
-    if labels_file.is_file():
-        facts["classes"] = labels_file.read_text(encoding="utf-8").splitlines()
+    named = labels_file.read_text(encoding="utf-8").splitlines() if labels_file.is_file() else None
     if embedded is None:
+        facts = facts if named is None else {**facts, "classes": named}
         return facts if isinstance(facts.get("classes"), list) else {**facts, "classes": None}
-    for key in ("classes", "input", "preprocessing", "source", "weights", "quantize"):
-        if key in facts and facts[key] != embedded.get(key):
-            where = labels_file if key == "classes" else json_file
+    keys = ("classes", "input", "preprocessing", "source", "weights", "quantize")
+    checks = [(json_file, key, facts[key]) for key in keys if key in facts]
+    if named is not None:  # besides the JSON file's classes, not instead of them
+        checks.insert(0, (labels_file, "classes", named))
+    for where, key, value in checks:
+        if value != embedded.get(key):
             raise UserError(
                 f"{where} disagrees with the metadata inside {path.name} ({key}: "
-                f"{_short(facts[key])} vs {_short(embedded.get(key))}); delete the stale "
+                f"{_short(value)} vs {_short(embedded.get(key))}); delete the stale "
                 "sidecar or export again"
             )
     return embedded
@@ -242,6 +245,8 @@ def load_artifact(path: str | os.PathLike[str], threads: int | None = None) -> A
     run, shape = runner(path, fmt, threads)
     try:
         embedded = read_embedded(path, fmt)
+    except UserError:
+        raise
     except Exception as exc:
         raise UserError(
             f"{path}: its kerascnn metadata cannot be read ({type(exc).__name__}); export it again"

@@ -45,7 +45,15 @@ def model_classes(loaded: Any, split_info: dict[str, Any] | None, outputs: int) 
 def pair_classes(
     data: Any, classes: list[str], model_classes: list[str] | None, outputs: int, by_index: bool
 ) -> tuple[list[int], list[str], bool]:
-    """``(output index of each class folder, the report's class names, mapped_by_index)``."""
+    """``(output index of each class folder, the report's class names, mapped_by_index)``.
+
+    Args:
+        data: the folder, for messages.
+        classes: its class folders, in order.
+        model_classes: the model's class names (``None``: outputs are the folders, in order).
+        outputs: the model's number of outputs.
+        by_index: pair differently named folders with the outputs in order.
+    """
     if model_classes is None:  # a model without names: its outputs are the folders, in order
         if outputs != len(classes):
             raise UserError(
