@@ -79,7 +79,7 @@ def _report(result: Any) -> None:
     type=click.Choice(QUANTIZE),
     default="none",
     show_default=True,
-    help="float16 (litert) or int8 (litert, onnx), post-training.",
+    help="float16 (litert) or int8 (litert, onnx, openvino), post-training.",
 )
 @click.option("--calibration", type=click.Path(), help="Folder of photos to calibrate int8 on.")
 @click.option(

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import PIL.Image
 import pytest
 from click.testing import CliRunner
 
@@ -345,6 +346,7 @@ def test_no_verify_skips_the_comparison(tmp_path):
         ("litert", "int8"),
         ("litert", "float16"),
         ("onnx", "int8"),
+        ("openvino", "int8"),
     ],
 )
 def test_quantized_exports_are_smaller_and_agree_on_the_photos(fmt, quantize, tmp_path, request):
@@ -388,7 +390,13 @@ def test_bad_arguments_are_one_line_errors_and_write_nothing(tmp_path):
     taken = tmp_path / "taken.onnx"
     taken.write_bytes(b"old")
     spec = "gesture_cnn:sign-digits"
+    few = tmp_path / "few"  # too few photos to calibrate and hold a third out
+    few.mkdir()
+    for i in range(2):
+        PIL.Image.new("RGB", (8, 8), (i * 90, 0, 0)).save(few / f"{i}.png")
+    int8 = ["export", spec, "-f", "onnx", "--quantize", "int8", "--calibration", str(few)]
     cases = [
+        (int8, "2 photos, too few to calibrate int8"),
         (["export", spec, "-f", "tflite"], "did you mean 'litert'"),
         (["export", spec, "-f", "onnx", "-o", str(taken)], "--force"),
         (
@@ -401,7 +409,7 @@ def test_bad_arguments_are_one_line_errors_and_write_nothing(tmp_path):
     ]
     for args, contains in cases:
         _one_line_error(args, tmp_path, contains)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.onnx"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["few", "taken.onnx"]
     assert taken.read_bytes() == b"old"
 
 

@@ -16,6 +16,7 @@ from kerascnn.errors import UserError
 __all__ = ["COUNT", "calibration_images", "check_calibration", "holdout", "zip_images"]
 
 COUNT = 300  # images per calibration set: two thirds calibrate, one third checks (the gate)
+MIN_COUNT = 30  # the fewest photos --calibration takes: 10 held out for the gate
 _SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 
 
@@ -48,6 +49,11 @@ def _folder_files(folder: Path) -> list[Path]:
     )
     if not files:
         raise UserError(f"{folder}: no images in this folder; give a folder of JPEG or PNG photos")
+    if len(files) < MIN_COUNT:  # a third is held out for the gate: fewer tell nothing
+        raise UserError(
+            f"{folder}: {len(files)} photos, too few to calibrate int8 and check it on a held-out "
+            f"third; give a folder of at least {MIN_COUNT} (a few hundred is best)"
+        )
     step = max(1, len(files) // COUNT)  # spread over the folder (and its class folders)
     return files[::step][:COUNT]
 

@@ -1,5 +1,5 @@
 """``model.export`` per format (tf2onnx or jax2onnx for ONNX), int8 quantization through
-the converters (LiteRT's ``TFLiteConverter``, onnxruntime's ``quantize_static``), and
+the converters (LiteRT's ``TFLiteConverter``, onnxruntime's ``quantize_static``, NNCF), and
 :func:`explain`, which turns a converter's failure into one line naming the op and the layer.
 """
 
@@ -232,6 +232,29 @@ def _onnx_int8(model_path: Path, path: Path, images: Any, keep_edges: bool = Tru
     )
 
 
+def _openvino_int8(xml: Path, images: Any, keep_edges: bool = True) -> None:
+    """NNCF's post-training quantization of the IR at ``xml``, in place: int8 weights and
+    activations, the first convolution and the last matrix product kept in float."""
+    import nncf
+    import openvino as ov
+
+    model = ov.Core().read_model(str(xml))
+    ops = model.get_ordered_ops()
+    edges = [next((o for o in ops if o.get_type_name() == "Convolution"), None)]
+    edges.append(next((o for o in reversed(ops) if o.get_type_name() == "MatMul"), None))
+    names = [o.get_friendly_name() for o in edges if o is not None] if keep_edges else []
+    quantized = nncf.quantize(
+        model,
+        nncf.Dataset([images[i : i + 1] for i in range(len(images))]),
+        subset_size=len(images),
+        ignored_scope=nncf.IgnoredScope(names=names, validate=False),
+    )
+    staged = xml.with_name("int8.xml")  # model.bin is memory-mapped: never write over it
+    ov.save_model(quantized, str(staged))
+    for suffix in (".bin", ".xml"):
+        staged.with_suffix(suffix).replace(xml.with_suffix(suffix))
+
+
 def _litert_options(quantize: str, images: Any) -> dict[str, Any]:
     import tensorflow as tf
 
@@ -284,3 +307,5 @@ def export_model(
             verbose=False,
             **(_litert_options(quantize, images) if fmt == "litert" else {}),
         )
+        if fmt == "openvino" and quantize == "int8":
+            _openvino_int8(path / "model.xml", images)

@@ -253,7 +253,7 @@ def export(
             ``.keras`` file, a run folder, ``"vgg16"`` with ``weights="file.h5"``...
         format: ``"savedmodel"``, ``"onnx"``, ``"litert"`` or ``"openvino"``.
         output: the file or folder to write (default: named after the model, in the cwd).
-        quantize: ``"none"``; ``"float16"`` or ``"int8"`` (LiteRT), ``"int8"`` (ONNX).
+        quantize: ``"none"``; ``"float16"`` or ``"int8"`` (LiteRT), ``"int8"`` (ONNX, OpenVINO).
         calibration: a folder of photos for int8 (default: the weight card's set); a third
             is held out, and under ``INT8_AGREEMENT`` agreement there the export fails.
         input_dtype, layout: ``"uint8"`` (raw pixels) or ``"float32"``; ``"nhwc"``, ``"nchw"``.

@@ -83,7 +83,9 @@ FORMATS: dict[str, Format] = {
             {"tensorflow": ("ai_edge_litert",)},
             "LiteRT (ai-edge-litert's interpreter)",
         ),
-        Format("openvino", "openvino", "", ("none",), {"tensorflow": ("openvino",)}, "OpenVINO"),
+        Format(
+            "openvino", "openvino", "", ("none", "int8"), {"tensorflow": ("openvino",)}, "OpenVINO"
+        ),
     )
 }
 
@@ -144,6 +146,8 @@ def check_packages(fmt: Format, backend: str, quantize: str = "none") -> None:
     needed = list(fmt.packages[backend])
     if fmt.name == "onnx" and quantize == "int8":
         needed.append("onnx")
+    if fmt.name == "openvino" and quantize == "int8":
+        needed.append("nncf")
     missing = [m for m in needed if importlib.util.find_spec(m) is None]
     if missing:
         names = " and ".join(_DISTRIBUTIONS.get(m, m) for m in missing)
