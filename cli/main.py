@@ -29,6 +29,7 @@ _NAMES = (
     "evaluate",
     "finetune",
     "predict",
+    "serve",
     "summary",
     "train",
     "visualize",

@@ -35,6 +35,7 @@ CASES: dict[tuple[str, ...], tuple[list[str], str | None]] = {
     ("export",): (["gesture_cnn:sign-digits", "--format", "tflite"], None),  # unknown format
     ("finetune",): (["alexnet_cifar", "--data", "{tmp}", "--classes", "1"], None),
     ("predict",): (["vgg16", "{tmp}/missing.jpg"], None),
+    ("serve",): (["{tmp}/missing.onnx", "--port", "0"], None),  # no such file
     ("summary",): (["{tmp}/notes.txt"], None),  # not a .keras file (written by the test)
     ("train",): (["gesture_cnn", "--data", "{tmp}", "--arg", "=1"], None),
     ("visualize",): (["gradcm"], None),
