@@ -17,6 +17,7 @@ ZOO_COMMANDS: dict[str, str] = {
     "cache": "kerascnn.cli.zoo_weights:cache",
     "download": "kerascnn.cli.zoo_weights:download",
     "import": "kerascnn.cli.zoo_weights:import_",
+    "push": "kerascnn.cli.zoo_push:push",
     "reproduce": "kerascnn.cli.zoo_reproduce:reproduce",
 }
 

@@ -34,6 +34,7 @@ class LoadedModel:
     split: dict[str, Any] | None = None
     path: Path | None = None
     pretrained: bool = True
+    preset: dict[str, Any] | None = None  # a preset's metadata.json (kerascnn.weights.preset)
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -63,6 +64,12 @@ def is_path(source: Any) -> bool:
     return path.exists() or path.suffix.lower() in MODEL_SUFFIXES or os.sep in str(source)
 
 
+def _is_preset_folder(source: str | os.PathLike[str]) -> bool:
+    from kerascnn.weights.preset import is_preset
+
+    return Path(source).expanduser().is_dir() and is_preset(Path(source).expanduser())
+
+
 def _from_file(path: Path, preprocessing: str | None) -> LoadedModel:
     from kerascnn.saved import load_saved_model, read_metadata
 
@@ -88,6 +95,26 @@ def _from_file(path: Path, preprocessing: str | None) -> LoadedModel:
         split=split,
         path=path,
     )
+
+
+def _from_preset(source: str, preprocessing: str | None) -> LoadedModel:
+    """A preset folder, or one fetched from an ``hf://``, ``kaggle://`` or ``https://`` URI."""
+    from kerascnn.registry import get_model_card, list_models
+    from kerascnn.weights.preset import WEIGHTS_FILE, load_preset
+
+    if "://" in source:
+        from kerascnn.weights.locate import locate_preset
+
+        folder = locate_preset(source)
+    else:
+        folder = Path(source).expanduser()
+    model, meta = load_preset(folder, source)
+    name = meta["architecture"]
+    model_card = get_model_card(name) if name in list_models() else None
+    mode = preprocessing or meta.get("preprocessing", "none")
+    classes = meta.get("classes") or None
+    return LoadedModel(model, source, None, model_card, classes, mode, meta.get("crop"),
+                       meta.get("split"), folder / WEIGHTS_FILE, preset=meta)  # fmt: skip
 
 
 def _from_spec(
@@ -128,7 +155,9 @@ def load(
     Args:
         source: a zoo spec (``"gesture_cnn:sign-digits"``; a bare name is built with fresh
             weights), a ``.keras``/``.h5`` file (class names from its ``.classes.json``
-            sidecar), a run folder (its ``model.keras``), a ``keras.Model`` or a
+            sidecar), a run folder (its ``model.keras``), a preset folder or URI
+            (``hf://owner/repo[@revision]``, ``kaggle://owner/model/keras/variant[/version]``,
+            ``https://.../preset.zip``; see ``kerascnn.weights.hub``), a ``keras.Model`` or a
             :class:`LoadedModel` (returned as it is).
         default_weights: a bare zoo name takes its default published variant, where the
             model has one with a classifier.
@@ -142,6 +171,10 @@ def load(
     if isinstance(source, LoadedModel):
         return replace(source, preprocessing=preprocessing) if preprocessing else source
     if isinstance(source, str | os.PathLike):
+        if "://" in str(source) or _is_preset_folder(source):
+            if builder_args:
+                raise UserError(f"{source}: a preset takes no builder arguments; drop them")
+            return _from_preset(str(source), preprocessing)
         if is_path(source):
             if builder_args:
                 raise UserError(

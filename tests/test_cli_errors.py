@@ -52,6 +52,7 @@ CASES: dict[tuple[str, ...], tuple[list[str], str | None]] = {
     ("zoo", "import"): (["vgg16", "{tmp}/weights.h5"], None),  # variant left out
     ("zoo", "info"): (["vgg61"], None),
     ("zoo", "list"): (["--jsn"], None),  # unknown option, with a suggestion
+    ("zoo", "push"): (["gesture_cnn:sign-digits", "s3://bucket/model"], None),  # unknown scheme
     ("zoo", "reproduce"): (["vgg16:imagenet", "--data", "{tmp}"], None),  # no recipe
 }
 

@@ -68,6 +68,10 @@ def variant_file(card: WeightCard, *, progress: bool | None = None) -> Path:
         return path
     if hub.is_valid(path, card.hash, card.size):
         return path
+    if str(card.url).startswith("hf://"):  # through huggingface_hub and its cache
+        from kerascnn.weights.hub import hf_card_file
+
+        return hf_card_file(card, path)
     if hub.offline():
         raise WeightsUnavailableError(_missing_hint(card, path, "KERASCNN_OFFLINE=1 is set"))
     try:

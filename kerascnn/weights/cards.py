@@ -88,8 +88,8 @@ def card_problems(model: str, variant: str, card: Mapping[str, Any]) -> list[str
             problems.append(f"{where}: {key} must be {kind.__name__}, got {value!r}")
     if ("url" in card) == ("file" in card):
         problems.append(f"{where}: exactly one of 'url' (download) or 'file' (bundled)")
-    if "url" in card and not str(card["url"]).startswith("https://"):
-        problems.append(f"{where}: url must be https")
+    if "url" in card and not str(card["url"]).startswith(("https://", "hf://")):
+        problems.append(f"{where}: url must be https:// or hf://owner/repo[@revision]/file")
     hash_ = str(card.get("hash", ""))
     if not _HASH.match(hash_):
         problems.append(f"{where}: hash must be md5:<32 hex> or sha256:<8..64 hex>, got {hash_!r}")

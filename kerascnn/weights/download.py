@@ -42,10 +42,12 @@ class HashMismatchError(UserError):
     """A downloaded or imported file whose hash or size is not the published one."""
 
 
-def file_matches(path: Path, expected_hash: str, size: int | None = None) -> tuple[bool, str]:
+def file_matches(
+    path: Path, expected_hash: str | None, size: int | None = None
+) -> tuple[bool, str]:
     """``(ok, what was found)``: ``path`` against ``"md5:..."``/``"sha256:..."`` (a prefix
-    counts) and ``size``."""
-    algorithm, _, expected = expected_hash.partition(":")
+    counts; None: any) and ``size``."""
+    algorithm, _, expected = (expected_hash or "sha256:").partition(":")
     actual_size = path.stat().st_size
     if size is not None and actual_size != size:
         return False, f"{actual_size:,} bytes instead of {size:,}"
@@ -60,18 +62,21 @@ def _stamp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.verified")
 
 
-def write_stamp(path: Path, expected_hash: str) -> None:
+def write_stamp(path: Path, expected_hash: str | None) -> None:
     """Record that ``path`` (as it is now: size, mtime) matched ``expected_hash``."""
     st = path.stat()
     stamp = {"hash": expected_hash, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
     write_text(_stamp_path(path), json.dumps(stamp))
 
 
-def is_valid(path: Path, expected_hash: str, size: int | None = None) -> bool:
+def is_valid(path: Path, expected_hash: str | None, size: int | None = None) -> bool:
     """Whether a cached file is complete and intact; hashed again when its size or mtime
-    changed since it was last verified (an untouched one costs a stat)."""
+    changed since it was last verified (an untouched one costs a stat). Without a hash: a
+    file that is there (downloads are renamed into place only when complete)."""
     if not path.is_file():
         return False
+    if expected_hash is None:
+        return size is None or path.stat().st_size == size
     st = path.stat()
     with contextlib.suppress(OSError, ValueError):
         stamp = json.loads(_stamp_path(path).read_text(encoding="utf-8"))
@@ -192,7 +197,7 @@ def fetch(
     url: str,
     dest: str | os.PathLike[str],
     *,
-    hash: str,
+    hash: str | None,
     size: int | None = None,
     progress: bool | None = None,
     retries: int = 5,
@@ -206,7 +211,8 @@ def fetch(
 
     Args:
         url, dest: the origin (https, see ``check_origin``; ``KERASCNN_MIRROR`` rewrites it).
-        hash, size: ``"md5:..."`` or ``"sha256:..."`` (a prefix counts); bytes, if known.
+        hash, size: ``"md5:..."`` or ``"sha256:..."`` (a prefix counts; None: unchecked);
+            bytes, if known.
         progress: a progress bar (default: unless ``KERASCNN_QUIET=1`` or not a terminal).
         retries, backoff, timeout: retries after ``backoff * 2**n`` s (max 30); stall seconds.
     """
@@ -220,7 +226,33 @@ def fetch(
         )
     url = mirror_url(url)
     check_origin(url)
+    created = next((p for p in reversed(dest.parents) if not p.exists()), None)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return _fetch_locked(url, dest, hash, size, progress, (retries, backoff, timeout))
+    except BaseException:
+        _remove_empty(dest.parent, created)  # a failed download leaves no empty folder
+        raise
+
+
+def _remove_empty(folder: Path, top: Path | None) -> None:
+    """Remove ``folder`` and its parents up to ``top`` (which this call created) while empty."""
+    if top is None:
+        return
+    while folder.is_relative_to(top) and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
+
+
+def _fetch_locked(
+    url: str,
+    dest: Path,
+    hash: str | None,
+    size: int | None,
+    progress: bool | None,
+    tries: tuple[int, float, float],
+) -> Path:
+    retries, backoff, timeout = tries
     with _progress_bar(dest.name, progress) as bar, _locked(dest, bar):
         if is_valid(dest, hash, size):
             return dest
