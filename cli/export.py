@@ -63,6 +63,30 @@ def _report(result: Any) -> None:
     )
 
 
+def _triton(
+    model: str, names: Any, verify: bool, as_json: bool, options: dict, extra: dict
+) -> None:
+    """``--format triton-repo``: the ONNX export laid out as a Triton model repository."""
+    from kerascnn.deploy.triton import export_repository
+
+    directory, force = options.pop("output") or "triton_repo", options.pop("force")
+    if not str(model).lower().endswith(".onnx"):  # else: copied, checked when exported
+        extra = {**options, **extra, "labels": names, "verify": verify}
+    repo = export_repository(model, directory, force=force, **extra)
+    if as_json:
+        click.echo(json.dumps({"files": [str(p) for p in repo.files], **repo.metadata}, indent=2))
+        return
+    files = ", ".join(str(p.relative_to(repo.path.parent)) for p in repo.files)
+    inp = repo.metadata["input"]
+    console().print(
+        f"wrote Triton model {repo.name!r} in {repo.path.parent}: {files}; input "
+        f"'{inp['name']}' {inp['dtype']} {inp['shape'][1:]}, output "
+        f"'{repo.metadata['output']['name']}' ({len(repo.metadata['classes'])} classes)",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 @click.command()
 @click.argument("model", metavar="MODEL_OR_SPEC_OR_FILE")
 @click.option(
@@ -70,8 +94,9 @@ def _report(result: Any) -> None:
     "--format",
     "fmt",
     required=True,
-    metavar="|".join(FORMATS),
-    help="savedmodel (folder), onnx (.onnx), litert (.tflite) or openvino (folder).",
+    metavar="|".join([*FORMATS, "triton-repo"]),
+    help="savedmodel (folder), onnx (.onnx), litert (.tflite), openvino (folder) or "
+    "triton-repo (a Triton model repository folder: NAME/config.pbtxt, NAME/1/model.onnx).",
 )
 @click.option("-o", "--output", type=click.Path(), help="File or folder to write.")
 @click.option(
@@ -132,6 +157,8 @@ def export(model: str, fmt: str, weights: str | None, labels: str | None, **opti
             raise UserError(f"{path}: no such file; --labels takes a text file, one class a line")
         names = [line for line in path.read_text(encoding="utf-8").splitlines() if line]
     builder_args = {"weights": weights} if weights else {}
+    if fmt == "triton-repo":
+        return _triton(model, names, verify, as_json, options, builder_args)
     result = run(model, fmt, labels=names, verify=verify, **options, **builder_args)
     if as_json:
         files = [str(p) for p in result.files]

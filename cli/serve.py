@@ -49,7 +49,11 @@ __all__ = ["serve"]
     type=click.FloatRange(0.001),
     help="Largest request body.",
 )
-@click.option("--threads", type=click.IntRange(1), help="Runtime threads per model (ONNX, LiteRT).")
+@click.option(
+    "--threads",
+    type=click.IntRange(1),
+    help="Runtime threads per model (default: all cores but one).",
+)
 def serve(models: tuple[str, ...], host: str, port: int, names: tuple[str, ...], **options) -> None:
     """Serve MODELs over HTTP until SIGTERM or Ctrl-C.
 

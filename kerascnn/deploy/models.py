@@ -104,8 +104,8 @@ def _from_keras(source: str) -> ServedModel:
         )
     model = loaded.model
 
-    def run(pixels: Any) -> Any:
-        out = keras.ops.convert_to_numpy(model(loaded.preprocess(pixels), training=False))
+    def run(pixels: Any) -> Any:  # compiled once per batch size, then shape-generic
+        out = keras.ops.convert_to_numpy(model.predict_on_batch(loaded.preprocess(pixels)))
         return np.asarray(_probabilities(out), np.float32)
 
     probe = run(_zeros(loaded.input_size))

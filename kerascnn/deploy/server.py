@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import signal
 import socket
 from collections.abc import Callable
@@ -16,7 +17,14 @@ from typing import Any
 
 from kerascnn.errors import UserError
 
-__all__ = ["GRACE_SECONDS", "bind", "check_extra", "load_models", "run_server"]
+__all__ = [
+    "GRACE_SECONDS",
+    "bind",
+    "check_extra",
+    "default_threads",
+    "load_models",
+    "run_server",
+]
 
 GRACE_SECONDS = 8  # how long requests in flight may take to finish after SIGTERM
 EXTRA = 'pip install "kerascnn[serve]"'
@@ -84,6 +92,12 @@ def load_models(sources: list[str], names: list[str], threads: int | None = None
     return models
 
 
+def default_threads() -> int:
+    """Runtime threads per model: all cores but one, which the HTTP event loop needs
+    (parsing the next requests while a batch runs); at least one."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
 def _log_lines() -> None:
     """The request lines (logger ``kerascnn.serve``) on stderr, one line each."""
     logger = logging.getLogger("kerascnn.serve")
@@ -114,11 +128,13 @@ def run_server(
         port: the port (0: any free one; the line printed at start names it).
         names: a name per source, in order (default: from each model's metadata).
         echo: where the start line goes.
-        threads: runtime threads per model (ONNX, LiteRT).
+        threads: runtime threads per model (default: all cores but one).
         **settings: ``max_batch``, ``max_delay_ms``, ``max_batch_request``, ``max_body_mb``.
     """
     check_extra()
     sock = bind(host, port)  # before any model loads: a busy port costs nothing
+    threads = threads or default_threads()
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(threads))  # read when TF starts
     try:
         models = load_models(sources, names or [], threads)
         import uvicorn
