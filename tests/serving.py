@@ -17,7 +17,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Reply", "Server", "multipart", "request", "serve", "wait_ready"]
+__all__ = [
+    "Reply",
+    "Server",
+    "exported",
+    "exported_onnx",
+    "multipart",
+    "request",
+    "serve",
+    "wait_ready",
+]
 
 START = re.compile(r"on http://([\d.]+):(\d+) ")
 
@@ -146,12 +155,18 @@ def serve(args: list[str], ready: bool = True, code: str | None = None) -> Itera
 def exported_onnx(base: Any) -> Any:
     """``gesture_cnn:sign-digits`` exported to ONNX (uint8 input) under ``base``, once per
     test session (the tests of several modules share it)."""
+    return exported(base, "onnx")
+
+
+def exported(base: Any, fmt: str) -> Any:
+    """``gesture_cnn:sign-digits`` exported to ``fmt`` (``onnx``, ``litert``) under ``base``."""
     from pathlib import Path
 
-    path = Path(base) / "serve-onnx" / "gesture.onnx"
+    suffix = {"onnx": ".onnx", "litert": ".tflite"}[fmt]
+    path = Path(base) / f"serve-{fmt}" / f"gesture{suffix}"
     if not path.is_file():
         from kerascnn.deploy.exporter import export
 
         path.parent.mkdir(exist_ok=True)
-        export("gesture_cnn:sign-digits", "onnx", path, force=True)
+        export("gesture_cnn:sign-digits", fmt, path, force=True)
     return path

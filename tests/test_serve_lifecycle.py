@@ -1,6 +1,6 @@
 """``kerascnn serve``'s life: refused in one line before it starts (busy or wrong port,
 unreadable model, clashing names), 503 until warm, SIGTERM lets a request in flight finish
-and exits 0, and an ONNX model is served without TensorFlow or Keras imported."""
+and exits 0, and ONNX and LiteRT models are served without TensorFlow or Keras imported."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tests.serving import exported_onnx, request, serve
+from tests.serving import exported, exported_onnx, request, serve
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
@@ -85,8 +85,19 @@ def test_serve_help_imports_neither_tensorflow_nor_keras():
     assert "HEAVY []" in out.stdout and "/v2/models/NAME/infer" in out.stdout, out.stdout
 
 
-def test_an_onnx_model_is_served_without_tensorflow_or_keras(onnx_path):
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        "onnx",
+        pytest.param("litert", marks=pytest.mark.slow),  # a LiteRT export takes ~15 s
+    ],
+)
+def test_an_artifact_is_served_without_tensorflow_or_keras(fmt, tmp_path_factory):
     from kerascnn.deploy.exporter import example_photos
+
+    if fmt == "litert":
+        pytest.importorskip("ai_edge_litert")
+    path = exported(tmp_path_factory.getbasetemp(), fmt)
 
     code = (
         "import atexit, sys\n"
@@ -98,7 +109,9 @@ def test_an_onnx_model_is_served_without_tensorflow_or_keras(onnx_path):
     )
     with open(example_photos()[0], "rb") as f:
         photo = f.read()
-    with serve([str(onnx_path)], code=code) as server:
+    with serve([str(path)], code=code) as server:
+        meta = server.request("GET", "/v2/models/gesture_cnn_sign-digits").json()
+        assert meta["inputs"][0]["name"] == "pixels"
         reply = server.request("POST", "/predict", photo, {"Content-Type": "image/jpeg"})
         assert reply.status == 200 and reply.json()[0]["predictions"][0]["label"] == "2"
     assert server.process.returncode == 0

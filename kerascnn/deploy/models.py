@@ -71,12 +71,11 @@ def _from_artifact(source: str, threads: int | None) -> ServedModel:
             f"{source}: {len(classes)} class names for {probe.shape[1]} outputs; export it again"
         )
     datatype = "UINT8" if inp.get("dtype", "float32") == "uint8" else "FP32"
+    # the input is "pixels" everywhere; an ONNX model's output keeps its graph name, which
+    # a Triton repository of it has to use too (kerascnn export --format triton-repo)
+    output = out.get("name") if artifact.format == "onnx" else None
     sig = Signature(
-        str(inp.get("name") or "pixels"),
-        datatype,
-        *artifact.input_size,
-        str(out.get("name") or "probabilities"),
-        len(classes),
+        "pixels", datatype, *artifact.input_size, str(output or "probabilities"), len(classes)
     )
     return ServedModel(
         served_name(source, facts),
