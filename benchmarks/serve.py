@@ -5,8 +5,8 @@ with dynamic batching on and off, in one run, on 127.0.0.1.
 
 Serves gesture_cnn:sign-digits exported to ONNX (onnxruntime) and the same zoo spec
 through Keras (TensorFlow) unless --model names others. Starts the server twice per model
-(``--max-batch 32 --max-delay-ms 5``, then ``--max-batch 1``: each request its own forward
-pass) and sends the same bounded load to each: ``--requests`` requests per concurrency
+(``--max-batch 32 --max-delay-ms 0`` or as given, then ``--max-batch 1``: each request its
+own forward pass) and sends the same bounded load to each: ``--requests`` requests per concurrency
 level, each client on one keep-alive connection. The route is the v2 infer (a JSON UINT8
 tensor of one 64x64 photo), a TF Serving ``:predict`` or an upload (``/predict``, a JPEG).
 Prints one row per (concurrency, batching) and the throughput ratio at each concurrency.
@@ -94,7 +94,8 @@ def _stats(server, name: str) -> tuple[int, int]:
 
 
 def _run(model: str, batching: bool, args: argparse.Namespace) -> dict:
-    options = ["--max-batch", "32", "--max-delay-ms", "5"] if batching else ["--max-batch", "1"]
+    on = ["--max-batch", str(args.max_batch), "--max-delay-ms", str(args.max_delay_ms)]
+    options = on if batching else ["--max-batch", "1"]
     options += ["--threads", str(args.threads)] if args.threads else []
     results = {}
     with serve([model, "--name", "m", *options]) as server:
@@ -116,6 +117,8 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=400, help="Requests per level.")
     parser.add_argument("--route", choices=("infer", "tf", "upload"), default="infer")
+    parser.add_argument("--max-batch", type=int, default=32, help="With batching on.")
+    parser.add_argument("--max-delay-ms", type=float, default=0, help="With batching on.")
     parser.add_argument("--threads", type=int, help="The server's --threads.")
     parser.add_argument("--json", action="store_true", help="Print the figures as JSON too.")
     args = parser.parse_args()

@@ -30,10 +30,10 @@ __all__ = ["serve"]
 )
 @click.option(
     "--max-delay-ms",
-    default=5.0,
+    default=0.0,
     show_default=True,
     type=click.FloatRange(0, 10_000),
-    help="Longest wait for a batch to fill.",
+    help="Longest wait for a batch to fill (0: batch the requests already waiting).",
 )
 @click.option(
     "--max-batch-request",

@@ -3,8 +3,10 @@
 Each model has one :class:`Batcher`. Requests wait in its queue; a single worker takes the
 first, then gathers the ones that arrive until ``max_batch`` images are waiting or
 ``max_delay_ms`` have passed since the first, whichever comes first, and runs them as one
-batch in a worker thread (the event loop keeps answering). ``max_batch=1`` turns batching
-off: each request is its own forward pass. NumPy only, no web framework.
+batch in a worker thread (the event loop keeps answering). With ``max_delay_ms=0`` (the
+default) a batch is what queued up while the previous one ran: no wait at low load, full
+batches under load. ``max_batch=1`` turns batching off: each request is its own forward
+pass. NumPy only, no web framework.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ class Batcher:
     Args:
         run: ``N x H x W x 3`` pixels -> ``N x C`` probabilities (NumPy), called in a thread.
         max_batch: most images in one forward pass (1: no batching).
-        max_delay_ms: longest wait for more requests after the first of a batch.
+        max_delay_ms: longest wait for more requests after the first of a batch (0: take
+            the requests waiting when the model is free, wait for none; Triton's default).
         name: the model's name, for the log.
     """
 
@@ -55,7 +58,7 @@ class Batcher:
         self,
         run: Callable[[Any], Any],
         max_batch: int = 32,
-        max_delay_ms: float = 5.0,
+        max_delay_ms: float = 0.0,
         name: str = "",
     ) -> None:
         self.run = run

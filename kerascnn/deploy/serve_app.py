@@ -38,7 +38,7 @@ class ServeSettings:
     """The server's limits and batching."""
 
     max_batch: int = 32  # images per forward pass (1: no batching)
-    max_delay_ms: float = 5.0  # longest wait for a batch to fill
+    max_delay_ms: float = 0.0  # longest wait for a batch to fill (0: batch what waits)
     max_batch_request: int = 64  # instances in one request
     max_body_mb: float = 20.0  # request body
 

@@ -59,7 +59,7 @@ def triton_config(name: str, facts: dict[str, Any], max_batch_size: int = 64) ->
         f"    dims: [ {classes} ]\n"
         '    label_filename: "labels.txt"\n'
         "  }\n]\n"
-        "dynamic_batching {\n  max_queue_delay_microseconds: 5000\n}\n"
+        "dynamic_batching {\n  max_queue_delay_microseconds: 0\n}\n"
         "instance_group [\n  {\n    kind: KIND_CPU\n    count: 1\n  }\n]\n"
     )
 
