@@ -7,7 +7,8 @@ calls to download a file and to upload a folder, with the Hub's headers and erro
   ``token`` is set and the request's ``Authorization`` is not ``Bearer <token>``;
   ``drop[path] = n`` sends half the body, then drops the connection, n times.
 * ``POST /api/validate-yaml`` (the model card's front matter must parse),
-  ``POST /api/repos/create`` (409 when it exists), ``POST /api/models/{repo}/branch/{name}``,
+  ``POST /api/repos/create`` (a first commit with ``.gitattributes``; 409 when it exists),
+  ``POST /api/models/{repo}/branch/{name}``,
   ``POST /api/models/{repo}/preupload/{revision}`` (every file "regular": sent inline),
   ``POST /api/models/{repo}/commit/{revision}`` (NDJSON: header, then base64 files).
 
@@ -194,16 +195,17 @@ def _handler(hub: FakeHub) -> type[http.server.BaseHTTPRequestHandler]:
                 self._json(404, {"error": "not here"})
 
         def _validate(self, content: str) -> None:
-            """The model card's front matter must be YAML mapping (the Hub checks more)."""
+            """A model card's front matter, when it has one, must be a YAML mapping."""
             import yaml
 
-            try:
-                front = yaml.safe_load(content.split("---\n", 2)[1])
-                ok = isinstance(front, dict)
-            except (IndexError, yaml.YAMLError):
-                ok = False
+            ok = True
+            if content.startswith("---\n"):
+                try:
+                    ok = isinstance(yaml.safe_load(content.split("---\n", 2)[1]), dict)
+                except (IndexError, yaml.YAMLError):
+                    ok = False
             hub.cards.append(content)
-            errors = [] if ok else [{"message": "no YAML front matter"}]
+            errors = [] if ok else [{"message": "invalid YAML front matter"}]
             self._json(200 if ok else 400, {"errors": errors, "warnings": []})
 
         def _create(self, data: dict) -> None:
@@ -214,6 +216,7 @@ def _handler(hub: FakeHub) -> type[http.server.BaseHTTPRequestHandler]:
                 return
             private = data.get("visibility", "private" if data.get("private") else "public")
             hub.repos[repo_id] = Repo(private=private == "private")
+            hub.repos[repo_id].commit({".gitattributes": b"*.h5 filter=lfs diff=lfs merge=lfs\n"})
             self._json(200, {"url": self._url(repo_id), "name": repo_id})
 
         def _url(self, repo_id: str) -> str:

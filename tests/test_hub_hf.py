@@ -216,10 +216,10 @@ def test_push_uploads_through_the_client(
     assert result.exit_code == 0, result.output
     assert "uploaded to http://127.0.0.1" in result.output and TOKEN not in result.output
     repo = hub.repos["me/new"]
-    assert repo.private and set(repo.branches) == {"exp"}
+    assert repo.private and set(repo.branches) == {"main", "exp"}
     assert list(repo.messages.values()) == ["first push"]
     files = repo.commits[repo.branches["exp"]]
-    assert set(files) == set(PRESET_FILES)
+    assert set(files) == {*PRESET_FILES, ".gitattributes"}
     for name in PRESET_FILES:
         assert files[name] == (tmp_path / "p" / name).read_bytes()
         assert TOKEN.encode() not in files[name]
@@ -247,7 +247,25 @@ def test_push_over_another_architecture_needs_force(tiny_run, run_preset, hub, h
     )
 
 
-def test_cli_predict_prints_the_class_names(run_preset, hub, tmp_path):
+def test_cli_predict_prints_the_class_names(run_preset, hub, hf_cache):
+    from click.testing import CliRunner
+
+    from kerascnn.cli.main import cli
+
+    meta = json.loads(run_preset["metadata.json"])
+    meta["classes"] = ["thumb up", "flat hand", "fist"]  # names, not just numbers
+    hub.repos["me/tiny"] = Repo()
+    hub.repos["me/tiny"].commit({**run_preset, "metadata.json": json.dumps(meta).encode()})
+    image = sorted((REPO / "zoo" / "examples").glob("*.jpg"))[0]
+    result = CliRunner().invoke(
+        cli, ["predict", "hf://me/tiny", str(image)], env={"COLUMNS": "120"}
+    )
+    assert result.exit_code == 0, result.output
+    assert all(name in result.output for name in meta["classes"])
+
+
+@pytest.mark.slow
+def test_cli_predict_configured_by_the_environment(run_preset, hub, tmp_path):
     """Configured only by the environment, in a fresh process: HF_ENDPOINT, HF_HOME."""
     hub.repos["me/tiny"] = Repo()
     hub.repos["me/tiny"].commit(run_preset)

@@ -146,7 +146,8 @@ def _hf_error(exc: Exception, uri: HubURI, filename: str) -> UserError:
             f"and {why}; connect and try again, or unset HF_HUB_OFFLINE"
         )
     if isinstance(exc, errors.RevisionNotFoundError):
-        return UserError(f"{where}: no revision {uri.revision!r} in {uri.repo}; check the name")
+        revision = uri.revision or "main"
+        return UserError(f"{where}: no revision {revision!r} in {uri.repo}; check the name")
     if isinstance(exc, errors.RemoteEntryNotFoundError):
         if filename == METADATA_FILE:
             return UserError(

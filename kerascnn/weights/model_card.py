@@ -54,6 +54,11 @@ def _accuracy(meta: dict[str, Any]) -> list[str]:
         errors = acc.get("errors")
         line += f" ({images:,} images" + (f", {errors} errors)" if errors is not None else ")")
     rows = [line + "."]
+    per_class = {k: v for k, v in (acc.get("per_class") or {}).items() if v is not None and v < 1}
+    if per_class:
+        worst = sorted(per_class.items(), key=lambda kv: kv[1])[:3]
+        shown = ", ".join(f"`{name}` {100 * value:.1f}%" for name, value in worst)
+        rows.append(f"Weakest classes: {shown} (every class: `metadata.json`, `accuracy`).")
     if acc.get("dataset"):
         rows.append(f"Data: {acc['dataset']}.")
     if acc.get("measured_by"):
@@ -63,8 +68,13 @@ def _accuracy(meta: dict[str, Any]) -> list[str]:
         rows.append(
             f"The split is kerascnn's deterministic one (seed {split['seed']}, "
             f"test {split.get('test_split', 0):g}, validation {split.get('validation_split', 0):g}"
-            f"; counts {json.dumps(split.get('counts'))}): the held-out images never trained "
-            "the model. `metadata.json` holds a sha256 of each split's file list."
+            + (f"; images {json.dumps(split['counts'])}" if split.get("counts") else "")
+            + "): the held-out images never trained the model."
+            + (
+                " `metadata.json` holds a sha256 of each split's file list."
+                if split.get("files_sha256")
+                else ""
+            )
         )
     if acc.get("paper"):
         rows.append(f"For comparison: {acc['paper']}.")
@@ -97,13 +107,11 @@ def _training(meta: dict[str, Any]) -> list[str]:
         return ["Not recorded."]
     if set(training) == {"description"}:
         return [str(training["description"]) + "."]
-    shown = {k: v for k, v in training.items() if v is not None and k != "data"}
+    shown = [f"- {k}: `{json.dumps(v)}`" for k, v in training.items() if v is not None]
     return [
-        "The settings of the run, as kerascnn recorded them (`metadata.json`, `training`):",
+        "`kerascnn train`/`finetune` with these settings (`metadata.json`, `training`):",
         "",
-        "```json",
-        json.dumps(shown, indent=1, sort_keys=True),
-        "```",
+        *shown,
     ]
 
 

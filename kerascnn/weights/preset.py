@@ -150,7 +150,8 @@ def _training(loaded: Any) -> dict[str, Any] | None:
     if getattr(loaded, "preset", None):
         return loaded.preset.get("training")
     if loaded.path is not None and (loaded.path.parent / "args.json").is_file():
-        return json.loads((loaded.path.parent / "args.json").read_text(encoding="utf-8"))
+        args = json.loads((loaded.path.parent / "args.json").read_text(encoding="utf-8"))
+        return {k: v for k, v in args.items() if k != "data"}  # a local path: not published
     if loaded.card is not None and loaded.card.training:
         return {"description": loaded.card.training}
     return None

@@ -56,13 +56,18 @@ def held_out_accuracy(loaded: Any, data: str | os.PathLike[str] | None = None) -
 
         split = "test" if (loaded.split or {}).get("test_split", 0) > 0 else "validation"
         report = evaluate(loaded, data, split=split)
+        folder = Path(data).resolve()
+        name = folder.parent.name if folder.name in ("images", "train", "data") else folder.name
+        card = dict(loaded.card.accuracy) if loaded.card is not None else {}
         return {
             "top1": round(100 * report["accuracy"], 2),
             "split": split,
             "images": report["count"],
             "errors": report["errors"],
             "per_class": report["per_class"],
-            "measured_by": f"kerascnn evaluate --split {split} at push time",
+            "dataset": card.get("dataset") or name,
+            "paper": card.get("paper"),
+            "measured_by": f"`kerascnn evaluate --split {split}` when the preset was pushed",
         }
     if loaded.preset is not None:
         return loaded.preset.get("accuracy")
