@@ -195,3 +195,24 @@ def test_400_uploads_from_32_clients_all_succeed_in_batches(server, pixels):
     images = after["inference_count"] - before["inference_count"]
     passes = after["execution_count"] - before["execution_count"]
     assert images == 400 and passes < images  # concurrent uploads shared forward passes
+
+
+def test_a_chunked_body_over_the_limit_is_cut_off_with_413(server):
+    import http.client
+
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=60)
+    chunks = (b"\xff" * 65536 for _ in range(24))  # 1.5 MB, no Content-Length
+    headers = {"Content-Type": "image/png", "Transfer-Encoding": "chunked"}
+    try:
+        conn.request("POST", f"/predict?model={ONNX}", body=chunks, headers=headers,
+                     encode_chunked=True)  # fmt: skip
+        response = conn.getresponse()
+        status, body = response.status, response.read()
+    except (BrokenPipeError, ConnectionResetError):  # the server may close while we send
+        pytest.skip("the connection closed before the answer could be read")
+    finally:
+        conn.close()
+    assert status == 413 and "--max-body-mb" in json.loads(body)["error"]
+    assert server.request("GET", "/v2/health/ready").status == 200
+    assert not [line for line in server.log if "Traceback" in line]
+    assert any(re.search(r"POST /predict 413 model=gesture", line) for line in server.log)

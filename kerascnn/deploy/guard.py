@@ -47,14 +47,16 @@ class Guard:
             message = await receive()
             state["received"] += len(message.get("body", b""))
             if state["received"] > self.limit:
+                if not state["status"]:  # answered here: the app's own answer is dropped
+                    await self._reply(sending, 413, self._too_large())
+                    state["closed"] = True
                 raise _TooLarge
             return message
 
         try:
             await self.app(scope, counted, sending)
         except _TooLarge:
-            if not state["status"]:
-                await self._reply(sending, 413, self._too_large())
+            pass
         except Exception:  # noqa: BLE001 - logged here, never shown to the client
             log.exception("%s %s failed", scope["method"], scope["path"])
             if not state["status"]:
@@ -78,6 +80,8 @@ class Guard:
     @staticmethod
     def _sending(send: Callable, state: dict) -> Callable:
         async def sending(message: dict) -> None:
+            if state.get("closed"):
+                return
             if message["type"] == "http.response.start":
                 state["status"] = message["status"]
             await send(message)
