@@ -103,33 +103,6 @@ def sign_preset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def test_kaggle_from_kagglehubs_cache(sign_preset, tmp_path, monkeypatch):
-    """kagglehub's own cache (KAGGLEHUB_CACHE), filled as kagglehub fills it: a versioned
-    handle needs no request at all."""
-    pytest.importorskip("kagglehub")
-    from kagglehub.cache import Cache
-    from kagglehub.handle import parse_model_handle
-
-    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kh"))
-    handle = parse_model_handle("me/signs/keras/base/2")
-    shutil.copytree(sign_preset, Cache().get_path(handle))
-    Cache().mark_as_complete(handle)
-    loaded = kerascnn.load("kaggle://me/signs/keras/base/2")
-    assert loaded.classes == [str(i) for i in range(10)]
-    assert str(loaded.path).startswith(str(tmp_path / "kh"))
-
-
-def test_kaggle_unreachable_is_one_line_and_leaves_no_folder(tmp_path, monkeypatch):
-    pytest.importorskip("kagglehub")
-    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kh"))
-    monkeypatch.setenv("KAGGLE_API_ENDPOINT", "http://127.0.0.1:9")
-    with pytest.raises(WeightsUnavailableError, match="kagglehub could not fetch the model") as e:
-        kerascnn.load("kaggle://me/signs/keras/base/4")
-    assert "\n" not in str(e.value)
-    leftovers = [p for p in (tmp_path / "kh").rglob("*") if p.is_dir() and not any(p.iterdir())]
-    assert leftovers == []
-
-
 def test_https_archive(sign_preset, server, tmp_path):
     archive = shutil.make_archive(str(tmp_path / "signs"), "zip", sign_preset.parent, "signs")
     server.files["signs.zip"] = Path(archive).read_bytes()
