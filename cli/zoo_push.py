@@ -23,7 +23,9 @@ __all__ = ["push"]
     type=click.Path(file_okay=False),
     help="Measure the held-out accuracy now on this folder of class sub-folders.",
 )
-@click.option("--private", is_flag=True, help="Create the repository private.")
+@click.option(
+    "--private", is_flag=True, help="Create the hf:// repository private (Kaggle: always)."
+)
 @click.option("--revision", help="Branch to push to (hf:// only; also URI@revision).")
 @click.option("--message", "-m", help="Commit message / version notes.")
 @click.option("--allow-random", is_flag=True, help="Share a model with random (untrained) weights.")

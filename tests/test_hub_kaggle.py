@@ -82,3 +82,21 @@ def test_from_kagglehubs_cache_without_a_server(sign_preset, tmp_path, monkeypat
     loaded = kerascnn.load("kaggle://me/signs/keras/base/2")
     assert loaded.classes == [str(i) for i in range(10)]
     assert str(loaded.path).startswith(str(tmp_path / "kh"))
+
+
+def test_push_creates_the_model_then_new_versions(kaggle, sign_preset, tmp_path):
+    from kerascnn.weights.publish import push
+
+    result = push("gesture_cnn:sign-digits", "kaggle://me/new/keras/base", message="first",
+                  local_dir=tmp_path / "p", upload=True)  # fmt: skip
+    assert result.uploaded_to == "kaggle://me/new/keras/base"
+    assert kaggle.created == [("me", "new")] and kaggle.notes == ["Apache 2.0"]
+    assert kaggle.models[("me", "new", "base")][1] == _files(tmp_path / "p")
+    push("gesture_cnn:sign-digits", "kaggle://me/new/keras/base", message="second")
+    assert sorted(kaggle.models[("me", "new", "base")]) == [1, 2] and kaggle.notes[-1] == "second"
+    loaded = kerascnn.load("kaggle://me/new/keras/base")
+    assert loaded.path.parent.name == "2" and loaded.classes == [str(i) for i in range(10)]
+    with pytest.raises(UserError, match="holds a preset of gesture_cnn, not alexnet_cifar"):
+        push("alexnet_cifar:cifar10", "kaggle://me/new/keras/base")
+    with pytest.raises(UserError, match="Kaggle numbers versions itself"):
+        push("gesture_cnn:sign-digits", "kaggle://me/new/keras/base/3")

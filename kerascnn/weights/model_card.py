@@ -9,7 +9,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["render_card"]
+__all__ = ["license_id", "render_card"]
 
 _LICENSES = {"apache-2.0", "mit", "bsd-3-clause", "bsd-2-clause", "cc-by-4.0", "cc0-1.0"}
 _PREPROCESSING = {
@@ -20,7 +20,8 @@ _PREPROCESSING = {
 }
 
 
-def _license_id(text: str | None) -> str:
+def license_id(text: str | None) -> str:
+    """The hub's identifier of a license text (``Apache-2.0 (...)`` -> ``apache-2.0``)."""
     first = (text or "").split(" ", 1)[0].strip("(),").lower()
     return first if first in _LICENSES else "other"
 
@@ -34,7 +35,7 @@ def _front_matter(meta: dict[str, Any]) -> str:
     lines = [
         "---",
         "library_name: kerascnn",
-        f"license: {_license_id(meta.get('license'))}",
+        f"license: {license_id(meta.get('license'))}",
         "tags:",
         *(f"- {t}" for t in tags),
     ]

@@ -129,15 +129,41 @@ def _hf_upload(uri: HubURI, folder: Path, meta: dict, options: dict[str, Any]) -
     return str(getattr(info, "commit_url", "") or uri.text)
 
 
+_KAGGLE_LICENSES = {"apache-2.0": "Apache 2.0", "mit": "MIT", "cc-by-4.0": "CC BY 4.0"}
+
+
+def _kaggle_existing(uri: HubURI) -> dict[str, Any] | None:
+    """The metadata of the latest version already on Kaggle, or None."""
+    import json
+
+    import kagglehub
+
+    try:
+        path = kagglehub.model_download(uri.handle, "metadata.json")
+    except Exception:  # noqa: BLE001 - no such model, instance or file: nothing to overwrite
+        return None
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
 def _kaggle_upload(uri: HubURI, folder: Path, meta: dict, options: dict[str, Any]) -> str:
     kagglehub = require("kagglehub", uri.text)
     if uri.revision:
         raise UserError(f"{uri.text}: Kaggle numbers versions itself; drop the /{uri.revision}")
+    old = _kaggle_existing(uri)
+    if old and old.get("architecture") != meta["architecture"] and not options["force"]:
+        raise UserError(
+            f"{uri.text} holds a preset of {old.get('architecture')}, not "
+            f"{meta['architecture']}; push elsewhere, or pass --force to overwrite it"
+        )
+    from kerascnn.weights.model_card import license_id
+
     try:
         kagglehub.model_upload(
-            uri.repo, str(folder), license_name=meta.get("license_id") or "Apache 2.0",
+            uri.repo,
+            str(folder),
+            license_name=_KAGGLE_LICENSES.get(license_id(meta.get("license"))),
             version_notes=options["message"] or f"kerascnn zoo push {meta['source']}",
-        )  # fmt: skip
+        )
     except Exception as exc:  # kagglehub's errors, one line
         raise UserError(
             f"{uri.text}: the upload failed ({type(exc).__name__}); check your Kaggle "
