@@ -176,3 +176,15 @@ def test_weight_card_with_an_hf_url(hub, tmp_path, monkeypatch):
     path.unlink()
     with pytest.raises(UserError, match="not the published gesture_cnn:hubbed file"):
         variant_file(card, progress=False)
+
+
+def test_a_preset_where_a_zoo_name_is_needed():
+    from click.testing import CliRunner
+
+    from kerascnn.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["train", "hf://me/signs", "--data", "x", "--epochs", "1"])
+    assert result.exit_code == 2
+    assert "Error: hf://me/signs is a preset, not a zoo model name; give NAME[:VARIANT]" in (
+        result.output
+    )

@@ -46,6 +46,11 @@ _HASH = re.compile(r"^(md5:[0-9a-f]{32}|sha256:[0-9a-f]{8,64})$")
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
     """``"vgg16:imagenet"`` -> ``("vgg16", "imagenet")``; ``"vgg16"`` -> ``("vgg16", None)``."""
+    if "://" in str(spec):
+        raise UserError(
+            f"{spec} is a preset, not a zoo model name; give NAME[:VARIANT] here (presets "
+            "load where a trained model is taken: predict, evaluate, finetune, export, ...)"
+        )
     name, sep, variant = str(spec).partition(":")
     if not name or (sep and not variant):
         raise UserError(f"bad model spec {spec!r}; use NAME or NAME:VARIANT, e.g. vgg16:imagenet")
