@@ -170,14 +170,26 @@ def _hf_error(exc: Exception, uri: HubURI, filename: str) -> UserError:
     return WeightsUnavailableError(f"{where}: downloading {filename} failed ({reason}); try again")
 
 
-def hf_file(uri: HubURI, filename: str, revision: str | None = None) -> Path:
-    """One file of an hf:// repository, through ``hf_hub_download`` (its cache)."""
+def hf_file(
+    uri: HubURI, filename: str, revision: str | None = None, *, missing_ok: bool = False
+) -> Path | None:
+    """One file of an hf:// repository, through ``hf_hub_download`` (its cache).
+
+    Args:
+        uri, filename: the repository and the file's path in it.
+        revision: a branch, tag or commit (default: the URI's, else ``main``).
+        missing_ok: None for a missing repository, revision or file instead of an error.
+    """
     hub = require("huggingface_hub", uri.text)
+    from huggingface_hub import errors
+
+    missing = (errors.RepositoryNotFoundError, errors.RevisionNotFoundError,
+               errors.RemoteEntryNotFoundError)  # fmt: skip
     try:
         return Path(hub.hf_hub_download(uri.repo, filename, revision=revision or uri.revision))
     except Exception as exc:  # the client's many error types, mapped to one line each
-        if isinstance(exc, UserError):
-            raise
+        if missing_ok and isinstance(exc, missing):
+            return None
         raise _hf_error(exc, uri, filename) from None
 
 
@@ -214,8 +226,7 @@ def _hf_check_hash(uri: HubURI, commit: str, expected: str) -> None:
         return
     try:
         etag = get_hf_file_metadata(hf_hub_url(uri.repo, WEIGHTS_FILE, revision=commit)).etag
-    except Exception as exc:  # noqa: BLE001 - the download below reports it properly
-        del exc
+    except Exception:  # noqa: BLE001 - the download that follows reports it in one line
         return
     if etag and re.fullmatch(r"[0-9a-f]{64}", etag) and etag != expected:
         raise UserError(

@@ -91,13 +91,8 @@ def _hf_existing(uri: HubURI) -> dict[str, Any] | None:
     """The metadata of the preset already in the repository, or None."""
     import json
 
-    try:
-        return json.loads(hf_file(uri, METADATA_FILE).read_text(encoding="utf-8"))
-    except UserError as exc:
-        text = str(exc)
-        if "holds no kerascnn preset" in text or "no repository" in text or "no revision" in text:
-            return None
-        raise
+    path = hf_file(uri, METADATA_FILE, missing_ok=True)
+    return None if path is None else json.loads(path.read_text(encoding="utf-8"))
 
 
 def _hf_upload(uri: HubURI, folder: Path, meta: dict, options: dict[str, Any]) -> str:
