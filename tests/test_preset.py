@@ -82,14 +82,24 @@ def test_run_folder_preset_records_the_run(tiny_run: Path, tmp_path: Path):
     assert meta["architecture"] == "gesture_cnn" and str(args["data"]) not in json.dumps(meta)
     assert meta["split"]["counts"] == split["counts"] and meta["split"]["seed"] == split["seed"]
     assert set(meta["split"]["files_sha256"]) == {"train", "validation", "test"}
-    history = (tiny_run / "history.csv").read_text().splitlines()
-    val = float(history[-1].split(",")[history[0].split(",").index("val_accuracy")])
-    assert meta["accuracy"]["top1"] == round(100 * val, 2)
-    assert meta["accuracy"]["split"] == "validation"
+    assert meta["accuracy"]["split"] == "test"  # the run's data is still there: measured
+    assert meta["accuracy"]["images"] == split["counts"]["test"] and "dataset" in meta
     back = kerascnn.load(tmp_path / "p")
     assert same_weights(run.model, back.model) and back.classes == run.classes
     x = np.random.default_rng(0).uniform(0, 255, (4, 16, 16, 3)).astype("float32")
     assert np.array_equal(run.model.predict(x, verbose=0), back.model.predict(x, verbose=0))
+
+
+def test_accuracy_from_the_history_when_the_data_is_gone(tiny_run: Path, tmp_path: Path):
+    import dataclasses
+
+    run = kerascnn.load(tiny_run)
+    gone = dataclasses.replace(run, split={**run.split, "root": str(tmp_path / "moved")})
+    acc = held_out_accuracy(gone)
+    history = (tiny_run / "history.csv").read_text().splitlines()
+    val = float(history[-1].split(",")[history[0].split(",").index("val_accuracy")])
+    assert acc["top1"] == round(100 * val, 2) and acc["split"] == "validation"
+    assert acc["images"] == run.split["counts"]["validation"]
 
 
 def test_accuracy_measured_on_the_runs_test_split(tiny_run: Path):

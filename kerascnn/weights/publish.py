@@ -50,7 +50,17 @@ def _from_history(loaded: Any) -> dict[str, Any] | None:
 
 def held_out_accuracy(loaded: Any, data: str | os.PathLike[str] | None = None) -> dict | None:
     """The accuracy to publish: measured now on ``data``'s held-out split (test, else
-    validation) when given; else the preset's, the weight card's or the run's last validation."""
+    validation) when given, or on the run's own data folder when it has a test split and is
+    still there; else the preset's, the weight card's or the run's last validation."""
+    split_info = loaded.split or {}
+    root = split_info.get("root")
+    if (
+        data is None
+        and root
+        and (split_info.get("counts") or {}).get("test")
+        and Path(root).is_dir()
+    ):
+        data = root  # a run folder whose test photos are at hand
     if data is not None:
         from kerascnn.training.evaluate import evaluate
 
