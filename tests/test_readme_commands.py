@@ -24,7 +24,12 @@ from kerascnn.cli.main import cli
 from tests.conftest import DATA, REPO
 from tests.image_folders import make_image_folder
 
-SLOW = ("zoo reproduce", "kerascnn train gesture_cnn --data", "runs/gesture_cnn")
+SLOW = (
+    "zoo reproduce",
+    "kerascnn train gesture_cnn --data",
+    "runs/gesture_cnn",
+    "kerascnn benchmark",
+)
 NEEDS_DOWNLOAD = ("imagenet", "kerascnn dream photo.jpg  ", "kerascnn dream photo.jpg --guide")
 
 
@@ -89,6 +94,8 @@ def workdir(tmp_path_factory) -> Path:
         shutil.copy(REPO / "docs" / "images" / "coffee.jpg", work / name)
     _digits(root / "shared" / "data" / "sign-language-digits" / "images")
     _cifar_zip(root / "shared" / "data" / "cifar10-jpeg" / "cifar10-jpeg.zip")
+    with zipfile.ZipFile(root / "shared" / "data" / "cifar10-jpeg" / "cifar10-jpeg.zip") as zipped:
+        zipped.extractall(work / "cifar10", [n for n in zipped.namelist() if n.startswith("test/")])
     return work
 
 
@@ -115,8 +122,8 @@ def _run(command: str, cwd: Path) -> tuple[int, str]:
 
 
 def _writes(words: list[str]) -> int:
-    """Whether to add --force: commands that write a picture (rerunnable in one folder)."""
-    return int(words[1] in ("dream", "visualize") and "--list-layers" not in words)
+    """Whether to add --force: commands that write a picture or a table (rerunnable)."""
+    return int(words[1] in ("dream", "visualize", "benchmark") and "--list-layers" not in words)
 
 
 def _params() -> list:
