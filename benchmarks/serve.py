@@ -4,12 +4,14 @@ with dynamic batching on and off, in one run, on 127.0.0.1.
     python benchmarks/serve.py [--model M ...] [--requests 400] [--route infer]
 
 Serves gesture_cnn:sign-digits exported to ONNX (onnxruntime) and the same zoo spec
-through Keras (TensorFlow) unless --model names others. Starts the server twice per model
-(``--max-batch 32 --max-delay-ms 0`` or as given, then ``--max-batch 1``: each request its
-own forward pass) and sends the same bounded load to each: ``--requests`` requests per concurrency
-level, each client on one keep-alive connection. The route is the v2 infer (a JSON UINT8
-tensor of one 64x64 photo), a TF Serving ``:predict`` or an upload (``/predict``, a JPEG).
-Prints one row per (concurrency, batching) and the throughput ratio at each concurrency.
+through Keras (TensorFlow) unless --model names others. Per model, two servers run side by
+side: one batching (``--max-batch 32 --max-delay-ms 0`` or as given), one not
+(``--max-batch 1``: each request its own forward pass). Each gets the same bounded load,
+``--requests`` requests per concurrency level in ``--rounds`` rounds that alternate between
+the two (drifting load on a shared machine hits both alike), each client on one keep-alive
+connection. The route is the v2 infer (a JSON UINT8 tensor of one 64x64 photo), a TF
+Serving ``:predict`` or an upload (``/predict``, a JPEG). Prints one row per (concurrency,
+batching), with the mean batch the server ran, and the throughput ratio per concurrency.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def _client(host: str, port: int, job: tuple, count: int, out: list, errors: lis
 
 
 def _load(server, job: tuple, concurrency: int, requests: int) -> dict:
-    """``requests`` requests from ``concurrency`` clients; requests/s, p50, p99 (ms)."""
+    """``requests`` requests from ``concurrency`` clients: latencies, wall time, batches."""
     latencies: list[float] = []
     errors: list[int] = []
     share = [requests // concurrency + (i < requests % concurrency) for i in range(concurrency)]
@@ -72,19 +74,28 @@ def _load(server, job: tuple, concurrency: int, requests: int) -> dict:
         threading.Thread(target=_client, args=(server.host, server.port, job, n, latencies, errors))
         for n in share
     ]
+    images, passes = _stats(server, "m")
     start = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - start
-    ms = np.array(latencies) * 1000
+    images2, passes2 = _stats(server, "m")
+    return {"ms": [x * 1000 for x in latencies], "wall": wall, "errors": len(errors),
+            "images": images2 - images, "passes": passes2 - passes}  # fmt: skip
+
+
+def _summary(samples: list[dict]) -> dict:
+    """Rounds pooled: requests/s over their total time, p50/p99 of all latencies."""
+    ms = np.concatenate([s["ms"] for s in samples])
     return {
         "requests": len(ms),
-        "errors": len(errors),
-        "rps": len(ms) / wall,
+        "errors": sum(s["errors"] for s in samples),
+        "rps": len(ms) / sum(s["wall"] for s in samples),
         "p50": float(np.percentile(ms, 50)),
         "p99": float(np.percentile(ms, 99)),
+        "mean_batch": sum(s["images"] for s in samples) / max(1, sum(s["passes"] for s in samples)),
     }
 
 
@@ -93,21 +104,23 @@ def _stats(server, name: str) -> tuple[int, int]:
     return reply["inference_count"], reply["execution_count"]
 
 
-def _run(model: str, batching: bool, args: argparse.Namespace) -> dict:
-    on = ["--max-batch", str(args.max_batch), "--max-delay-ms", str(args.max_delay_ms)]
-    options = on if batching else ["--max-batch", "1"]
-    options += ["--threads", str(args.threads)] if args.threads else []
-    results = {}
-    with serve([model, "--name", "m", *options]) as server:
+def _run(model: str, args: argparse.Namespace) -> dict:
+    """Both servers up at once; per level, rounds alternate on and off (load drift on a
+    shared machine hits both alike)."""
+    common = [model, "--name", "m", *(["--threads", str(args.threads)] if args.threads else [])]
+    on = [*common, "--max-batch", str(args.max_batch), "--max-delay-ms", str(args.max_delay_ms)]
+    samples: dict = {(b, level): [] for b in (True, False) for level in LEVELS}
+    with serve(on) as with_batching, serve([*common, "--max-batch", "1"]) as without:
+        servers = {True: with_batching, False: without}
         job = _payload(args.route, "m")
-        _load(server, job, 8, 64)  # warm: connections, allocator, caches
+        for server in servers.values():
+            _load(server, job, 8, 64)  # warm: connections, allocator, caches
         for level in LEVELS:
-            images, passes = _stats(server, "m")
-            row = _load(server, job, level, args.requests)
-            images2, passes2 = _stats(server, "m")
-            row["mean_batch"] = (images2 - images) / max(1, passes2 - passes)
-            results[level] = row
-    return results
+            for _ in range(args.rounds):
+                for batching in (True, False):
+                    run = _load(servers[batching], job, level, args.requests // args.rounds)
+                    samples[batching, level].append(run)
+    return {b: {level: _summary(samples[b, level]) for level in LEVELS} for b in (True, False)}
 
 
 def main() -> None:
@@ -116,6 +129,7 @@ def main() -> None:
         "--model", action="append", help="A model to serve (repeatable; default: see above)."
     )
     parser.add_argument("--requests", type=int, default=400, help="Requests per level.")
+    parser.add_argument("--rounds", type=int, default=4, help="Rounds per level, alternating.")
     parser.add_argument("--route", choices=("infer", "tf", "upload"), default="infer")
     parser.add_argument("--max-batch", type=int, default=32, help="With batching on.")
     parser.add_argument("--max-delay-ms", type=float, default=0, help="With batching on.")
@@ -128,7 +142,7 @@ def main() -> None:
     ]
     figures = {}
     for model in models:
-        runs = {on: _run(model, on, args) for on in (True, False)}
+        runs = _run(model, args)
         figures[model] = {"on" if k else "off": v for k, v in runs.items()}
         _print(model, runs, args)
     if args.json:
