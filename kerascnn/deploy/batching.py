@@ -107,8 +107,9 @@ class Batcher:
                 left = deadline - loop.time()
                 if left <= 0:
                     break
-                try:
-                    item = await asyncio.wait_for(self._queue.get(), left)
+                try:  # not wait_for: on 3.11 it can drop an item got as the time runs out
+                    async with asyncio.timeout(left):
+                        item = await self._queue.get()
                 except TimeoutError:
                     break
             if count + len(item[0]) > self.max_batch:  # runs first in the next batch
