@@ -5,6 +5,7 @@ kerascnn's own fetcher (:mod:`kerascnn.weights.download`: verified, resumable, l
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -28,8 +29,7 @@ def fetch_archive(uri: HubURI) -> Path:
         name = uri.text.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
         with tidy(cache_root()):
             archive = download.fetch(uri.text, base / name, hash=None)
-            tmp = base / f".extract.{key}"
-            shutil.rmtree(tmp, ignore_errors=True)
+            tmp = base / f".extract.{os.getpid()}"  # one per process; the rename decides
             try:
                 shutil.unpack_archive(
                     archive, tmp, **({} if archive.suffix == ".zip" else {"filter": "data"})
@@ -40,7 +40,10 @@ def fetch_archive(uri: HubURI) -> Path:
                 raise UserError(
                     f"{uri.text}: not a readable archive ({exc}); check the URL"
                 ) from None
-            tmp.rename(extracted)
+            try:
+                tmp.rename(extracted)
+            except OSError:  # another process unpacked it first
+                shutil.rmtree(tmp, ignore_errors=True)
     found = [p.parent for p in sorted(extracted.rglob(METADATA_FILE)) if is_preset(p.parent)]
     if not found:
         raise UserError(f"{uri.text}: the archive holds no kerascnn preset (no {METADATA_FILE})")
