@@ -281,3 +281,32 @@ def test_cli_predict_configured_by_the_environment(run_preset, hub, tmp_path):
     rows = json.loads(out.stdout)
     assert {p["label"] for p in rows[0]["predictions"]} == set(classes)
     assert (tmp_path / "hf" / "hub" / "models--me--tiny").is_dir()
+
+
+def test_evaluate_and_finetune_from_the_hub(
+    tiny_run, run_preset, hub, hf_cache, tmp_path, monkeypatch
+):
+    from click.testing import CliRunner
+    from huggingface_hub import constants
+
+    from kerascnn.cli.main import cli
+
+    hub.repos["me/tiny"] = Repo()
+    hub.repos["me/tiny"].commit(run_preset)
+    data = json.loads((tiny_run / "split.json").read_text())["root"]
+    runner = CliRunner()
+    result = runner.invoke(cli, ["evaluate", "hf://me/tiny", "--data", data, "--split", "test",
+                                 "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert (
+        report["split"] == "test"
+        and report["count"] == json.loads(run_preset["metadata.json"])["split"]["counts"]["test"]
+    )
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # fine-tuned from the cache
+    out = tmp_path / "ft"
+    args = ["finetune", "hf://me/tiny", "--data", data, "--head-epochs", "1",
+            "--finetune-epochs", "0", "--output", str(out)]  # fmt: skip
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert (out / "model.keras").is_file() and kerascnn.load(out).classes == ["c0", "c1", "c2"]
