@@ -89,6 +89,9 @@ def test_the_models_are_listed_with_their_inputs_and_outputs(server):
     keras_meta = server.request("GET", f"/v2/models/{KERAS}").json()
     assert keras_meta["platform"] == "keras" and keras_meta["inputs"][0]["datatype"] == "FP32"
     assert server.request("GET", f"/v2/models/{ONNX}/ready").status == 200
+    page = server.request("GET", "/")
+    assert page.status == 200 and page.headers["content-type"].startswith("text/html")
+    assert not re.search(rb"(src|href)=[\"']?(https?:)?//", page.body)  # offline: no CDN
 
 
 def test_the_three_routes_and_both_runtimes_agree(server, pixels):
