@@ -97,6 +97,7 @@ def test_jax_trains_without_tensorflow(tmp_path: Path) -> None:
     assert json.loads((tuned / "args.json").read_text())["adapt_batch_norm"] is True
 
 
+@pytest.mark.slow
 def test_jax_data_parallel_matches_one_device(tmp_path: Path) -> None:
     """Two CPU devices (XLA_FLAGS), a global batch of 8 split 4 + 4: the same 6 losses."""
     data = make_image_folder(tmp_path / "data", classes=3, per_class=14, size=16)

@@ -42,6 +42,7 @@ def test_alexnet_pth_converts_to_the_same_logits(tmp_path, legacy):
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow
 def test_vgg16_pth_converts_to_the_same_logits(tmp_path):
     net = randomize(VGG16())
     path = tmp_path / "vgg16-test.pth"

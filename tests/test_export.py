@@ -31,6 +31,7 @@ from kerascnn.deploy.exporter import example_photos, export
 from kerascnn.errors import UserError
 from kerascnn.predict import prepare_images
 from tests.conftest import DATA
+from tests.test_export_metadata import _one_line_error as one_line_error
 
 pytestmark = pytest.mark.backend
 
@@ -377,13 +378,7 @@ def test_int8_of_a_bundled_variant_calibrates_on_its_recipe_set(tmp_path, data_d
 
 
 def _one_line_error(args: list[str], tmp_path: Path, contains: str) -> None:
-    result = CliRunner().invoke(cli, args, prog_name="kerascnn")
-    lines = result.stderr.splitlines()
-    assert result.exit_code == 2 and len(lines) == 1 and lines[0].startswith("Error: "), (
-        result.output
-    )
-    assert "; " in lines[0] and contains in lines[0], lines[0]
-    assert result.stdout == ""
+    one_line_error(args, contains)
 
 
 def test_bad_arguments_are_one_line_errors_and_write_nothing(tmp_path):

@@ -132,6 +132,7 @@ def test_gesture_recipe_trains_through_the_engine(backend, data_dir, tmp_path):
     assert (out / "gesture_cnn_sign_digits.weights.h5").is_file()
 
 
+@pytest.mark.slow
 def test_cifar10_builder_sets_the_published_whitening_layer(data_dir):
     """The engine's builder computes, from the extracted archive, the very whitening filters
     of the bundled weights: the same training images, in the same order, decoded alike."""

@@ -37,7 +37,13 @@ def test_a_flag_overrides_one_value_and_args_merge():
     )
 
 
-@pytest.mark.parametrize("name", ZOO)
+# the big models take 15-25 s each on 2 CPUs: their own command, pytest -m slow
+BIG = ("vgg16", "vgg16_bn", "alexnet_cifar")
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.slow) if n in BIG else n for n in ZOO]
+)
 def test_loss_falls_with_the_card_defaults(name, tmp_path):
     tf = pytest.importorskip("tensorflow")  # noqa: F841 (the engine's tf.data pipeline)
     from kerascnn.training import engine

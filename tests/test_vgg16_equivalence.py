@@ -12,6 +12,7 @@ from tests.h5_legacy import write_legacy_h5
 pytestmark = pytest.mark.backend
 
 
+@pytest.mark.slow
 def test_vgg16_matches_keras_applications_through_a_legacy_h5_file(tmp_path):
     keras.utils.set_random_seed(0)
     reference = keras.applications.VGG16(weights=None)
