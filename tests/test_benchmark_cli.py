@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from kerascnn.cli.main import cli
 
-pytestmark = pytest.mark.backend
+# the TensorFlow run covers it; the JAX run (-m backend) exports through jax2onnx in test_export
 
 SPEC = "gesture_cnn:sign-digits"
 KEYS = ["format", "status", "size_mb", "top1", "agreement", "max_abs_diff", "ms_per_image",
