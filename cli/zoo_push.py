@@ -43,7 +43,7 @@ def push(
     Example: kerascnn zoo push runs/signs hf://me/sign-digits --local-dir preset/
     """
     from kerascnn.errors import UserError
-    from kerascnn.weights.publish import push as run
+    from kerascnn.publish import push as run
 
     revision = options.pop("revision")
     if revision:

@@ -15,8 +15,8 @@ import pytest
 
 import kerascnn
 from kerascnn.errors import UserError, WeightsUnavailableError
+from kerascnn.publish import push
 from kerascnn.weights.preset import PRESET_FILES
-from kerascnn.weights.publish import push
 from tests.conftest import REPO
 from tests.hf_server import FakeHub, Repo, fake_hub, point_client_at  # noqa: F401  (fixture)
 from tests.preset_runs import same_weights, tiny_run_fixture  # noqa: F401  (fixture)

@@ -19,7 +19,7 @@ pytest.importorskip("kagglehub")
 
 @pytest.fixture(scope="module")
 def sign_preset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from kerascnn.weights.publish import push
+    from kerascnn.publish import push
 
     folder = tmp_path_factory.mktemp("preset") / "signs"
     push("gesture_cnn:sign-digits", "kaggle://me/signs/keras/base", local_dir=folder, upload=False)
@@ -85,7 +85,7 @@ def test_from_kagglehubs_cache_without_a_server(sign_preset, tmp_path, monkeypat
 
 
 def test_push_creates_the_model_then_new_versions(kaggle, sign_preset, tmp_path):
-    from kerascnn.weights.publish import push
+    from kerascnn.publish import push
 
     result = push("gesture_cnn:sign-digits", "kaggle://me/new/keras/base", message="first",
                   local_dir=tmp_path / "p", upload=True)  # fmt: skip

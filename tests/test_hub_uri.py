@@ -67,7 +67,7 @@ def test_hub_code_is_imported_only_for_a_hub_uri(tmp_path):
     code = (
         "import sys, kerascnn\n"
         "kerascnn.load('gesture_cnn:sign-digits')\n"
-        "hub = ('kerascnn.weights.publish', 'kerascnn.weights.locate', 'kagglehub')\n"
+        "hub = ('kerascnn.publish', 'kerascnn.weights.locate', 'kagglehub')\n"
         "assert not [m for m in hub if m in sys.modules], sys.modules.keys() & set(hub)\n"
         "try:\n    kerascnn.load('s3://x/y')\nexcept kerascnn.UserError:\n    pass\n"
         "try:\n    kerascnn.load('hf://me/absent')\nexcept kerascnn.UserError:\n    pass\n"
@@ -96,7 +96,7 @@ def test_help_and_zoo_list_import_no_hub_and_no_tensorflow():
 
 @pytest.fixture(scope="module")
 def sign_preset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from kerascnn.weights.publish import push
+    from kerascnn.publish import push
 
     folder = tmp_path_factory.mktemp("preset") / "signs"
     push("gesture_cnn:sign-digits", "kaggle://me/signs/keras/base", local_dir=folder, upload=False)

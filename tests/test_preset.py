@@ -13,8 +13,8 @@ import pytest
 
 import kerascnn
 from kerascnn.errors import UserError
+from kerascnn.publish import held_out_accuracy, push
 from kerascnn.weights.preset import PRESET_FILES, sha256_file, write_preset
-from kerascnn.weights.publish import held_out_accuracy, push
 from tests.conftest import REPO
 from tests.preset_runs import same_weights, tiny_run_fixture  # noqa: F401  (fixture)
 

@@ -30,7 +30,7 @@ def test_the_docs_card_is_rendered_from_its_metadata():
 
 @pytest.mark.slow
 def test_the_docs_card_is_what_push_writes_today(data_dir: Path, tmp_path: Path):
-    from kerascnn.weights.publish import push
+    from kerascnn.publish import push
 
     images = data_dir / "sign-language-digits" / "images"
     result = push("gesture_cnn:sign-digits", URI, local_dir=tmp_path / "p", upload=False,
