@@ -114,8 +114,6 @@ def _embedded(path: Path, fmt: str) -> dict:
     import openvino
 
     model = openvino.Core().read_model(str(path / "model.xml"))
-    precision = model.get_rt_info(["runtime_options", "INFERENCE_PRECISION_HINT"]).astype(str)
-    assert precision == "f32"  # compile_model reads it: float32 on AMX CPUs too
     return json.loads(model.get_rt_info(["kerascnn"]).astype(str))
 
 
@@ -150,7 +148,12 @@ def _run_by_name(path: Path, fmt: str, facts: dict, pixels: np.ndarray) -> np.nd
         return serve(**{inp: tf.constant(pixels)})[out].numpy()
     import openvino
 
-    compiled = openvino.Core().compile_model(str(path / "model.xml"), "CPU")
+    # The CPU plugin ignores rt_info options: f32 (not bf16 on AVX512-BF16/AMX CPUs) comes
+    # from the facts' runtime_config, which kerascnn's runtime passes to compile_model.
+    assert facts["runtime_config"] == {"INFERENCE_PRECISION_HINT": "f32"}
+    compiled = openvino.Core().compile_model(
+        str(path / "model.xml"), "CPU", facts["runtime_config"]
+    )
     assert compiled.get_property("INFERENCE_PRECISION_HINT") == openvino.Type.f32
     assert compiled.input(inp).get_partial_shape()[1:].to_shape() == facts["input"]["shape"][1:]
     return compiled(pixels)[compiled.output(out)]

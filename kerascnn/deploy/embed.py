@@ -60,10 +60,7 @@ def _openvino(path: Path, facts: dict[str, Any]) -> None:
 
     xml = path / "model.xml"
     model = ov.Core().read_model(str(xml))
-    model.set_rt_info(_dumps(facts), [KEY])
-    config = facts.get("runtime_config") or {}
-    for key, value in config.items():  # read back by compile_model: f32 unless told otherwise
-        model.set_rt_info(str(value), ["runtime_options", key])
+    model.set_rt_info(_dumps(facts), [KEY])  # its runtime_config: the compile_model options
     saved = path / "model.meta.xml"
     ov.save_model(model, str(saved), compress_to_fp16=False)
     saved.replace(xml)

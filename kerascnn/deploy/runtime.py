@@ -172,8 +172,12 @@ def _savedmodel(path: Path, threads: int | None) -> tuple[Run, list]:
 
 def _openvino(path: Path, threads: int | None) -> tuple[Run, list]:
     ov = _require("openvino", "an OpenVINO model")
-    config = dict(OPENVINO_CONFIG, **({"INFERENCE_NUM_THREADS": threads} if threads else {}))
-    compiled = ov.Core().compile_model(str(path / "model.xml"), "CPU", config)
+    core = ov.Core()
+    model = core.read_model(str(path / "model.xml"))
+    facts = model.get_rt_info(["kerascnn"]).astype(str) if model.has_rt_info(["kerascnn"]) else ""
+    config = json.loads(facts or "{}").get("runtime_config") or OPENVINO_CONFIG  # not rt_info
+    threading = {"INFERENCE_NUM_THREADS": threads} if threads else {}
+    compiled = core.compile_model(model, "CPU", {**config, **threading})
     shape = [d.get_length() if d.is_static else None for d in compiled.inputs[0].partial_shape]
     return lambda x: compiled(x)[0], shape
 
