@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from kerascnn import __version__
+from kerascnn._version import __version__
 from kerascnn.errors import UserError
 
 __all__ = ["COMMANDS", "CommandLineError", "EchoHandler", "LazyGroup", "cli", "error_line", "main"]

@@ -120,9 +120,9 @@ def _from_preset(source: str, preprocessing: str | None) -> LoadedModel:
 def _from_spec(
     spec: str, default_weights: bool, preprocessing: str | None, builder_args: dict[str, Any]
 ) -> LoadedModel:
+    from kerascnn.builder import pick_variant
     from kerascnn.registry import create_model, get_model_card
     from kerascnn.weights.cards import parse_spec
-    from kerascnn.weights.load import pick_variant
 
     name, variant = parse_spec(spec)
     model_card = get_model_card(name)

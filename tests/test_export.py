@@ -29,7 +29,7 @@ from kerascnn.cli.main import cli
 from kerascnn.deploy import formats
 from kerascnn.deploy.exporter import example_photos, export
 from kerascnn.errors import UserError
-from kerascnn.predict import prepare_images
+from kerascnn.images import prepare_images
 from tests.conftest import DATA
 from tests.test_export_metadata import _one_line_error as one_line_error
 
@@ -109,9 +109,9 @@ def _photos(photos: list, size: tuple) -> np.ndarray:
 
 def _keras(loaded: kerascnn.LoadedModel, pixels: np.ndarray) -> np.ndarray:
     """The Keras model's probabilities, given the card's preprocessing."""
-    from kerascnn.predict import _probabilities
+    from kerascnn.probabilities import probabilities
 
-    return _probabilities(loaded.model.predict(loaded.preprocess(pixels), verbose=0))
+    return probabilities(loaded.model.predict(loaded.preprocess(pixels), verbose=0))
 
 
 def _assert_same(got: np.ndarray, want: np.ndarray) -> None:

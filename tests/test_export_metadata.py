@@ -32,7 +32,7 @@ import kerascnn
 from kerascnn.cli.main import cli
 from kerascnn.deploy import formats
 from kerascnn.deploy.exporter import example_photos, export
-from kerascnn.predict import prepare_images
+from kerascnn.images import prepare_images
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.backend

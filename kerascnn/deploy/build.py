@@ -99,9 +99,9 @@ def _versions(fmt: str) -> dict[str, str]:
 
     import keras
 
-    import kerascnn
+    from kerascnn._version import __version__
 
-    found = {"kerascnn": kerascnn.__version__, "keras": keras.__version__}
+    found = {"kerascnn": __version__, "keras": keras.__version__}
     backend = keras.backend.backend()
     extra = {"onnx": "tf2onnx" if backend == "tensorflow" else "jax2onnx", "openvino": "openvino"}
     for dist in ("tensorflow", extra.get(fmt)):

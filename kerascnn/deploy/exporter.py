@@ -159,7 +159,7 @@ def _reference(loaded: Any, photos: Any) -> tuple[Any, bool]:
     import keras
     import numpy as np
 
-    from kerascnn.predict import _probabilities, is_distribution
+    from kerascnn.probabilities import is_distribution, probabilities
 
     x = loaded.preprocess(photos)  # a plain call: no predict function traced per export
     raw = np.concatenate(
@@ -168,7 +168,7 @@ def _reference(loaded: Any, photos: Any) -> tuple[Any, bool]:
             for i in range(0, len(x), 16)
         ]
     )
-    return _probabilities(raw), not is_distribution(raw)
+    return probabilities(raw), not is_distribution(raw)
 
 
 def _int8_gate(artifact: Any, loaded: Any, check: Any, accept_loss: bool) -> dict[str, Any]:
@@ -278,7 +278,7 @@ def export(
     from kerascnn.deploy.convert import export_model
     from kerascnn.deploy.embed import embed, tensor_names
     from kerascnn.deploy.runtime import Artifact, runner, to_input
-    from kerascnn.predict import prepare_images
+    from kerascnn.images import prepare_images
     from kerascnn.resolve import load
 
     # the calibration set is checked before the model is loaded

@@ -62,7 +62,7 @@ def _version(text: str) -> tuple[int, ...]:
 def check_metadata(meta: Any, where: str) -> dict[str, Any]:
     """``meta`` (a parsed ``metadata.json``) checked: a one-line ``UserError`` when it is not a
     kerascnn preset or comes from a newer kerascnn than this one reads."""
-    from kerascnn import __version__
+    from kerascnn._version import __version__
 
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise UserError(
@@ -173,7 +173,7 @@ def describe(loaded: Any, accuracy: dict[str, Any] | None) -> dict[str, Any]:
     """The metadata of ``loaded`` (a :class:`kerascnn.LoadedModel`), less the weights' hash."""
     import keras
 
-    from kerascnn import __version__
+    from kerascnn._version import __version__
 
     model, card = loaded.model, loaded.card
     architecture = loaded.model_card.name if loaded.model_card else model.name
