@@ -36,7 +36,7 @@ def _keras_probabilities(model: Any, images: Any, preprocessing: Any, batch_size
     from kerascnn.probabilities import probabilities
     from kerascnn.resolve import load
 
-    loaded = load(model, default_weights=True, preprocessing=preprocessing)
+    loaded = load(model, preprocessing=preprocessing)
     if not loaded.pretrained:
         raise UserError(
             f"{loaded.source} has no published weights; predict with NAME:VARIANT, "

@@ -215,7 +215,7 @@ def benchmark(
     names = check_rows(formats)
     if not Path(data).expanduser().is_dir():
         raise UserError(f"{data}: no such folder; --data takes a folder of class folders")
-    loaded = load(model, default_weights=True)
+    loaded = load(model)
     if not loaded.pretrained:
         raise UserError(
             f"{loaded.source} has random weights; benchmark NAME:VARIANT, a .keras file or a run"

@@ -30,7 +30,7 @@ def _data_roots() -> list[Path]:
 
 def _card(source: Any) -> Any:
     """The weight card of a zoo spec or of a loaded model's weights, else ``None``."""
-    card = getattr(source, "card", None)
+    card = getattr(source, "weights_card", None)
     if card is not None or not isinstance(source, str) or ":" not in source:
         return card
     from kerascnn.registry import get_model_card

@@ -95,7 +95,7 @@ def _from_keras(source: str) -> ServedModel:
     from kerascnn.probabilities import probabilities
     from kerascnn.resolve import load
 
-    loaded = load(source, default_weights=True)
+    loaded = load(source)
     if not loaded.pretrained:
         raise UserError(
             f"{loaded.source} has no published weights; serve NAME:VARIANT, "
