@@ -169,7 +169,7 @@ def dream(
     if max_side and max(height, width) > max_side:
         ratio = max_side / max(height, width)
         pixels = resize(pixels, (max(2, round(height * ratio)), max(2, round(width * ratio))))
-    dreamed = deep_dream(pixels, loaded, progress=not quiet(), **kwargs, **ascent)
+    dreamed = deep_dream(loaded, pixels, progress=not quiet(), **kwargs, **ascent)
     if dreamed.shape[:2] != (height, width):  # put the dream's detail on the full-size input
         dreamed = source.pixels + resize(dreamed - pixels, (height, width))
     save_image(output, dreamed, source.alpha)
