@@ -77,7 +77,8 @@ def _list_layers(spec: str) -> None:
     "--model",
     "spec",
     default="vgg16:imagenet",
-    help="Zoo model spec (NAME or NAME:WEIGHTS) or a saved .keras file.",
+    help="Zoo model spec (NAME:WEIGHTS, or NAME for its default published weights) or a "
+    "saved .keras file.",
 )
 @click.option("--layers", help="Layers to amplify as name=weight,... (default: the model's).")
 @click.option("--octaves", type=click.IntRange(1), default=4, help="Number of scales.")
