@@ -93,8 +93,8 @@ class _FunctionOfModule:
     ``kerascnn.evaluate`` was before 0.2 (``kerascnn.evaluate.evaluate``), deprecated."""
 
     def __init__(self, function: Any, module: Any, name: str) -> None:
+        self._module, self._name = module, name  # first: __getattr__ reads them
         functools.update_wrapper(self, function)
-        self._module, self._name = module, name
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.__wrapped__(*args, **kwargs)
