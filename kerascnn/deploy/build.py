@@ -16,6 +16,8 @@ __all__ = [
     "deployable",
     "input_size",
     "metadata",
+    "random_error",
+    "random_weights",
     "weights_facts",
 ]
 
@@ -30,17 +32,42 @@ def input_size(loaded: Any, image_size: tuple[int, int] | None, fmt: str) -> tup
         if image_size is not None and tuple(image_size) != static:
             raise UserError(
                 f"{loaded.source} takes {static[0]}x{static[1]} images, not "
-                f"{image_size[0]}x{image_size[1]}; drop --image-size"
+                f"{image_size[0]}x{image_size[1]}; drop image_size",
+                arguments={"image_size": "image_size"},
             )
         return int(static[0]), int(static[1])
-    card = loaded.card or loaded.model_card
+    card = loaded.weights_card or loaded.architecture_card
     size = image_size if image_size is not None else card and card.input_shape
     if size is None:
         raise UserError(
             f"{loaded.source} takes any input size and the {fmt} export needs a static one; "
-            "pass --image-size H W (image_size=(H, W))"
+            "pass image_size=(height, width)",
+            arguments={"image_size=(height, width)": "image_size"},
         )
     return int(size[0]), int(size[1])
+
+
+def random_weights(source: Any, builder_args: dict[str, Any]) -> bool:
+    """Whether ``source`` is a zoo model's bare name that ``kerascnn.load`` builds with random
+    weights: ``weights=None``, or no weights given and none published with a classifier."""
+    from kerascnn.registry import get_model_card, list_models
+    from kerascnn.resolve import is_path
+
+    if not isinstance(source, str) or is_path(source) or source not in list_models():
+        return False
+    if "weights" in builder_args:
+        return builder_args["weights"] is None
+    return not any(card.include_top for card in get_model_card(source).weights.values())
+
+
+def random_error(source: Any) -> None:
+    """The one-line error of an export of random weights without ``allow_random``."""
+    raise UserError(
+        f"{source} has random weights (none published, or none asked for); give trained ones "
+        "(weights='FILE', a .keras file or a run folder), or pass allow_random=True to export "
+        "them anyway (the metadata marks them random)",
+        arguments={"weights='FILE'": "weights", "allow_random=True": "allow_random"},
+    )
 
 
 def check_model(loaded: Any) -> None:
@@ -99,9 +126,9 @@ def _versions(fmt: str) -> dict[str, str]:
 
     import keras
 
-    import kerascnn
+    from kerascnn._version import __version__
 
-    found = {"kerascnn": kerascnn.__version__, "keras": keras.__version__}
+    found = {"kerascnn": __version__, "keras": keras.__version__}
     backend = keras.backend.backend()
     extra = {"onnx": "tf2onnx" if backend == "tensorflow" else "jax2onnx", "openvino": "openvino"}
     for dist in ("tensorflow", extra.get(fmt)):
@@ -118,7 +145,7 @@ def weights_facts(loaded: Any) -> dict[str, Any]:
 
     from kerascnn.weights.cache import cached_path
 
-    card = loaded.card
+    card = loaded.weights_card
     path = cached_path(card) if card is not None else loaded.path  # a card's: verified at load
     digest = None
     if path is not None and Path(path).is_file():

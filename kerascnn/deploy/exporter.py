@@ -124,12 +124,14 @@ def _compare(got: Any, reference: Any, fmt: Format, source: str, quantize: str) 
 
 def _check_first(model: Any, fmt: Format, output: Any, quantize: str, options: dict) -> Path:
     """Every check that needs no model, in order; the output's before Keras is imported."""
+    from kerascnn.deploy.build import random_error, random_weights
+
     formats.check_quantize(fmt, quantize, options["calibration"])
     formats.check_input(fmt, options["input_dtype"], options["layout"], options["opset"])
     target = output if output is not None else formats.default_output(model, fmt, quantize)
     target = formats.check_output(target, fmt, options["force"])
-    if _bare_name(model) and not options["weights"] and not options["allow_random"]:
-        _random_error(model)
+    if random_weights(model, options["builder_args"]) and not options["allow_random"]:
+        random_error(model)
     import keras
 
     backend = keras.backend.backend()
@@ -138,28 +140,12 @@ def _check_first(model: Any, fmt: Format, output: Any, quantize: str, options: d
     return target
 
 
-def _bare_name(source: Any) -> bool:
-    """Whether ``source`` is a zoo model's name without weights (built with random ones)."""
-    from kerascnn.registry import list_models
-    from kerascnn.resolve import is_path
-
-    return isinstance(source, str) and not is_path(source) and source in list_models()
-
-
-def _random_error(source: Any) -> None:
-    raise UserError(
-        f"{source} has random weights (no pretrained variant named); name one, e.g. "
-        f"{source}:VARIANT (`kerascnn zoo list`), give --weights FILE, or pass --allow-random "
-        "to export them anyway (the metadata marks them random)"
-    )
-
-
 def _reference(loaded: Any, photos: Any) -> tuple[Any, bool]:
     """Keras' probabilities on ``photos`` (card's preprocessing); whether to add a softmax."""
     import keras
     import numpy as np
 
-    from kerascnn.predict import _probabilities, is_distribution
+    from kerascnn.probabilities import is_distribution, probabilities
 
     x = loaded.preprocess(photos)  # a plain call: no predict function traced per export
     raw = np.concatenate(
@@ -168,7 +154,7 @@ def _reference(loaded: Any, photos: Any) -> tuple[Any, bool]:
             for i in range(0, len(x), 16)
         ]
     )
-    return _probabilities(raw), not is_distribution(raw)
+    return probabilities(raw), not is_distribution(raw)
 
 
 def _int8_gate(artifact: Any, loaded: Any, check: Any, accept_loss: bool) -> dict[str, Any]:
@@ -270,22 +256,21 @@ def export(
     """
     fmt = formats.get_format(format)
     options = {"calibration": calibration, "input_dtype": input_dtype, "layout": layout,
-               "opset": opset, "force": force, "weights": builder_args.get("weights"),
-               "allow_random": allow_random}  # fmt: skip
-    target = _check_first(model, fmt, output, quantize, options)
-    from kerascnn.deploy.build import check_model, deployable, input_size, metadata
+               "opset": opset, "force": force, "allow_random": allow_random}  # fmt: skip
+    target = _check_first(model, fmt, output, quantize, {**options, "builder_args": builder_args})
+    from kerascnn.deploy.build import check_model, deployable, input_size, metadata, random_error
     from kerascnn.deploy.calibration import check_calibration
     from kerascnn.deploy.convert import export_model
     from kerascnn.deploy.embed import embed, tensor_names
     from kerascnn.deploy.runtime import Artifact, runner, to_input
-    from kerascnn.predict import prepare_images
+    from kerascnn.images import prepare_images
     from kerascnn.resolve import load
 
     # the calibration set is checked before the model is loaded
     found = check_calibration(model, calibration) if quantize == "int8" else None
     loaded = load(model, preprocessing=preprocessing, **builder_args)
     if not loaded.pretrained and not allow_random:
-        _random_error(loaded.source)
+        random_error(loaded.source)
     check_model(loaded)
     size = input_size(loaded, image_size, fmt.name)
     photos = prepare_images(verify_images or example_photos(), size, loaded.crop)[1]

@@ -88,14 +88,14 @@ def _from_artifact(source: str, threads: int | None) -> ServedModel:
     )
 
 
-def _from_keras(source: str) -> ServedModel:
+def _from_keras(source: Any) -> ServedModel:
     import keras
     import numpy as np
 
-    from kerascnn.predict import _probabilities
+    from kerascnn.probabilities import probabilities
     from kerascnn.resolve import load
 
-    loaded = load(source, default_weights=True)
+    loaded = load(source)
     if not loaded.pretrained:
         raise UserError(
             f"{loaded.source} has no published weights; serve NAME:VARIANT, "
@@ -105,14 +105,13 @@ def _from_keras(source: str) -> ServedModel:
 
     def run(pixels: Any) -> Any:  # compiled once per batch size, then shape-generic
         out = keras.ops.convert_to_numpy(model.predict_on_batch(loaded.preprocess(pixels)))
-        return np.asarray(_probabilities(out), np.float32)
+        return np.asarray(probabilities(out), np.float32)
 
     probe = run(_zeros(loaded.input_size))
     classes = [str(c) for c in (loaded.classes or range(probe.shape[1]))]
     sig = Signature("pixels", "FP32", *loaded.input_size, "probabilities", len(classes))
-    return ServedModel(
-        served_name(loaded.source), str(source), "keras", sig, classes, loaded.crop, run
-    )
+    shown = str(source) if isinstance(source, str | os.PathLike) else loaded.source
+    return ServedModel(served_name(loaded.source), shown, "keras", sig, classes, loaded.crop, run)
 
 
 def _zeros(size: tuple[int, int]) -> Any:
@@ -121,9 +120,9 @@ def _zeros(size: tuple[int, int]) -> Any:
     return np.zeros((1, *size, 3), np.float32)
 
 
-def open_model(source: str, name: str | None = None, threads: int | None = None) -> ServedModel:
+def open_model(source: Any, name: str | None = None, threads: int | None = None) -> ServedModel:
     """Load ``source`` to serve it: an ``.onnx``/``.tflite`` file (no TensorFlow, no Keras), a
-    SavedModel or OpenVINO folder, or a zoo spec, ``.keras`` file or run folder (Keras)."""
+    SavedModel or OpenVINO folder, or anything :func:`kerascnn.load` takes (Keras)."""
     from kerascnn.deploy.runtime import is_artifact
 
     served = _from_artifact(source, threads) if is_artifact(source) else _from_keras(source)
@@ -145,13 +144,9 @@ def top_records(model: ServedModel, probs: Any, names: list[str], top: int) -> l
         names: the ``N`` images' names.
         top: classes per image.
     """
-    import numpy as np
+    from kerascnn.probabilities import top_predictions
 
-    from kerascnn.predict import Prediction
-
-    rows = []
-    for image, row in zip(names, np.asarray(probs, np.float64), strict=True):
-        order = np.argsort(-row, kind="stable")[:top]
-        preds = [Prediction(model.classes[i], int(i), float(row[i])) for i in order]
-        rows.append({"image": image, "predictions": [p.as_dict() for p in preds]})
-    return rows
+    return [
+        {"image": image, "predictions": [p.as_dict() for p in preds]}
+        for image, preds in zip(names, top_predictions(probs, model.classes, top), strict=True)
+    ]
