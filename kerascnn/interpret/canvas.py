@@ -28,6 +28,7 @@ __all__ = [
     "compose",
     "enlarge",
     "font",
+    "jet",
     "save_picture",
     "scale_for",
     "wrap",
@@ -158,6 +159,12 @@ def compose(
         texts.append((x, y, x + footer.width, y + footer.height))
     canvas.info.update(tiles=boxes, text=texts, caption=caption)
     return canvas
+
+
+def jet(t: np.ndarray) -> np.ndarray:
+    """Blue (0) -> green -> red (1), the usual heatmap colours, as [0, 255] RGB."""
+    channels = [np.clip(1.5 - np.abs(4 * t - c), 0, 1) for c in (3, 2, 1)]
+    return np.stack(channels, axis=-1) * 255.0
 
 
 def colour_key(colours: Callable[[np.ndarray], np.ndarray], low: str, high: str) -> Image.Image:

@@ -18,7 +18,7 @@ from PIL import Image
 
 from kerascnn.errors import UserError
 from kerascnn.images import LoadedImage, load_image, resize
-from kerascnn.interpret.canvas import PAD, colour_key, compose, enlarge, scale_for
+from kerascnn.interpret.canvas import PAD, colour_key, compose, enlarge, jet, scale_for
 
 __all__ = ["PAD", "TILE", "conv_layers", "features", "filters", "gradcam", "gradcam_heatmap"]
 
@@ -257,12 +257,6 @@ def gradcam_heatmap(
     return (cam / peak if peak > 0 else cam), class_index, float(scores[class_index])
 
 
-def _jet(t: np.ndarray) -> np.ndarray:
-    """Blue (0) -> green -> red (1), the usual heatmap colours, as [0, 255] RGB."""
-    channels = [np.clip(1.5 - np.abs(4 * t - c), 0, 1) for c in (3, 2, 1)]
-    return np.stack(channels, axis=-1) * 255.0
-
-
 def gradcam(
     model: Any,
     image: Any,
@@ -275,7 +269,8 @@ def gradcam(
     """The image beside the Grad-CAM heatmap blended over it, under a caption, above a key.
 
     Both tiles are the image enlarged by a whole factor (each pixel a square) until the
-    picture is canvas.MIN_SIDE pixels on its short side; a large one keeps its own size.
+    picture is canvas.MIN_SIDE pixels on its short side; a large image keeps its size (one
+    whose two copies would pass canvas.MAX_SIDE pixels is shrunk to fit).
 
     Args:
         model, image, class_index, layer, preprocess: as for :func:`gradcam_heatmap`.
@@ -287,13 +282,13 @@ def gradcam(
     )
     shown = enlarge(pixels, scale_for(pixels.shape[0], 2 * pixels.shape[1]))
     big = resize(cam[..., None].astype(np.float32), shown.shape[:2])[..., 0]
-    blended = (1 - opacity) * shown + opacity * _jet(np.clip(big, 0, 1))
+    blended = (1 - opacity) * shown + opacity * jet(np.clip(big, 0, 1))
     name = layer or _last_feature_layer(model).name
     caption = (
         f"Grad-CAM of class {index} (output {score:.3f}) at {name}: "
         "the image, and where the evidence for the class lies"
     )
-    key = colour_key(_jet, "none", f"most evidence for class {index}")
+    key = colour_key(jet, "none", f"most evidence for class {index}")
     picture = compose([shown, blended], 2, caption, footer=key)
     picture.info["layer"] = name
     return picture
