@@ -32,13 +32,12 @@ def _resolve(spec: str, output: str, force: bool) -> tuple[Any, Any]:
 
 
 def _save(picture: Any, output: str) -> None:
-    import numpy as np
-
     from kerascnn.cli._common import console
-    from kerascnn.images import save_image
+    from kerascnn.interpret.canvas import save_picture
 
-    path = save_image(output, np.asarray(picture, np.float32))
-    console(stderr=True).print(f"wrote {path} ({picture.width}x{picture.height})", highlight=False)
+    path = save_picture(picture, output)
+    size = f"{picture.width}x{picture.height}"
+    console(stderr=True).print(f"wrote {path} ({size}, {picture.info['layer']})", highlight=False)
 
 
 def _picture_options(default: str, what: str | None = None) -> Any:
@@ -58,10 +57,13 @@ def _picture_options(default: str, what: str | None = None) -> Any:
 
 @visualize.command("filters", epilog=_MODEL_HELP)
 @click.argument("model")
-@click.option("--layer", help="Convolution layer (default: the first one).")
+@click.option(
+    "--layer",
+    help="Convolution layer (default: the first trainable one, after fixed whitening layers).",
+)
 @_picture_options("filters.png", "filters")
 def filters_command(model: str, layer: str | None, limit: int, output: str, force: bool) -> None:
-    """Draw MODEL's convolution kernels: RGB tiles for the first layer, grey ones deeper."""
+    """Draw MODEL's convolution kernels: RGB tiles over 3 input channels, grey ones deeper."""
     from kerascnn.interpret.visualize import filters
 
     _save(filters(_resolve(model, output, force)[0], layer, max_filters=limit), output)

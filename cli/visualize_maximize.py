@@ -37,13 +37,17 @@ def maximize(
     MODEL is a zoo spec (NAME or NAME:WEIGHTS) or a saved .keras file; the
     gradient ascent is DeepDream's (kerascnn.interpret.ascent).
     """
-    from kerascnn.images import check_image_target, save_image
+    from kerascnn.images import check_image_target
 
     check_image_target(output, force)
     indices = parse_indices(filters, "filters")
-    from kerascnn.interpret.maximize import filter_grid, maximize_filters
+    from kerascnn.interpret.canvas import save_picture
+    from kerascnn.interpret.maximize import filter_picture, maximize_filters
 
     images = maximize_filters(model, layer, indices, **ascent)  # size, steps, octaves, seed
-    save_image(output, filter_grid(images, [str(i) for i in indices]))
+    caption = f"{layer} of {model}: the image each filter (numbered) responds to most"
+    picture = filter_picture(images, [str(i) for i in indices], caption=caption)
+    picture.info["layer"] = layer
+    save_picture(picture, output)
     if not quiet():
         console(stderr=True).print(f"wrote {output} ({len(indices)} filters of {layer})")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -169,9 +171,11 @@ def test_maximize_writes_a_grid_of_distinct_filters(tmp_path):
     args = ["--quiet", "visualize", *map(str, args)]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
-    grid = np.asarray(Image.open(out))
-    assert grid.shape == (2 * 34 - 2, 2 * 34 - 2, 3)
-    tiles = [grid[r : r + 32, c : c + 32] for r in (0, 34) for c in (0, 34)]
+    with Image.open(out) as picture:
+        grid, boxes = np.asarray(picture), json.loads(picture.text["kerascnn:tiles"])
+    side = 32 * -(-400 // 64)  # 2 x 2 tiles of 32: enlarged by a whole factor to 400 pixels
+    assert [(r - x, b - y) for x, y, r, b in boxes] == [(side, side)] * 4
+    tiles = [grid[y:b, x:r] for x, y, r, b in boxes]
     assert all(np.abs(a.astype(int) - b).mean() > 5 for a in tiles for b in tiles if a is not b)
     bad = CliRunner().invoke(cli, [*args, "--filters", "40", "--force"])
     assert bad.exit_code == 2 and "filters 0..31" in bad.output

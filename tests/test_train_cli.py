@@ -48,7 +48,8 @@ def test_train_then_evaluate_a_zoo_model_from_the_command_line(digits: Path, tmp
         assert (out / name).is_file(), name
     assert list((out / "logs").rglob("events.out.tfevents.*"))
     with Image.open(out / "history.png") as plot:  # loss and accuracy side by side
-        assert plot.format == "PNG" and plot.width == 2 * plot.height * 3 // 2
+        assert plot.format == "PNG" and min(plot.size) >= 400
+        assert len(json.loads(plot.text["kerascnn:axes"])) == 2
     rows = list(csv.DictReader((out / "history.csv").open()))
     assert [r["epoch"] for r in rows] == ["0", "1"]
 

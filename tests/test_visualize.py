@@ -8,6 +8,7 @@ import pytest
 
 import kerascnn
 from kerascnn.errors import UserError
+from kerascnn.interpret.canvas import MIN_SIDE
 from kerascnn.interpret.visualize import PAD, TILE, features, filters, gradcam, gradcam_heatmap
 
 pytestmark = pytest.mark.backend
@@ -28,9 +29,11 @@ def test_first_layer_filters_are_rgb_tiles():
     picture = filters(model)
     tiles = _tiles(picture)
     assert len(tiles) == 16  # block1_conv1 has 16 filters over RGB
-    side = 3 * -(-TILE // 3)  # 3x3 kernels enlarged by a whole factor to at least TILE
+    side = 3 * -(-MIN_SIDE // 12)  # 4 x 4 grid of 3x3 kernels: enlarged by a whole factor
     assert all(t.shape == (side, side, 3) for t in tiles)
-    assert picture.width >= 4 * (side + PAD) + PAD  # 4 x 4 grid
+    assert picture.width == 4 * (side + PAD) + PAD and picture.height > picture.width
+    f = side // 3  # each kernel weight one f x f square (nearest neighbour)
+    assert all(np.array_equal(t, np.repeat(np.repeat(t[::f, ::f], f, 0), f, 1)) for t in tiles)
     assert _all_differ(tiles)
     assert any(not np.array_equal(t[..., 0], t[..., 1]) for t in tiles)  # colour, not grey
 
@@ -57,7 +60,8 @@ def test_feature_maps_grid_starts_with_the_input():
     picture = features(model, image, "block2_conv1", max=10)
     tiles = _tiles(picture)
     assert len(tiles) == 11
-    assert tiles[0].shape == (TILE, TILE, 3)  # 32x32 maps: enlarged by 1
+    side = 32 * -(-MIN_SIDE // (3 * 32))  # 3 rows of 32x32 maps, enlarged by a whole factor
+    assert all(t.shape == (side, side, 3) for t in tiles) and side >= TILE
     assert not np.array_equal(tiles[0][..., 0], tiles[0][..., 1])  # the input, in colour
     assert _all_differ(tiles[1:])
     with pytest.raises(UserError, match="no feature maps"):
@@ -104,13 +108,15 @@ def test_gradcam_highlights_the_region_that_drives_the_class(class_index, quadra
     assert (peak[0] >= h // 2, peak[1] >= w // 2) == (bool(quadrant[0]), bool(quadrant[1]))
 
 
-def test_gradcam_picture_has_the_image_size():
+def test_gradcam_picture_is_the_image_beside_its_overlay():
     model = kerascnn.create_model("gesture_cnn")
     image = np.random.default_rng(1).uniform(0, 255, (90, 120, 3)).astype(np.float32)
     picture = gradcam(model, image, 3)
-    (tile,) = _tiles(picture)
-    assert tile.shape == (90, 120, 3)
-    assert not np.array_equal(tile, np.clip(np.rint(image), 0, 255).astype(np.uint8))
+    plain, overlay = _tiles(picture)
+    f = -(-MIN_SIDE // 90)  # each pixel an f x f square: the short side reaches MIN_SIDE
+    pixels = np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    assert np.array_equal(plain, np.repeat(np.repeat(pixels, f, 0), f, 1))
+    assert overlay.shape == plain.shape and not np.array_equal(overlay, plain)
     with pytest.raises(UserError, match="out of range"):
         gradcam(model, image, 10)
 

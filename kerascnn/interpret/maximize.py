@@ -8,13 +8,15 @@ from typing import Any
 
 import keras
 import numpy as np
+from PIL import Image
 
 from kerascnn.errors import UserError
 from kerascnn.images import resize
 from kerascnn.interpret import ascent
+from kerascnn.interpret.canvas import compose, enlarge, scale_for
 from kerascnn.interpret.dream_model import load_dream_model
 
-__all__ = ["filter_grid", "maximize_filters"]
+__all__ = ["filter_grid", "filter_picture", "maximize_filters"]
 
 
 def _objective(features: list[Any], onehot: Any) -> Any:
@@ -70,30 +72,35 @@ def maximize_filters(
     return batch
 
 
+def filter_picture(
+    images: np.ndarray,
+    labels: Sequence[str] | None = None,
+    *,
+    columns: int | None = None,
+    caption: str = "",
+) -> Image.Image:
+    """Images (N x H x W x 3) as one grid picture, laid out by :mod:`kerascnn.interpret.canvas`:
+    each contrast-stretched (mean 128, 3 standard deviations to the edges) and enlarged by a
+    whole factor until the picture is 400 pixels on its short side; each label in a band above
+    its tile, the caption above the grid (text never covers a tile).
+
+    Args:
+        images, labels: the images; one short text for each (e.g. its filter's index).
+        columns: tiles per row (default: a square grid).
+        caption: the text above the grid.
+    """
+    n, h, w = images.shape[:3]
+    columns = columns or int(np.ceil(np.sqrt(n)))
+    factor = scale_for(-(-n // columns) * h, columns * w)
+    tiles = []
+    for img in images:
+        spread = max(float(img.std()), 1e-6)
+        tiles.append(enlarge(np.clip(128 + (img - img.mean()) * (42.5 / spread), 0, 255), factor))
+    return compose(tiles, columns, caption, labels=labels)
+
+
 def filter_grid(
     images: np.ndarray, labels: Sequence[str] | None = None, *, columns: int | None = None
 ) -> np.ndarray:
-    """Tile images (N x H x W x 3) into one RGB grid with 2-pixel gaps, each contrast-
-    stretched (mean 128, 3 standard deviations to the edges), labels in the corner."""
-    from PIL import Image, ImageDraw
-
-    n, h, w = images.shape[:3]
-    columns = columns or int(np.ceil(np.sqrt(n)))
-    rows = -(-n // columns)
-    gap = 2
-    grid = np.full((rows * (h + gap) - gap, columns * (w + gap) - gap, 3), 255, np.uint8)
-    for i, img in enumerate(images):
-        spread = max(float(img.std()), 1e-6)
-        tile = np.clip(128 + (img - img.mean()) * (42.5 / spread), 0, 255).astype(np.uint8)
-        r, c = divmod(i, columns)
-        grid[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = tile
-    if labels:
-        canvas = Image.fromarray(grid)
-        draw = ImageDraw.Draw(canvas)
-        for i, label in enumerate(labels):
-            r, c = divmod(i, columns)
-            x, y = c * (w + gap) + 2, r * (h + gap) + 1
-            draw.text((x + 1, y + 1), str(label), fill=(0, 0, 0))
-            draw.text((x, y), str(label), fill=(255, 255, 255))
-        grid = np.asarray(canvas)
-    return grid
+    """:func:`filter_picture` as ``uint8`` RGB pixels (``H x W x 3``)."""
+    return np.asarray(filter_picture(images, labels, columns=columns))

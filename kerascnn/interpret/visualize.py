@@ -1,7 +1,9 @@
 """Pictures of what a network learned and sees: filters, feature maps, Grad-CAM heatmaps.
 
-Each is an RGB ``PIL.Image`` with a label on top and its tiles' boxes in ``info["tiles"]``;
-images are [0, 255] pixels (a path, an ``H x W x 3`` array or a ``LoadedImage``).
+Each is an RGB ``PIL.Image`` laid out by :mod:`kerascnn.interpret.canvas`: at least 400
+pixels on its short side, the caption above the tiles (never over them), the tiles' boxes in
+``info["tiles"]`` and the layer drawn in ``info["layer"]``; images are [0, 255] pixels (a
+path, an ``H x W x 3`` array or a ``LoadedImage``).
 """
 
 from __future__ import annotations
@@ -12,16 +14,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from kerascnn.errors import UserError
 from kerascnn.images import LoadedImage, load_image, resize
+from kerascnn.interpret.canvas import PAD, colour_key, compose, enlarge, jet, scale_for
 
 __all__ = ["PAD", "TILE", "conv_layers", "features", "filters", "gradcam", "gradcam_heatmap"]
 
 TILE = 32  # minimum tile side in pixels; kernels and maps are enlarged by whole factors
-PAD = 2  # pixels between tiles and around the grid
-_BACKGROUND = (48, 48, 48)
 
 
 def _kernel(layer: Any) -> Any:
@@ -53,34 +54,23 @@ def _normalise(values: np.ndarray) -> np.ndarray:
     return (values - low) * (255.0 / (high - low))
 
 
-def _enlarge(tile: np.ndarray, side: int = TILE) -> np.ndarray:
-    """Nearest-neighbour enlargement by a whole factor so the tile is at least ``side`` high."""
-    factor = max(1, math.ceil(side / max(tile.shape[:2])))
-    return np.repeat(np.repeat(tile, factor, axis=0), factor, axis=1)
+def _factor(height: int, width: int, rows: int, columns: int) -> float:
+    """The enlargement of ``height x width`` tiles in a ``rows x columns`` grid: the picture
+    reaches canvas.MIN_SIDE, and every tile at least TILE pixels."""
+    return max(
+        scale_for(rows * height, columns * width), float(math.ceil(TILE / max(height, width)))
+    )
 
 
-def _rgb(tile: np.ndarray) -> np.ndarray:
-    return np.repeat(tile[..., None], 3, axis=-1) if tile.ndim == 2 else tile
-
-
-def _grid(tiles: list[np.ndarray], columns: int, label: str) -> Image.Image:
-    """Tiles (same size) in a grid under a text label; boxes in ``info['tiles']``."""
-    font = ImageFont.load_default()
-    text_h = font.getbbox("Ag")[3] + 2 * PAD
-    th, tw = tiles[0].shape[:2]
-    rows = math.ceil(len(tiles) / columns)
-    width = max(columns * (tw + PAD) + PAD, int(font.getlength(label)) + 2 * PAD)
-    height = text_h + rows * (th + PAD) + PAD
-    canvas = Image.new("RGB", (width, height), _BACKGROUND)
-    ImageDraw.Draw(canvas).text((PAD, PAD), label, fill=(255, 255, 255), font=font)
-    boxes = []
-    for i, tile in enumerate(tiles):
-        left = PAD + (i % columns) * (tw + PAD)
-        top = text_h + (i // columns) * (th + PAD)
-        canvas.paste(Image.fromarray(np.clip(_rgb(tile), 0, 255).astype(np.uint8)), (left, top))
-        boxes.append((left, top, left + tw, top + th))
-    canvas.info["tiles"] = boxes
-    return canvas
+def _first_learned(model: Any) -> tuple[Any, list[Any]]:
+    """The first convolution whose kernel is trainable (the first of all if none is), and the
+    fixed ones before it (a whitening or other preprocessing convolution)."""
+    convs = conv_layers(model)
+    if not convs:
+        raise UserError(f"{model.name} has no 2-D convolution layer; use a convolutional model")
+    learned = (c for c in convs if c.trainable and getattr(_kernel(c), "trainable", True))
+    target = next(learned, convs[0])
+    return target, convs[: convs.index(target)]
 
 
 def filters(
@@ -92,20 +82,19 @@ def filters(
     kernels are one grey tile per (filter, input channel): a row per filter.
 
     Args:
-        model, layer: the model; its convolution (default: the first).
+        model, layer: the model; its convolution (default: the first trainable one, after
+            any fixed, non-trainable convolution such as alexnet_cifar's whitening).
         max_filters, max_channels: the most filters and input channels shown.
     """
     import keras
 
-    convs = conv_layers(model)
+    skipped: list[Any] = []
     if layer is None:
-        if not convs:
-            raise UserError(f"{model.name} has no 2-D convolution layer; use a convolutional model")
-        target = convs[0]
+        target, skipped = _first_learned(model)
     else:
         target = _find_layer(model, layer)
         if _kernel(target) is None:
-            names = ", ".join(c.name for c in convs) or "none"
+            names = ", ".join(c.name for c in conv_layers(model)) or "none"
             raise UserError(f"layer {layer!r} is not a 2-D convolution; convolutions: {names}")
     kernel = keras.ops.convert_to_numpy(_kernel(target)).astype(np.float32)
     kh, kw, cin, cout = kernel.shape
@@ -113,20 +102,28 @@ def filters(
         kernel = kernel.reshape(kh, kw, 1, cin * cout)  # depthwise: one channel per output
         cin, cout = 1, kernel.shape[-1]
     shown = min(cout, max_filters)
+    name = target.name
+    if skipped:
+        fixed = ", ".join(c.name for c in skipped)
+        name = f"{name} (first trainable convolution; fixed {fixed} skipped)"
     if cin == 3:
-        tiles = [_enlarge(_normalise(kernel[..., f])) for f in range(shown)]
+        tiles = [_normalise(kernel[..., f]) for f in range(shown)]
         columns = math.ceil(math.sqrt(shown))
-        label = f"{target.name}: {shown} of {cout} filters, {kh}x{kw}x3 as RGB"
+        label = f"{name}: {shown} of {cout} filters, {kh}x{kw}x3 as RGB"
     else:
         channels = min(cin, max_channels)
         scaled = [_normalise(kernel[..., :channels, f]) for f in range(shown)]
-        tiles = [_enlarge(each[..., c]) for each in scaled for c in range(channels)]
+        tiles = [each[..., c] for each in scaled for c in range(channels)]
         columns = channels
         label = (
-            f"{target.name}: filters 0-{shown - 1} of {cout} (rows) x input channels "
+            f"{name}: filters 0-{shown - 1} of {cout} (rows) x input channels "
             f"0-{channels - 1} of {cin} (columns), {kh}x{kw}"
         )
-    return _grid(tiles, columns, label)
+    factor = _factor(kh, kw, math.ceil(len(tiles) / columns), columns)
+    labels = [str(f) for f in range(shown)] if cin == 3 else None
+    picture = compose([enlarge(t, factor) for t in tiles], columns, label, labels=labels)
+    picture.info["layer"] = target.name
+    return picture
 
 
 def _pixels(image: Any) -> np.ndarray:
@@ -172,13 +169,17 @@ def features(
     x = _model_input(model, pixels, preprocess)
     maps = keras.ops.convert_to_numpy(keras.Model(model.input, target.output)(x))[0]
     shown = min(maps.shape[-1], max)
-    tiles = [_enlarge(_normalise(maps[..., c])) for c in range(shown)]
+    columns = math.ceil(math.sqrt(shown + 1))
+    factor = _factor(*maps.shape[:2], math.ceil((shown + 1) / columns), columns)
+    tiles = [enlarge(_normalise(maps[..., c]), factor) for c in range(shown)]
     tiles.insert(0, resize(pixels, tiles[0].shape[:2]))
     label = (
         f"{target.name}: channels 0-{shown - 1} of {maps.shape[-1]}, "
         f"{maps.shape[0]}x{maps.shape[1]}; first tile: the input"
     )
-    return _grid(tiles, math.ceil(math.sqrt(len(tiles))), label)
+    picture = compose(tiles, columns, label, labels=["input", *map(str, range(shown))])
+    picture.info["layer"] = target.name
+    return picture
 
 
 @contextlib.contextmanager
@@ -256,12 +257,6 @@ def gradcam_heatmap(
     return (cam / peak if peak > 0 else cam), class_index, float(scores[class_index])
 
 
-def _jet(t: np.ndarray) -> np.ndarray:
-    """Blue (0) -> green -> red (1), the usual heatmap colours, as [0, 255] RGB."""
-    channels = [np.clip(1.5 - np.abs(4 * t - c), 0, 1) for c in (3, 2, 1)]
-    return np.stack(channels, axis=-1) * 255.0
-
-
 def gradcam(
     model: Any,
     image: Any,
@@ -271,7 +266,11 @@ def gradcam(
     preprocess: Callable | None = None,
     opacity: float = 0.45,
 ) -> Image.Image:
-    """The Grad-CAM heatmap blended over ``image`` at the image's own size, with a label.
+    """The image beside the Grad-CAM heatmap blended over it, under a caption, above a key.
+
+    Both tiles are the image enlarged by a whole factor (each pixel a square) until the
+    picture is canvas.MIN_SIDE pixels on its short side; a large image keeps its size (one
+    whose two copies would pass canvas.MAX_SIDE pixels is shrunk to fit).
 
     Args:
         model, image, class_index, layer, preprocess: as for :func:`gradcam_heatmap`.
@@ -281,7 +280,15 @@ def gradcam(
     cam, index, score = gradcam_heatmap(
         model, pixels, class_index, layer=layer, preprocess=preprocess
     )
-    big = resize(cam[..., None].astype(np.float32), pixels.shape[:2])[..., 0]
-    blended = (1 - opacity) * pixels + opacity * _jet(np.clip(big, 0, 1))
+    shown = enlarge(pixels, scale_for(pixels.shape[0], 2 * pixels.shape[1]))
+    big = resize(cam[..., None].astype(np.float32), shown.shape[:2])[..., 0]
+    blended = (1 - opacity) * shown + opacity * jet(np.clip(big, 0, 1))
     name = layer or _last_feature_layer(model).name
-    return _grid([blended], 1, f"Grad-CAM class {index} (output {score:.3f}) at {name}")
+    caption = (
+        f"Grad-CAM of class {index} (output {score:.3f}) at {name}: "
+        "the image, and where the evidence for the class lies"
+    )
+    key = colour_key(jet, "none", f"most evidence for class {index}")
+    picture = compose([shown, blended], 2, caption, footer=key)
+    picture.info["layer"] = name
+    return picture
