@@ -159,7 +159,7 @@ def test_no_import_cycles() -> None:
 # module gets a rank here.
 RANKS: list[tuple[str, ...]] = [
     ("errors", "compat", "_version"),  # no imports of ours
-    ("atomic",),  # files written whole
+    ("atomic", "tta"),  # files written whole; test-time augmentation views (NumPy)
     ("images", "layers", "probabilities"),  # pixels in and out; the zoo's Keras layers
     ("preprocessing",),  # pixel modes (their layers)
     ("saved", "weights"),  # .keras files and sidecars; cards, cache, downloads, hubs, presets

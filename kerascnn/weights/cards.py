@@ -15,6 +15,7 @@ from typing import Any
 
 from kerascnn.errors import UserError
 from kerascnn.preprocessing import PREPROCESSING
+from kerascnn.tta import MODES as TTA_MODES
 
 __all__ = ["FORMATS", "ModelCard", "WeightCard", "card_problems", "class_names", "parse_spec"]
 
@@ -40,6 +41,7 @@ _OPTIONAL = {
     "notes": str,
     "split": dict,  # {"seed", "validation_split", "test_split"}: see kerascnn.training.data
     "calibration": dict,  # {"data", "description"}: int8 calibration set, see kerascnn.deploy
+    "tta": str,  # test-time augmentation on by default (kerascnn.tta.MODES): evaluate, predict
 }
 _HASH = re.compile(r"^(md5:[0-9a-f]{32}|sha256:[0-9a-f]{8,64})$")
 
@@ -117,6 +119,8 @@ def card_problems(model: str, variant: str, card: Mapping[str, Any]) -> list[str
         problems.append(f"{where}: accuracy needs at least one figure")
     if not 0 < card.get("crop", 1.0) <= 1:
         problems.append(f"{where}: crop must be in (0, 1]")
+    if card.get("tta", "none") not in TTA_MODES:
+        problems.append(f"{where}: tta must be one of {TTA_MODES}")
     return problems
 
 
@@ -145,6 +149,7 @@ class WeightCard:
     training: str | None = None
     notes: str | None = None
     calibration: Mapping[str, Any] | None = None
+    tta: str | None = None
 
     @classmethod
     def from_dict(cls, model: str, variant: str, raw: Mapping[str, Any]) -> WeightCard:
