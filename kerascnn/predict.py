@@ -11,7 +11,7 @@ from typing import Any
 from kerascnn.errors import UserError, deprecated
 from kerascnn.probabilities import Prediction
 
-__all__ = ["Prediction", "predict"]
+__all__ = ["Prediction", "classify", "predict"]
 
 # names that lived here before 0.2 -> their module now
 _MOVED = {
@@ -31,7 +31,10 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(_MOVED[name]), new)
 
 
-def _keras_probabilities(model: Any, images: Any, preprocessing: Any, batch_size: int) -> tuple:
+def _keras_probabilities(
+    model: Any, images: Any, preprocessing: Any, batch_size: int, tta: str | None
+) -> tuple:
+    from kerascnn import tta as test_time
     from kerascnn.images import prepare_images
     from kerascnn.probabilities import probabilities
     from kerascnn.resolve import load
@@ -42,14 +45,23 @@ def _keras_probabilities(model: Any, images: Any, preprocessing: Any, batch_size
             f"{loaded.source} has no published weights; predict with NAME:VARIANT, "
             "a .keras file or a run folder"
         )
+    tta = test_time.resolve(tta, loaded.weights_card and loaded.weights_card.tta)
     _, batch = prepare_images(images, loaded.input_size, loaded.crop)
-    outputs = loaded.model.predict(loaded.preprocess(batch), batch_size=batch_size, verbose=0)
-    return loaded.classes, probabilities(outputs)
+
+    def run(x: Any) -> Any:
+        return probabilities(loaded.model.predict(x, batch_size=batch_size, verbose=0))
+
+    return loaded.classes, test_time.average(run, loaded.preprocess(batch), tta), tta
 
 
-def _artifact_probabilities(model: Any, images: Any, preprocessing: Any, batch_size: int) -> tuple:
+def _artifact_probabilities(
+    model: Any, images: Any, preprocessing: Any, batch_size: int, tta: str | None
+) -> tuple:
+    """An artifact's probabilities; one exported with ``tta`` computes its views itself (its
+    facts' ``tta``), else ``tta`` runs it on the views of the images."""
     import numpy as np
 
+    from kerascnn import tta as test_time
     from kerascnn.deploy.runtime import load_artifact
     from kerascnn.images import prepare_images
 
@@ -58,10 +70,25 @@ def _artifact_probabilities(model: Any, images: Any, preprocessing: Any, batch_s
             f"{model}: an exported model has its preprocessing baked in; drop preprocessing=",
             arguments={"preprocessing=": "preprocessing"},
         )
+    test_time.resolve(tta, None)
     artifact = load_artifact(model)
+    baked = test_time.check_mode(artifact.metadata.get("tta") or "none")
+    if baked == "none":
+        views = used = test_time.resolve(tta, None)  # runs the artifact on each view
+    elif tta in (None, baked):
+        views, used = "none", baked  # its graph averages over the views
+    else:
+        raise UserError(
+            f"{model} computes {baked} test-time augmentation itself (exported with "
+            f"tta='{baked}'); drop tta='{tta}', or export the model again without TTA",
+            arguments={f"tta='{baked}'": "tta", f"tta='{tta}'": "tta"},
+        )
     _, batch = prepare_images(images, artifact.input_size, artifact.crop)
-    # probabilities by construction: no softmax over int8 ones that sum to 0.99
-    return artifact.classes, np.asarray(artifact.run(batch, batch_size), np.float64)
+
+    def run(x: Any) -> Any:  # probabilities by construction: no softmax over int8 ones
+        return np.asarray(artifact.run(x, batch_size), np.float64)
+
+    return artifact.classes, test_time.average(run, batch, views), used
 
 
 def predict(
@@ -72,6 +99,7 @@ def predict(
     classes: list[str] | None = None,
     preprocessing: str | None = None,
     batch_size: int = 16,
+    tta: str | None = None,
 ) -> list[list[Prediction]]:
     """The ``top`` classes of each image, most probable first.
 
@@ -84,9 +112,32 @@ def predict(
         classes: class names overriding what the weights or sidecar say.
         preprocessing: a mode of ``kerascnn.preprocessing`` overriding the model's.
         batch_size: images per forward pass.
+        tta: test-time augmentation (``kerascnn.tta``): ``"none"``, ``"flip"`` (the mean of
+            the probabilities of each image and its mirror) or ``"flip+shift"``; ``None``:
+            the weights' card's default, or what an artifact was exported with.
 
     Returns:
         One list of :class:`Prediction` per image.
+    """
+    return classify(model, images, top, classes=classes, preprocessing=preprocessing,
+                    batch_size=batch_size, tta=tta)[0]  # fmt: skip
+
+
+def classify(
+    model: Any,
+    images: Any,
+    top: int = 5,
+    *,
+    classes: list[str] | None = None,
+    preprocessing: str | None = None,
+    batch_size: int = 16,
+    tta: str | None = None,
+) -> tuple[list[list[Prediction]], str]:
+    """:func:`predict`'s result and the test-time augmentation it used (``tta=None``: the
+    weights' card's default, or the one an exported artifact computes itself).
+
+    Args:
+        model, images, top, classes, preprocessing, batch_size, tta: as :func:`predict`.
     """
     from kerascnn.deploy.runtime import is_artifact
     from kerascnn.probabilities import top_predictions
@@ -94,13 +145,13 @@ def predict(
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise UserError(f"top must be a positive integer, got {top!r}; e.g. top=5")
     if is_artifact(model):  # .onnx, .tflite: their own runtime, neither TensorFlow nor Keras
-        names, probs = _artifact_probabilities(model, images, preprocessing, batch_size)
+        names, probs, used = _artifact_probabilities(model, images, preprocessing, batch_size, tta)
     else:
-        names, probs = _keras_probabilities(model, images, preprocessing, batch_size)
+        names, probs, used = _keras_probabilities(model, images, preprocessing, batch_size, tta)
     names = classes if classes is not None else names
     if names is not None and len(names) != probs.shape[1]:
         raise UserError(
             f"{len(names)} class names for a model with {probs.shape[1]} outputs; "
             "fix the class names"
         )
-    return top_predictions(probs, names, top)
+    return top_predictions(probs, names, top), used

@@ -101,6 +101,7 @@ def evaluate(
     seed: int = 0,
     batch_size: int = 64,
     map_by_index: bool = False,
+    tta: str | None = None,
 ) -> EvalResult:
     """Accuracy, per-class accuracy and ``confusion`` (rows: true class) of ``model`` on ``split``.
 
@@ -113,17 +114,22 @@ def evaluate(
         batch_size: images per batch.
         map_by_index: pair class folders whose names are not the model's classes with its
             outputs by position (as many folders as classes); the result's ``mapped_by_index``.
+        tta: test-time augmentation (``kerascnn.tta``): ``"none"``, ``"flip"`` or
+            ``"flip+shift"``; ``None``: the weights' card's default (``"none"`` for most).
 
     Returns:
         An :class:`EvalResult`: its ``class_names`` (the confusion matrix's order) are the
         model's classes when they are known and paired by name, else the folder's;
         ``model_class_names`` the model's (None when unknown), ``folder_class_names`` the
-        folder's.
+        folder's; ``tta`` the test-time augmentation used.
     """
+    from kerascnn import tta as test_time
+    from kerascnn.probabilities import probabilities
     from kerascnn.resolve import load
     from kerascnn.training.data import image_folder
     from kerascnn.training.feeds import split_batches
 
+    test_time.resolve(tta, None)  # a bad value fails before the model loads
     loaded = load(model)
     if not loaded.pretrained:
         raise UserError(
@@ -131,6 +137,7 @@ def evaluate(
             "a .keras file or a run folder"
         )
     model, split_info = loaded.model, split_info or loaded.split
+    tta = test_time.resolve(tta, loaded.weights_card and loaded.weights_card.tta)
     if split_info:
         seed = split_info.get("seed", seed)
         validation_split = split_info.get("validation_split", validation_split)
@@ -144,7 +151,8 @@ def evaluate(
     truth, predicted = [], []
     for x, y in split_batches(folder, split, batch_size):
         x = loaded.preprocess(np.asarray(x))
-        predicted.append(np.argmax(np.asarray(model.predict_on_batch(x)), axis=-1))
+        probs = test_time.average(lambda v: probabilities(model.predict_on_batch(v)), x, tta)
+        predicted.append(np.argmax(probs, axis=-1))
         truth.append(np.asarray(to_output)[np.asarray(y)])
     truth_a, pred_a = np.concatenate(truth), np.concatenate(predicted)
     confusion = np.zeros((len(classes), len(classes)), dtype=int)
@@ -166,4 +174,5 @@ def evaluate(
         per_class=per_class,
         confusion=confusion.tolist(),
         skipped=list(folder.skipped),
+        tta=tta,
     )

@@ -83,6 +83,7 @@ class EvalResult:
         per_class: each class's accuracy (None for a class without images).
         confusion: rows: the true class; columns: the predicted one.
         skipped: ``(path, reason)`` of the images that could not be read.
+        tta: the test-time augmentation used (``kerascnn.tta``): ``"none"``, ``"flip"``...
     """
 
     split: str
@@ -96,6 +97,7 @@ class EvalResult:
     per_class: dict[str, float | None]
     confusion: list[list[int]]
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    tta: str = "none"
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (``kerascnn evaluate --json``); ``skipped`` as path/reason dicts."""
