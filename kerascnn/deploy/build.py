@@ -17,6 +17,7 @@ __all__ = [
     "input_size",
     "metadata",
     "random_error",
+    "reference",
     "random_weights",
     "weights_facts",
 ]
@@ -93,8 +94,10 @@ def deployable(
     softmax: bool,
     input_dtype: str = "float32",
     layout: str = "nhwc",
+    tta: str = "none",
 ) -> Any:
-    """``pixels -> preprocessing -> net [-> softmax]`` as one Keras model.
+    """``pixels -> preprocessing [-> views] -> net [-> softmax] [-> mean of views]`` as one
+    Keras model.
 
     Args:
         loaded: the :class:`~kerascnn.resolve.Loaded` model.
@@ -102,9 +105,12 @@ def deployable(
         softmax: add a softmax (the net outputs logits).
         input_dtype: ``"uint8"`` (raw pixels) or ``"float32"`` (RGB in [0, 255]).
         layout: ``"nhwc"`` or ``"nchw"``.
+        tta: test-time augmentation baked in (``kerascnn.tta``): the net runs on the views of
+            each image and the model outputs the mean of their probabilities.
     """
     import keras
 
+    from kerascnn.layers.tta import MeanOfViews, TestTimeViews
     from kerascnn.preprocessing import get_preprocessing
 
     mode = get_preprocessing(loaded.preprocessing)
@@ -115,10 +121,35 @@ def deployable(
         x = mode.layer(name="preprocessing")(x)
     elif input_dtype != "float32":
         x = keras.layers.Rescaling(1.0, name="to_float32")(x)
+    images = x
+    if tta != "none":
+        x = TestTimeViews(tta, name="tta_views")(x)
     y = loaded.model(x)
     if softmax:
         y = keras.layers.Softmax(name="probabilities")(y)
+    if tta != "none":
+        y = MeanOfViews(tta, name="tta_mean")([y, images])
     return keras.Model(inputs, y, name=f"{loaded.model.name}_deploy")
+
+
+def reference(loaded: Any, photos: Any, tta: str = "none") -> tuple[Any, bool]:
+    """Keras' probabilities on ``photos`` (RGB in [0, 255]; the card's preprocessing), averaged
+    over the views of ``tta``, and whether the net outputs logits (a softmax to add)."""
+    import keras
+    import numpy as np
+
+    from kerascnn.probabilities import is_distribution, probabilities
+    from kerascnn.tta import average
+
+    def raw(x: Any) -> Any:  # plain calls: no predict function traced per export
+        parts = [loaded.model(x[i : i + 16], training=False) for i in range(0, len(x), 16)]
+        return np.concatenate([keras.ops.convert_to_numpy(p) for p in parts])
+
+    x = loaded.preprocess(photos)
+    first = raw(x)
+    if tta == "none":
+        return probabilities(first), not is_distribution(first)
+    return average(lambda v: probabilities(raw(v)), x, tta), not is_distribution(first)
 
 
 def _versions(fmt: str) -> dict[str, str]:
@@ -161,8 +192,9 @@ def metadata(loaded: Any, fmt: str, **facts: Any) -> dict[str, Any]:
 
     ``facts``: ``artifact``, ``size``, ``input_dtype``, ``layout``, ``opset``, ``names``
     (input and output tensor names in the artifact), ``quantize``, ``calibration``,
-    ``softmax_added``, ``classes`` (names), ``labels`` (the sidecar's file name),
-    ``verification`` (a dict, or ``None`` with ``--no-verify``).
+    ``softmax_added``, ``tta`` (the test-time augmentation baked in), ``classes`` (names),
+    ``labels`` (the sidecar's file name), ``verification`` (a dict, or ``None`` with
+    ``--no-verify``).
     """
     from kerascnn.preprocessing import get_preprocessing
 
@@ -201,6 +233,7 @@ def metadata(loaded: Any, fmt: str, **facts: Any) -> dict[str, Any]:
             "baked_in": True,
         },
         "softmax_added": facts["softmax_added"],
+        "tta": facts["tta"],
         "classes": list(facts["classes"]),
         "labels": facts["labels"],
         "opset": facts["opset"],

@@ -13,8 +13,17 @@ from typing import Any
 
 from kerascnn.errors import UserError
 
-__all__ = ["COUNT", "calibration_images", "check_calibration", "holdout", "zip_images"]
+__all__ = [
+    "COUNT",
+    "INT8_AGREEMENT",
+    "calibration_images",
+    "check_calibration",
+    "holdout",
+    "int8_gate",
+    "zip_images",
+]
 
+INT8_AGREEMENT = 0.98  # int8 artifacts: least share of the calibration hold-out with Keras' top-1
 COUNT = 300  # images per calibration set: two thirds calibrate, one third checks (the gate)
 MIN_COUNT = 30  # the fewest photos --calibration takes: 10 held out for the gate
 _SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
@@ -144,3 +153,35 @@ def holdout(images: Any) -> tuple[Any, Any]:
 
     index = np.arange(len(images))
     return images[index % 3 != 2], images[index % 3 == 2]
+
+
+def int8_gate(
+    artifact: Any, loaded: Any, check: Any, accept_loss: bool, tta: str
+) -> dict[str, Any]:
+    """The int8 artifact against Keras on the calibration hold-out; under
+    ``INT8_AGREEMENT`` top-1 agreement an error with the figures, unless ``accept_loss``.
+
+    Args:
+        artifact: the int8 :class:`~kerascnn.deploy.runtime.Artifact`, its runner loaded.
+        loaded: the Keras model it was exported from.
+        check: the held-out pixels (:func:`holdout`).
+        accept_loss: keep it under the gate (the figures say so).
+        tta: the test-time augmentation baked in (Keras computes the same).
+    """
+    import numpy as np
+
+    from kerascnn.deploy.build import reference as keras_reference
+
+    reference = keras_reference(loaded, check, tta)[0]
+    got = artifact.run(check)
+    agree = float((got.argmax(1) == reference.argmax(1)).mean())
+    diff = float(np.abs(got - reference).max())
+    facts = {"images": len(check), "top1_agreement": agree, "max_abs_diff": diff}
+    if agree < INT8_AGREEMENT and not accept_loss:
+        raise UserError(
+            f"the int8 export of {loaded.source} agrees with Keras on {agree:.1%} of "
+            f"{len(check)} held-out calibration images (max |Δp| {diff:.3f}, gate "
+            f"{INT8_AGREEMENT:.0%}), nothing written; calibrate on more representative "
+            "photos (--calibration DIR), export float32, or pass --accept-loss"
+        )
+    return {**facts, "threshold": INT8_AGREEMENT, "accepted_loss": agree < INT8_AGREEMENT}

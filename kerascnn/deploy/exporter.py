@@ -17,13 +17,14 @@ from typing import Any
 
 from kerascnn import atomic
 from kerascnn.deploy import formats
+from kerascnn.deploy.calibration import INT8_AGREEMENT
 from kerascnn.deploy.formats import Format
 from kerascnn.errors import UserError
+from kerascnn.tta import check_mode
 
 __all__ = ["INT8_AGREEMENT", "TOLERANCE", "ExportResult", "example_photos", "export"]
 
 TOLERANCE = 1e-4  # float32 artifacts: max |probability difference| against Keras
-INT8_AGREEMENT = 0.98  # int8 artifacts: least share of the calibration hold-out with Keras' top-1
 
 
 @dataclass
@@ -41,6 +42,19 @@ class ExportResult:
     def verification(self) -> dict[str, Any] | None:
         """``images``, ``max_abs_diff``, ``top1_agreement``... or ``None`` (not verified)."""
         return self.metadata["verification"]
+
+    @property
+    def card_tta(self) -> str | None:
+        """The test-time augmentation the weights' card turns on for ``evaluate`` and
+        ``predict`` when the artifact does not compute it (``None``: no such default)."""
+        from kerascnn.registry import get_model_card
+
+        spec = self.metadata["weights"]["spec"]
+        if spec is None or self.metadata.get("tta", "none") != "none":
+            return None
+        name, variant = spec.split(":", 1)
+        card = get_model_card(name).weights.get(variant)
+        return card.tta if card is not None and card.tta != "none" else None
 
 
 def example_photos() -> list[str]:
@@ -140,41 +154,16 @@ def _check_first(model: Any, fmt: Format, output: Any, quantize: str, options: d
     return target
 
 
-def _reference(loaded: Any, photos: Any) -> tuple[Any, bool]:
-    """Keras' probabilities on ``photos`` (card's preprocessing); whether to add a softmax."""
-    import keras
-    import numpy as np
+def _photos(loaded: Any, size: Any, images: Any, input_dtype: str, tta: str) -> tuple:
+    """The photos to verify on as the artifact's input sees them (uint8: rounded), Keras'
+    probabilities on them (with ``tta``), and whether the net needs a softmax."""
+    from kerascnn.deploy.build import reference
+    from kerascnn.deploy.runtime import to_input
+    from kerascnn.images import prepare_images
 
-    from kerascnn.probabilities import is_distribution, probabilities
-
-    x = loaded.preprocess(photos)  # a plain call: no predict function traced per export
-    raw = np.concatenate(
-        [
-            keras.ops.convert_to_numpy(loaded.model(x[i : i + 16], training=False))
-            for i in range(0, len(x), 16)
-        ]
-    )
-    return probabilities(raw), not is_distribution(raw)
-
-
-def _int8_gate(artifact: Any, loaded: Any, check: Any, accept_loss: bool) -> dict[str, Any]:
-    """The int8 artifact against Keras on the calibration hold-out; under
-    ``INT8_AGREEMENT`` top-1 agreement an error with the figures, unless ``accept_loss``."""
-    import numpy as np
-
-    reference = _reference(loaded, check)[0]
-    got = artifact.run(check)
-    agree = float((got.argmax(1) == reference.argmax(1)).mean())
-    diff = float(np.abs(got - reference).max())
-    facts = {"images": len(check), "top1_agreement": agree, "max_abs_diff": diff}
-    if agree < INT8_AGREEMENT and not accept_loss:
-        raise UserError(
-            f"the int8 export of {loaded.source} agrees with Keras on {agree:.1%} of "
-            f"{len(check)} held-out calibration images (max |Δp| {diff:.3f}, gate "
-            f"{INT8_AGREEMENT:.0%}), nothing written; calibrate on more representative "
-            "photos (--calibration DIR), export float32, or pass --accept-loss"
-        )
-    return {**facts, "threshold": INT8_AGREEMENT, "accepted_loss": agree < INT8_AGREEMENT}
+    photos = prepare_images(images or example_photos(), size, loaded.crop)[1]
+    photos = to_input(photos, input_dtype).astype("float32")  # what a uint8 input sees
+    return photos, *reference(loaded, photos, tta)
 
 
 def _class_names(labels: list[str] | None, loaded: Any, outputs: int) -> list[str]:
@@ -224,6 +213,7 @@ def export(
     force: bool = False,
     verify: bool = True,
     verify_images: list[Any] | None = None,
+    tta: str | None = None,
     **builder_args: Any,
 ) -> ExportResult:
     """Export ``model`` for deployment, checked against Keras, describing itself.
@@ -252,18 +242,19 @@ def export(
         force: replace an existing output.
         verify: compare with Keras (float32: within 1e-4, same top-1, else nothing written).
         verify_images: photos to compare on (default: the bundled examples).
+        tta: bake test-time augmentation in (``kerascnn.tta``: ``"flip"``, ``"flip+shift"``):
+            the artifact outputs the mean over the views. ``None``: not even a card's default.
         **builder_args: passed to the zoo builder (``weights=``, ``input_shape=``...).
     """
-    fmt = formats.get_format(format)
+    fmt, mode = formats.get_format(format), "none" if tta is None else check_mode(tta)
     options = {"calibration": calibration, "input_dtype": input_dtype, "layout": layout,
                "opset": opset, "force": force, "allow_random": allow_random}  # fmt: skip
     target = _check_first(model, fmt, output, quantize, {**options, "builder_args": builder_args})
     from kerascnn.deploy.build import check_model, deployable, input_size, metadata, random_error
-    from kerascnn.deploy.calibration import check_calibration
+    from kerascnn.deploy.calibration import check_calibration, int8_gate
     from kerascnn.deploy.convert import export_model
     from kerascnn.deploy.embed import embed, tensor_names
     from kerascnn.deploy.runtime import Artifact, runner, to_input
-    from kerascnn.images import prepare_images
     from kerascnn.resolve import load
 
     # the calibration set is checked before the model is loaded
@@ -273,12 +264,10 @@ def export(
         random_error(loaded.source)
     check_model(loaded)
     size = input_size(loaded, image_size, fmt.name)
-    photos = prepare_images(verify_images or example_photos(), size, loaded.crop)[1]
-    photos = to_input(photos, input_dtype).astype("float32")  # what a uint8 input sees
-    reference, softmax = _reference(loaded, photos)
+    photos, reference, softmax = _photos(loaded, size, verify_images, input_dtype, mode)
     names = _class_names(labels, loaded, reference.shape[1])
     calibrate, check = _calibration_split(found, loaded, size, input_dtype)
-    net = deployable(loaded, size, softmax, input_dtype, layout)
+    net = deployable(loaded, size, softmax, input_dtype, layout, mode)
     labels_file, json_file = formats.sidecars(target, fmt)
     with _staging(target, fmt) as tmp:
         with _explained(fmt.name, loaded.source, net):
@@ -287,7 +276,7 @@ def export(
             facts = metadata(
                 loaded, fmt.name, artifact=target.name, size=size, input_dtype=input_dtype,
                 layout=layout, opset=opset if fmt.name == "onnx" else None,
-                names=tensor_names(tmp, fmt.name), quantize=quantize,
+                names=tensor_names(tmp, fmt.name), quantize=quantize, tta=mode,
                 calibration=None if found is None else {"source": found[1],
                                                         "calibrate": len(calibrate)},
                 softmax_added=softmax, classes=names, labels=labels_file.name, verification=None,
@@ -295,7 +284,7 @@ def export(
             artifact = Artifact(tmp, fmt.name, size, names, metadata=facts)
             if check is not None:
                 artifact.runner = runner(tmp, fmt.name)[0]
-                facts["calibration"]["gate"] = _int8_gate(artifact, loaded, check, accept_loss)
+                facts["calibration"]["gate"] = int8_gate(artifact, loaded, check, accept_loss, mode)
             embed(tmp, fmt.name, {k: v for k, v in facts.items() if k != "verification"})
             if verify:  # the final artifact, in its own runtime
                 artifact.runner = runner(tmp, fmt.name)[0]

@@ -218,7 +218,7 @@ def _sidecars(path: Path, fmt: str, embedded: dict[str, Any] | None) -> dict[str
     if embedded is None:
         facts = facts if named is None else {**facts, "classes": named}
         return facts if isinstance(facts.get("classes"), list) else {**facts, "classes": None}
-    keys = ("classes", "input", "preprocessing", "source", "weights", "quantize")
+    keys = ("classes", "input", "preprocessing", "source", "weights", "quantize", "tta")
     checks = [(json_file, key, facts[key]) for key in keys if key in facts]
     if named is not None:  # besides the JSON file's classes, not instead of them
         checks.insert(0, (labels_file, "classes", named))
