@@ -21,6 +21,8 @@ __all__ = [
     "quiet",
     "report_skipped",
     "split_options",
+    "tta_line",
+    "tta_option",
 ]
 
 POSITIVE = click.FloatRange(0, min_open=True)  # learning rates, multipliers
@@ -81,6 +83,37 @@ image_size_option = click.option(
     metavar="H W",
     help="Input height and width (default: the model's).",
 )
+
+
+def tta_option(help_text: str) -> Any:
+    """``--tta none|flip|flip+shift`` (``None`` when not given: the model's default)."""
+    from kerascnn.tta import MODES
+
+    return click.option("--tta", type=click.Choice(MODES), default=None, help=help_text)
+
+
+TTA_HELP = (
+    "Test-time augmentation: the mean of the probabilities of each image and its mirror "
+    "(flip), and of both translated by 2 px down-right and up-left (flip+shift: 6 views). "
+    "Default: the weights' card's (none for most); none turns it off."
+)
+
+
+_CARD_DEFAULT = "the weights' default; --tta none turns it off"
+
+
+def tta_line(used: str, asked: str | None, default: str = _CARD_DEFAULT) -> str:
+    """``test-time augmentation: flip (what it averages; whose choice)`` for the output.
+
+    Args:
+        used: the mode used; asked: ``--tta`` (``None``: not given).
+        default: whose choice it was when ``--tta`` was not given.
+    """
+    from kerascnn.tta import describe
+
+    if used == "none":
+        return f"test-time augmentation: none{' (--tta none)' if asked else ''}"
+    return f"test-time augmentation: {used} ({describe(used)}; {'--tta' if asked else default})"
 
 
 def split_options(fn: Any) -> Any:

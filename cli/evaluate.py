@@ -7,7 +7,15 @@ from typing import Any
 
 import click
 
-from kerascnn.cli._common import console, json_option, report_skipped, split_options
+from kerascnn.cli._common import (
+    TTA_HELP,
+    console,
+    json_option,
+    report_skipped,
+    split_options,
+    tta_line,
+    tta_option,
+)
 
 __all__ = ["evaluate"]
 
@@ -35,6 +43,7 @@ def _shorten(names: list[str], most: int = 6) -> str:
     help="Pair class folders not named as the model's classes with its outputs by position "
     "(as many folders as classes).",
 )
+@tta_option(TTA_HELP)
 @json_option
 def evaluate(model_or_file: str, data: str, split: str, as_json: bool, **options: Any) -> None:
     """Evaluate MODEL_OR_FILE (a .keras file, a run folder, or NAME[:WEIGHTS]) on --data.
@@ -46,6 +55,9 @@ def evaluate(model_or_file: str, data: str, split: str, as_json: bool, **options
     The class folders are paired with the model's classes by name (all of
     them or some); other names are refused unless --map-by-index pairs them
     by position, which the output then says.
+
+    --tta flip averages the probabilities of each image and its mirror; the
+    output says which test-time augmentation was used.
     """
     from kerascnn.training.evaluate import evaluate as run
 
@@ -73,6 +85,7 @@ def evaluate(model_or_file: str, data: str, split: str, as_json: bool, **options
         f"accuracy {report.accuracy:.2%} on {where}: "
         f"{report.count - report.errors}/{report.count} images, {report.errors} errors"
     )
+    out.print(tta_line(report.tta, options["tta"]), highlight=False, soft_wrap=True)
     table = Table(title="confusion matrix (rows: true class, columns: predicted)")
     table.add_column("class")
     for name in names:

@@ -8,7 +8,13 @@ from typing import Any
 
 import click
 
-from kerascnn.cli._common import console, force_option, image_size_option, json_option
+from kerascnn.cli._common import (
+    console,
+    force_option,
+    image_size_option,
+    json_option,
+    tta_option,
+)
 from kerascnn.deploy.formats import FORMATS, INPUT_DTYPES, LAYOUTS, QUANTIZE
 from kerascnn.preprocessing import PREPROCESSING
 
@@ -39,6 +45,7 @@ def _report(result: Any) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    _report_tta(result)
     check = result.verification
     if check is None:
         out.print("not compared with Keras (--no-verify)", highlight=False)
@@ -61,6 +68,23 @@ def _report(result: Any) -> None:
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _report_tta(result: Any) -> None:
+    """The test-time augmentation baked in, or the card's default that is not."""
+    from kerascnn.tta import describe
+
+    tta = result.metadata.get("tta", "none")
+    if tta != "none":
+        text = f"test-time augmentation baked in: {tta} ({describe(tta)})"
+    elif result.card_tta:
+        text = (
+            f"not baked in: the {result.card_tta} test-time augmentation the weights' card "
+            f"turns on for evaluate and predict; pass --tta {result.card_tta} to bake it in"
+        )
+    else:
+        return
+    console().print(text, highlight=False, soft_wrap=True)
 
 
 def _triton(
@@ -134,6 +158,11 @@ def _triton(
     help="Override the weights' preprocessing (e.g. caffe for VGG16's Keras file).",
 )
 @click.option("--labels", type=click.Path(dir_okay=False), help="Class names, one a line.")
+@tta_option(
+    "Bake test-time augmentation in: the artifact averages the probabilities of each image "
+    "and its mirror (flip), and of both translated by 2 px (flip+shift: 6 views). Default: "
+    "none, even for weights whose card turns TTA on for evaluate and predict."
+)
 @click.option("--no-verify", is_flag=True, help="Skip the comparison with the Keras model.")
 @click.option(
     "--allow-random", is_flag=True, help="Export a model without pretrained weights anyway."
@@ -168,6 +197,7 @@ def export(model: str, fmt: str, weights: str | None, labels: str | None, **opti
     result = run(model, fmt, labels=names, verify=verify, **options, **builder_args)
     if as_json:
         files = [str(p) for p in result.files]
-        click.echo(json.dumps({"files": files, "size": result.size, **result.metadata}, indent=2))
+        facts = {"files": files, "size": result.size, **result.metadata}
+        click.echo(json.dumps({**facts, "card_tta": result.card_tta}, indent=2))
         return
     _report(result)

@@ -49,6 +49,7 @@ FLAGS = {
     "precise_bn": "--precise-bn",
     "preprocessing": "--preprocessing",
     "resume": "--resume",
+    "tta": "--tta {value}",
     "weights": "--weights {value}",
 }
 

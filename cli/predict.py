@@ -6,7 +6,7 @@ import json
 
 import click
 
-from kerascnn.cli._common import console, json_option
+from kerascnn.cli._common import TTA_HELP, console, json_option, tta_line, tta_option
 
 __all__ = ["predict"]
 
@@ -15,23 +15,27 @@ __all__ = ["predict"]
 @click.argument("model", metavar="MODEL[:VARIANT]|FILE.keras")
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--top", default=5, show_default=True, type=click.IntRange(1), help="Classes shown.")
+@tta_option(TTA_HELP + " An exported model computes the TTA it was exported with.")
 @json_option
-def predict(model: str, images: tuple[str, ...], top: int, as_json: bool) -> None:
+def predict(model: str, images: tuple[str, ...], top: int, tta: str | None, as_json: bool) -> None:
     """Classify IMAGES (JPEG, PNG, BMP, WebP...) with a zoo model or a saved .keras file.
 
-    MODEL is e.g. vgg16:imagenet, alexnet (its default weights) or net.keras (class
-    names from net.classes.json when present). The card's preprocessing is applied.
+    MODEL is e.g. vgg16:imagenet, alexnet (its default weights), net.keras (class
+    names from net.classes.json when present) or an exported .onnx/.tflite file. The
+    card's preprocessing is applied. --tta flip averages each image's probabilities
+    with those of its mirror (an exported model runs on both).
     """
     from kerascnn.images import load_image
 
     for image in images:  # fail on a bad file before building the model
         load_image(image)
-    from kerascnn.predict import predict as run
+    from kerascnn.deploy.runtime import is_artifact
+    from kerascnn.predict import classify
 
-    results = run(model, list(images), top=top)
+    results, used = classify(model, list(images), top=top, tta=tta)
     if as_json:
         rows = [
-            {"image": image, "predictions": [p.as_dict() for p in preds]}
+            {"image": image, "tta": used, "predictions": [p.as_dict() for p in preds]}
             for image, preds in zip(images, results, strict=True)
         ]
         click.echo(json.dumps(rows, indent=2))
@@ -39,6 +43,8 @@ def predict(model: str, images: tuple[str, ...], top: int, as_json: bool) -> Non
     from rich.table import Table
 
     out = console()
+    baked = {"default": "computed inside the exported model"} if is_artifact(model) else {}
+    out.print(tta_line(used, tta, **baked), highlight=False, soft_wrap=True)
     for image, preds in zip(images, results, strict=True):
         out.print(image, highlight=False, soft_wrap=True)
         table = Table()
