@@ -41,6 +41,9 @@ CASES = {
     "maximize, steps 0": (["visualize", "maximize", MODEL, "--layer", "block1_conv1", "--steps", "0"], "--steps"),
     "predict, top 0": (["predict", MODEL, IMG, "--top", "0"], "--top"),
     "summary, batch 0": (["summary", "gesture_cnn", "--batch-size", "0"], "--batch-size"),
+    "evaluate, tta flop": (["evaluate", MODEL, "--data", "{tmp}/two", "--tta", "flop"], "'flop' is not one of 'none', 'flip', 'flip+shift'"),
+    "predict, tta mirror": (["predict", MODEL, IMG, "--tta", "mirror"], "'mirror' is not one of 'none', 'flip', 'flip+shift'"),
+    "export, tta shift": (["export", MODEL, "-f", "onnx", "-o", "{tmp}/m.onnx", "--tta", "shift"], "--tta"),
     # data
     "train, one class": (["train", "gesture_cnn", "--data", "{tmp}/one", "--output", "{tmp}/r1"], "at least 2"),
     "finetune, one class": (["finetune", MODEL, "--data", "{tmp}/one", "--output", "{tmp}/r2"], "at least 2"),
