@@ -70,7 +70,6 @@ def _artifact_probabilities(
             f"{model}: an exported model has its preprocessing baked in; drop preprocessing=",
             arguments={"preprocessing=": "preprocessing"},
         )
-    test_time.resolve(tta, None)
     artifact = load_artifact(model)
     baked = test_time.check_mode(artifact.metadata.get("tta") or "none")
     if baked == "none":
@@ -141,9 +140,11 @@ def classify(
     """
     from kerascnn.deploy.runtime import is_artifact
     from kerascnn.probabilities import top_predictions
+    from kerascnn.tta import resolve
 
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise UserError(f"top must be a positive integer, got {top!r}; e.g. top=5")
+    resolve(tta, None)  # a bad value fails before the model loads
     if is_artifact(model):  # .onnx, .tflite: their own runtime, neither TensorFlow nor Keras
         names, probs, used = _artifact_probabilities(model, images, preprocessing, batch_size, tta)
     else:

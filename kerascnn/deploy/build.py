@@ -17,8 +17,8 @@ __all__ = [
     "input_size",
     "metadata",
     "random_error",
-    "reference",
     "random_weights",
+    "reference",
     "weights_facts",
 ]
 
