@@ -32,8 +32,8 @@ def _resolve(spec: str, output: str, force: bool) -> tuple[Any, Any]:
 
 
 def _save(picture: Any, output: str) -> None:
+    from kerascnn.canvas import save_picture
     from kerascnn.cli._common import console
-    from kerascnn.interpret.canvas import save_picture
 
     path = save_picture(picture, output)
     size = f"{picture.width}x{picture.height}"

@@ -41,7 +41,7 @@ def maximize(
 
     check_image_target(output, force)
     indices = parse_indices(filters, "filters")
-    from kerascnn.interpret.canvas import save_picture
+    from kerascnn.canvas import save_picture
     from kerascnn.interpret.maximize import filter_picture, maximize_filters
 
     images = maximize_filters(model, layer, indices, **ascent)  # size, steps, octaves, seed

@@ -161,7 +161,7 @@ RANKS: list[tuple[str, ...]] = [
     ("errors", "compat", "_version"),  # no imports of ours
     ("atomic", "tta"),  # files written whole; test-time augmentation views (NumPy)
     ("images", "layers", "probabilities"),  # pixels in and out; the zoo's Keras layers
-    ("preprocessing",),  # pixel modes (their layers)
+    ("preprocessing", "canvas"),  # pixel modes (their layers); pictures composed and saved
     ("saved", "weights"),  # .keras files and sidecars; cards, cache, downloads, hubs, presets
     ("registry",),  # model names -> builders and cards
     ("builder",),  # what builders call: a variant's classes and weights loaded into a model

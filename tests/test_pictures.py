@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from kerascnn.canvas import MIN_SIDE
 from kerascnn.cli.main import cli
-from kerascnn.interpret.canvas import MIN_SIDE
 from kerascnn.training.plot import _COLOURS, plot_history
 
 GESTURE = "gesture_cnn:sign-digits"
@@ -120,7 +120,7 @@ def test_filters_default_to_the_first_trainable_convolution(tmp_path):
     from kerascnn.interpret.visualize import conv_layers, filters
     from kerascnn.resolve import load
 
-    model = load(CIFAR, default_weights=True).model
+    model = load(CIFAR).model
     convs = conv_layers(model)
     assert not convs[0].trainable  # the fixed whitening the picture must not default to
     out = tmp_path / "filters.png"

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import kerascnn
+from kerascnn.canvas import MIN_SIDE
 from kerascnn.errors import UserError
-from kerascnn.interpret.canvas import MIN_SIDE
 from kerascnn.interpret.visualize import PAD, TILE, features, filters, gradcam, gradcam_heatmap
 
 pytestmark = pytest.mark.backend

@@ -10,10 +10,10 @@ import keras
 import numpy as np
 from PIL import Image
 
+from kerascnn.canvas import compose, enlarge, scale_for
 from kerascnn.errors import UserError
 from kerascnn.images import resize
 from kerascnn.interpret import ascent
-from kerascnn.interpret.canvas import compose, enlarge, scale_for
 from kerascnn.interpret.dream_model import load_dream_model
 
 __all__ = ["filter_grid", "filter_picture", "maximize_filters"]
@@ -79,7 +79,7 @@ def filter_picture(
     columns: int | None = None,
     caption: str = "",
 ) -> Image.Image:
-    """Images (N x H x W x 3) as one grid picture, laid out by :mod:`kerascnn.interpret.canvas`:
+    """Images (N x H x W x 3) as one grid picture, laid out by :mod:`kerascnn.canvas`:
     each contrast-stretched (mean 128, 3 standard deviations to the edges) and enlarged by a
     whole factor until the picture is 400 pixels on its short side; each label in a band above
     its tile, the caption above the grid (text never covers a tile).

@@ -1,6 +1,6 @@
 """Pictures of what a network learned and sees: filters, feature maps, Grad-CAM heatmaps.
 
-Each is an RGB ``PIL.Image`` laid out by :mod:`kerascnn.interpret.canvas`: at least 400
+Each is an RGB ``PIL.Image`` laid out by :mod:`kerascnn.canvas`: at least 400
 pixels on its short side, the caption above the tiles (never over them), the tiles' boxes in
 ``info["tiles"]`` and the layer drawn in ``info["layer"]``; images are [0, 255] pixels (a
 path, an ``H x W x 3`` array or a ``LoadedImage``).
@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from kerascnn.canvas import PAD, colour_key, compose, enlarge, jet, scale_for
 from kerascnn.errors import UserError
 from kerascnn.images import LoadedImage, load_image, resize
-from kerascnn.interpret.canvas import PAD, colour_key, compose, enlarge, jet, scale_for
 
 __all__ = ["PAD", "TILE", "conv_layers", "features", "filters", "gradcam", "gradcam_heatmap"]
 

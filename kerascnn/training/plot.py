@@ -16,7 +16,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-from kerascnn.interpret.canvas import MIN_SIDE, font, save_picture
+from kerascnn.canvas import MIN_SIDE, font, save_picture
 
 __all__ = ["plot_history", "read_history"]
 
