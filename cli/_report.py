@@ -52,7 +52,7 @@ def show_report(source: str, input_size: tuple[int, int] | None, **options: Any)
     from kerascnn.errors import UserError
     from kerascnn.resolve import is_path, load
 
-    input_shape = None
+    input_shape: tuple[int, ...] | None = None
     if is_path(source):
         loaded = load(source)
         if input_size:
