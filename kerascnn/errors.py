@@ -62,7 +62,7 @@ def deprecated(old: str, new: str, stacklevel: int = 3) -> None:
 
 
 def renamed_argument(
-    function: str, old: str, value: T | None, kwargs: MutableMapping[str, Any], new: str = "model"
+    function: str, old: str, value: T, kwargs: MutableMapping[str, Any], new: str = "model"
 ) -> T:
     """``value``, or the argument given under its old keyword ``old`` (taken out of ``kwargs``,
     with a deprecation warning); a ``TypeError`` when neither or both are given.

@@ -35,7 +35,7 @@ class Arguments:
 
     model: str
     shape: tuple[int, int, int]
-    classes: int
+    classes: int | None
     include_top: bool
     weights: str | None
     input_tensor: Any
