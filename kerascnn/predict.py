@@ -6,10 +6,22 @@ without TensorFlow or Keras). Cheap to import: NumPy and Keras load on first cal
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerascnn.errors import UserError, deprecated
 from kerascnn.probabilities import Prediction
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Sequence
+
+    import numpy as np
+
+    from kerascnn.images import ImageInput
+    from kerascnn.resolve import ModelSource
+
+    Images = ImageInput | Sequence[ImageInput]
+    Probabilities = tuple[list[str] | None, np.ndarray]  # (class names, N x classes)
 
 __all__ = ["Prediction", "predict"]
 
@@ -31,7 +43,8 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(_MOVED[name]), new)
 
 
-def _keras_probabilities(model: Any, images: Any, preprocessing: Any, batch_size: int) -> tuple:
+def _keras_probabilities(model: ModelSource, images: Images, preprocessing: str | None,
+                         batch_size: int) -> Probabilities:  # fmt: skip
     from kerascnn.images import prepare_images
     from kerascnn.probabilities import probabilities
     from kerascnn.resolve import load
@@ -47,7 +60,9 @@ def _keras_probabilities(model: Any, images: Any, preprocessing: Any, batch_size
     return loaded.classes, probabilities(outputs)
 
 
-def _artifact_probabilities(model: Any, images: Any, preprocessing: Any, batch_size: int) -> tuple:
+def _artifact_probabilities(
+    model: str | os.PathLike[str], images: Images, preprocessing: str | None, batch_size: int
+) -> Probabilities:
     import numpy as np
 
     from kerascnn.deploy.runtime import load_artifact
@@ -65,8 +80,8 @@ def _artifact_probabilities(model: Any, images: Any, preprocessing: Any, batch_s
 
 
 def predict(
-    model: Any,
-    images: Any,
+    model: ModelSource,
+    images: Images,
     top: int = 5,
     *,
     classes: list[str] | None = None,

@@ -13,12 +13,21 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerascnn import atomic
 from kerascnn.deploy import formats
 from kerascnn.deploy.formats import Format
 from kerascnn.errors import UserError
+
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
+
+    from kerascnn.deploy.calibration import Found
+    from kerascnn.deploy.runtime import Artifact
+    from kerascnn.images import ImageInput
+    from kerascnn.resolve import LoadedModel, ModelSource
 
 __all__ = ["INT8_AGREEMENT", "TOLERANCE", "ExportResult", "example_photos", "export"]
 
@@ -86,7 +95,7 @@ def _staging(target: Path, fmt: Format) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def _explained(fmt: str, source: str, net: Any) -> Iterator[None]:
+def _explained(fmt: str, source: str, net: keras.Model) -> Iterator[None]:
     """Quiet converters and runtimes; their failures as one line naming the op and layer."""
     from kerascnn.deploy.convert import explain
     from kerascnn.deploy.runtime import quiet
@@ -100,7 +109,8 @@ def _explained(fmt: str, source: str, net: Any) -> Iterator[None]:
         raise explain(exc, fmt, source, net) from None
 
 
-def _compare(got: Any, reference: Any, fmt: Format, source: str, quantize: str) -> dict[str, Any]:
+def _compare(got: np.ndarray, reference: np.ndarray, fmt: Format, source: str,
+             quantize: str) -> dict[str, Any]:  # fmt: skip
     """The artifact's probabilities against Keras'; float32 ones must match, else an error."""
     import numpy as np
 
@@ -122,7 +132,8 @@ def _compare(got: Any, reference: Any, fmt: Format, source: str, quantize: str) 
     }
 
 
-def _check_first(model: Any, fmt: Format, output: Any, quantize: str, options: dict) -> Path:
+def _check_first(model: ModelSource, fmt: Format, output: str | os.PathLike[str] | None,
+                 quantize: str, options: dict) -> Path:  # fmt: skip
     """Every check that needs no model, in order; the output's before Keras is imported."""
     from kerascnn.deploy.build import random_error, random_weights
 
@@ -140,7 +151,7 @@ def _check_first(model: Any, fmt: Format, output: Any, quantize: str, options: d
     return target
 
 
-def _reference(loaded: Any, photos: Any) -> tuple[Any, bool]:
+def _reference(loaded: LoadedModel, photos: np.ndarray) -> tuple[np.ndarray, bool]:
     """Keras' probabilities on ``photos`` (card's preprocessing); whether to add a softmax."""
     import keras
     import numpy as np
@@ -157,7 +168,8 @@ def _reference(loaded: Any, photos: Any) -> tuple[Any, bool]:
     return probabilities(raw), not is_distribution(raw)
 
 
-def _int8_gate(artifact: Any, loaded: Any, check: Any, accept_loss: bool) -> dict[str, Any]:
+def _int8_gate(artifact: Artifact, loaded: LoadedModel, check: np.ndarray,
+               accept_loss: bool) -> dict[str, Any]:  # fmt: skip
     """The int8 artifact against Keras on the calibration hold-out; under
     ``INT8_AGREEMENT`` top-1 agreement an error with the figures, unless ``accept_loss``."""
     import numpy as np
@@ -177,7 +189,7 @@ def _int8_gate(artifact: Any, loaded: Any, check: Any, accept_loss: bool) -> dic
     return {**facts, "threshold": INT8_AGREEMENT, "accepted_loss": agree < INT8_AGREEMENT}
 
 
-def _class_names(labels: list[str] | None, loaded: Any, outputs: int) -> list[str]:
+def _class_names(labels: list[str] | None, loaded: LoadedModel, outputs: int) -> list[str]:
     names = [str(n) for n in (labels or loaded.classes or range(outputs))]
     if len(names) != outputs:
         raise UserError(
@@ -186,7 +198,8 @@ def _class_names(labels: list[str] | None, loaded: Any, outputs: int) -> list[st
     return names
 
 
-def _calibration_split(found: Any, loaded: Any, size: Any, input_dtype: str) -> tuple[Any, Any]:
+def _calibration_split(found: tuple[Found, str] | None, loaded: LoadedModel,
+                       size: tuple[int, int], input_dtype: str) -> tuple[Any, Any]:  # fmt: skip
     """The calibration pixels and the held-out check pixels (``None, None`` for no int8)."""
     if found is None:
         return None, None
@@ -207,7 +220,7 @@ def _write_sidecars(
 
 
 def export(
-    model: Any,
+    model: ModelSource,
     format: str,
     output: str | os.PathLike[str] | None = None,
     *,
@@ -223,7 +236,7 @@ def export(
     accept_loss: bool = False,
     force: bool = False,
     verify: bool = True,
-    verify_images: list[Any] | None = None,
+    verify_images: list[ImageInput] | None = None,
     **builder_args: Any,
 ) -> ExportResult:
     """Export ``model`` for deployment, checked against Keras, describing itself.
