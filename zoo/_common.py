@@ -34,7 +34,7 @@ class Arguments:
     """A builder's checked ``keras.applications`` arguments."""
 
     model: str
-    shape: tuple[int, int, int]
+    shape: tuple[int, ...]  # (height, width, channels)
     classes: int | None
     include_top: bool
     weights: str | None
