@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from kerascnn.resolve import ModelSource
 
     Report = Callable[[int, int, tuple[int, int], int, float], None]  # octave, n, size, step, loss
-    Compiled = tuple[keras.Model, list[list[int] | None], ascent.GradientFn]  # what _setup keeps
+    Compiled = dict[tuple, tuple[keras.Model, list[list[int] | None], ascent.GradientFn]]
 
 __all__ = ["deep_dream", "dream_layers", "dream_objective", "dreamable_layers", "load_dream_model"]
 
@@ -152,9 +152,7 @@ def _check(octaves: int, octave_scale: float, steps: int, step_size: float,
 
 
 # model -> {settings: (extractor, channels, gradient fn)}, dropped with the model
-_COMPILED: weakref.WeakKeyDictionary[keras.Model, dict[tuple, Compiled]] = (
-    weakref.WeakKeyDictionary()
-)
+_COMPILED: weakref.WeakKeyDictionary[keras.Model, Compiled] = weakref.WeakKeyDictionary()
 
 
 def _setup(model: ModelSource, layers: Mapping[str, float] | None, channels: Channels,

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from kerascnn._typing import Tensor
     from kerascnn.images import ImageInput
 
-    #: Pixels (a batch of RGB in [0, 255]) -> the model's input.
-    Preprocess = Callable[[np.ndarray], np.ndarray]
+    Picture = ImageInput | LoadedImage  # pixels, an image file, or a loaded image
+    Preprocess = Callable[[np.ndarray], np.ndarray]  # a batch of RGB pixels -> the model's input
 
 __all__ = ["PAD", "TILE", "conv_layers", "features", "filters", "gradcam", "gradcam_heatmap"]
 
@@ -135,7 +135,7 @@ def filters(
     return picture
 
 
-def _pixels(image: ImageInput | LoadedImage) -> np.ndarray:
+def _pixels(image: Picture) -> np.ndarray:
     if isinstance(image, LoadedImage):
         return image.pixels
     if isinstance(image, np.ndarray):
@@ -158,14 +158,8 @@ def _model_input(
     return np.asarray(preprocess(batch) if preprocess else batch, np.float32)
 
 
-def features(
-    model: keras.Model,
-    image: ImageInput | LoadedImage,
-    layer: str,
-    max: int = 64,
-    *,
-    preprocess: Preprocess | None = None,
-) -> Image.Image:
+def features(model: keras.Model, image: Picture, layer: str, max: int = 64, *,
+             preprocess: Preprocess | None = None) -> Image.Image:  # fmt: skip
     """The feature maps of ``layer`` for ``image``, each scaled to [0, 255] by its min and max.
 
     Args:
@@ -230,7 +224,7 @@ def _last_feature_layer(model: keras.Model) -> keras.layers.Layer:
 
 def gradcam_heatmap(
     model: keras.Model,
-    image: ImageInput | LoadedImage,
+    image: Picture,
     class_index: int | None = None,
     *,
     layer: str | None = None,
@@ -275,7 +269,7 @@ def gradcam_heatmap(
 
 def gradcam(
     model: keras.Model,
-    image: ImageInput | LoadedImage,
+    image: Picture,
     class_index: int | None = None,
     *,
     layer: str | None = None,

@@ -176,9 +176,7 @@ def _hf_error(exc: Exception, uri: HubURI, filename: str) -> UserError:
 @overload
 def hf_file(uri: HubURI, filename: str, revision: str | None = None) -> Path: ...
 @overload
-def hf_file(
-    uri: HubURI, filename: str, revision: str | None = None, *, missing_ok: bool
-) -> Path | None: ...
+def hf_file(uri: HubURI, filename: str, *, missing_ok: bool) -> Path | None: ...
 def hf_file(
     uri: HubURI, filename: str, revision: str | None = None, *, missing_ok: bool = False
 ) -> Path | None:
