@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from rich.console import Console
+
 __all__ = [
     "FRACTION",
+    "F",
     "POSITIVE",
     "console",
     "data_option",
@@ -25,11 +32,12 @@ __all__ = [
     "tta_option",
 ]
 
+F = TypeVar("F", bound=Callable[..., object])  # a command, as an option decorator returns it
 POSITIVE = click.FloatRange(0, min_open=True)  # learning rates, multipliers
 FRACTION = click.FloatRange(0, 1, max_open=True)  # validation and test splits
 
 
-def console(stderr: bool = False) -> Any:
+def console(stderr: bool = False) -> Console:
     """A rich console; wide when output is not a terminal so tables are not cut."""
     from rich.console import Console
 
@@ -65,7 +73,7 @@ def format_count(n: int | float) -> str:
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 
 
-def report_skipped(skipped: Any) -> None:
+def report_skipped(skipped: Iterable[tuple[str, str]]) -> None:
     """``skipped PATH: REASON`` on stderr for each unreadable image of a folder."""
     for path, reason in skipped:
         click.echo(f"skipped {path}: {reason}", err=True)
@@ -116,7 +124,7 @@ def tta_line(used: str, asked: str | None, default: str = _CARD_DEFAULT) -> str:
     return f"test-time augmentation: {used} ({describe(used)}; {'--tta' if asked else default})"
 
 
-def split_options(fn: Any) -> Any:
+def split_options(fn: F) -> F:
     """``--validation-split``, ``--test-split`` and ``--seed`` of the file-name-hash split."""
     fn = click.option("--seed", default=0, show_default=True, help="Split and shuffle seed.")(fn)
     fn = click.option("--test-split", default=0.0, show_default=True, type=FRACTION,

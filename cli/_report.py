@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from kerascnn.cli._common import console, format_count, json_option
+from kerascnn.cli._common import F, console, format_count, json_option
+
+if TYPE_CHECKING:
+    import keras
+    from rich.table import Table
+
+    from kerascnn.analysis.layer_table import LayerTable
 
 __all__ = ["report_options", "show_report"]
 
@@ -40,7 +46,7 @@ input_size_option = click.option(
 )
 
 
-def report_options(fn: Any) -> Any:
+def report_options(fn: F) -> F:
     """The options of a layer-table command: input size, batch, optimizer, memory, JSON."""
     for option in (json_option, memory_option, optimizer_option, batch_size_option):
         fn = option(fn)
@@ -52,7 +58,7 @@ def show_report(source: str, input_size: tuple[int, int] | None, **options: Any)
     from kerascnn.errors import UserError
     from kerascnn.resolve import is_path, load
 
-    input_shape = None
+    input_shape: tuple[int, ...] | None = None
     if is_path(source):
         loaded = load(source)
         if input_size:
@@ -65,6 +71,7 @@ def show_report(source: str, input_size: tuple[int, int] | None, **options: Any)
         from kerascnn.weights.cards import parse_spec
 
         card = get_model_card(parse_spec(source)[0])  # unknown names fail before Keras loads
+        args: dict[str, Any]
         args = {} if parse_spec(source)[1] else {"weights": None}  # the layers, not the weights
         if input_size:
             args["input_shape"] = (*input_size, (card.input_shape or (0, 0, 3))[-1])
@@ -74,7 +81,7 @@ def show_report(source: str, input_size: tuple[int, int] | None, **options: Any)
 
 
 def _print_report(
-    model: Any,
+    model: keras.Model,
     name: str,
     *,
     title: str,
@@ -128,7 +135,7 @@ def _print_report(
         con.print(f"largest training batch in {memory}: {largest:,}", highlight=False)
 
 
-def _rich_table(table: Any, title: str) -> Any:
+def _rich_table(table: LayerTable, title: str) -> Table:
     """The layer table as a rich ``Table``, totals last."""
     from rich.table import Table
 

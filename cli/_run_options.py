@@ -7,16 +7,21 @@ import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from kerascnn.cli._common import FRACTION, POSITIVE, force_option, image_size_option
+from kerascnn.cli._common import FRACTION, POSITIVE, F, force_option, image_size_option
 from kerascnn.training.backends import STRATEGIES
 from kerascnn.training.config import TrainConfig, config_default
 
 __all__ = ["POSITIVE", "config_from", "engine_options", "report_result", "run_interruptible"]
 
+if TYPE_CHECKING:
+    from kerascnn.training.result import TrainResult
+
+C = TypeVar("C", bound=TrainConfig)
+T = TypeVar("T")
 _CARD = "default: the model card's"
 # flag -> the config field it sets, where the two names differ
 RENAMED = {"lr": "learning_rate"}
@@ -29,7 +34,7 @@ def _default(cls: type[TrainConfig], name: str, help: str) -> dict[str, Any]:
     return {"default": value, "help": help + ".", "show_default": value is not None}
 
 
-def engine_options(cls: type[TrainConfig]) -> Callable[[Any], Any]:
+def engine_options(cls: type[TrainConfig]) -> Callable[[F], F]:
     """The engine's options, defaults from the fields of ``cls`` (a ``TrainConfig``)."""
     d = lambda name, text: _default(cls, name, text)  # noqa: E731
 
@@ -70,7 +75,7 @@ def engine_options(cls: type[TrainConfig]) -> Callable[[Any], Any]:
         force_option,
     ]  # fmt: skip
 
-    def decorate(fn: Any) -> Any:
+    def decorate(fn: F) -> F:
         for option in reversed(options):
             fn = option(fn)
         return fn
@@ -78,7 +83,7 @@ def engine_options(cls: type[TrainConfig]) -> Callable[[Any], Any]:
     return decorate
 
 
-def config_from(cls: type[TrainConfig], options: dict[str, Any]) -> TrainConfig:
+def config_from(cls: type[C], options: dict[str, Any]) -> C:
     """The config of the command's options (popped from ``options``): every field with a flag."""
     from dataclasses import fields
 
@@ -95,7 +100,7 @@ def config_from(cls: type[TrainConfig], options: dict[str, Any]) -> TrainConfig:
     return cls(**values)
 
 
-def report_result(result: Any) -> None:
+def report_result(result: TrainResult) -> None:
     """The run's last lines: the saved model's numbers (the last validation), then the folder."""
     final = result.final
     numbers = ", ".join(f"{k} {v:.4f}" for k, v in sorted(final.items()) if k.startswith("val_"))
@@ -113,7 +118,7 @@ def report_result(result: Any) -> None:
         click.echo(f"run folder: {result.run_dir} ({names})")
 
 
-def run_interruptible(output: Path, fn: Callable[[], Any]) -> Any:
+def run_interruptible(output: Path, fn: Callable[[], T]) -> T:
     """``fn()``; on Ctrl-C, say where the backup is and how to resume, then exit 130."""
     try:
         return fn()

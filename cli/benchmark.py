@@ -6,11 +6,17 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from kerascnn.cli._common import console, force_option, json_option
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
+    from rich.table import Table
+
+    from kerascnn.deploy.bench import BenchRow
 
 __all__ = ["benchmark"]
 
@@ -18,7 +24,7 @@ _COLUMNS = ("format", "status", "size_mb", "top1", "agreement", "max_abs_diff", 
             "images_per_s")  # fmt: skip
 
 
-def _cell(value: Any, kind: str) -> str:
+def _cell(value: float | None, kind: str) -> str:
     if value is None:
         return "-"
     return {
@@ -30,14 +36,15 @@ def _cell(value: Any, kind: str) -> str:
     }[kind]
 
 
-def _table(rows: list[Any], title: str) -> Any:
+def _table(rows: list[BenchRow], title: str) -> Table:
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
-    for name, justify in (("format", "left"), ("status", "left"), ("size MB", "right"),
-                          ("top-1", "right"), ("same top-1 as Keras", "right"),
-                          ("max |Δp|", "right"), ("ms/image (batch 1)", "right"),
-                          ("images/s (batch 64)", "right")):  # fmt: skip
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("format", "left"), ("status", "left"), ("size MB", "right"), ("top-1", "right"),
+        ("same top-1 as Keras", "right"), ("max |Δp|", "right"), ("ms/image (batch 1)", "right"),
+        ("images/s (batch 64)", "right"))  # fmt: skip
+    for name, justify in columns:
         table.add_column(name, justify=justify, overflow="fold")
     for r in rows:
         table.add_row(r.format, r.status, _cell(r.size_mb, "mb"), _cell(r.top1, "pct"),
@@ -46,7 +53,7 @@ def _table(rows: list[Any], title: str) -> Any:
     return table
 
 
-def _csv(rows: list[Any]) -> str:
+def _csv(rows: list[BenchRow]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -115,7 +122,7 @@ def benchmark(
 
     out = console(stderr=as_json)
 
-    def progress(row: Any) -> None:
+    def progress(row: BenchRow) -> None:
         out.print(f"{row.format}: {row.status}", highlight=False, soft_wrap=True)
 
     result = run(model, data, formats=list(formats), progress=progress, **options)

@@ -151,12 +151,8 @@ def dream(
     source = load_image(image, min_side=2)
     if guide is not None:
         load_image(guide, min_side=2)  # a bad guide fails before the model loads
-    kwargs = {
-        "layers": parse_layers(layers) if layers else None,
-        "channels": parse_indices(channels) if channels else None,
-        "guide": guide,
-        "tile_size": tile_size or None,
-    }
+    weights = parse_layers(layers) if layers else None  # malformed ones fail before it too
+    indices = parse_indices(channels) if channels else None
     from kerascnn.interpret.dream import deep_dream, load_dream_model
 
     loaded = load_dream_model(spec, None if preprocessing == "auto" else preprocessing)
@@ -170,7 +166,16 @@ def dream(
     if max_side and max(height, width) > max_side:
         ratio = max_side / max(height, width)
         pixels = resize(pixels, (max(2, round(height * ratio)), max(2, round(width * ratio))))
-    dreamed = deep_dream(loaded, pixels, progress=not quiet(), **kwargs, **ascent)
+    dreamed = deep_dream(
+        loaded,
+        pixels,
+        progress=not quiet(),
+        layers=weights,
+        channels=indices,
+        guide=guide,
+        tile_size=tile_size or None,
+        **ascent,
+    )
     if dreamed.shape[:2] != (height, width):  # put the dream's detail on the full-size input
         dreamed = source.pixels + resize(dreamed - pixels, (height, width))
     save_image(output, dreamed, source.alpha)

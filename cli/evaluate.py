@@ -72,7 +72,7 @@ def evaluate(model_or_file: str, data: str, split: str, as_json: bool, **options
     report_skipped(report.skipped)
     names, theirs = report.class_names, report.model_class_names
     if report.mapped_by_index:
-        pairs = _shorten([f"{t} -> {n}" for t, n in zip(theirs, names, strict=True)])
+        pairs = _shorten([f"{t} -> {n}" for t, n in zip(theirs, names, strict=True)])  # type: ignore[arg-type]  # noqa: E501 (mapped: the model's names are known)
         out.print(escape(f"classes paired by position (--map-by-index), not by name: {pairs}"))
     elif len(report.folder_class_names) < len(names):
         present = report.folder_class_names

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,6 +18,9 @@ from kerascnn.cli._common import (
 from kerascnn.deploy.formats import FORMATS, INPUT_DTYPES, LAYOUTS, QUANTIZE
 from kerascnn.preprocessing import PREPROCESSING
 
+if TYPE_CHECKING:
+    from kerascnn.deploy.exporter import ExportResult
+
 __all__ = ["export"]
 
 
@@ -25,7 +28,7 @@ def _megabytes(size: int) -> str:
     return f"{size / 1e6:.1f} MB" if size >= 1e5 else f"{size / 1e3:.1f} kB"
 
 
-def _report(result: Any) -> None:
+def _report(result: ExportResult) -> None:
     """What was written, what the artifact takes and gives, and the measured difference."""
     meta = result.metadata
     h, w = meta["input_size"]
@@ -88,7 +91,7 @@ def _report_tta(result: Any) -> None:
 
 
 def _triton(
-    model: str, names: Any, verify: bool, as_json: bool, options: dict, extra: dict
+    model: str, names: list[str] | None, verify: bool, as_json: bool, options: dict, extra: dict
 ) -> None:
     """``--format triton-repo``: the ONNX export laid out as a Triton model repository."""
     from kerascnn.deploy.triton import export_repository
@@ -191,6 +194,7 @@ def export(model: str, fmt: str, weights: str | None, labels: str | None, **opti
         if not path.is_file():
             raise UserError(f"{path}: no such file; --labels takes a text file, one class a line")
         names = [line for line in path.read_text(encoding="utf-8").splitlines() if line]
+    builder_args: dict[str, Any]
     builder_args = {} if weights is None else {"weights": None if weights == "none" else weights}
     if fmt == "triton-repo":
         return _triton(model, names, verify, as_json, options, builder_args)

@@ -32,7 +32,7 @@ def _classes(value: str) -> int | str:
     return int(value)
 
 
-def _default(name: str) -> Any:
+def _default(name: str) -> object:
     return config_default(FinetuneConfig, name)
 
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
+from kerascnn.cli._common import F
 from kerascnn.cli.main import LazyGroup
+
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
+    from PIL import Image
 
 __all__ = ["visualize"]
 
@@ -21,7 +28,9 @@ def visualize() -> None:
     """Pictures of a network: its filters, feature maps and Grad-CAM heatmaps (PNG)."""
 
 
-def _resolve(spec: str, output: str, force: bool) -> tuple[Any, Any]:
+def _resolve(
+    spec: str, output: str, force: bool
+) -> tuple[keras.Model, Callable[[np.ndarray], np.ndarray] | None]:
     """Check ``output``, then load the model and its preprocessing (None for raw pixels)."""
     from kerascnn.images import check_image_target
     from kerascnn.resolve import load
@@ -31,7 +40,7 @@ def _resolve(spec: str, output: str, force: bool) -> tuple[Any, Any]:
     return loaded.model, (None if loaded.preprocessing == "none" else loaded.preprocess)
 
 
-def _save(picture: Any, output: str) -> None:
+def _save(picture: Image.Image, output: str) -> None:
     from kerascnn.canvas import save_picture
     from kerascnn.cli._common import console
 
@@ -40,10 +49,10 @@ def _save(picture: Any, output: str) -> None:
     console(stderr=True).print(f"wrote {path} ({size}, {picture.info['layer']})", highlight=False)
 
 
-def _picture_options(default: str, what: str | None = None) -> Any:
+def _picture_options(default: str, what: str | None = None) -> Callable[[F], F]:
     """``-o/--output`` and ``--force`` (and ``--max N`` of ``what``), shared by the commands."""
 
-    def decorate(fn: Any) -> Any:
+    def decorate(fn: F) -> F:
         help_max = f"At most this many {what}."
         if what:
             fn = click.option("--max", "limit", type=click.IntRange(min=1), default=64,

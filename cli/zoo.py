@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from kerascnn.cli._common import console, format_count, json_option
 from kerascnn.cli._report import report_options, show_report
 from kerascnn.cli.main import LazyGroup
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
 
 __all__ = ["zoo"]
 
@@ -36,7 +39,7 @@ def list_(pattern: str, as_json: bool) -> None:
     from kerascnn.weights.cache import cached_path
 
     cards = [get_model_card(name) for name in list_models(pattern)]
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": card.name,
             "params": card.params,
@@ -53,7 +56,12 @@ def list_(pattern: str, as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(title="kerascnn zoo")
-    for col, justify in (("model", "left"), ("params", "right"), ("input", "right")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("model", "left"),
+        ("params", "right"),
+        ("input", "right"),
+    )
+    for col, justify in columns:
         table.add_column(col, justify=justify)
     table.add_column("weights (✓ cached)")
     table.add_column("source")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 __all__ = ["push"]
@@ -30,9 +32,7 @@ __all__ = ["push"]
 @click.option("--message", "-m", help="Commit message / version notes.")
 @click.option("--allow-random", is_flag=True, help="Share a model with random (untrained) weights.")
 @click.option("--force", is_flag=True, help="Overwrite a preset of another architecture.")
-def push(
-    source: str, uri: str, local_dir: str | None, upload: bool | None, **options: object
-) -> None:
+def push(source: str, uri: str, local_dir: str | None, upload: bool | None, **options: Any) -> None:
     """Write SOURCE as a preset and upload it to URI.
 
     SOURCE is a zoo spec (gesture_cnn:sign-digits), a run folder, a .keras file or a preset;

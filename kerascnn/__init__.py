@@ -16,7 +16,10 @@ import importlib
 import importlib.abc
 import importlib.util
 import sys
-from typing import Any
+from collections.abc import Callable, Sequence
+from importlib.machinery import ModuleSpec
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from kerascnn._version import __version__
 from kerascnn.errors import UnknownModelError, UserError, WeightsUnavailableError, deprecated
@@ -28,6 +31,26 @@ from kerascnn.registry import (
     list_models,
     register_model,
 )
+
+if TYPE_CHECKING:  # what the lazy names below are (type checkers only)
+    from kerascnn.deploy.bench import BenchmarkResult as BenchmarkResult
+    from kerascnn.deploy.bench import benchmark as benchmark
+    from kerascnn.deploy.exporter import ExportResult as ExportResult
+    from kerascnn.deploy.exporter import export as export
+    from kerascnn.deploy.server import serve as serve
+    from kerascnn.interpret.dream import deep_dream as deep_dream
+    from kerascnn.probabilities import Prediction as Prediction
+    from kerascnn.publish import PushResult as PushResult
+    from kerascnn.publish import push as push
+    from kerascnn.resolve import LoadedModel as LoadedModel
+    from kerascnn.resolve import load as load
+    from kerascnn.training.config import FinetuneConfig as FinetuneConfig
+    from kerascnn.training.config import TrainConfig as TrainConfig
+    from kerascnn.training.engine import fit as fit
+    from kerascnn.training.evaluate import evaluate as evaluate
+    from kerascnn.training.result import EvalResult as EvalResult
+    from kerascnn.training.result import TrainResult as TrainResult
+    from kerascnn.transfer.recipe import finetune as finetune
 
 # Names loaded on first attribute access (PEP 562), so ``import kerascnn`` stays light.
 _LAZY = {
@@ -92,7 +115,7 @@ class _FunctionOfModule:
     """``kerascnn.evaluate``: the function, whose other attributes are those of the module
     ``kerascnn.evaluate`` was before 0.2 (``kerascnn.evaluate.evaluate``), deprecated."""
 
-    def __init__(self, function: Any, module: Any, name: str) -> None:
+    def __init__(self, function: Callable[..., object], module: ModuleType, name: str) -> None:
         self._module, self._name = module, name  # first: __getattr__ reads them
         functools.update_wrapper(self, function)
 
@@ -111,7 +134,9 @@ class _RegisterLayersWithKeras(importlib.abc.MetaPathFinder):
     zoo's custom layers load with plain ``keras.saving.load_model`` after ``import kerascnn``,
     while ``import kerascnn`` alone still imports neither Keras nor TensorFlow."""
 
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+    def find_spec(
+        self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
         if name != "keras":
             return None
         sys.meta_path.remove(self)
@@ -119,7 +144,7 @@ class _RegisterLayersWithKeras(importlib.abc.MetaPathFinder):
         if spec is not None and spec.loader is not None:
             run = spec.loader.exec_module
 
-            def exec_module(module: Any) -> None:
+            def exec_module(module: ModuleType) -> None:
                 run(module)
                 importlib.import_module("kerascnn.layers")
 
@@ -131,17 +156,19 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """``import kerascnn.weights.load`` (moved to ``kerascnn.builder`` in 0.2): a module that
     forwards to the new one, with a deprecation warning."""
 
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+    def find_spec(
+        self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
         if name not in _MOVED_MODULES:
             return None
         return importlib.util.spec_from_loader(name, self)
 
-    def exec_module(self, module: Any) -> None:
+    def exec_module(self, module: ModuleType) -> None:
         new = _MOVED_MODULES[module.__name__]
         deprecated(f"the module {module.__name__}", new, stacklevel=2)
         target = importlib.import_module(new)
-        module.__getattr__ = lambda attribute: getattr(target, attribute)
-        module.__all__ = list(getattr(target, "__all__", ()))
+        module.__getattr__ = lambda attribute: getattr(target, attribute)  # type: ignore[method-assign]
+        module.__all__ = list(getattr(target, "__all__", ()))  # type: ignore[attr-defined]
 
 
 if not any(isinstance(f, _MovedModules) for f in sys.meta_path):
@@ -161,7 +188,7 @@ def __getattr__(name: str):
     if target is None:
         raise AttributeError(f"module 'kerascnn' has no attribute {name!r}")
     module_name, _, attr = target.partition(":")
-    value = importlib.import_module(module_name)
+    value: Any = importlib.import_module(module_name)  # then the attribute: any object
     if attr:
         value = getattr(value, attr)
     if name == "evaluate":  # a module before 0.2

@@ -8,12 +8,15 @@ through :mod:`kerascnn.registry`, which never imports it back."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kerascnn.errors import UserError
 from kerascnn.registry import get_model_card
 from kerascnn.weights import cache, convert
 from kerascnn.weights.cards import WeightCard
+
+if TYPE_CHECKING:
+    import keras
 
 __all__ = ["load_file", "load_into", "pick_variant", "resolve_classes"]
 
@@ -30,7 +33,9 @@ def _no_head_error(card: WeightCard) -> UserError:
     return UserError(f"{card.spec} holds no classifier; build with include_top=False{alt}")
 
 
-def resolve_classes(name: str, weights: Any, include_top: bool, classes: Any) -> Any:
+def resolve_classes(
+    name: str, weights: str | None, include_top: bool, classes: int | None
+) -> int | None:
     """The ``classes`` a builder should use: the weights' classes, else the model's default.
 
     Args:
@@ -67,7 +72,7 @@ def pick_variant(name: str, variant: str, include_top: bool) -> WeightCard:
     return card
 
 
-def load_file(model: Any, path: str | Path, fmt: str | None = None) -> Any:
+def load_file(model: keras.Model, path: str | Path, fmt: str | None = None) -> keras.Model:
     """Load a weights file of format ``fmt`` (guessed from the suffix when None)."""
     path = Path(path)
     if fmt is None:
@@ -92,7 +97,9 @@ def load_file(model: Any, path: str | Path, fmt: str | None = None) -> Any:
     return model
 
 
-def load_into(model: Any, name: str, weights: str, *, progress: bool | None = None) -> Any:
+def load_into(
+    model: keras.Model, name: str, weights: str, *, progress: bool | None = None
+) -> keras.Model:
     """Load ``weights`` into ``model``, a zoo model ``name``; return the model.
 
     Args:

@@ -14,7 +14,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
@@ -43,9 +43,11 @@ BACKGROUND = (48, 48, 48)
 FOREGROUND = (255, 255, 255)
 
 Box = tuple[int, int, int, int]
+#: A font as Pillow loads it: FreeType's, or the bitmap one when Pillow lacks FreeType.
+Face: TypeAlias = "ImageFont.FreeTypeFont | ImageFont.ImageFont"
 
 
-def font(size: int = FONT_SIZE) -> Any:
+def font(size: int = FONT_SIZE) -> Face:
     """Pillow's bundled font at ``size`` pixels (its small bitmap font without FreeType)."""
     try:
         return ImageFont.load_default(size=size)
@@ -53,12 +55,12 @@ def font(size: int = FONT_SIZE) -> Any:
         return ImageFont.load_default()
 
 
-def line_step(face: Any) -> int:
+def line_step(face: Face) -> int:
     """The distance between two lines of text in ``face``."""
-    return face.getbbox("Ag")[3] + 4
+    return int(face.getbbox("Ag")[3]) + 4  # whole pixels (a FreeType box is int here anyway)
 
 
-def wrap(text: str, face: Any, width: int) -> list[str]:
+def wrap(text: str, face: Face, width: int) -> list[str]:
     """``text`` broken at spaces into lines at most ``width`` pixels wide (a longer word
     gets a line of its own)."""
     lines: list[str] = []
@@ -98,7 +100,7 @@ def _rgb(tile: np.ndarray) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(tile), 0, 255).astype(np.uint8), "RGB")
 
 
-def _text(draw: Any, xy: tuple[int, int], lines: list[str], face: Any) -> Box:
+def _text(draw: ImageDraw.ImageDraw, xy: tuple[int, int], lines: list[str], face: Face) -> Box:
     """Draw lines from ``xy`` down; return the box they cover."""
     x, y = xy
     step = line_step(face)

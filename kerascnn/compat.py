@@ -6,7 +6,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
+    # Keras' reduce_per_replica(values, strategy, reduction): a structure of values in and out
+    ReduceFn = Callable[[object, tf.distribute.Strategy, str], object]
+
+    class Node(Protocol):
+        """A call of a layer in a graph (``keras.src.ops.node.Node``)."""
+
+        output_tensors: list[keras.KerasTensor]
+
 
 __all__ = [
     "ENTRIES",
@@ -50,7 +63,7 @@ ENTRIES: dict[str, str] = {
 }
 
 
-def _require(obj: Any, name: str) -> Any:
+def _require(obj: object, name: str) -> Any:
     """``obj.<name>``, or an ``AttributeError`` naming the entry when Keras dropped it."""
     if not hasattr(obj, name):
         import keras
@@ -70,44 +83,46 @@ def tf_trainer() -> ModuleType:
     return trainer
 
 
-def reduce_per_replica() -> Callable[[Any, Any, str], Any]:
+def reduce_per_replica() -> ReduceFn:
     """Keras' current ``reduce_per_replica`` (the one ``fit`` calls for every step)."""
     return _require(tf_trainer(), "reduce_per_replica")
 
 
-def set_reduce_per_replica(fn: Callable[[Any, Any, str], Any]) -> None:
+def set_reduce_per_replica(fn: ReduceFn) -> None:
     """Make ``fit`` reduce per-replica values with ``fn`` (a module-global patch)."""
     reduce_per_replica()  # fails loudly if Keras renamed it
-    tf_trainer().reduce_per_replica = fn
+    tf_trainer().reduce_per_replica = fn  # type: ignore[attr-defined]  # a module global
 
 
-def is_multi_worker(strategy: Any) -> bool:
+def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
     """Whether Keras treats ``strategy`` as a multi-worker collective all-reduce one."""
     return bool(_require(tf_trainer(), "_collective_all_reduce_multi_worker")(strategy))
 
 
-def is_per_replica(value: Any) -> bool:
+def is_per_replica(value: object) -> bool:
     """Whether ``value`` is a ``PerReplica`` (or mirrored) distributed value."""
     return bool(_require(tf_trainer(), "_is_per_replica_instance")(value))
 
 
-def symbolic_build(model: Any, data_batch: Any) -> None:
+def symbolic_build(model: keras.Model, data_batch: object) -> None:
     """Build ``model``'s weights, loss, metrics and optimizer variables from ``data_batch``."""
     _require(model, "_symbolic_build")(data_batch=data_batch)
 
 
-def skip_symbolic_build(model: Any) -> None:
+def skip_symbolic_build(model: keras.Model) -> None:
     """Stop ``fit``/``evaluate`` from building ``model`` again from their own iterator."""
     _require(model, "_maybe_symbolic_build")
     model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
 
 
-def should_save_on_batch(callback: Any, batch: int) -> bool:
+def should_save_on_batch(callback: keras.callbacks.BackupAndRestore, batch: int) -> bool:
     """``BackupAndRestore``'s own ``save_freq`` test for the end of ``batch`` (counts it)."""
     return bool(_require(callback, "_should_save_on_batch")(batch))
 
 
-def reset_backup_counts(callback: Any, *, batches_since_save: bool = True) -> None:
+def reset_backup_counts(
+    callback: keras.callbacks.BackupAndRestore, *, batches_since_save: bool = True
+) -> None:
     """Reset a ``BackupAndRestore``'s batch counters (a new epoch, or a new ``fit``)."""
     _require(callback, "_last_batch_seen")
     callback._last_batch_seen = 0
@@ -116,36 +131,40 @@ def reset_backup_counts(callback: Any, *, batches_since_save: bool = True) -> No
         callback._batches_seen_since_last_saving = 0
 
 
-def sequential_graph(model: Any) -> Any:
+def sequential_graph(model: keras.Sequential) -> keras.Model | None:
     """The functional model behind a built ``Sequential`` (``None`` if it has no input)."""
     return _require(model, "_functional")
 
 
-def is_graph_model(model: Any) -> bool:
+def is_graph_model(model: object) -> bool:
     """Whether ``model`` is a graph of layers (functional) that can be walked."""
     return hasattr(model, "_run_through_graph") and hasattr(model, "_nodes_by_depth")
 
 
-def standardize_inputs(model: Any, inputs: Any) -> Any:
+def standardize_inputs(model: keras.Model, inputs: object) -> object:
     """``inputs`` in the structure ``model``'s graph expects."""
     return model._standardize_inputs(inputs) if hasattr(model, "_standardize_inputs") else inputs
 
 
-def run_through_graph(model: Any, inputs: Any, operation_fn: Callable[[Any], Any]) -> Any:
+def run_through_graph(
+    model: keras.Model,
+    inputs: object,
+    operation_fn: Callable[[keras.Operation], Callable[..., object]],
+) -> object:
     """Run ``model``'s graph on ``inputs``, calling ``operation_fn(layer)(*args, **kwargs)``."""
     return _require(model, "_run_through_graph")(inputs, operation_fn=operation_fn)
 
 
-def history_operation(tensor: Any) -> Any:
+def history_operation(tensor: keras.KerasTensor) -> keras.Operation:
     """The layer (operation) that produced a symbolic ``tensor``, e.g. its ``InputLayer``."""
     return _require(tensor, "_keras_history").operation
 
 
-def flatten_layers(model: Any) -> Iterable[Any]:
+def flatten_layers(model: keras.Model) -> Iterable[keras.layers.Layer]:
     """``model`` and every layer inside it, nested models included."""
     return _require(model, "_flatten_layers")()
 
 
-def inbound_nodes(layer: Any) -> list[Any]:
+def inbound_nodes(layer: keras.Operation) -> list[Node]:
     """The nodes where ``layer`` is called (one per call, in any graph)."""
     return list(_require(layer, "_inbound_nodes"))

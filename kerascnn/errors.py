@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, MutableMapping
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 __all__ = [
     "KerascnnDeprecationWarning",
@@ -60,8 +62,8 @@ def deprecated(old: str, new: str, stacklevel: int = 3) -> None:
 
 
 def renamed_argument(
-    function: str, old: str, value: Any, kwargs: MutableMapping[str, Any], new: str = "model"
-) -> Any:
+    function: str, old: str, value: T, kwargs: MutableMapping[str, Any], new: str = "model"
+) -> T:
     """``value``, or the argument given under its old keyword ``old`` (taken out of ``kwargs``,
     with a deprecation warning); a ``TypeError`` when neither or both are given.
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypeAlias
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -22,6 +23,9 @@ __all__ = [
     "resize",
     "save_image",
 ]
+
+#: An image for :func:`prepare_images`: a file path, or an HxWx3 array of RGB pixels.
+ImageInput: TypeAlias = "str | os.PathLike[str] | np.ndarray"
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
@@ -57,6 +61,7 @@ def load_image(
         raise UserError(f"{path}: {what}; give an image file (JPEG, PNG, BMP, WebP)")
     if path.stat().st_size == 0:
         raise UserError(f"{path}: the file is empty, not an image; give a complete image file")
+    img: Image.Image
     try:
         with Image.open(path) as img:
             img.load()
@@ -87,7 +92,9 @@ def load_image(
     if size is not None:
         pixels = resize(pixels, size)
         if alpha is not None:
-            alpha = np.asarray(Image.fromarray(alpha).resize((size[1], size[0]), Image.BILINEAR))
+            alpha = np.asarray(
+                Image.fromarray(alpha).resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            )
     return LoadedImage(np.ascontiguousarray(pixels), alpha, path)
 
 
@@ -96,7 +103,7 @@ def resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     channels = [
         np.asarray(
             Image.fromarray(np.asarray(pixels[..., c], np.float32), mode="F").resize(
-                (int(size[1]), int(size[0])), Image.BILINEAR
+                (int(size[1]), int(size[0])), Image.Resampling.BILINEAR
             )
         )
         for c in range(pixels.shape[-1])
@@ -113,7 +120,9 @@ def center_crop(pixels: np.ndarray, size: tuple[int, int], crop: float) -> np.nd
     return pixels[top : top + ch, left : left + cw]
 
 
-def prepare_images(images: Any, size: tuple[int, int], crop: float | None = None) -> tuple:
+def prepare_images(
+    images: ImageInput | Sequence[ImageInput], size: tuple[int, int], crop: float | None = None
+) -> tuple[list[str], np.ndarray]:
     """Read image files (or take HxWx3 arrays) as ``(names, batch of RGB pixels at size)``.
 
     Args:

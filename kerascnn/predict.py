@@ -6,10 +6,22 @@ without TensorFlow or Keras). Cheap to import: NumPy and Keras load on first cal
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerascnn.errors import UserError, deprecated
 from kerascnn.probabilities import Prediction
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Sequence
+
+    import numpy as np
+
+    from kerascnn.images import ImageInput
+    from kerascnn.resolve import ModelSource
+
+    Images = ImageInput | Sequence[ImageInput]
+    Probabilities = tuple[list[str] | None, np.ndarray, str]  # names, N x classes, TTA
 
 __all__ = ["Prediction", "classify", "predict"]
 
@@ -31,9 +43,9 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(_MOVED[name]), new)
 
 
-def _keras_probabilities(
-    model: Any, images: Any, preprocessing: Any, batch_size: int, tta: str | None
-) -> tuple:
+def _keras_probabilities(model: ModelSource, images: Images, preprocessing: str | None,
+                         batch_size: int,
+                         tta: str | None) -> Probabilities:  # fmt: skip
     from kerascnn import tta as test_time
     from kerascnn.images import prepare_images
     from kerascnn.probabilities import probabilities
@@ -45,7 +57,7 @@ def _keras_probabilities(
             f"{loaded.source} has no published weights; predict with NAME:VARIANT, "
             "a .keras file or a run folder"
         )
-    tta = test_time.resolve(tta, loaded.weights_card and loaded.weights_card.tta)
+    tta = test_time.resolve(tta, loaded.weights_card.tta if loaded.weights_card else None)
     _, batch = prepare_images(images, loaded.input_size, loaded.crop)
 
     def run(x: Any) -> Any:
@@ -55,8 +67,12 @@ def _keras_probabilities(
 
 
 def _artifact_probabilities(
-    model: Any, images: Any, preprocessing: Any, batch_size: int, tta: str | None
-) -> tuple:
+    model: str | os.PathLike[str],
+    images: Images,
+    preprocessing: str | None,
+    batch_size: int,
+    tta: str | None,
+) -> Probabilities:
     """An artifact's probabilities; one exported with ``tta`` computes its views itself (its
     facts' ``tta``), else ``tta`` runs it on the views of the images."""
     import numpy as np
@@ -91,8 +107,8 @@ def _artifact_probabilities(
 
 
 def predict(
-    model: Any,
-    images: Any,
+    model: ModelSource,
+    images: Images,
     top: int = 5,
     *,
     classes: list[str] | None = None,

@@ -7,9 +7,15 @@ the CLI's choices and ``--help`` read :data:`PREPROCESSING`. Cheap to import (no
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kerascnn.errors import UserError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import ArrayLike
+
+    from kerascnn.layers.preprocessing import PixelAffine
 
 __all__ = ["PREPROCESSING", "Preprocessing", "get_preprocessing", "preprocess"]
 
@@ -25,10 +31,10 @@ class Preprocessing:
     name: str
     description: str
     bgr: bool = False
-    scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
-    offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    scale: tuple[float, ...] = (1.0, 1.0, 1.0)  # per channel (R, G, B)
+    offset: tuple[float, ...] = (0.0, 0.0, 0.0)
 
-    def __call__(self, pixels: Any) -> Any:
+    def __call__(self, pixels: ArrayLike) -> np.ndarray:
         """RGB pixels in [0, 255] (NumPy, ``...x3``) -> float32 model input."""
         import numpy as np
 
@@ -37,9 +43,10 @@ class Preprocessing:
             return x
         if self.bgr:
             x = x[..., ::-1]
-        return (x * np.float32(self.scale) + np.float32(self.offset)).astype(np.float32)
+        scale, offset = np.asarray(self.scale, np.float32), np.asarray(self.offset, np.float32)
+        return (x * scale + offset).astype(np.float32)
 
-    def layer(self, name: str | None = None) -> Any:
+    def layer(self, name: str | None = None) -> PixelAffine:
         """The same mapping as a Keras layer (saved with the model, exported with it)."""
         from kerascnn.layers.preprocessing import PixelAffine
 
@@ -81,6 +88,6 @@ def get_preprocessing(name: str) -> Preprocessing:
     return PREPROCESSING[name]
 
 
-def preprocess(pixels: Any, mode: str) -> Any:
+def preprocess(pixels: ArrayLike, mode: str) -> np.ndarray:
     """RGB pixels in [0, 255] -> model input under preprocessing ``mode``."""
     return get_preprocessing(mode)(pixels)

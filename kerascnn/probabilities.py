@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import ArrayLike
 
 __all__ = ["Prediction", "is_distribution", "probabilities", "top_predictions"]
 
@@ -26,26 +30,30 @@ class Prediction:
         return asdict(self)
 
 
-def is_distribution(outputs: Any) -> bool:
+def is_distribution(outputs: ArrayLike) -> bool:
     """Whether a batch of outputs are probabilities already (non-negative rows summing to 1)."""
     import numpy as np
 
-    outputs = np.asarray(outputs, np.float64).reshape(len(outputs), -1)
+    array = np.asarray(outputs, np.float64)
+    outputs = array.reshape(len(array), -1)
     return bool(outputs.min() >= 0 and np.allclose(outputs.sum(axis=1), 1.0, atol=1e-3))
 
 
-def probabilities(outputs: Any) -> Any:
+def probabilities(outputs: ArrayLike) -> np.ndarray:
     """A batch of outputs as probabilities: logits (not already a distribution) get a softmax."""
     import numpy as np
 
-    outputs = np.asarray(outputs, np.float64).reshape(len(outputs), -1)
+    array = np.asarray(outputs, np.float64)
+    outputs = array.reshape(len(array), -1)
     if is_distribution(outputs):
         return outputs
     shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
-def top_predictions(probs: Any, names: Sequence[str] | None, top: int) -> list[list[Prediction]]:
+def top_predictions(
+    probs: ArrayLike, names: Sequence[str] | None, top: int
+) -> list[list[Prediction]]:
     """Each row's ``top`` classes, most probable first (ties: the lower index first).
 
     Args:

@@ -10,11 +10,14 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerascnn.errors import UserError, renamed_argument
 from kerascnn.weights.hub import HubURI, hf_file, parse_uri, require
 from kerascnn.weights.preset import METADATA_FILE, write_preset
+
+if TYPE_CHECKING:
+    from kerascnn.resolve import LoadedModel, ModelSource
 
 __all__ = ["PushResult", "held_out_accuracy", "push"]
 
@@ -29,7 +32,7 @@ class PushResult:
     uploaded_to: str | None
 
 
-def _from_history(loaded: Any) -> dict[str, Any] | None:
+def _from_history(loaded: LoadedModel) -> dict[str, Any] | None:
     """The saved model's last validation accuracy, as the run logged it."""
     history = loaded.path.parent / "history.csv" if loaded.path is not None else None
     if history is None or not history.is_file():
@@ -48,7 +51,9 @@ def _from_history(loaded: Any) -> dict[str, Any] | None:
     }
 
 
-def held_out_accuracy(loaded: Any, data: str | os.PathLike[str] | None = None) -> dict | None:
+def held_out_accuracy(
+    loaded: LoadedModel, data: str | os.PathLike[str] | None = None
+) -> dict[str, Any] | None:
     """The accuracy to publish: measured now on ``data``'s held-out split (test, else
     validation) when given, or on the run's own data folder when it has a test split and is
     still there; else the preset's, the weight card's or the run's last validation."""
@@ -178,7 +183,7 @@ def _kaggle_upload(uri: HubURI, folder: Path, meta: dict, options: dict[str, Any
 
 
 def push(
-    model: Any = None,
+    model: ModelSource | None = None,
     uri: str | None = None,
     *,
     local_dir: str | os.PathLike[str] | None = None,
@@ -201,6 +206,7 @@ def push(
 
     model = renamed_argument("kerascnn.push", "source", model, options)
     uri = renamed_argument("kerascnn.push", "uri", uri, {}, "uri")
+    assert uri is not None  # renamed_argument refuses None
     target = parse_uri(uri)
     if target.scheme not in ("hf", "kaggle"):
         raise UserError(f"{uri}: cannot push to {target.scheme}://; push to hf:// or kaggle://")

@@ -14,12 +14,20 @@ import importlib
 import inspect
 import json
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import metadata, resources
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar, overload
 
 from kerascnn.errors import UnknownModelError, UserError
 from kerascnn.weights.cards import ModelCard, parse_spec
+
+if TYPE_CHECKING:
+    import keras
+
+    #: A model builder: ``keras.applications``-style keyword arguments -> a new model.
+    Builder = Callable[..., keras.Model]
+
+B = TypeVar("B", bound="Builder")
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -33,7 +41,7 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "kerascnn.models"
 
-_registered: dict[str, Callable[..., Any]] = {}
+_registered: dict[str, Builder] = {}
 _registered_cards: dict[str, ModelCard] = {}
 
 
@@ -69,9 +77,15 @@ def _taken(name: str) -> bool:
     return name in _registered or name in _zoo_cards() or name in _plugin_entry_points()
 
 
+@overload
+def register_model(name: B, *, card: Mapping[str, object] | None = None) -> B: ...
+@overload
 def register_model(
-    name: str | Callable[..., Any] | None = None, *, card: dict[str, Any] | None = None
-) -> Any:
+    name: str | None = None, *, card: Mapping[str, object] | None = None
+) -> Callable[[B], B]: ...
+def register_model(
+    name: str | Builder | None = None, *, card: Mapping[str, object] | None = None
+) -> Builder | Callable[[B], B]:
     """Register a model builder under ``name`` (default: the function's name).
 
     Use as ``@register_model``, ``@register_model("my_net")`` or
@@ -81,7 +95,7 @@ def register_model(
     A name that is already registered is rejected with ``ValueError``.
     """
 
-    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def decorator(fn: B) -> B:
         key = name if isinstance(name, str) else fn.__name__
         if not key.isidentifier():
             raise ValueError(f"model names must be Python identifiers, got {key!r}")
@@ -121,7 +135,7 @@ def get_model_card(name: str) -> ModelCard:
     raise _unknown(name)
 
 
-def get_model_builder(name: str) -> Callable[..., Any]:
+def get_model_builder(name: str) -> Builder:
     """The builder function of model ``name`` (imports its module on first use)."""
     if name in _registered:
         return _registered[name]
@@ -141,7 +155,7 @@ def get_model_builder(name: str) -> Callable[..., Any]:
     return builder
 
 
-def create_model(name: str, **kwargs: Any) -> Any:
+def create_model(name: str, **kwargs: object) -> keras.Model:
     """Build model ``name``: ``create_model("vgg16", weights=None, classes=10)``.
 
     ``name`` may carry a weight variant, ``"vgg16:imagenet"``, as a shorthand
@@ -171,7 +185,7 @@ def create_model(name: str, **kwargs: Any) -> Any:
     return check_builder_args(name, kwargs)(**kwargs)
 
 
-def check_builder_args(name: str, kwargs: dict[str, Any]) -> Callable[..., Any]:
+def check_builder_args(name: str, kwargs: Mapping[str, object]) -> Builder:
     """The builder of ``name``, after checking that it takes every key of ``kwargs``."""
     builder = get_model_builder(name)
     params = inspect.signature(builder).parameters

@@ -9,15 +9,23 @@ import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from kerascnn.errors import UserError, deprecated, renamed_argument
 from kerascnn.saved import MODEL_SUFFIXES
 from kerascnn.weights.cards import ModelCard, WeightCard
 
-__all__ = ["RUN_MODEL_FILES", "LoadedModel", "is_path", "load"]
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
+    from numpy.typing import ArrayLike
+
+__all__ = ["RUN_MODEL_FILES", "LoadedModel", "ModelSource", "is_path", "load"]
 
 RUN_MODEL_FILES = ("model.keras", "best.keras")  # what a run folder resolves to, in order
+#: What :func:`load`, and every function that takes a model, accepts: a zoo spec, a path (a
+#: ``.keras`` file, run folder or preset), a preset URI, a ``keras.Model`` or a LoadedModel.
+ModelSource: TypeAlias = "str | os.PathLike[str] | keras.Model | LoadedModel"
 
 
 @dataclass
@@ -37,7 +45,7 @@ class LoadedModel:
         preset: a preset's ``metadata.json`` (``kerascnn.weights.preset``), or None.
     """
 
-    model: Any
+    model: keras.Model
     source: str
     weights_card: WeightCard | None = None
     architecture_card: ModelCard | None = None
@@ -75,14 +83,14 @@ class LoadedModel:
             shape = fallback.input_shape[:2]
         return int(shape[0]), int(shape[1])
 
-    def preprocess(self, pixels: Any) -> Any:
+    def preprocess(self, pixels: ArrayLike) -> np.ndarray:
         """RGB pixels in [0, 255] -> this model's input."""
         from kerascnn.preprocessing import preprocess
 
         return preprocess(pixels, self.preprocessing)
 
 
-def is_path(source: Any) -> bool:
+def is_path(source: object) -> bool:
     """Whether ``source`` names a file or folder (existing, or a model file name), not a spec."""
     if not isinstance(source, str | os.PathLike):
         return False
@@ -169,7 +177,9 @@ def _from_spec(spec: str, preprocessing: str | None, builder_args: dict[str, Any
     return LoadedModel(model, spec, card, model_card, classes, mode, card.crop, split)
 
 
-def _old_default_weights(model: Any, default_weights: Any, builder_args: dict[str, Any]) -> None:
+def _old_default_weights(
+    model: object, default_weights: bool | None, builder_args: dict[str, Any]
+) -> None:
     """``load(default_weights=...)``, deprecated: ``builder_args`` updated (``False`` for a bare
     name: ``weights=None``)."""
     if default_weights is not None:
@@ -184,7 +194,7 @@ def _old_default_weights(model: Any, default_weights: Any, builder_args: dict[st
 
 
 def load(
-    model: Any = None,
+    model: ModelSource | None = None,
     *,
     preprocessing: str | None = None,
     default_weights: bool | None = None,

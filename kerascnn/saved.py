@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerascnn import atomic
 from kerascnn.errors import UserError
 from kerascnn.preprocessing import get_preprocessing
+
+if TYPE_CHECKING:
+    import keras
 
 __all__ = ["MODEL_SUFFIXES", "load_saved_model", "metadata_path", "read_metadata", "write_metadata"]
 
@@ -67,7 +70,7 @@ def _check_archive(path: Path) -> None:
         raise UserError(f"{path}: not a {kind}; save the model with model.save('{path.name}')")
 
 
-def load_saved_model(path: str | Path) -> Any:
+def load_saved_model(path: str | Path) -> keras.Model:
     """Load a ``.keras`` (or legacy ``.h5``) model file; one-line ``UserError`` if it fails."""
     path = Path(path).expanduser()
     _check_archive(path)

@@ -114,10 +114,9 @@ def average(run: Callable[[Any], Any], images: Any, mode: str) -> Any:
     if len(views) == 1:
         return run(images)
     images = np.asarray(images)
-    total = None
+    outputs = []
     for rows, cols in views:
         x = images if rows is None else images[:, rows]
         x = x if cols is None else x[:, :, cols]
-        probs = np.asarray(run(np.ascontiguousarray(x)), np.float64)
-        total = probs if total is None else total + probs
-    return total / len(views)
+        outputs.append(np.asarray(run(np.ascontiguousarray(x)), np.float64))
+    return np.mean(outputs, axis=0)

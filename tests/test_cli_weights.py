@@ -57,6 +57,14 @@ def test_download_then_cache_list_and_clear(served, server):
     assert len(server.requests) == 1
 
 
+def test_clearing_a_variant_of_no_model_is_refused_not_a_type_error():
+    from kerascnn.errors import UserError
+    from kerascnn.weights.cache import clear_cache
+
+    with pytest.raises(UserError, match="needs the model too"):
+        clear_cache(variant="imagenet")
+
+
 def test_import_verifies_and_installs_for_offline_use(tmp_path, monkeypatch):
     weights = kerascnn.get_model_card("alexnet").weights
     good = tmp_path / "alexnet-owt-7be5be79.pth"

@@ -113,6 +113,25 @@ def test_pickled_code_in_a_pth_is_never_executed(tmp_path, legacy):
         torch.load(path, weights_only=True)
 
 
+def test_a_storage_in_a_legacy_pth_header_is_refused_in_one_line(tmp_path):
+    """The header (magic, protocol, system info) holds no tensors: a storage there is refused
+    as the unpickler's error, which becomes the one-line UserError (it was a TypeError)."""
+    from kerascnn.weights.torch_reader import _LEGACY_MAGIC
+
+    sentinel = object()
+
+    class StorageInHeader(pickle.Pickler):
+        def persistent_id(self, obj):
+            return ("storage", torch.FloatStorage, "0", "cpu", 4) if obj is sentinel else None
+
+    path = tmp_path / "odd.pth"
+    with open(path, "wb") as f:
+        pickle.dump(_LEGACY_MAGIC, f, protocol=2)
+        StorageInHeader(f, protocol=2).dump([sentinel])
+    with pytest.raises(UserError, match=r"odd.pth: cannot read .*\(unexpected persistent id"):
+        read_state_dict(path)
+
+
 def test_mismatching_pth_gets_a_clear_error(tmp_path):
     small = tmp_path / "alexnet10.pth"
     torch.save(AlexNet(num_classes=10).state_dict(), small)  # torch's own initialisation

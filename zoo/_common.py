@@ -34,8 +34,8 @@ class Arguments:
     """A builder's checked ``keras.applications`` arguments."""
 
     model: str
-    shape: tuple[int, int, int]
-    classes: int
+    shape: tuple[int, ...]  # (height, width, channels)
+    classes: int | None
     include_top: bool
     weights: str | None
     input_tensor: Any

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kerascnn import compat
 from kerascnn.errors import UserError
+
+if TYPE_CHECKING:
+    import keras
 
 __all__ = ["LayerRow", "LayerTable", "dtype_size", "layer_table"]
 
@@ -65,7 +69,7 @@ class LayerTable:
         return max((r.activation_bytes for r in self.rows), default=0)
 
 
-def dtype_size(dtype: Any) -> int:
+def dtype_size(dtype: str) -> int:
     """Bytes per value of a dtype name (``float32`` 4, ``bfloat16`` 2, ``bool`` 1)."""
     import keras
 
@@ -86,7 +90,7 @@ _NEEDS_NOTHING = {  # to compute their gradient (those in _NEEDS_OUTPUT need the
 }
 
 
-def _activation_kept(op: Any) -> bool:
+def _activation_kept(op: keras.Operation) -> bool:
     """Whether the layer's own output is needed for its gradient."""
     if type(op).__name__ in _NEEDS_OUTPUT:
         return True
@@ -94,7 +98,7 @@ def _activation_kept(op: Any) -> bool:
     return activation is not None and getattr(activation, "__name__", "") != "linear"
 
 
-def _values(spec: Any, where: str) -> int:
+def _values(spec: keras.KerasTensor, where: str) -> int:
     shape = tuple(spec.shape[1:])
     if any(d is None for d in shape):
         raise UserError(
@@ -105,7 +109,7 @@ def _values(spec: Any, where: str) -> int:
     return math.prod(shape)
 
 
-def _macs(op: Any, inputs: list[Any], output_values: int) -> int:
+def _macs(op: keras.Operation, inputs: list[keras.KerasTensor], output_values: int) -> int:
     """Multiply-accumulates of one example through ``op`` (0 for non-linear-algebra layers)."""
     from keras import layers
 
@@ -124,13 +128,15 @@ def _macs(op: Any, inputs: list[Any], output_values: int) -> int:
 class _Walker:
     """Propagates symbolic shapes through a model's graph, one row per layer call."""
 
-    def __init__(self, batch_size: int, dtype: Any) -> None:
+    def __init__(self, batch_size: int, dtype: str | None) -> None:
         self.table = LayerTable(batch_size=batch_size)
         self.dtype = dtype
         self.seen: set[int] = set()
         self.producer: dict[int, LayerRow] = {}
 
-    def row(self, op: Any, name: str, inputs: list[Any], outputs: Any) -> None:
+    def row(
+        self, op: keras.Operation, name: str, inputs: list[keras.KerasTensor], outputs: object
+    ) -> None:
         import keras
 
         flat = keras.tree.flatten(outputs)
@@ -158,7 +164,9 @@ class _Walker:
             self.producer[id(o)] = alias or row
         self.table.rows.append(row)
 
-    def call(self, op: Any, prefix: str, args: tuple, kwargs: dict) -> Any:
+    def call(
+        self, op: keras.Operation, prefix: str, args: tuple, kwargs: dict[str, object]
+    ) -> object:
         import keras
 
         name = prefix + op.name
@@ -177,17 +185,17 @@ class _Walker:
         self.row(op, name, spec_inputs, outputs)
         return outputs
 
-    def graph(self, model: Any, inputs: Any, prefix: str) -> Any:
-        def operation_fn(op: Any) -> Any:
+    def graph(self, model: keras.Model, inputs: object, prefix: str) -> object:
+        def operation_fn(op: keras.Operation) -> Callable[..., object]:
             return lambda *args, **kwargs: self.call(op, prefix, args, kwargs)
 
         return compat.run_through_graph(model, inputs, operation_fn)
 
 
 def layer_table(
-    model: Any,
+    model: keras.Model,
     batch_size: int = 1,
-    dtype: Any = None,
+    dtype: str | None = None,
     *,
     input_shape: tuple[int, ...] | None = None,
 ) -> LayerTable:

@@ -7,11 +7,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kerascnn import compat
 from kerascnn.analysis.layer_table import dtype_size, layer_table
 from kerascnn.errors import UserError
+
+if TYPE_CHECKING:
+    import keras
 
 __all__ = ["MemoryEstimate", "format_bytes", "max_batch_size", "memory_estimate", "parse_memory"]
 
@@ -66,7 +69,7 @@ def format_bytes(n: int | float) -> str:
     return f"{int(n)} B"
 
 
-def _slots(optimizer: Any) -> int:
+def _slots(optimizer: str | keras.optimizers.Optimizer) -> int:
     """Slot variables per trainable weight for an optimizer name or instance."""
     name = optimizer if isinstance(optimizer, str) else type(optimizer).__name__
     key = name.lower().replace("_", "")
@@ -83,9 +86,9 @@ def _slots(optimizer: Any) -> int:
 
 
 def memory_estimate(
-    model: Any,
+    model: keras.Model,
     batch_size: int,
-    optimizer: Any = "adam",
+    optimizer: str | keras.optimizers.Optimizer = "adam",
     mixed_precision: str | None = None,
     *,
     input_shape: tuple[int, ...] | None = None,
@@ -120,7 +123,7 @@ def memory_estimate(
     )
 
 
-def _built_mixed(model: Any) -> bool:
+def _built_mixed(model: keras.Model) -> bool:
     """Whether the model was built under a mixed policy (16-bit compute, 32-bit weights)."""
     return any(
         getattr(getattr(layer, "dtype_policy", None), "name", None) in MIXED_POLICIES
@@ -129,9 +132,9 @@ def _built_mixed(model: Any) -> bool:
 
 
 def max_batch_size(
-    model: Any,
+    model: keras.Model,
     memory: int | str = "16GiB",
-    optimizer: Any = "adam",
+    optimizer: str | keras.optimizers.Optimizer = "adam",
     mixed_precision: str | None = None,
     *,
     input_shape: tuple[int, ...] | None = None,

@@ -6,7 +6,14 @@ Importing this package is cheap: it imports neither Keras nor TensorFlow.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what the lazy names below are (type checkers only)
+    from kerascnn.deploy.exporter import ExportResult as ExportResult
+    from kerascnn.deploy.exporter import export as export
+    from kerascnn.deploy.formats import FORMATS as FORMATS
+    from kerascnn.deploy.formats import QUANTIZE as QUANTIZE
+    from kerascnn.deploy.runtime import load_artifact as load_artifact
 
 __all__ = ["FORMATS", "QUANTIZE", "ExportResult", "export", "load_artifact"]
 

@@ -17,7 +17,10 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["Batcher", "BatchStats"]
 
@@ -56,7 +59,7 @@ class Batcher:
 
     def __init__(
         self,
-        run: Callable[[Any], Any],
+        run: Callable[[np.ndarray], np.ndarray],
         max_batch: int = 32,
         max_delay_ms: float = 0.0,
         name: str = "",
@@ -68,7 +71,7 @@ class Batcher:
         self.stats = BatchStats()
         self._queue: asyncio.Queue | None = None
         self._worker: asyncio.Task | None = None
-        self._carry: tuple[Any, asyncio.Future] | None = None
+        self._carry: tuple[np.ndarray, asyncio.Future] | None = None
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"kerascnn-{name or 'model'}")
 
     def start(self) -> None:
@@ -84,7 +87,7 @@ class Batcher:
                 await self._worker
         self._pool.shutdown(wait=True)
 
-    async def submit(self, pixels: Any) -> Any:
+    async def submit(self, pixels: np.ndarray) -> np.ndarray:
         """The probabilities of ``pixels`` (``N x H x W x 3``), batched with concurrent calls."""
         if self._queue is None:
             raise RuntimeError("the batcher is not started")
@@ -92,7 +95,7 @@ class Batcher:
         await self._queue.put((pixels, future))
         return await future
 
-    async def _gather(self) -> list[tuple[Any, asyncio.Future]]:
+    async def _gather(self) -> list[tuple[np.ndarray, asyncio.Future]]:
         """The first waiting request, then more until ``max_batch`` images or the delay."""
         assert self._queue is not None
         first, self._carry = self._carry, None

@@ -9,12 +9,19 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerascnn.errors import UserError, deprecated
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from kerascnn.resolve import LoadedModel, ModelSource
+
+    Run = Callable[[np.ndarray], np.ndarray]  # pixels -> probabilities
 
 __all__ = ["ROWS", "BenchRow", "BenchmarkResult", "benchmark", "check_rows", "labelled_pixels"]
 
@@ -72,7 +79,7 @@ class BenchmarkResult:
         """The rows as the JSON and CSV records of ``kerascnn benchmark``."""
         return [row.as_dict() for row in self.rows]
 
-    def __iter__(self) -> Any:  # the list benchmark returned before 0.2
+    def __iter__(self) -> Iterator[BenchRow]:  # the list benchmark returned before 0.2
         deprecated("iterating over benchmark(...)", "its .rows")
         return iter(self.rows)
 
@@ -99,7 +106,8 @@ def check_rows(names: Sequence[str] | None) -> list[str]:
     return [name for name in ROWS if name in names]
 
 
-def labelled_pixels(loaded: Any, data: Any, split: str, limit: int | None) -> tuple[Any, Any]:
+def labelled_pixels(loaded: LoadedModel, data: str | os.PathLike[str], split: str,
+                    limit: int | None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """``(pixels, output index of each image)`` of one split of a class-folder tree.
 
     Args:
@@ -138,7 +146,7 @@ def labelled_pixels(loaded: Any, data: Any, split: str, limit: int | None) -> tu
     return np.clip(np.round(x), 0, 255), y  # whole pixel values: what a uint8 input takes
 
 
-def _timed(fn: Callable[[Any], Any], x: Any, seconds: float) -> float:
+def _timed(fn: Run, x: np.ndarray, seconds: float) -> float:
     """Median seconds of ``fn(x)`` after two warm-up calls, over about ``seconds``."""
     fn(x)
     fn(x)
@@ -151,7 +159,8 @@ def _timed(fn: Callable[[Any], Any], x: Any, seconds: float) -> float:
     return statistics.median(times)
 
 
-def _measure(row: BenchRow, run: Callable, x: Any, y: Any, reference: Any, seconds: float) -> None:
+def _measure(row: BenchRow, run: Run, x: np.ndarray, y: np.ndarray, reference: np.ndarray | None,
+             seconds: float) -> None:  # fmt: skip
     import numpy as np
 
     probs = np.concatenate([np.asarray(run(x[i : i + BATCH])) for i in range(0, len(x), BATCH)])
@@ -169,7 +178,8 @@ def _size_mb(path: Path) -> float:
     return sum(p.stat().st_size for p in files if not p.name.endswith((".json", ".txt"))) / 1e6
 
 
-def _keras_row(loaded: Any, x: Any, y: Any, folder: Path, seconds: float) -> tuple[BenchRow, Any]:
+def _keras_row(loaded: LoadedModel, x: np.ndarray, y: np.ndarray, folder: Path,
+               seconds: float) -> tuple[BenchRow, np.ndarray]:  # fmt: skip
     import numpy as np
 
     from kerascnn.probabilities import probabilities
@@ -178,7 +188,7 @@ def _keras_row(loaded: Any, x: Any, y: Any, folder: Path, seconds: float) -> tup
     model.save(folder / "model.keras")
     row = BenchRow("keras", "ok", _size_mb(folder / "model.keras"))
 
-    def run(batch: Any) -> Any:
+    def run(batch: np.ndarray) -> np.ndarray:
         return probabilities(np.asarray(model.predict_on_batch(loaded.preprocess(batch))))
 
     _measure(row, run, x, y, None, seconds)
@@ -188,7 +198,12 @@ def _keras_row(loaded: Any, x: Any, y: Any, folder: Path, seconds: float) -> tup
 
 
 def _artifact_row(
-    name: str, loaded: Any, x: Any, y: Any, reference: Any, options: dict
+    name: str,
+    loaded: LoadedModel,
+    x: np.ndarray,
+    y: np.ndarray,
+    reference: np.ndarray,
+    options: dict,
 ) -> BenchRow:
     from kerascnn.deploy.exporter import export
     from kerascnn.deploy.formats import FORMATS
@@ -219,7 +234,7 @@ def _artifact_row(
 
 
 def benchmark(
-    model: Any,
+    model: ModelSource,
     data: str | os.PathLike[str],
     *,
     formats: Sequence[str] | None = None,

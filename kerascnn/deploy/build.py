@@ -5,10 +5,16 @@ a softmax where the net outputs logits; and the facts written beside the artifac
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from kerascnn.errors import UserError
+
+if TYPE_CHECKING:
+    import keras
+
+    from kerascnn.resolve import LoadedModel
 
 __all__ = [
     "INPUT_NAME",
@@ -25,7 +31,9 @@ __all__ = [
 INPUT_NAME = "pixels"
 
 
-def input_size(loaded: Any, image_size: tuple[int, int] | None, fmt: str) -> tuple[int, int]:
+def input_size(
+    loaded: LoadedModel, image_size: tuple[int, int] | None, fmt: str
+) -> tuple[int, int]:
     """The static (height, width) to export at: the model's, else the card's, else
     ``image_size``; a model that takes any size needs one, since every format is static here."""
     static = tuple(loaded.model.input_shape[1:3])
@@ -38,7 +46,7 @@ def input_size(loaded: Any, image_size: tuple[int, int] | None, fmt: str) -> tup
             )
         return int(static[0]), int(static[1])
     card = loaded.weights_card or loaded.architecture_card
-    size = image_size if image_size is not None else card and card.input_shape
+    size = image_size if image_size is not None else card.input_shape if card else None
     if size is None:
         raise UserError(
             f"{loaded.source} takes any input size and the {fmt} export needs a static one; "
@@ -48,7 +56,7 @@ def input_size(loaded: Any, image_size: tuple[int, int] | None, fmt: str) -> tup
     return int(size[0]), int(size[1])
 
 
-def random_weights(source: Any, builder_args: dict[str, Any]) -> bool:
+def random_weights(source: object, builder_args: Mapping[str, object]) -> bool:
     """Whether ``source`` is a zoo model's bare name that ``kerascnn.load`` builds with random
     weights: ``weights=None``, or no weights given and none published with a classifier."""
     from kerascnn.registry import get_model_card, list_models
@@ -61,7 +69,7 @@ def random_weights(source: Any, builder_args: dict[str, Any]) -> bool:
     return not any(card.include_top for card in get_model_card(source).weights.values())
 
 
-def random_error(source: Any) -> None:
+def random_error(source: object) -> NoReturn:
     """The one-line error of an export of random weights without ``allow_random``."""
     raise UserError(
         f"{source} has random weights (none published, or none asked for); give trained ones "
@@ -71,7 +79,7 @@ def random_error(source: Any) -> None:
     )
 
 
-def check_model(loaded: Any) -> None:
+def check_model(loaded: LoadedModel) -> None:
     """The model outputs one score per class and computes in float32."""
     shape = loaded.model.output_shape
     last = loaded.model.layers[-1] if getattr(loaded.model, "layers", None) else None
@@ -89,13 +97,13 @@ def check_model(loaded: Any) -> None:
 
 
 def deployable(
-    loaded: Any,
+    loaded: LoadedModel,
     size: tuple[int, int],
     softmax: bool,
     input_dtype: str = "float32",
     layout: str = "nhwc",
     tta: str = "none",
-) -> Any:
+) -> keras.Model:
     """``pixels -> preprocessing [-> views] -> net [-> softmax] [-> mean of views]`` as one
     Keras model.
 
@@ -169,7 +177,7 @@ def _versions(fmt: str) -> dict[str, str]:
     return {**found, "backend": backend}
 
 
-def weights_facts(loaded: Any) -> dict[str, Any]:
+def weights_facts(loaded: LoadedModel) -> dict[str, Any]:
     """Where the weights come from: ``pretrained`` (else random), the zoo spec, the sha256
     (hex) of the weights file: a card's own hash may be an md5 or a short prefix."""
     import hashlib
@@ -187,7 +195,7 @@ def weights_facts(loaded: Any) -> dict[str, Any]:
     return {"pretrained": bool(loaded.pretrained), "spec": None, "sha256": digest}
 
 
-def metadata(loaded: Any, fmt: str, **facts: Any) -> dict[str, Any]:
+def metadata(loaded: LoadedModel, fmt: str, **facts: Any) -> dict[str, Any]:
     """What an artifact says about itself (inside it, and in ``NAME.json`` beside it).
 
     ``facts``: ``artifact``, ``size``, ``input_dtype``, ``layout``, ``opset``, ``names``

@@ -9,9 +9,19 @@ import io
 import os
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from kerascnn.errors import UserError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from kerascnn.deploy.runtime import Artifact
+    from kerascnn.resolve import LoadedModel
+    from kerascnn.weights.cards import WeightCard
+
+#: What :func:`check_calibration` found: photo files, or a weight card and its data set.
+Found: TypeAlias = "list[Path] | tuple[WeightCard, Path]"
 
 __all__ = [
     "COUNT",
@@ -37,7 +47,7 @@ def _data_roots() -> list[Path]:
     return [*roots, Path.cwd().parent / "shared" / "data"]
 
 
-def _card(source: Any) -> Any:
+def _card(source: object) -> WeightCard | None:
     """The weight card of a zoo spec or of a loaded model's weights, else ``None``."""
     card = getattr(source, "weights_card", None)
     if card is not None or not isinstance(source, str) or ":" not in source:
@@ -46,6 +56,7 @@ def _card(source: Any) -> Any:
     from kerascnn.weights.cards import parse_spec
 
     name, variant = parse_spec(source)
+    assert variant is not None  # the spec has a ":"
     try:
         return get_model_card(name).weights.get(variant)
     except UserError:
@@ -69,7 +80,9 @@ def _folder_files(folder: Path) -> list[Path]:
     return files[::step][:COUNT]
 
 
-def check_calibration(source: Any, calibration: Any) -> tuple[Any, str]:
+def check_calibration(
+    source: object, calibration: str | os.PathLike[str] | None
+) -> tuple[Found, str]:
     """Before any work: ``(what to read, a description)``; a one-line error if none is found.
 
     ``source``: what the user named (a spec, a path) or a loaded model.
@@ -97,7 +110,7 @@ def check_calibration(source: Any, calibration: Any) -> tuple[Any, str]:
     )
 
 
-def zip_images(path: str | os.PathLike[str], split: str, per_class: int) -> list[Any]:
+def zip_images(path: str | os.PathLike[str], split: str, per_class: int) -> list[np.ndarray]:
     """The first ``per_class`` JPEGs of each class of ``split`` in a CIFAR-style zip
     (``split/<class>/NNNN.jpg``), in class then file-name order, as float32 RGB pixels."""
     import numpy as np
@@ -117,7 +130,7 @@ def zip_images(path: str | os.PathLike[str], split: str, per_class: int) -> list
     return out
 
 
-def _card_pixels(card: Any, path: Path) -> list[Any]:
+def _card_pixels(card: WeightCard, path: Path) -> list[np.ndarray]:
     per_class = COUNT // len(card.classes)
     if path.suffix == ".zip":
         return zip_images(path, "train", per_class)
@@ -135,7 +148,7 @@ def _card_pixels(card: Any, path: Path) -> list[Any]:
     return [load_image(f).pixels for f in files]
 
 
-def calibration_images(found: Any, size: tuple[int, int], crop: float | None) -> Any:
+def calibration_images(found: Found, size: tuple[int, int], crop: float | None) -> np.ndarray:
     """The calibration set that :func:`check_calibration` found, as pixels at ``size``."""
     import numpy as np
 
@@ -147,7 +160,7 @@ def calibration_images(found: Any, size: tuple[int, int], crop: float | None) ->
     return prepare_images([str(f) for f in found], size, crop)[1]
 
 
-def holdout(images: Any) -> tuple[Any, Any]:
+def holdout(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(calibrate, check)``: every third image is held out to check the int8 artifact."""
     import numpy as np
 
@@ -156,7 +169,7 @@ def holdout(images: Any) -> tuple[Any, Any]:
 
 
 def int8_gate(
-    artifact: Any, loaded: Any, check: Any, accept_loss: bool, tta: str
+    artifact: Artifact, loaded: LoadedModel, check: np.ndarray, accept_loss: bool, tta: str
 ) -> dict[str, Any]:
     """The int8 artifact against Keras on the calibration hold-out; under
     ``INT8_AGREEMENT`` top-1 agreement an error with the figures, unless ``accept_loss``.

@@ -9,11 +9,16 @@ import contextlib
 import re
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerascnn.deploy.build import INPUT_NAME
 from kerascnn.deploy.formats import FORMATS
 from kerascnn.errors import UserError
+
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
+    import onnx
 
 __all__ = ["explain", "export_model", "nhwc_max_pools"]
 
@@ -26,14 +31,14 @@ _OP_PATTERNS = (
 )
 
 
-def _layer_names(model: Any) -> list[str]:
+def _layer_names(model: keras.layers.Layer) -> list[str]:
     names = []
     for layer in getattr(model, "layers", []):
         names += [layer.name, *_layer_names(layer)]
     return names
 
 
-def _traced_scopes(model: Any, ops: list[str]) -> list[str]:
+def _traced_scopes(model: keras.Model, ops: list[str]) -> list[str]:
     """Names of the TensorFlow ops of type ``ops`` in ``model``'s graph (TF backend only)."""
     import keras
 
@@ -47,7 +52,7 @@ def _traced_scopes(model: Any, ops: list[str]) -> list[str]:
     return [op.name for op in graph.get_operations() if op.type in ops]
 
 
-def _named_layers(model: Any, scopes: list[str]) -> list[str]:
+def _named_layers(model: keras.Model, scopes: list[str]) -> list[str]:
     """The layers of ``model`` whose name scope (``model/layer_1/op``) is in ``scopes``."""
     return [
         name
@@ -56,7 +61,7 @@ def _named_layers(model: Any, scopes: list[str]) -> list[str]:
     ]
 
 
-def explain(exc: BaseException, fmt: str, source: str, model: Any) -> UserError:
+def explain(exc: BaseException, fmt: str, source: str, model: keras.Model) -> UserError:
     """A converter's or runtime's failure as one line: the op, the layer and what to do.
 
     Args:
@@ -85,7 +90,7 @@ def explain(exc: BaseException, fmt: str, source: str, model: Any) -> UserError:
     )
 
 
-def _constant(graph: Any, name: str) -> list[int] | None:
+def _constant(graph: onnx.GraphProto, name: str) -> list[int] | None:
     from onnx import numpy_helper
 
     for init in graph.initializer:
@@ -94,7 +99,7 @@ def _constant(graph: Any, name: str) -> list[int] | None:
     return None
 
 
-def nhwc_max_pools(model: Any) -> int:
+def nhwc_max_pools(model: onnx.ModelProto) -> int:
     """Rewrite jax2onnx's ``Unsqueeze(0), Unsqueeze(1), MaxPool over N,H,W,C, Squeeze(0, 1)``
     (jax2onnx 0.17's max pooling, which onnxruntime cannot run) as ``Transpose, MaxPool over
     H,W, Transpose`` in place; returns how many were rewritten."""
@@ -102,11 +107,11 @@ def nhwc_max_pools(model: Any) -> int:
 
     graph = model.graph
     producer = {out: node for node in graph.node for out in node.output}
-    users: defaultdict[str, list[Any]] = defaultdict(list)
+    users: defaultdict[str, list[onnx.NodeProto]] = defaultdict(list)
     for node in graph.node:
         for name in node.input:
             users[name].append(node)
-    replaced: dict[int, list[Any]] = {}
+    replaced: dict[int, list[onnx.NodeProto]] = {}
     dropped: set[int] = set()
     for node in graph.node:
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -117,7 +122,7 @@ def nhwc_max_pools(model: Any) -> int:
         inner = producer.get(node.input[0])
         outer = producer.get(inner.input[0]) if inner is not None else None
         after = users.get(node.output[0], [])
-        if outer is None or len(after) != 1:
+        if inner is None or outer is None or len(after) != 1:  # (no inner: no outer)
             continue
         chain = (outer, inner, after[0])
         if (
@@ -154,7 +159,8 @@ def nhwc_max_pools(model: Any) -> int:
     return len(replaced)
 
 
-def _onnx(model: Any, path: Path, signature: list, opset: int | None) -> None:
+def _onnx(model: keras.Model, path: Path, signature: list[keras.InputSpec],
+          opset: int | None) -> None:  # fmt: skip
     import keras
     import onnx
 
@@ -210,7 +216,7 @@ def _edge_nodes(path: Path) -> list[str]:
     return [n for n in (first, last) if n]
 
 
-def _onnx_int8(model_path: Path, path: Path, images: Any, keep_edges: bool = True) -> None:
+def _onnx_int8(model_path: Path, path: Path, images: np.ndarray, keep_edges: bool = True) -> None:
     """onnxruntime's ``quant_pre_process``, then ``quantize_static``: QDQ, per-channel; the
     first and last layers stay float unless ``keep_edges`` is false."""
     from onnxruntime import quantization
@@ -219,7 +225,7 @@ def _onnx_int8(model_path: Path, path: Path, images: Any, keep_edges: bool = Tru
         def __init__(self) -> None:
             self.feeds = iter({INPUT_NAME: images[i : i + 1]} for i in range(len(images)))
 
-        def get_next(self) -> dict[str, Any] | None:
+        def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self.feeds, None)
 
     prepared = model_path.with_name(model_path.name.replace(".float.", ".prepared.", 1))
@@ -236,7 +242,7 @@ def _onnx_int8(model_path: Path, path: Path, images: Any, keep_edges: bool = Tru
     )
 
 
-def _openvino_int8(xml: Path, images: Any, keep_edges: bool = True) -> None:
+def _openvino_int8(xml: Path, images: np.ndarray, keep_edges: bool = True) -> None:
     """NNCF's post-training quantization of the IR at ``xml``, in place: int8 weights and
     activations, the first convolution and the last matrix product kept in float."""
     import nncf
@@ -259,7 +265,7 @@ def _openvino_int8(xml: Path, images: Any, keep_edges: bool = True) -> None:
         staged.with_suffix(suffix).replace(xml.with_suffix(suffix))
 
 
-def _litert_options(quantize: str, images: Any) -> dict[str, Any]:
+def _litert_options(quantize: str, images: np.ndarray | None) -> dict[str, Any]:
     import tensorflow as tf
 
     builtins = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no Flex ops: the interpreter lacks them
@@ -270,6 +276,7 @@ def _litert_options(quantize: str, images: Any) -> dict[str, Any]:
             "optimizations": [tf.lite.Optimize.DEFAULT],
             "target_spec": {"supported_ops": builtins, "supported_types": [tf.float16]},
         }
+    assert images is not None  # int8: the calibration batch
     return {
         "optimizations": [tf.lite.Optimize.DEFAULT],
         "representative_dataset": lambda: ([images[i : i + 1]] for i in range(len(images))),
@@ -278,8 +285,9 @@ def _litert_options(quantize: str, images: Any) -> dict[str, Any]:
 
 
 def export_model(
-    model: Any, fmt: str, path: Path, quantize: str, images: Any, opset: int | None = None
-) -> None:
+    model: keras.Model, fmt: str, path: Path, quantize: str, images: np.ndarray | None,
+    opset: int | None = None
+) -> None:  # fmt: skip
     """Export the deployable ``model`` through ``model.export``.
 
     Args:
@@ -295,6 +303,7 @@ def export_model(
     dtype = keras.backend.standardize_dtype(model.inputs[0].dtype)
     signature = [keras.InputSpec(shape=shape, dtype=dtype, name=INPUT_NAME)]
     if fmt == "onnx" and quantize == "int8":
+        assert images is not None  # int8: the calibration batch
         float_path = path.with_name(path.name.replace(".tmp.", ".float.tmp.", 1))
         try:
             _onnx(model, float_path, signature, opset)
@@ -312,4 +321,5 @@ def export_model(
             **(_litert_options(quantize, images) if fmt == "litert" else {}),
         )
         if fmt == "openvino" and quantize == "int8":
+            assert images is not None
             _openvino_int8(path / "model.xml", images)

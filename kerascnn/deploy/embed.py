@@ -11,9 +11,12 @@ import hashlib
 import json
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerascnn.errors import UserError
+
+if TYPE_CHECKING:
+    import onnx
 
 __all__ = ["KEY", "embed", "read_embedded", "tensor_names"]
 
@@ -22,7 +25,7 @@ _FILE = "kerascnn.json"
 _DIGEST = KEY + ".sha256"  # of an ONNX graph (nodes, weights): a flipped bit is an error
 
 
-def _graph_digest(proto: Any) -> str:
+def _graph_digest(proto: onnx.ModelProto) -> str:
     return hashlib.sha256(proto.graph.SerializeToString()).hexdigest()
 
 

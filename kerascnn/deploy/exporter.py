@@ -13,7 +13,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerascnn import atomic
 from kerascnn.deploy import formats
@@ -21,6 +21,14 @@ from kerascnn.deploy.calibration import INT8_AGREEMENT
 from kerascnn.deploy.formats import Format
 from kerascnn.errors import UserError
 from kerascnn.tta import check_mode
+
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
+
+    from kerascnn.deploy.calibration import Found
+    from kerascnn.images import ImageInput
+    from kerascnn.resolve import LoadedModel, ModelSource
 
 __all__ = ["INT8_AGREEMENT", "TOLERANCE", "ExportResult", "example_photos", "export"]
 
@@ -100,7 +108,7 @@ def _staging(target: Path, fmt: Format) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def _explained(fmt: str, source: str, net: Any) -> Iterator[None]:
+def _explained(fmt: str, source: str, net: keras.Model) -> Iterator[None]:
     """Quiet converters and runtimes; their failures as one line naming the op and layer."""
     from kerascnn.deploy.convert import explain
     from kerascnn.deploy.runtime import quiet
@@ -114,7 +122,8 @@ def _explained(fmt: str, source: str, net: Any) -> Iterator[None]:
         raise explain(exc, fmt, source, net) from None
 
 
-def _compare(got: Any, reference: Any, fmt: Format, source: str, quantize: str) -> dict[str, Any]:
+def _compare(got: np.ndarray, reference: np.ndarray, fmt: Format, source: str,
+             quantize: str) -> dict[str, Any]:  # fmt: skip
     """The artifact's probabilities against Keras'; float32 ones must match, else an error."""
     import numpy as np
 
@@ -136,7 +145,8 @@ def _compare(got: Any, reference: Any, fmt: Format, source: str, quantize: str) 
     }
 
 
-def _check_first(model: Any, fmt: Format, output: Any, quantize: str, options: dict) -> Path:
+def _check_first(model: ModelSource, fmt: Format, output: str | os.PathLike[str] | None,
+                 quantize: str, options: dict) -> Path:  # fmt: skip
     """Every check that needs no model, in order; the output's before Keras is imported."""
     from kerascnn.deploy.build import random_error, random_weights
 
@@ -166,7 +176,7 @@ def _photos(loaded: Any, size: Any, images: Any, input_dtype: str, tta: str) -> 
     return photos, *reference(loaded, photos, tta)
 
 
-def _class_names(labels: list[str] | None, loaded: Any, outputs: int) -> list[str]:
+def _class_names(labels: list[str] | None, loaded: LoadedModel, outputs: int) -> list[str]:
     names = [str(n) for n in (labels or loaded.classes or range(outputs))]
     if len(names) != outputs:
         raise UserError(
@@ -175,7 +185,8 @@ def _class_names(labels: list[str] | None, loaded: Any, outputs: int) -> list[st
     return names
 
 
-def _calibration_split(found: Any, loaded: Any, size: Any, input_dtype: str) -> tuple[Any, Any]:
+def _calibration_split(found: tuple[Found, str] | None, loaded: LoadedModel,
+                       size: tuple[int, int], input_dtype: str) -> tuple[Any, Any]:  # fmt: skip
     """The calibration pixels and the held-out check pixels (``None, None`` for no int8)."""
     if found is None:
         return None, None
@@ -196,7 +207,7 @@ def _write_sidecars(
 
 
 def export(
-    model: Any,
+    model: ModelSource,
     format: str,
     output: str | os.PathLike[str] | None = None,
     *,
@@ -212,7 +223,7 @@ def export(
     accept_loss: bool = False,
     force: bool = False,
     verify: bool = True,
-    verify_images: list[Any] | None = None,
+    verify_images: list[ImageInput] | None = None,
     tta: str | None = None,
     **builder_args: Any,
 ) -> ExportResult:

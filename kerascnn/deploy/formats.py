@@ -9,7 +9,6 @@ import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from kerascnn import atomic
 from kerascnn.errors import UserError
@@ -109,7 +108,7 @@ def get_format(name: str) -> Format:
     return FORMATS[name]
 
 
-def check_quantize(fmt: Format, quantize: str, calibration: Any) -> None:
+def check_quantize(fmt: Format, quantize: str, calibration: str | os.PathLike[str] | None) -> None:
     """``quantize`` is known and offered by ``fmt``; ``calibration`` only goes with int8."""
     if quantize not in QUANTIZE:
         raise UserError(f"unknown quantization {quantize!r}; use one of: {', '.join(QUANTIZE)}")
@@ -158,7 +157,7 @@ def check_packages(fmt: Format, backend: str, quantize: str = "none") -> None:
         )
 
 
-def _stem(source: Any) -> str:
+def _stem(source: object) -> str:
     """A file-name stem: ``gesture_cnn:sign-digits`` -> ``gesture_cnn_sign-digits``."""
     if isinstance(source, str | os.PathLike):
         path = Path(source)
@@ -167,12 +166,13 @@ def _stem(source: Any) -> str:
         if path.suffix.lower() in (".keras", ".h5", ".hdf5"):
             return path.stem
         return str(source).replace(":", "_").replace(os.sep, "_")
-    if isinstance(getattr(source, "source", None), str):  # a LoadedModel
-        return _stem(source.source)
+    inner = getattr(source, "source", None)
+    if isinstance(inner, str):  # a LoadedModel
+        return _stem(inner)
     return str(getattr(source, "name", None) or "model")
 
 
-def default_output(source: Any, fmt: Format, quantize: str) -> Path:
+def default_output(source: object, fmt: Format, quantize: str) -> Path:
     """``gesture_cnn_sign-digits.onnx``, ``..._savedmodel/``, ``....int8.tflite`` in the cwd."""
     stem = _stem(source) + ("" if quantize == "none" else f".{quantize}")
     return Path(stem + fmt.suffix) if fmt.suffix else Path(f"{stem}_{fmt.name}")

@@ -8,7 +8,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp
 
 __all__ = ["Guard", "error_body"]
 
@@ -30,7 +33,7 @@ class Guard:
     """Wraps an ASGI ``app``; bodies over ``limit`` bytes get a 413 before they are read
     (``Content-Length``) or as soon as they pass it (chunked)."""
 
-    def __init__(self, app: Any, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit = app, limit
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:

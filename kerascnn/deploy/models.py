@@ -9,10 +9,15 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerascnn.deploy.protocols import Signature
 from kerascnn.errors import UserError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from kerascnn.resolve import ModelSource
 
 __all__ = ["ServedModel", "open_model", "served_name", "top_records"]
 
@@ -29,12 +34,12 @@ class ServedModel:
     """A loaded model and what the protocols need to know of it."""
 
     name: str
-    source: str
+    source: str | os.PathLike[str]  # as given
     platform: str
     signature: Signature
     classes: list[str]
     crop: float | None
-    run: Callable[[Any], Any]  # N x H x W x 3 float32 pixels in [0, 255] -> N x C float32
+    run: Callable[[np.ndarray], np.ndarray]  # N x H x W x 3 pixels in [0, 255] -> N x C
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -42,7 +47,7 @@ class ServedModel:
         return self.signature.height, self.signature.width
 
 
-def served_name(source: str, facts: dict[str, Any] | None = None) -> str:
+def served_name(source: str | os.PathLike[str], facts: dict[str, Any] | None = None) -> str:
     """A URL-safe default name: the export's recorded source spec
     (``gesture_cnn:sign-digits`` -> ``gesture_cnn_sign-digits``), else the file's stem."""
     path = Path(source)
@@ -54,11 +59,11 @@ def served_name(source: str, facts: dict[str, Any] | None = None) -> str:
     elif path.suffix:
         stem = path.stem
     else:
-        stem = source
+        stem = os.fspath(source)
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem).strip("_.") or "model"
 
 
-def _from_artifact(source: str, threads: int | None) -> ServedModel:
+def _from_artifact(source: str | os.PathLike[str], threads: int | None) -> ServedModel:
     from kerascnn.deploy.runtime import load_artifact
 
     artifact = load_artifact(source, threads)
@@ -88,7 +93,7 @@ def _from_artifact(source: str, threads: int | None) -> ServedModel:
     )
 
 
-def _from_keras(source: Any) -> ServedModel:
+def _from_keras(source: ModelSource) -> ServedModel:
     import keras
     import numpy as np
 
@@ -103,7 +108,7 @@ def _from_keras(source: Any) -> ServedModel:
         )
     model = loaded.model
 
-    def run(pixels: Any) -> Any:  # compiled once per batch size, then shape-generic
+    def run(pixels: np.ndarray) -> np.ndarray:  # compiled once per batch size, then any shape
         out = keras.ops.convert_to_numpy(model.predict_on_batch(loaded.preprocess(pixels)))
         return np.asarray(probabilities(out), np.float32)
 
@@ -114,13 +119,15 @@ def _from_keras(source: Any) -> ServedModel:
     return ServedModel(served_name(loaded.source), shown, "keras", sig, classes, loaded.crop, run)
 
 
-def _zeros(size: tuple[int, int]) -> Any:
+def _zeros(size: tuple[int, int]) -> np.ndarray:
     import numpy as np
 
     return np.zeros((1, *size, 3), np.float32)
 
 
-def open_model(source: Any, name: str | None = None, threads: int | None = None) -> ServedModel:
+def open_model(
+    source: ModelSource, name: str | None = None, threads: int | None = None
+) -> ServedModel:
     """Load ``source`` to serve it: an ``.onnx``/``.tflite`` file (no TensorFlow, no Keras), a
     SavedModel or OpenVINO folder, or anything :func:`kerascnn.load` takes (Keras)."""
     from kerascnn.deploy.runtime import is_artifact
@@ -135,7 +142,9 @@ def open_model(source: Any, name: str | None = None, threads: int | None = None)
     return served
 
 
-def top_records(model: ServedModel, probs: Any, names: list[str], top: int) -> list[dict]:
+def top_records(
+    model: ServedModel, probs: np.ndarray, names: list[str], top: int
+) -> list[dict[str, Any]]:
     """``kerascnn predict --json`` records: per image, its ``top`` classes, most probable first.
 
     Args:

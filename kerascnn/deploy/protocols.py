@@ -11,9 +11,12 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerascnn.errors import UserError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "DATATYPES",
@@ -68,7 +71,9 @@ def parse_json(body: bytes) -> Any:
         raise RequestError(400, f"malformed JSON ({first}); send a valid JSON document") from None
 
 
-def _pixels(data: Any, shape: list[int] | None, datatype: str, sig: Signature, limit: int) -> Any:
+def _pixels(
+    data: object, shape: list[int] | None, datatype: str, sig: Signature, limit: int
+) -> np.ndarray:
     """``data`` (nested or flat numbers) as ``N x H x W x 3`` float32 pixels, all checked."""
     import numpy as np
 
@@ -104,7 +109,7 @@ def _pixels(data: Any, shape: list[int] | None, datatype: str, sig: Signature, l
     return array.astype(np.float32)
 
 
-def parse_v2_infer(doc: Any, sig: Signature, limit: int) -> tuple[Any, Any]:
+def parse_v2_infer(doc: object, sig: Signature, limit: int) -> tuple[np.ndarray, object]:
     """``(pixels, request id)`` of an Open Inference Protocol v2 infer request."""
     if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list):
         raise RequestError(400, 'no "inputs" list in the request; send {"inputs": [{...}]}')
@@ -137,7 +142,7 @@ def parse_v2_infer(doc: Any, sig: Signature, limit: int) -> tuple[Any, Any]:
     return _pixels(tensor["data"], shape, datatype, sig, limit), doc.get("id")
 
 
-def parse_tf_predict(doc: Any, sig: Signature, limit: int) -> Any:
+def parse_tf_predict(doc: object, sig: Signature, limit: int) -> np.ndarray:
     """The pixels of a TF Serving ``:predict`` request: ``{"instances": [HxWx3, ...]}``
     (each instance may also be ``{"<input name>": HxWx3}``) or ``{"inputs": NxHxWx3}``."""
     if not isinstance(doc, dict) or ("instances" in doc) == ("inputs" in doc):
@@ -172,7 +177,7 @@ def v2_metadata(name: str, sig: Signature, platform: str) -> dict[str, Any]:
     }
 
 
-def v2_response(name: str, sig: Signature, probs: Any, request_id: Any) -> dict[str, Any]:
+def v2_response(name: str, sig: Signature, probs: np.ndarray, request_id: object) -> dict[str, Any]:
     """A v2 infer response: the probabilities as a flat FP32 tensor ``[N, classes]``.
 
     Args:
@@ -193,12 +198,12 @@ def v2_response(name: str, sig: Signature, probs: Any, request_id: Any) -> dict[
     return doc
 
 
-def tf_response(probs: Any) -> dict[str, Any]:
+def tf_response(probs: np.ndarray) -> dict[str, Any]:
     """A TF Serving ``:predict`` response: ``{"predictions": [[p, ...], ...]}``."""
     return {"predictions": [[float(v) for v in row] for row in probs]}
 
 
-def decode_image(data: bytes, name: str) -> Any:
+def decode_image(data: bytes, name: str) -> np.ndarray:
     """The RGB pixels of an uploaded image, read as ``kerascnn predict`` reads a file
     (:func:`kerascnn.images.load_image`: EXIF rotation, grey, alpha, 16-bit); else a 400."""
     from kerascnn.images import load_image

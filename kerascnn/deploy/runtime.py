@@ -12,10 +12,13 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeGuard
 
 from kerascnn.deploy.formats import EXTRA, FORMATS, sidecars
 from kerascnn.errors import UserError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "ARTIFACT_SUFFIXES",
@@ -31,7 +34,8 @@ ARTIFACT_SUFFIXES = (".onnx", ".tflite")  # what `kerascnn predict` runs without
 # OpenVINO's CPU plugin computes in bfloat16 on CPUs with AMX unless told otherwise
 OPENVINO_CONFIG = {"INFERENCE_PRECISION_HINT": "f32"}
 
-Run = Callable[[Any], Any]
+#: An artifact's runtime: its input batch -> its output batch (probabilities, as NumPy).
+Run: TypeAlias = "Callable[[np.ndarray], np.ndarray]"
 
 
 @contextlib.contextmanager
@@ -61,18 +65,19 @@ class Artifact:
     metadata: dict[str, Any] = field(default_factory=dict)
     runner: Run | None = None
 
-    def run(self, pixels: Any, batch_size: int = 64) -> Any:
+    def run(self, pixels: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """RGB pixels in [0, 255], ``N x H x W x 3`` -> ``N x classes`` probabilities (fed
         as the artifact's input takes them: ``uint8`` or float32, NHWC or NCHW)."""
         import numpy as np
 
+        assert self.runner is not None  # load_artifact gives every artifact its runner
         facts = self.metadata.get("input") or {}
         x = to_input(pixels, facts.get("dtype", "float32"), facts.get("layout", "nhwc"))
         parts = [self.runner(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
         return np.concatenate([np.asarray(p, np.float32) for p in parts])
 
 
-def to_input(pixels: Any, dtype: str = "float32", layout: str = "nhwc") -> Any:
+def to_input(pixels: np.ndarray, dtype: str = "float32", layout: str = "nhwc") -> np.ndarray:
     """RGB pixels in [0, 255], ``N x H x W x 3``, as an artifact's input takes them: rounded
     to ``uint8`` or float32, ``nhwc`` or ``nchw``."""
     import numpy as np
@@ -83,7 +88,7 @@ def to_input(pixels: Any, dtype: str = "float32", layout: str = "nhwc") -> Any:
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2)) if layout == "nchw" else x
 
 
-def is_artifact(source: Any) -> bool:
+def is_artifact(source: object) -> TypeGuard[str | os.PathLike[str]]:
     """Whether ``source`` names an exported model: an ``.onnx`` or ``.tflite`` file (run
     without TensorFlow), a SavedModel or an OpenVINO folder."""
     if not isinstance(source, str | os.PathLike):
@@ -139,7 +144,7 @@ def _litert(path: Path, threads: int | None) -> tuple[Run, list]:
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     shape: list[tuple] = [()]
 
-    def run(x: Any) -> Any:
+    def run(x: np.ndarray) -> np.ndarray:
         if shape[0] != x.shape:
             interpreter.resize_tensor_input(inp["index"], x.shape)
             with quiet():
@@ -164,7 +169,7 @@ def _savedmodel(path: Path, threads: int | None) -> tuple[Run, list]:
     serve = loaded.signatures["serving_default"]
     name, spec = next(iter(serve.structured_input_signature[1].items()))
 
-    def run(x: Any, loaded: Any = loaded) -> Any:  # keeps the loaded object (its variables)
+    def run(x: np.ndarray, loaded: object = loaded) -> np.ndarray:  # keeps loaded's variables
         return next(iter(serve(**{name: tf.constant(x)}).values())).numpy()
 
     return run, spec.shape.as_list()
@@ -232,7 +237,7 @@ def _sidecars(path: Path, fmt: str, embedded: dict[str, Any] | None) -> dict[str
     return embedded
 
 
-def _short(value: Any) -> str:
+def _short(value: object) -> str:
     text = json.dumps(value)
     return text if len(text) <= 60 else text[:57] + "..."
 

@@ -15,7 +15,7 @@ import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -27,6 +27,9 @@ from kerascnn.deploy.batching import Batcher
 from kerascnn.deploy.guard import Guard
 from kerascnn.deploy.models import ServedModel, top_records
 from kerascnn.deploy.protocols import RequestError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["ServeSettings", "create_app"]
 
@@ -83,7 +86,7 @@ class _State:
     def ready(self) -> bool:
         return len(self.warm) == len(self.models)
 
-    async def infer(self, model: ServedModel, pixels: Any) -> Any:
+    async def infer(self, model: ServedModel, pixels: np.ndarray) -> np.ndarray:
         if model.name not in self.warm:
             raise RequestError(503, f"model {model.name!r} is not ready yet; retry shortly")
         return await self.batchers[model.name].submit(pixels)
@@ -186,7 +189,7 @@ async def _upload(request: Request, limit: int) -> tuple[bytes, str]:
     return await upload.read(), upload.filename or "upload"
 
 
-def _prepare(data: bytes, name: str, served: ServedModel) -> Any:
+def _prepare(data: bytes, name: str, served: ServedModel) -> np.ndarray:
     """Decoded, cropped and resized as ``kerascnn predict`` does it: ``1 x H x W x 3``."""
     from kerascnn.images import prepare_images
 
@@ -212,7 +215,7 @@ def _upload_routes(app: FastAPI, state: _State) -> None:
         return top_records(served, probs, [name], min(top, len(served.classes)))
 
 
-def create_app(models: list[ServedModel], settings: ServeSettings | None = None) -> Any:
+def create_app(models: list[ServedModel], settings: ServeSettings | None = None) -> Guard:
     """The ASGI app serving ``models`` (already loaded) under their names.
 
     It warms them up once started; ``/v2/health/ready`` is 503 until all are warm.

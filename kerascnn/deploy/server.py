@@ -14,9 +14,13 @@ import os
 import signal
 import socket
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerascnn.errors import UserError
+
+if TYPE_CHECKING:
+    from kerascnn.deploy.models import ServedModel
+    from kerascnn.resolve import ModelSource
 
 __all__ = [
     "GRACE_SECONDS",
@@ -72,7 +76,9 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def load_models(sources: list[Any], names: list[str], threads: int | None = None) -> list:
+def load_models(
+    sources: list[ModelSource], names: list[str], threads: int | None = None
+) -> list[ServedModel]:
     """Every model loaded (a bad one: a ``UserError`` naming it), under unique names."""
     from kerascnn.deploy.models import open_model
 
@@ -83,7 +89,7 @@ def load_models(sources: list[Any], names: list[str], threads: int | None = None
     models = []
     for i, source in enumerate(sources):
         models.append(open_model(source, names[i] if i < len(names) else None, threads))
-    seen: dict[str, str] = {}
+    seen: dict[str, str | os.PathLike[str]] = {}
     for model in models:
         if model.name in seen:
             raise UserError(
@@ -113,8 +119,8 @@ def _log_lines() -> None:
 
 
 def serve(
-    model: Any,
-    *more: Any,
+    model: ModelSource | Sequence[ModelSource],
+    *more: ModelSource,
     host: str = "127.0.0.1",
     port: int = 8000,
     names: Sequence[str] = (),
@@ -123,7 +129,7 @@ def serve(
     max_batch_request: int = 64,
     max_body_mb: float = 20.0,
     threads: int | None = None,
-    echo: Callable[[str], Any] = print,
+    echo: Callable[[str], object] = print,
 ) -> None:
     """Serve models over HTTP until SIGTERM or Ctrl-C, as ``kerascnn serve`` does: Open
     Inference Protocol v2, TF Serving's REST API, image uploads, dynamic batching, a page.
@@ -148,12 +154,12 @@ def serve(
 
 
 def run_server(
-    sources: list[Any],
+    sources: list[ModelSource],
     host: str = "127.0.0.1",
     port: int = 8000,
     names: list[str] | None = None,
     *,
-    echo: Callable[[str], Any] = print,
+    echo: Callable[[str], object] = print,
     threads: int | None = None,
     **settings: Any,
 ) -> None:

@@ -10,9 +10,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerascnn.errors import UserError
+
+if TYPE_CHECKING:
+    from kerascnn.resolve import ModelSource
 
 __all__ = ["TritonRepository", "export_repository", "triton_config"]
 
@@ -64,7 +67,7 @@ def triton_config(name: str, facts: dict[str, Any], max_batch_size: int = 64) ->
     )
 
 
-def _onnx_into(model: Any, target: Path, options: dict[str, Any]) -> dict[str, Any]:
+def _onnx_into(model: ModelSource, target: Path, options: dict[str, Any]) -> dict[str, Any]:
     """The ONNX model at ``target`` (copied when ``model`` is an ``.onnx`` export already,
     else exported); its facts."""
     if isinstance(model, str | os.PathLike) and Path(model).suffix.lower() == ".onnx":
@@ -89,7 +92,7 @@ def _onnx_into(model: Any, target: Path, options: dict[str, Any]) -> dict[str, A
 
 
 def export_repository(
-    model: Any,
+    model: ModelSource,
     directory: str | os.PathLike[str],
     name: str | None = None,
     *,

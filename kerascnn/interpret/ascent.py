@@ -9,13 +9,19 @@ import difflib
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 import keras
 import numpy as np
 
 from kerascnn.errors import UserError
 from kerascnn.preprocessing import get_preprocessing
+
+if TYPE_CHECKING:
+    import jax
+    import tensorflow as tf
+
+    from kerascnn._typing import Tensor
 
 __all__ = [
     "ascend",
@@ -28,10 +34,13 @@ __all__ = [
     "tiled_gradient",
 ]
 
+#: ``fn(x, *extra) -> (loss, dloss/dx)``: a batch of pixels and the objective's extra arrays.
 GradientFn = Callable[..., tuple[float, np.ndarray]]
+#: ``objective(features, *extra) -> loss``: the extractor's outputs (float32) and the extras.
+Objective = Callable[..., "Tensor"]
 
 
-def feature_extractor(model: Any, layers: Sequence[str]) -> Any:
+def feature_extractor(model: keras.Model, layers: Sequence[str]) -> keras.Model:
     """A model returning the outputs of ``layers`` (a list), callable at any spatial size."""
     names = [layer.name for layer in model.layers]
     unknown = [n for n in layers if n not in names]
@@ -61,10 +70,10 @@ def compute_precision(precision: str = "auto") -> str:
     return "bfloat16" if amx and not tf.config.list_physical_devices("GPU") else "float32"
 
 
-def _in_bfloat16(extractor: Any) -> Any:
+def _in_bfloat16(extractor: keras.Model) -> keras.Model:
     """A copy of ``extractor`` computing in bfloat16 (weights kept in float32), sharing nothing."""
 
-    def clone(layer: Any) -> Any:
+    def clone(layer: keras.layers.Layer) -> keras.layers.Layer:
         config = {**layer.get_config(), "dtype": "mixed_bfloat16"}
         return layer.__class__.from_config(config)
 
@@ -77,14 +86,14 @@ def _in_bfloat16(extractor: Any) -> Any:
     return copy
 
 
-def min_input_side(extractor: Any) -> int:
+def min_input_side(extractor: keras.Model) -> int:
     """The smallest height/width the extractor's downsampling layers leave non-empty."""
     return math.prod(
         int(max(getattr(layer, "strides", None) or (1,))) for layer in extractor.layers
     )
 
 
-def preprocess(name: str, pixels: Any) -> Any:
+def preprocess(name: str, pixels: Tensor) -> Tensor:
     """Map RGB pixels in [0, 255] to a model's input with ``keras.ops`` (differentiable)."""
     mode = get_preprocessing(name)
     if name == "none":
@@ -94,7 +103,10 @@ def preprocess(name: str, pixels: Any) -> Any:
 
 
 def gradient_fn(
-    extractor: Any, objective: Callable, preprocessing: str = "none", precision: str = "auto"
+    extractor: keras.Model,
+    objective: Objective,
+    preprocessing: str = "none",
+    precision: str = "auto",
 ) -> GradientFn:
     """``fn(x, *extra) -> (loss, dloss/dx)`` for ``objective(features, *extra)``, as NumPy.
 
@@ -107,11 +119,11 @@ def gradient_fn(
     if compute_precision(precision) == "bfloat16":
         extractor = _in_bfloat16(extractor)
 
-    def loss(outputs: Any, *extra: Any) -> Any:
+    def loss(outputs: Tensor | Sequence[Tensor], *extra: Tensor) -> Tensor:
         features = [keras.ops.cast(o, "float32") for o in keras.tree.flatten(outputs)]
         return objective(features, *extra)
 
-    def forward(x: Any, *extra: Any) -> Any:
+    def forward(x: Tensor, *extra: Tensor) -> Tensor:
         return loss(extractor([preprocess(preprocessing, x)], training=False), *extra)
 
     backend = keras.backend.backend()
@@ -119,15 +131,16 @@ def gradient_fn(
         import tensorflow as tf
 
         @tf.function(autograph=False)
-        def step(x: Any, *extra: Any) -> Any:
+        def step(x: tf.Tensor, *extra: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             with tf.GradientTape(watch_accessed_variables=False) as tape:
                 tape.watch(x)
                 loss = forward(x, *extra)
             return loss, tape.gradient(loss, x)
 
-        compiled: dict[tuple, Any] = {}  # one trace per input shape, without retracing noise
+        # one trace per input shape, without retracing noise
+        compiled: dict[tuple[object, ...], Callable[..., tuple[tf.Tensor, tf.Tensor]]] = {}
 
-        def run(x: np.ndarray, *extra: Any) -> tuple[float, np.ndarray]:
+        def run(x: np.ndarray, *extra: Tensor) -> tuple[float, np.ndarray]:
             extra = tuple(tf.convert_to_tensor(e) for e in extra)
             key = (x.shape, *(tuple(e.shape) for e in extra))
             if key not in compiled:
@@ -139,7 +152,12 @@ def gradient_fn(
     elif backend == "jax":
         import jax
 
-        def stateless(x: Any, trainable: Any, non_trainable: Any, *extra: Any) -> Any:
+        def stateless(
+            x: jax.Array,
+            trainable: list[jax.Array],
+            non_trainable: list[jax.Array],
+            *extra: jax.Array,
+        ) -> Tensor:
             pixels = preprocess(preprocessing, x)
             return loss(extractor.stateless_call(trainable, non_trainable, [pixels])[0], *extra)
 
@@ -147,16 +165,16 @@ def gradient_fn(
         trainable = [v.value for v in extractor.trainable_variables]
         non_trainable = [v.value for v in extractor.non_trainable_variables]
 
-        def run(x: np.ndarray, *extra: Any) -> tuple[float, np.ndarray]:
+        def run(x: np.ndarray, *extra: Tensor) -> tuple[float, np.ndarray]:
             loss, grad = step(x, trainable, non_trainable, *extra)
             return float(loss), np.array(grad)  # writable
 
     elif backend == "torch":
         import torch
 
-        def run(x: np.ndarray, *extra: Any) -> tuple[float, np.ndarray]:
+        def run(x: np.ndarray, *extra: Tensor) -> tuple[float, np.ndarray]:
             xt = keras.ops.convert_to_tensor(x).requires_grad_(True)
-            loss = forward(xt, *extra)
+            loss = cast("torch.Tensor", forward(xt, *extra))  # the torch backend's tensor
             (grad,) = torch.autograd.grad(loss, xt)
             return float(loss.detach()), grad.detach().cpu().numpy()
 
@@ -188,10 +206,10 @@ def tiled_gradient(
     fn: GradientFn,
     image: np.ndarray,
     tile_size: int | None,
-    *extra: Any,
+    *extra: Tensor,
     align: int = 1,
     minimum: int = 1,
-    shift: tuple[int, int] = (0, 0),
+    shift: tuple[int, ...] = (0, 0),
 ) -> tuple[float, np.ndarray]:
     """Loss and gradient of a batch ``image`` (N, H, W, C), one tile at a time.
 
@@ -231,7 +249,7 @@ def _mean_abs(grad: np.ndarray, rows: int = 256) -> np.ndarray:
 def ascend(
     fn: GradientFn,
     image: np.ndarray,
-    *extra: Any,
+    *extra: Tensor,
     steps: int,
     step_size: float,
     tile_size: int | None = None,

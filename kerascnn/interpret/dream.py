@@ -11,7 +11,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -26,13 +26,24 @@ from kerascnn.interpret.dream_model import (
     model_first,
 )
 
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    from kerascnn._typing import Tensor
+    from kerascnn.images import ImageInput
+    from kerascnn.resolve import ModelSource
+
+    Report = Callable[[int, int, tuple[int, int], int, float], None]  # octave, n, size, step, loss
+    Compiled = dict[tuple, tuple[keras.Model, list[list[int] | None], ascent.GradientFn]]
+
 __all__ = ["deep_dream", "dream_layers", "dream_objective", "dreamable_layers", "load_dream_model"]
 
 Channels = Sequence[int] | Mapping[str, Sequence[int]] | None
 _GUIDE_POSITIONS = 2048  # guide feature vectors kept per layer
 
 
-def _channel_lists(layers: Sequence[str], channels: Channels, extractor: Any) -> list[Any]:
+def _channel_lists(layers: Sequence[str], channels: Channels,
+                   extractor: keras.Model) -> list[list[int] | None]:  # fmt: skip
     if channels is None:
         return [None] * len(layers)
     per_layer = channels if isinstance(channels, Mapping) else dict.fromkeys(layers, channels)
@@ -41,7 +52,7 @@ def _channel_lists(layers: Sequence[str], channels: Channels, extractor: Any) ->
             f"channels given for {sorted(unknown)[0]!r}, which is not a dream layer; "
             f"give channels for {', '.join(layers)} only"
         )
-    lists = []
+    lists: list[list[int] | None] = []
     for name, out in zip(layers, extractor.outputs, strict=True):
         chosen = per_layer.get(name)
         if chosen is not None:
@@ -56,11 +67,12 @@ def _channel_lists(layers: Sequence[str], channels: Channels, extractor: Any) ->
     return lists
 
 
-def _objective(weights: Sequence[float], channels: Sequence[Any], guided: bool) -> Callable:
+def _objective(weights: Sequence[float], channels: Sequence[list[int] | None],
+               guided: bool) -> ascent.Objective:  # fmt: skip
     """Weighted mean of squared activations, or (guided) of the best match with the guide's."""
     ops = keras.ops
 
-    def objective(features: list[Any], *guides: Any) -> Any:
+    def objective(features: list[Tensor], *guides: Tensor) -> Tensor:
         total = 0.0
         for i, (act, weight, chosen) in enumerate(zip(features, weights, channels, strict=True)):
             if chosen is not None:
@@ -74,7 +86,7 @@ def _objective(weights: Sequence[float], channels: Sequence[Any], guided: bool) 
     return objective
 
 
-def _pixels(image: Any) -> tuple[np.ndarray, np.ndarray | None]:
+def _pixels(image: ImageInput) -> tuple[np.ndarray, np.ndarray | None]:
     if isinstance(image, str | os.PathLike):
         loaded = load_image(Path(image), min_side=2)
         return loaded.pixels, loaded.alpha
@@ -90,7 +102,8 @@ def _pixels(image: Any) -> tuple[np.ndarray, np.ndarray | None]:
     return np.asarray(arr[..., :3], np.float32), alpha  # read only: no copy needed
 
 
-def _octave_sizes(size: tuple[int, int], octaves: int, scale: float, min_side: int) -> list:
+def _octave_sizes(size: tuple[int, int], octaves: int, scale: float,
+                  min_side: int) -> list[tuple[int, int]]:  # fmt: skip
     sizes = []
     for i in reversed(range(octaves)):
         h, w = (max(1, round(d / scale**i)) for d in size)
@@ -104,7 +117,8 @@ def _octave_sizes(size: tuple[int, int], octaves: int, scale: float, min_side: i
     return sizes
 
 
-def _guide_features(extractor: Any, guide: Any, preprocessing: str, channels: list) -> list:
+def _guide_features(extractor: keras.Model, guide: ImageInput, preprocessing: str,
+                    channels: list[list[int] | None]) -> list[Tensor]:  # fmt: skip
     pixels, _ = _pixels(guide)
     side = max(pixels.shape[:2])
     if side > 512:
@@ -121,7 +135,8 @@ def _guide_features(extractor: Any, guide: Any, preprocessing: str, channels: li
     return feats
 
 
-def _check(octaves: int, octave_scale: float, steps: int, step_size: float, tile_size, jitter):
+def _check(octaves: int, octave_scale: float, steps: int, step_size: float,
+           tile_size: int | None, jitter: int) -> None:  # fmt: skip
     if not isinstance(octaves, int) or octaves < 1:
         raise UserError(f"octaves must be a positive integer, got {octaves!r}; e.g. 4")
     if octave_scale < 1.0:
@@ -137,10 +152,12 @@ def _check(octaves: int, octave_scale: float, steps: int, step_size: float, tile
 
 
 # model -> {settings: (extractor, channels, gradient fn)}, dropped with the model
-_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_COMPILED: weakref.WeakKeyDictionary[keras.Model, Compiled] = weakref.WeakKeyDictionary()
 
 
-def _setup(model, layers, channels, guide, preprocessing, precision):
+def _setup(model: ModelSource, layers: Mapping[str, float] | None, channels: Channels,
+           guide: ImageInput | None, preprocessing: str | None,
+           precision: str) -> tuple[ascent.GradientFn, list[Tensor], int, int]:  # fmt: skip
     loaded = load_dream_model(model, preprocessing)
     net, preprocessing = loaded.model, loaded.preprocessing
     layers = dict(layers) if layers else dream_layers(net, loaded.architecture_card)
@@ -154,19 +171,19 @@ def _setup(model, layers, channels, guide, preprocessing, precision):
         fn = ascent.gradient_fn(extractor, objective, preprocessing, precision)
         compiled[key] = extractor, chosen, fn
     extractor, chosen, fn = compiled[key]
-    guides = _guide_features(extractor, guide, preprocessing, chosen) if guided else []
+    guides = _guide_features(extractor, guide, preprocessing, chosen) if guide is not None else []
     align = ascent.min_input_side(extractor)
     card_min = loaded.architecture_card.min_input_size if loaded.architecture_card else 1
     return fn, guides, align, max(align, card_min)
 
 
 def dream_objective(
-    model: Any,
-    image: Any = None,
+    model: ModelSource | ImageInput,
+    image: ImageInput | ModelSource | None = None,
     layers: Mapping[str, float] | None = None,
     *,
     channels: Channels = None,
-    guide: Any = None,
+    guide: ImageInput | None = None,
     tile_size: int | None = 512,
     preprocessing: str | None = None,
     precision: str = "auto",
@@ -185,8 +202,8 @@ def dream_objective(
 
 
 def deep_dream(
-    model: Any,
-    image: Any = None,
+    model: ModelSource | ImageInput,
+    image: ImageInput | ModelSource | None = None,
     layers: Mapping[str, float] | None = None,
     *,
     octaves: int = 4,
@@ -197,7 +214,7 @@ def deep_dream(
     jitter: int = 32,
     max_loss: float | None = None,
     channels: Channels = None,
-    guide: Any = None,
+    guide: ImageInput | None = None,
     seed: int | None = None,
     progress: bool | Callable[[int, int, int, float], None] = True,
     preprocessing: str | None = None,
@@ -250,7 +267,7 @@ def deep_dream(
                 rng=rng,
                 align=align,
                 minimum=min_side,
-                callback=lambda step, loss, o=octave, s=size: report(o, len(sizes), s, step, loss),
+                callback=lambda step, loss, o=octave, s=size: report(o, len(sizes), s, step, loss),  # type: ignore[misc]  # noqa: E501 (mypy cannot type a lambda's defaults)
             )
             if octave + 1 < len(sizes):
                 detail = img[0] - base
@@ -263,7 +280,8 @@ def deep_dream(
     return out.astype(np.float32, copy=False)
 
 
-def _progress(progress: Any, total: int) -> tuple[Any, Callable]:
+def _progress(progress: bool | Callable[[int, int, int, float], None],
+              total: int) -> tuple[AbstractContextManager[object], Report]:  # fmt: skip
     """A rich bar (a context manager) and its update function, or the caller's callable."""
     if callable(progress):
         return nullcontext(), lambda octave, n, size, step, loss: progress(octave, n, step, loss)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 import keras
 import numpy as np
@@ -13,6 +13,10 @@ from kerascnn.errors import UserError, WeightsUnavailableError, deprecated
 from kerascnn.registry import get_model_card, list_models
 from kerascnn.resolve import LoadedModel, is_path, load
 from kerascnn.weights.cards import ModelCard, parse_spec
+
+if TYPE_CHECKING:
+    from kerascnn.images import ImageInput
+    from kerascnn.resolve import ModelSource
 
 __all__ = [
     "dream_layers",
@@ -33,11 +37,11 @@ def offline_models() -> list[str]:
     ]
 
 
-def load_dream_model(model: Any, preprocessing: str | None = None) -> LoadedModel:
+def load_dream_model(model: ModelSource, preprocessing: str | None = None) -> LoadedModel:
     """The model to dream with, through ``kerascnn.load`` (a bare name: its default weights;
     preprocessing: the weights' unless told); built without its classifier where a ``-notop``
     file exists (VGG16: 58 MB, not 553)."""
-    args = {}
+    args: dict[str, bool] = {}
     if isinstance(model, str) and not is_path(model) and "://" not in model:
         name, variant = parse_spec(model)
         card = get_model_card(name)
@@ -52,7 +56,7 @@ def load_dream_model(model: Any, preprocessing: str | None = None) -> LoadedMode
         raise WeightsUnavailableError(f"{exc}; models that dream offline: {offline}") from None
 
 
-def _is_image(value: Any) -> bool:
+def _is_image(value: object) -> bool:
     """Pixels, or the path of an image file (not of a model)."""
     from PIL import Image
 
@@ -62,19 +66,21 @@ def _is_image(value: Any) -> bool:
     return suffix in Image.registered_extensions()
 
 
-def model_first(model: Any, image: Any, function: str) -> tuple[Any, Any]:
+def model_first(model: object, image: object, function: str) -> tuple[ModelSource, ImageInput]:
     """``(model, image)`` of a call of ``function``; the image first (``deep_dream(image,
     model)``, before 0.2) is taken with a deprecation warning (the model left out:
     ``vgg16:imagenet``, as then)."""
     if _is_image(model) and (image is None or not _is_image(image)):
         deprecated(f"{function}(image, model)", f"{function}(model, image)", stacklevel=4)
-        return ("vgg16:imagenet" if image is None else image), model
+        return cast(
+            "tuple[ModelSource, ImageInput]", ("vgg16:imagenet" if image is None else image, model)
+        )
     if image is None:
         raise TypeError(f"{function}() missing 1 required argument: 'image'")
-    return model, image
+    return cast("tuple[ModelSource, ImageInput]", (model, image))
 
 
-def dreamable_layers(model: Any) -> list[str]:
+def dreamable_layers(model: keras.Model) -> list[str]:
     """Names of the layers with image-like (N, H, W, C) outputs, input excluded."""
     return [
         layer.name
@@ -83,7 +89,7 @@ def dreamable_layers(model: Any) -> list[str]:
     ]
 
 
-def dream_layers(model: Any, card: ModelCard | None = None) -> dict[str, float]:
+def dream_layers(model: keras.Model, card: ModelCard | None = None) -> dict[str, float]:
     """The card's ``dream_layers``, else two conv layers at about 60% and 80% of the depth."""
     names = {layer.name for layer in model.layers}
     if card and card.dream_layers and set(card.dream_layers) <= names:

@@ -4,7 +4,7 @@ filter, each climbing its filter's mean activation (the input the filter respond
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -16,17 +16,21 @@ from kerascnn.images import resize
 from kerascnn.interpret import ascent
 from kerascnn.interpret.dream_model import load_dream_model
 
+if TYPE_CHECKING:
+    from kerascnn._typing import Tensor
+    from kerascnn.resolve import ModelSource
+
 __all__ = ["filter_grid", "filter_picture", "maximize_filters"]
 
 
-def _objective(features: list[Any], onehot: Any) -> Any:
+def _objective(features: list[Tensor], onehot: Tensor) -> Tensor:
     """Sum over the batch of each image's own filter's mean activation."""
     means = keras.ops.mean(features[0], axis=(1, 2))  # (batch, channels)
     return keras.ops.sum(means * onehot)
 
 
 def maximize_filters(
-    model: str | Any,
+    model: ModelSource,
     layer: str,
     filters: Sequence[int] = range(16),
     *,

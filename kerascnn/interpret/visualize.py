@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -20,12 +20,21 @@ from kerascnn.canvas import PAD, colour_key, compose, enlarge, jet, scale_for
 from kerascnn.errors import UserError
 from kerascnn.images import LoadedImage, load_image, resize
 
+if TYPE_CHECKING:
+    import keras
+
+    from kerascnn._typing import Tensor
+    from kerascnn.images import ImageInput
+
+    Picture = ImageInput | LoadedImage  # pixels, an image file, or a loaded image
+    Preprocess = Callable[[np.ndarray], np.ndarray]  # a batch of RGB pixels -> the model's input
+
 __all__ = ["PAD", "TILE", "conv_layers", "features", "filters", "gradcam", "gradcam_heatmap"]
 
 TILE = 32  # minimum tile side in pixels; kernels and maps are enlarged by whole factors
 
 
-def _kernel(layer: Any) -> Any:
+def _kernel(layer: keras.layers.Layer) -> keras.Variable | None:
     for attr in ("kernel", "depthwise_kernel"):
         weight = getattr(layer, attr, None)
         if weight is not None and len(weight.shape) == 4:
@@ -33,12 +42,12 @@ def _kernel(layer: Any) -> Any:
     return None
 
 
-def conv_layers(model: Any) -> list[Any]:
+def conv_layers(model: keras.Model) -> list[keras.layers.Layer]:
     """The layers of ``model`` with a 2-D convolution kernel, in order."""
     return [layer for layer in model.layers if _kernel(layer) is not None]
 
 
-def _find_layer(model: Any, name: str) -> Any:
+def _find_layer(model: keras.Model, name: str) -> keras.layers.Layer:
     try:
         return model.get_layer(name)
     except ValueError:
@@ -62,7 +71,7 @@ def _factor(height: int, width: int, rows: int, columns: int) -> float:
     )
 
 
-def _first_learned(model: Any) -> tuple[Any, list[Any]]:
+def _first_learned(model: keras.Model) -> tuple[keras.layers.Layer, list[keras.layers.Layer]]:
     """The first convolution whose kernel is trainable (the first of all if none is), and the
     fixed ones before it (a whitening or other preprocessing convolution)."""
     convs = conv_layers(model)
@@ -74,7 +83,7 @@ def _first_learned(model: Any) -> tuple[Any, list[Any]]:
 
 
 def filters(
-    model: Any, layer: str | None = None, *, max_filters: int = 64, max_channels: int = 16
+    model: keras.Model, layer: str | None = None, *, max_filters: int = 64, max_channels: int = 16
 ) -> Image.Image:
     """A picture of a convolution's kernels, each filter scaled to [0, 255] by its min and max.
 
@@ -88,7 +97,7 @@ def filters(
     """
     import keras
 
-    skipped: list[Any] = []
+    skipped: list[keras.layers.Layer] = []
     if layer is None:
         target, skipped = _first_learned(model)
     else:
@@ -126,7 +135,7 @@ def filters(
     return picture
 
 
-def _pixels(image: Any) -> np.ndarray:
+def _pixels(image: Picture) -> np.ndarray:
     if isinstance(image, LoadedImage):
         return image.pixels
     if isinstance(image, np.ndarray):
@@ -138,7 +147,9 @@ def _pixels(image: Any) -> np.ndarray:
     return load_image(image).pixels
 
 
-def _model_input(model: Any, pixels: np.ndarray, preprocess: Callable | None) -> np.ndarray:
+def _model_input(
+    model: keras.Model, pixels: np.ndarray, preprocess: Preprocess | None
+) -> np.ndarray:
     """Resize pixels to the model's fixed input size (if any) and make a batch of one."""
     height, width = model.inputs[0].shape[1:3]
     if height and width and pixels.shape[:2] != (height, width):
@@ -147,9 +158,8 @@ def _model_input(model: Any, pixels: np.ndarray, preprocess: Callable | None) ->
     return np.asarray(preprocess(batch) if preprocess else batch, np.float32)
 
 
-def features(
-    model: Any, image: Any, layer: str, max: int = 64, *, preprocess: Callable | None = None
-) -> Image.Image:
+def features(model: keras.Model, image: Picture, layer: str, max: int = 64, *,
+             preprocess: Preprocess | None = None) -> Image.Image:  # fmt: skip
     """The feature maps of ``layer`` for ``image``, each scaled to [0, 255] by its min and max.
 
     Args:
@@ -170,7 +180,7 @@ def features(
     maps = keras.ops.convert_to_numpy(keras.Model(model.input, target.output)(x))[0]
     shown = min(maps.shape[-1], max)
     columns = math.ceil(math.sqrt(shown + 1))
-    factor = _factor(*maps.shape[:2], math.ceil((shown + 1) / columns), columns)
+    factor = _factor(maps.shape[0], maps.shape[1], math.ceil((shown + 1) / columns), columns)
     tiles = [enlarge(_normalise(maps[..., c]), factor) for c in range(shown)]
     tiles.insert(0, resize(pixels, tiles[0].shape[:2]))
     label = (
@@ -183,7 +193,7 @@ def features(
 
 
 @contextlib.contextmanager
-def _logits(model: Any) -> Iterator[None]:
+def _logits(model: keras.Model) -> Iterator[None]:
     """Drop a final softmax while inside, so scores are the class logits (as in the paper)."""
     import keras
 
@@ -199,7 +209,7 @@ def _logits(model: Any) -> Iterator[None]:
         last.activation = activation
 
 
-def _last_feature_layer(model: Any) -> Any:
+def _last_feature_layer(model: keras.Model) -> keras.layers.Layer:
     """The last layer with feature maps, before any pooling that follows it."""
     candidates = [
         layer
@@ -213,12 +223,12 @@ def _last_feature_layer(model: Any) -> Any:
 
 
 def gradcam_heatmap(
-    model: Any,
-    image: Any,
+    model: keras.Model,
+    image: Picture,
     class_index: int | None = None,
     *,
     layer: str | None = None,
-    preprocess: Callable | None = None,
+    preprocess: Preprocess | None = None,
 ) -> tuple[np.ndarray, int, float]:
     """Grad-CAM (Selvaraju et al. 2017): ``(heatmap in [0, 1] at the layer's size, class, p)``.
 
@@ -247,7 +257,7 @@ def gradcam_heatmap(
         )
     head = keras.Model([target.output], model.output)
 
-    def score(outputs: list[Any]) -> Any:
+    def score(outputs: list[Tensor]) -> Tensor:
         return keras.ops.sum(outputs[0][:, class_index])
 
     with _logits(model):  # compiled and run inside: the logits' gradient
@@ -258,12 +268,12 @@ def gradcam_heatmap(
 
 
 def gradcam(
-    model: Any,
-    image: Any,
+    model: keras.Model,
+    image: Picture,
     class_index: int | None = None,
     *,
     layer: str | None = None,
-    preprocess: Callable | None = None,
+    preprocess: Preprocess | None = None,
     opacity: float = 0.45,
 ) -> Image.Image:
     """The image beside the Grad-CAM heatmap blended over it, under a caption, above a key.

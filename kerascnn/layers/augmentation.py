@@ -3,13 +3,17 @@ inference), and :func:`classic_augmentation`, which chains them with Keras' own.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 from keras import ops
 
 from kerascnn.layers.preprocessing import iterate_batches
+
+if TYPE_CHECKING:
+    from kerascnn._typing import Shape, Tensor
+    from kerascnn.layers.preprocessing import AdaptData
 
 __all__ = ["PCAColorJitter", "PaddedRandomCrop", "classic_augmentation"]
 
@@ -29,7 +33,7 @@ class PaddedRandomCrop(keras.layers.Layer):
         self.padding, self.mode, self.seed = int(padding), mode, seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, inputs: Any, training: bool = False) -> Any:
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         if not training or self.padding == 0:
             return inputs
         p = self.padding
@@ -42,7 +46,7 @@ class PaddedRandomCrop(keras.layers.Layer):
         out = ops.take_along_axis(padded, rows[:, :, None, None], axis=1)
         return ops.take_along_axis(out, cols[:, None, :, None], axis=2)
 
-    def compute_output_shape(self, input_shape: Any) -> Any:
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape
 
     def get_config(self) -> dict[str, Any]:
@@ -68,7 +72,7 @@ class PCAColorJitter(keras.layers.Layer):
         self.std, self.seed = float(std), seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def build(self, input_shape: Any) -> None:
+    def build(self, input_shape: Shape) -> None:
         if input_shape[-1] != 3:
             raise ValueError(f"PCAColorJitter needs RGB inputs, got {input_shape[-1]} channels")
         # columns: eigenvectors scaled by their eigenvalues
@@ -76,7 +80,7 @@ class PCAColorJitter(keras.layers.Layer):
             name="components", shape=(3, 3), initializer="zeros", trainable=False
         )
 
-    def adapt(self, data: Any) -> None:
+    def adapt(self, data: AdaptData) -> None:
         """Eigen-decompose the RGB covariance of all pixels of ``data`` (array or batches)."""
         total, outer, count = np.zeros(3), np.zeros((3, 3)), 0
         for batch in iterate_batches(data):
@@ -92,7 +96,7 @@ class PCAColorJitter(keras.layers.Layer):
             self.build((None, None, None, 3))
         self.components.assign((vectors * np.clip(values, 0, None)).astype("float32"))
 
-    def call(self, inputs: Any, training: bool = False) -> Any:
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         if not training or self.std == 0:
             return inputs
         batch = ops.shape(inputs)[0]
@@ -100,7 +104,7 @@ class PCAColorJitter(keras.layers.Layer):
         shift = ops.matmul(alpha, ops.transpose(ops.cast(self.components, alpha.dtype)))
         return inputs + ops.cast(shift, inputs.dtype)[:, None, None, :]
 
-    def compute_output_shape(self, input_shape: Any) -> Any:
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape
 
     def get_config(self) -> dict[str, Any]:
@@ -121,7 +125,7 @@ def classic_augmentation(
     noise: float = 0.0,
     value_range: tuple[float, float] = (0, 255),
     seed: int | None = None,
-) -> Any:
+) -> keras.Sequential:
     """A ``keras.Sequential`` of the usual augmentations, in the usual order.
 
     Args:
@@ -134,7 +138,7 @@ def classic_augmentation(
         noise: standard deviation of Gaussian noise in pixel units (``8`` = 8 of 255 levels).
         value_range, seed: the pixels' range; the random seed.
     """
-    steps: list[Any] = []
+    steps: list[keras.layers.Layer] = []
     if crop:
         steps.append(keras.layers.RandomCrop(*crop, seed=seed))
     if pad:

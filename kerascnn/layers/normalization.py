@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 from keras import ops
+
+if TYPE_CHECKING:
+    from kerascnn._typing import Shape, Tensor
 
 __all__ = ["LocalResponseNormalization"]
 
@@ -33,7 +36,7 @@ class LocalResponseNormalization(keras.layers.Layer):
         self.depth_radius = int(depth_radius)
         self.bias, self.alpha, self.beta = float(bias), float(alpha), float(beta)
 
-    def call(self, inputs: Any) -> Any:
+    def call(self, inputs: Tensor) -> Tensor:
         r, channels = self.depth_radius, inputs.shape[-1]
         padded = ops.pad(ops.square(inputs), [[0, 0]] * (len(inputs.shape) - 1) + [[r, r]])
         total = padded[..., 0:channels]
@@ -41,7 +44,7 @@ class LocalResponseNormalization(keras.layers.Layer):
             total = total + padded[..., offset : offset + channels]
         return inputs / ops.power(self.bias + self.alpha * total, self.beta)
 
-    def compute_output_shape(self, input_shape: Any) -> Any:
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape
 
     def get_config(self) -> dict[str, Any]:

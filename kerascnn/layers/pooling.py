@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 from keras import ops
+
+if TYPE_CHECKING:
+    from kerascnn._typing import Shape, Tensor
 
 __all__ = ["AdaptiveAveragePooling"]
 
@@ -36,7 +39,7 @@ class AdaptiveAveragePooling(keras.layers.Layer):
             output_size = (output_size, output_size)
         self.output_size = tuple(int(s) for s in output_size)
 
-    def call(self, inputs: Any) -> Any:
+    def call(self, inputs: Tensor) -> Tensor:
         h, w = inputs.shape[1], inputs.shape[2]
         if h is None or w is None:
             raise ValueError("AdaptiveAveragePooling needs a static input height and width")
@@ -44,7 +47,7 @@ class AdaptiveAveragePooling(keras.layers.Layer):
         cols = ops.convert_to_tensor(_bins(w, self.output_size[1]), dtype=inputs.dtype)
         return ops.einsum("ih,bhwc,jw->bijc", rows, inputs, cols)
 
-    def compute_output_shape(self, input_shape: Any) -> Any:
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (input_shape[0], *self.output_size, input_shape[3])
 
     def get_config(self) -> dict[str, Any]:

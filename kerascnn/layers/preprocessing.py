@@ -3,17 +3,23 @@ mean colour/image subtraction and PCA/ZCA whitening. Their statistics are saved 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import keras
 import numpy as np
 from keras import ops
 
+if TYPE_CHECKING:
+    from kerascnn._typing import Shape, Tensor
+
+#: What ``adapt()`` takes: an array or tensor, or an iterable of batches (``(x, y)`` pairs: x).
+AdaptData: TypeAlias = "Tensor | Iterable[Tensor | tuple[Tensor, ...] | list[Tensor]]"
+
 __all__ = ["MeanSubtraction", "PixelAffine", "Whitening", "iterate_batches"]
 
 
-def iterate_batches(data: Any) -> Iterator[np.ndarray]:
+def iterate_batches(data: AdaptData) -> Iterator[np.ndarray]:
     """Batches of inputs as float64 NumPy arrays, from an array, a tensor or an iterable
     of batches (a ``tf.data.Dataset``; ``(x, y)`` pairs use ``x``)."""
     if hasattr(data, "shape") and not isinstance(data, (list, tuple)):
@@ -32,10 +38,10 @@ class _Adaptable(keras.layers.Layer):
         super().__init__(**kwargs)
         self.supports_masking = True
 
-    def _state(self, name: str, shape: tuple[int, ...]) -> Any:
+    def _state(self, name: str, shape: Shape) -> keras.Variable:
         return self.add_weight(name=name, shape=shape, initializer="zeros", trainable=False)
 
-    def compute_output_shape(self, input_shape: Any) -> Any:
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape
 
 
@@ -50,13 +56,13 @@ class MeanSubtraction(_Adaptable):
             raise ValueError(f"mode must be 'channel' or 'pixel', got {mode!r}")
         self.mode = mode
 
-    def build(self, input_shape: Any) -> None:
+    def build(self, input_shape: Shape) -> None:
         shape = (input_shape[-1],) if self.mode == "channel" else tuple(input_shape[1:])
         if any(d is None for d in shape):
             raise ValueError(f"MeanSubtraction(mode={self.mode!r}) needs a fixed input shape")
         self.mean = self._state("mean", shape)
 
-    def adapt(self, data: Any) -> None:
+    def adapt(self, data: AdaptData) -> None:
         """Compute the mean from ``data``: an array or an iterable of batches."""
         total, count = 0.0, 0
         for batch in iterate_batches(data):
@@ -67,9 +73,9 @@ class MeanSubtraction(_Adaptable):
                 self.build((None, *batch.shape[1:]))
         if count == 0:
             raise ValueError("adapt() got no data")
-        self.mean.assign((total / count).astype(self.mean.dtype))
+        self.mean.assign(np.asarray(total / count).astype(self.mean.dtype))
 
-    def call(self, inputs: Any) -> Any:
+    def call(self, inputs: Tensor) -> Tensor:
         return inputs - ops.cast(self.mean, inputs.dtype)
 
     def get_config(self) -> dict[str, Any]:
@@ -95,18 +101,18 @@ class Whitening(_Adaptable):
             raise ValueError(f"epsilon must be >= 0, got {epsilon!r}")
         self.method, self.epsilon, self.components = method, float(epsilon), components
 
-    def build(self, input_shape: Any) -> None:
+    def build(self, input_shape: Shape) -> None:
         shape = tuple(input_shape[1:])
         if any(d is None for d in shape):
             raise ValueError("Whitening needs a fixed input shape")
-        self._features = int(np.prod(shape))
+        self._features = int(np.prod(cast("tuple[int, ...]", shape)))
         k = self.components or self._features
         if not 1 <= k <= self._features:
             raise ValueError(f"components must be in [1, {self._features}], got {k}")
         self.mean = self._state("mean", (self._features,))
         self.projection = self._state("projection", (self._features, k))
 
-    def adapt(self, data: Any) -> None:
+    def adapt(self, data: AdaptData) -> None:
         """Compute mean and covariance of ``data`` (array or batches), then the projection."""
         sum_x, sum_xx, count = 0.0, 0.0, 0
         for batch in iterate_batches(data):
@@ -117,7 +123,7 @@ class Whitening(_Adaptable):
             count += len(x)
         if count == 0:
             raise ValueError("adapt() got no data")
-        mean = sum_x / count
+        mean = np.asarray(sum_x / count)
         cov = sum_xx / count - np.outer(mean, mean)  # = (X - mean).T (X - mean) / N
         u, s, _ = np.linalg.svd(cov)
         scaled = u / np.sqrt(s + self.epsilon)  # X U / sqrt(S + eps)
@@ -128,15 +134,16 @@ class Whitening(_Adaptable):
         self.mean.assign(mean.astype(np.float32))
         self.projection.assign(projection.astype(np.float32))
 
-    def call(self, inputs: Any) -> Any:
+    def call(self, inputs: Tensor) -> Tensor:
         x = ops.reshape(inputs, (-1, self._features))
         x = ops.matmul(x - ops.cast(self.mean, x.dtype), ops.cast(self.projection, x.dtype))
         return ops.reshape(x, ops.shape(inputs)) if self.method == "zca" else x
 
-    def compute_output_shape(self, input_shape: Any) -> Any:
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
         if self.method == "zca":
             return input_shape
-        return (input_shape[0], self.components or int(np.prod(input_shape[1:])))
+        dims = cast("tuple[int, ...]", input_shape[1:])
+        return (input_shape[0], self.components or int(np.prod(dims)))
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -155,8 +162,8 @@ class PixelAffine(keras.layers.Layer):
     def __init__(
         self,
         bgr: bool = False,
-        scale: Any = (1.0, 1.0, 1.0),
-        offset: Any = (0.0, 0.0, 0.0),
+        scale: Sequence[float] = (1.0, 1.0, 1.0),
+        offset: Sequence[float] = (0.0, 0.0, 0.0),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -164,14 +171,14 @@ class PixelAffine(keras.layers.Layer):
         self.scale = tuple(float(s) for s in scale)
         self.offset = tuple(float(o) for o in offset)
 
-    def call(self, inputs: Any) -> Any:
+    def call(self, inputs: Tensor) -> Tensor:
         x = ops.cast(inputs, self.compute_dtype)
         if self.bgr:  # a gather, not a reversal: exported as ONNX Gather, which OpenCV runs
             x = ops.take(x, list(range(len(self.scale) - 1, -1, -1)), axis=-1)
         scale, offset = (ops.convert_to_tensor(v, x.dtype) for v in (self.scale, self.offset))
         return x * scale + offset
 
-    def compute_output_shape(self, input_shape: Any) -> Any:
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape
 
     def get_config(self) -> dict[str, Any]:

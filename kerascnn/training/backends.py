@@ -7,9 +7,15 @@ from __future__ import annotations
 import contextlib
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 from kerascnn.errors import UserError
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    import keras
+    import tensorflow as tf
 
 __all__ = [
     "STRATEGIES",
@@ -22,6 +28,8 @@ __all__ = [
 ]
 
 STRATEGIES = ("auto", "mirrored", "multiworker", "one")
+#: The devices of a run: a ``tf.distribute.Strategy`` on TensorFlow, else :class:`Devices`.
+Strategy: TypeAlias = "tf.distribute.Strategy | Devices"
 
 
 @dataclass
@@ -29,7 +37,7 @@ class Devices:
     """A JAX or PyTorch run's devices, with the parts of a strategy the engine uses."""
 
     backend: str
-    distribution: Any = None  # a keras.distribution.DataParallel, or None: one device
+    distribution: keras.distribution.DataParallel | None = None  # None: one device
     count: int = 1
     process: int = 0
     processes: int = 1
@@ -38,7 +46,7 @@ class Devices:
     def num_replicas_in_sync(self) -> int:
         return self.count
 
-    def scope(self) -> Any:
+    def scope(self) -> AbstractContextManager[object]:
         """Where variables are created: the distribution's scope (it is also set globally)."""
         return self.distribution.scope() if self.distribution else contextlib.nullcontext()
 
@@ -69,7 +77,7 @@ def _jax(strategy: str) -> Devices:
     return Devices("jax", distribution, len(devices), jax.process_index(), jax.process_count())
 
 
-def resolve_devices(strategy: Any = "auto") -> Any:
+def resolve_devices(strategy: str | Strategy = "auto") -> Strategy:
     """A ``tf.distribute.Strategy`` on TensorFlow, else :class:`Devices` (see the module doc)."""
     import keras
 
@@ -96,7 +104,7 @@ def resolve_devices(strategy: Any = "auto") -> Any:
     )
 
 
-def is_chief(strategy: Any) -> bool:
+def is_chief(strategy: Strategy) -> bool:
     """Whether this process writes the run's files (process 0, or the TF chief)."""
     if isinstance(strategy, Devices):
         return strategy.process == 0
@@ -105,7 +113,7 @@ def is_chief(strategy: Any) -> bool:
     return distribute.is_chief(strategy)
 
 
-def process_index(strategy: Any) -> int:
+def process_index(strategy: Strategy) -> int:
     """This process's index among those training together (0 in a one-process run)."""
     if isinstance(strategy, Devices):
         return strategy.process
@@ -114,7 +122,7 @@ def process_index(strategy: Any) -> int:
     return distribute.process_index(strategy)
 
 
-def worker_id(strategy: Any) -> str:
+def worker_id(strategy: Strategy) -> str:
     """``"local"`` in a one-process run, else this process's name in the cluster."""
     if isinstance(strategy, Devices):
         return "local" if strategy.processes == 1 else f"process-{strategy.process}"
@@ -123,7 +131,7 @@ def worker_id(strategy: Any) -> str:
     return distribute.worker_id(strategy)
 
 
-def describe(strategy: Any) -> str:
+def describe(strategy: Strategy) -> str:
     """One line: backend · strategy or distribution · device count."""
     if isinstance(strategy, Devices):
         name = type(strategy.distribution).__name__ if strategy.distribution else "one device"

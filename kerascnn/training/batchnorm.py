@@ -8,12 +8,22 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 import keras
 import numpy as np
 
 from kerascnn.errors import UserError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from kerascnn._typing import Logs, Tensor
+
+    #: One batch: images, or ``(images, labels)``.
+    Batch: TypeAlias = "Tensor | Sequence[Tensor]"
+    #: One batch through the model in training mode -> its batch-norm layers' batch statistics.
+    BatchStatistics: TypeAlias = Callable[[Tensor], list[np.ndarray]]
 
 __all__ = [
     "PreciseBN",
@@ -27,14 +37,16 @@ PRECISE_BN_SHARE = 0.1  # re-estimate on this share of an epoch's batches (a for
 PRECISE_BN_MAX = 200  # at most this many batches (precise BN needs ~10^4 images)
 
 
-def walk_layers(layer: Any) -> Iterator[Any]:
+def walk_layers(layer: keras.layers.Layer) -> Iterator[keras.layers.Layer]:
     """The layer and, for nested models, every layer inside it."""
     yield layer
     for sub in getattr(layer, "layers", ()):
         yield from walk_layers(sub)
 
 
-def batch_norm_layers(model: Any, *, trainable_only: bool = False) -> list[Any]:
+def batch_norm_layers(
+    model: keras.Model, *, trainable_only: bool = False
+) -> list[keras.layers.BatchNormalization]:
     """Every ``BatchNormalization`` layer of ``model`` (nested ones too); ``trainable_only``:
     those that run in training mode when the model trains (frozen ones keep their statistics)."""
     found = [la for la in walk_layers(model) if isinstance(la, keras.layers.BatchNormalization)]
@@ -42,11 +54,11 @@ def batch_norm_layers(model: Any, *, trainable_only: bool = False) -> list[Any]:
 
 
 def adapt_batch_norm(
-    model: Any,
-    data: Iterable[Any],
+    model: keras.Model,
+    data: Iterable[Batch],
     *,
     max_batches: int | None = None,
-    layers: list[Any] | None = None,
+    layers: list[keras.layers.BatchNormalization] | None = None,
 ) -> int:
     """Set batch-norm moving statistics to their average over ``data``.
 
@@ -91,12 +103,16 @@ def adapt_batch_norm(
     return len(layers)
 
 
-_COMPILED: weakref.WeakKeyDictionary[Any, tuple[tuple[int, ...], Callable]] = (
+_COMPILED: weakref.WeakKeyDictionary[keras.Model, tuple[tuple[int, ...], BatchStatistics]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _compiled(model: Any, layers: list[Any], moving: list[Any]) -> Callable[[Any], list]:
+def _compiled(
+    model: keras.Model,
+    layers: list[keras.layers.BatchNormalization],
+    moving: list[keras.Variable],
+) -> BatchStatistics:
     """``fn(images)``: one batch through ``model`` in training mode, compiled (``jax.jit``,
     ``tf.function``; eager on torch), returning each of ``moving``'s batch values; kept per
     model and layer set, as every call runs with the same flags and momentum 0."""
@@ -112,11 +128,13 @@ def _compiled(model: Any, layers: list[Any], moving: list[Any]) -> Callable[[Any
         index = [next(i for i, v in enumerate(variables) if v is m) for m in moving]
 
         @jax.jit
-        def run(trainable: Any, non_trainable: Any, images: Any) -> list[Any]:
+        def run(
+            trainable: list[jax.Array], non_trainable: list[jax.Array], images: jax.Array
+        ) -> list[jax.Array]:
             _, updated = model.stateless_call(trainable, non_trainable, images, training=True)
             return [updated[i] for i in index]
 
-        def fn(images: Any) -> list[np.ndarray]:
+        def fn(images: Tensor) -> list[np.ndarray]:
             trainable = [v.value for v in model.trainable_variables]
             out = run(trainable, [v.value for v in model.non_trainable_variables], images)
             return [np.asarray(a, np.float64) for a in out]
@@ -127,7 +145,7 @@ def _compiled(model: Any, layers: list[Any], moving: list[Any]) -> Callable[[Any
 
             call = tf.function(call, reduce_retracing=True)
 
-        def fn(images: Any) -> list[np.ndarray]:
+        def fn(images: Tensor) -> list[np.ndarray]:
             call(images)
             return [keras.ops.convert_to_numpy(v).astype(np.float64) for v in moving]
 
@@ -149,20 +167,20 @@ class PreciseBN(keras.callbacks.Callback):
     ``seconds`` holds the time spent per epoch (``benchmarks/precise_bn_cost.py``).
     """
 
-    def __init__(self, data: Callable[[], Iterator[Any]], batches: int) -> None:
+    def __init__(self, data: Callable[[], Iterator[Batch]], batches: int) -> None:
         super().__init__()
         self.data, self.batches = data, int(batches)
         self.seconds: list[float] = []
-        self._iterator: Iterator[Any] | None = None
+        self._iterator: Iterator[Batch] | None = None
         self._done = False
 
-    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: Logs = None) -> None:
         self._done = False
 
-    def on_test_begin(self, logs: Any = None) -> None:
+    def on_test_begin(self, logs: Logs = None) -> None:
         self._reestimate()
 
-    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: Logs = None) -> None:
         self._reestimate()
 
     def _reestimate(self) -> None:

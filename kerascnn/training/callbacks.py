@@ -10,13 +10,17 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import keras
 
 from kerascnn import compat
 from kerascnn.atomic import atomic_path, remove_temporaries, write_json
 from kerascnn.errors import UserError
+
+if TYPE_CHECKING:
+    from kerascnn._typing import Logs
+    from kerascnn.training.run import RunFolder
 
 __all__ = [
     "BestModel",
@@ -29,7 +33,7 @@ __all__ = [
 
 STATE_FILE = "state.json"
 LOCK_FILE = "lock"
-_CLAIMED: dict[str, Any] = {}  # backup folder -> its locked file, held while this process lives
+_CLAIMED: dict[str, TextIO] = {}  # backup folder -> its locked file, held while this process lives
 
 
 def claim_backup(backup_dir: str | os.PathLike[str]) -> None:
@@ -107,24 +111,24 @@ class TrainingBackup(keras.callbacks.BackupAndRestore):
         self._epoch = 0
         self._pending: tuple[int, int] | None = None  # an epoch end not backed up yet
 
-    def on_train_begin(self, logs: Any = None) -> None:  # restore happens in fit()
+    def on_train_begin(self, logs: Logs = None) -> None:  # restore happens in fit()
         compat.reset_backup_counts(self)
 
-    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: Logs = None) -> None:
         self._save_pending()
         self._epoch = epoch
 
-    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+    def on_train_batch_end(self, batch: int, logs: Logs = None) -> None:
         steps = self.params.get("steps")
         if compat.should_save_on_batch(self, batch) and (steps is None or batch + 1 < steps):
             self.save(self._epoch, self.offset + batch + 1)
 
-    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: Logs = None) -> None:
         compat.reset_backup_counts(self, batches_since_save=False)
         self.offset = 0
         self._pending = (epoch + 1, 0)  # callbacks after this one still write the epoch's files
 
-    def on_train_end(self, logs: Any = None) -> None:
+    def on_train_end(self, logs: Logs = None) -> None:
         self._save_pending()
 
     def _save_pending(self) -> None:
@@ -166,7 +170,7 @@ class BestModel(keras.callbacks.Callback):
             if state.get("monitor") == monitor:
                 self.best = state.get("value")
 
-    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: Logs = None) -> None:
         value = (logs or {}).get(self.monitor)
         if value is None or not math.isfinite(float(value)):
             return
@@ -186,10 +190,10 @@ class StopOnNonFinite(keras.callbacks.Callback):
         self.where: tuple[int, int, float] | None = None
         self._epoch = 0
 
-    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: Logs = None) -> None:
         self._epoch = epoch
 
-    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+    def on_train_batch_end(self, batch: int, logs: Logs = None) -> None:
         loss = float((logs or {}).get("loss", 0.0))
         if not math.isfinite(loss):
             self.where = (self._epoch, batch, loss)
@@ -200,15 +204,15 @@ class RunHistory(keras.callbacks.Callback):
     """After every epoch, rewrite the run's ``history.csv`` and ``history.png``; rows an
     interrupted run left at or after the current epoch are replaced: one run on resuming."""
 
-    def __init__(self, run: Any) -> None:
+    def __init__(self, run: RunFolder) -> None:
         super().__init__()
         self.run = run
         self.rows: list[dict[str, Any]] = []
 
-    def on_train_begin(self, logs: Any = None) -> None:
+    def on_train_begin(self, logs: Logs = None) -> None:
         self.rows = self.run.read_history()
 
-    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: Logs = None) -> None:
         self.rows = [r for r in self.rows if int(float(r["epoch"])) < epoch]
         values = {k: float(v) for k, v in (logs or {}).items() if k != "learning_rate"}
         self.rows.append({"epoch": epoch, **values})

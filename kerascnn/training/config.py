@@ -8,9 +8,27 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from kerascnn.errors import UserError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import keras
+
+    from kerascnn.training.backends import Strategy
+
+    #: An optimizer: a Keras name, ``{"name": ..., **options}``, an instance, or a function of
+    #: the learning rate (a number or schedule) that makes one.
+    OptimizerSpec: TypeAlias = (
+        str
+        | Mapping[str, object]
+        | keras.optimizers.Optimizer
+        | Callable[
+            [float | keras.optimizers.schedules.LearningRateSchedule], keras.optimizers.Optimizer
+        ]
+    )
 
 __all__ = ["FinetuneConfig", "TrainConfig", "config_default"]
 
@@ -38,7 +56,7 @@ class TrainConfig:
 
     epochs: int | None = None
     batch_size: int | None = None
-    optimizer: Any = None
+    optimizer: OptimizerSpec | None = None
     learning_rate: float | None = None
     schedule: str | None = None
     warmup_epochs: int | None = None
@@ -50,7 +68,7 @@ class TrainConfig:
     validation_split: float = 0.2
     test_split: float = 0.0
     seed: int = 0
-    strategy: Any = "auto"
+    strategy: str | Strategy = "auto"
     mixed_precision: str | None = None
     jit_compile: bool | str = "auto"
     save_freq: int | None = None
@@ -96,10 +114,10 @@ class FinetuneConfig(TrainConfig):
     """
 
     batch_size: int | None = 32
-    optimizer: Any = "adam"
+    optimizer: OptimizerSpec | None = "adam"
     learning_rate: float | None = 1e-3
     schedule: str | None = "constant"
-    augmentation: Mapping[str, Any] | str | None = "auto"
+    augmentation: Mapping[str, Any] | str | None = "auto"  # type: ignore[assignment]  # + "auto"
     head_epochs: int = 5
     finetune_epochs: int = 5
     unfreeze: str | int = "top-2-blocks"
@@ -113,7 +131,7 @@ class FinetuneConfig(TrainConfig):
     adapt_batch_norm: bool = False
 
 
-def config_default(cls: type[TrainConfig], name: str) -> Any:
+def config_default(cls: type[TrainConfig], name: str) -> object:
     """The default of field ``name`` of ``cls`` (what a CLI flag shows and uses)."""
     for f in dataclasses.fields(cls):
         if f.name == name:

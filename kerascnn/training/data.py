@@ -9,12 +9,15 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 
 from kerascnn.errors import UserError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 __all__ = ["SPLITS", "ImageFolder", "batch_images", "check_image", "image_folder", "split_of"]
 
@@ -77,17 +80,17 @@ class ImageFolder:
     method: str | None = None  # how ``files`` were split, when not by ``split_of``
 
     @property
-    def train(self) -> Any:
+    def train(self) -> tf.data.Dataset:
         """The training split, shuffled every epoch."""
         return self.dataset("train")
 
     @property
-    def validation(self) -> Any:
+    def validation(self) -> tf.data.Dataset | None:
         """The validation split, or ``None`` when it is empty."""
         return self.dataset("validation") if self.files["validation"] else None
 
     @property
-    def test(self) -> Any:
+    def test(self) -> tf.data.Dataset | None:
         """The test split, or ``None`` when it is empty."""
         return self.dataset("test") if self.files["test"] else None
 
@@ -115,7 +118,7 @@ class ImageFolder:
 
     def elements(
         self, split: str = "train", *, shuffle: bool | None = None, repeat: bool = False
-    ) -> Any:
+    ) -> tf.data.Dataset:
         """Unbatched ``(uint8 image, int32 label)`` pairs of ``split``: decoded in parallel,
         cached, shuffled every pass (training data by default), optionally repeated."""
         import tensorflow as tf
@@ -129,7 +132,7 @@ class ImageFolder:
         labels = [label for _, label in entries]
         height, width = self.image_size
 
-        def decode(path: Any, label: Any) -> tuple[Any, Any]:
+        def decode(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
             image = tf.image.resize(image, (height, width), antialias=True)
             image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
@@ -153,7 +156,7 @@ class ImageFolder:
         batch_size: int | None = None,
         shuffle: bool | None = None,
         drop_remainder: bool = False,
-    ) -> Any:
+    ) -> tf.data.Dataset:
         """A batched dataset of ``split`` (float32 pixels); training data is shuffled by default."""
         ds = self.elements(split, shuffle=shuffle)
         return batch_images(ds, batch_size or self.batch_size, drop_remainder=drop_remainder)
@@ -176,7 +179,9 @@ class ImageFolder:
         }
 
 
-def batch_images(ds: Any, batch_size: int, *, drop_remainder: bool = False) -> Any:
+def batch_images(
+    ds: tf.data.Dataset, batch_size: int, *, drop_remainder: bool = False
+) -> tf.data.Dataset:
     """Batch ``(uint8 image, label)`` pairs, cast images to float32, prefetch."""
     import tensorflow as tf
 

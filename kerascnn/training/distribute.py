@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerascnn import compat
 from kerascnn.errors import UserError
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
 
 __all__ = [
     "STRATEGIES",
@@ -40,7 +44,7 @@ def tf_config() -> dict[str, Any]:
     return config
 
 
-def resolve_strategy(strategy: Any = "auto") -> Any:
+def resolve_strategy(strategy: str | tf.distribute.Strategy = "auto") -> tf.distribute.Strategy:
     """A ``tf.distribute.Strategy`` from a name (see ``STRATEGIES``) or an instance.
 
     ``"auto"``: multi-worker when ``TF_CONFIG`` names a cluster of several tasks, mirrored
@@ -74,7 +78,7 @@ def resolve_strategy(strategy: Any = "auto") -> Any:
     return tf.distribute.MirroredStrategy(devices=devices)
 
 
-def prebuild(model: Any, image_size: tuple[int, int], batch_size: int) -> None:
+def prebuild(model: keras.Model, image_size: tuple[int, int], batch_size: int) -> None:
     """Build model, loss, metrics and optimizer from a local batch; skip Keras' own build step,
     from a throw-away iterator's batch: it fails under ``MultiWorkerMirroredStrategy``
     (keras-team/keras#20585) and shifts the shuffle order."""
@@ -94,10 +98,12 @@ def fix_multiworker_reduce() -> None:
     if getattr(original, "kerascnn_fix", False):
         return
 
-    def reduce_per_replica(values: Any, strategy: Any, reduction: str) -> Any:
+    def reduce_per_replica(
+        values: object, strategy: tf.distribute.Strategy, reduction: str
+    ) -> object:
         if reduction in ("auto", "mean") and compat.is_multi_worker(strategy):
 
-            def mean(v: Any) -> Any:
+            def mean(v: object) -> object:
                 if not compat.is_per_replica(v):
                     return v
                 rank = strategy.experimental_local_results(v)[0].shape.rank
@@ -110,13 +116,15 @@ def fix_multiworker_reduce() -> None:
     compat.set_reduce_per_replica(reduce_per_replica)
 
 
-def _cluster_task(strategy: Any) -> Any:
+def _cluster_task(
+    strategy: tf.distribute.Strategy,
+) -> tf.distribute.cluster_resolver.ClusterResolver | None:
     """The strategy's cluster resolver (``task_type``, ``task_id``), ``None`` outside a cluster."""
     resolver = getattr(strategy, "cluster_resolver", None)
     return resolver if resolver is not None and getattr(resolver, "task_type", None) else None
 
 
-def is_chief(strategy: Any) -> bool:
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
     """Whether this process writes the run's files: always, except non-chief multi-workers."""
     task = _cluster_task(strategy)
     if task is None or task.task_type == "chief":
@@ -125,7 +133,7 @@ def is_chief(strategy: Any) -> bool:
     return task.task_type == "worker" and task.task_id == 0 and not has_chief
 
 
-def process_index(strategy: Any) -> int:
+def process_index(strategy: tf.distribute.Strategy) -> int:
     """This task's index among the cluster's trainers (the chief first), 0 outside a cluster."""
     task = _cluster_task(strategy)
     if task is None:
@@ -134,7 +142,7 @@ def process_index(strategy: Any) -> int:
     return task.task_id + int(chief and task.task_type == "worker")
 
 
-def worker_id(strategy: Any) -> str:
+def worker_id(strategy: tf.distribute.Strategy) -> str:
     """``"<type>-<index>"`` of this task in a cluster, ``"local"`` otherwise."""
     task = _cluster_task(strategy)
     return "local" if task is None else f"{task.task_type}-{task.task_id}"

@@ -10,19 +10,30 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from kerascnn.errors import UserError, renamed_argument
 from kerascnn.training.config import TrainConfig
 from kerascnn.training.result import Phase, TrainResult
 
+if TYPE_CHECKING:
+    import keras
+
+    from kerascnn.training.backends import Strategy
+    from kerascnn.training.data import ImageFolder
+    from kerascnn.training.plan import Plan
+
 __all__ = ["Phase", "TrainResult", "fit", "model_image_size", "run_phases"]
 
 log = logging.getLogger("kerascnn.training")
+#: What :func:`fit` trains: a zoo spec, a ``keras.Model`` or a builder of one.
+FitModel: TypeAlias = "str | keras.Model | Callable[[], keras.Model]"
 
 
-def model_image_size(model: Any, image_size: Any, model_args: dict[str, Any]) -> tuple[int, int]:
+def model_image_size(
+    model: FitModel, image_size: Sequence[int] | None, model_args: Mapping[str, Any]
+) -> tuple[int, int]:
     """(height, width): ``image_size``, else the model's ``input_shape`` argument, card or input."""
     if image_size is not None:
         return int(image_size[0]), int(image_size[1])
@@ -40,7 +51,9 @@ def model_image_size(model: Any, image_size: Any, model_args: dict[str, Any]) ->
     raise UserError("cannot tell the model's input size; give it with --image-size H W")
 
 
-def _builder(model: Any, classes: int, size: tuple[int, int], args: dict) -> Callable[[], Any]:
+def _builder(
+    model: FitModel, classes: int, size: tuple[int, int], args: dict
+) -> Callable[[], keras.Model]:
     import keras
 
     if isinstance(model, str):
@@ -62,7 +75,7 @@ def _builder(model: Any, classes: int, size: tuple[int, int], args: dict) -> Cal
     )
 
 
-def _label(model: Any) -> str:
+def _label(model: FitModel) -> str:
     """How ``args.json`` names the model: a zoo spec, a Keras model's name, a builder's."""
     if isinstance(model, str):
         return model
@@ -74,7 +87,12 @@ def _label(model: Any) -> str:
     return f"{getattr(model, '__module__', '?')}.{name}"
 
 
-def _train_data(data: Any, model: Any, config: TrainConfig, args: dict) -> Any:
+def _train_data(
+    data: str | os.PathLike[str] | ImageFolder | None,
+    model: FitModel | None,
+    config: TrainConfig,
+    args: dict,
+) -> ImageFolder:
     from kerascnn.training.data import ImageFolder, image_folder
 
     if isinstance(data, ImageFolder):
@@ -98,14 +116,14 @@ def check_numbers(**values: Any) -> None:
 
 
 def fit(
-    model: Any = None,
-    data: Any = None,
+    model: FitModel | None = None,
+    data: str | os.PathLike[str] | ImageFolder | None = None,
     config: TrainConfig | None = None,
     *,
     output_dir: str | os.PathLike[str] | None = None,
     resume: bool = False,
     force: bool = False,
-    callbacks: Sequence[Any] = (),
+    callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | str = "auto",
     **settings: Any,
 ) -> TrainResult:
@@ -143,7 +161,7 @@ def fit(
     folder = _train_data(data, model, config, model_args)
     build = _builder(model, len(folder.class_names), folder.image_size, model_args)
 
-    def prepare(net: Any, steps: int) -> Any:
+    def prepare(net: keras.Model, steps: int) -> keras.optimizers.Optimizer:
         return build_optimizer(resolved, steps)
 
     phases = [Phase("train", resolved["epochs"], prepare)]
@@ -153,20 +171,20 @@ def fit(
 
 
 def run_phases(
-    build: Callable[[], Any],
-    folder: Any,
+    build: Callable[[], keras.Model],
+    folder: ImageFolder,
     settings: dict[str, Any],
     phases: Sequence[Phase],
     *,
-    strategy: Any,
+    strategy: Strategy,
     output_dir: str | os.PathLike[str] | None = None,
     resume: bool = False,
     force: bool = False,
-    callbacks: Sequence[Any] = (),
+    callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | str = "auto",
     preprocessing: str = "none",
     args: dict[str, Any] | None = None,
-    first: Callable[[Any, Any], None] | None = None,
+    first: Callable[[keras.Model, Plan], None] | None = None,
 ) -> TrainResult:
     """Train the model of ``build()`` on ``folder`` through ``phases``: the engine behind
     :func:`fit` and ``finetune``.

@@ -10,12 +10,15 @@ says (``mapped_by_index``).
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kerascnn.errors import UserError
 from kerascnn.training.result import EvalResult
+
+if TYPE_CHECKING:
+    from kerascnn.resolve import LoadedModel, ModelSource
 
 __all__ = ["EvalResult", "evaluate", "model_classes", "pair_classes"]
 
@@ -29,7 +32,9 @@ def _shorten(names: list[str], most: int = 4) -> str:
     return ", ".join(map(str, shown))
 
 
-def model_classes(loaded: Any, split_info: dict[str, Any] | None, outputs: int) -> Any:
+def model_classes(
+    loaded: LoadedModel, split_info: dict[str, Any] | None, outputs: int
+) -> list[str] | None:
     """The model's class names in the order of its outputs, or None when unknown."""
     names = loaded.classes or (split_info or {}).get("class_names")
     if not names:
@@ -44,7 +49,11 @@ def model_classes(loaded: Any, split_info: dict[str, Any] | None, outputs: int) 
 
 
 def pair_classes(
-    data: Any, classes: list[str], model_classes: list[str] | None, outputs: int, by_index: bool
+    data: str | os.PathLike[str],
+    classes: list[str],
+    model_classes: list[str] | None,
+    outputs: int,
+    by_index: bool,
 ) -> tuple[list[int], list[str], bool]:
     """``(output index of each class folder, the report's class names, mapped_by_index)``.
 
@@ -91,7 +100,7 @@ def pair_classes(
 
 
 def evaluate(
-    model: Any,
+    model: ModelSource,
     data: str | os.PathLike[str],
     *,
     split: str = "all",
@@ -137,7 +146,7 @@ def evaluate(
             "a .keras file or a run folder"
         )
     model, split_info = loaded.model, split_info or loaded.split
-    tta = test_time.resolve(tta, loaded.weights_card and loaded.weights_card.tta)
+    tta = test_time.resolve(tta, loaded.weights_card.tta if loaded.weights_card else None)
     if split_info:
         seed = split_info.get("seed", seed)
         validation_split = split_info.get("validation_split", validation_split)

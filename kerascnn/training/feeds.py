@@ -2,26 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import keras
 
+if TYPE_CHECKING:
+    import numpy as np
+    import tensorflow as tf
+
+    from kerascnn.preprocessing import Preprocessing
+    from kerascnn.training.data import ImageFolder
+    from kerascnn.training.plan import Plan
+    from kerascnn.training.pydata import FolderBatches
+
 __all__ = ["bn_batches", "datasets", "split_batches"]
 
+#: Batches ``model.fit`` takes: a ``tf.data.Dataset`` on TensorFlow, else ``FolderBatches``.
+Batches: TypeAlias = "tf.data.Dataset | FolderBatches"
+#: ``(train_from, validation)``: ``train_from(step)`` -> the training batches from a global step
+#: on and their ``steps_per_epoch`` (None: the batches' length); the validation batches or None.
+Feeds: TypeAlias = "tuple[Callable[[int], tuple[Batches, int | None]], Batches | None]"
 
-def _tf_transform(pre: Any) -> Any:
+
+def _tf_transform(
+    pre: Preprocessing,
+) -> Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
     """A ``Preprocessing`` as a ``tf.data`` map of ``(pixels, label)``."""
     import tensorflow as tf
 
-    def fn(x: Any, y: Any) -> tuple[Any, Any]:
+    def fn(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         x = tf.reverse(x, axis=[-1]) if pre.bgr else x
         return x * tf.constant(pre.scale) + tf.constant(pre.offset), y
 
     return fn
 
 
-def _tf_datasets(plan: Any, onehot: int | None) -> tuple[Any, Any]:
+def _tf_datasets(plan: Plan, onehot: int | None) -> Feeds:
     import tensorflow as tf
 
     from kerascnn.training.data import batch_images
@@ -30,7 +47,7 @@ def _tf_datasets(plan: Any, onehot: int | None) -> tuple[Any, Any]:
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     augment = plan.augment
 
-    def prepare(ds: Any, train: bool) -> Any:
+    def prepare(ds: tf.data.Dataset, train: bool) -> tf.data.Dataset:
         if augment is not None and train:
             ds = ds.map(lambda x, y: (augment(x, training=True), y), tf.data.AUTOTUNE)
         if plan.transform is not None:
@@ -39,7 +56,7 @@ def _tf_datasets(plan: Any, onehot: int | None) -> tuple[Any, Any]:
             ds = ds.map(lambda x, y: (x, tf.one_hot(y, onehot)), tf.data.AUTOTUNE)
         return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
-    def train_from(step: int) -> tuple[Any, int]:
+    def train_from(step: int) -> tuple[Batches, int | None]:
         # a new dataset each time: its shuffle order depends on the seed only, as in a new process
         stream = plan.folder.elements("train", repeat=True)
         ds = prepare(batch_images(stream, plan.global_batch, drop_remainder=True), True)
@@ -52,7 +69,7 @@ def _tf_datasets(plan: Any, onehot: int | None) -> tuple[Any, Any]:
     return train_from, validation
 
 
-def _py_datasets(plan: Any, onehot: int | None) -> tuple[Any, Any]:
+def _py_datasets(plan: Plan, onehot: int | None) -> Feeds:
     from kerascnn.training.pydata import FolderBatches
 
     devices = plan.strategy
@@ -60,7 +77,7 @@ def _py_datasets(plan: Any, onehot: int | None) -> tuple[Any, Any]:
     base = FolderBatches(plan.folder, "train", plan.global_batch, augment=plan.augment,
                          transform=plan.transform, classes=onehot, shard=shard)  # fmt: skip
 
-    def train_from(step: int) -> tuple[Any, None]:
+    def train_from(step: int) -> tuple[Batches, int | None]:
         return base.starting_at(*divmod(step, plan.steps)), None  # its length is the epoch
 
     validation = None
@@ -72,7 +89,7 @@ def _py_datasets(plan: Any, onehot: int | None) -> tuple[Any, Any]:
     return train_from, validation
 
 
-def datasets(plan: Any, settings: dict[str, Any]) -> tuple[Any, Any]:
+def datasets(plan: Plan, settings: dict[str, Any]) -> Feeds:
     """``(train_from, validation)``: ``train_from(step)`` gives the shuffled, augmented training
     batches from a global step on, and their ``steps_per_epoch``; labels one-hot when smoothed;
     every split preprocessed by ``plan.transform``."""
@@ -82,7 +99,7 @@ def datasets(plan: Any, settings: dict[str, Any]) -> tuple[Any, Any]:
     return _py_datasets(plan, onehot)
 
 
-def bn_batches(plan: Any, batch_size: int) -> Iterator[Any]:
+def bn_batches(plan: Plan, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Endless shuffled training batches, whole, not augmented, preprocessed: precise BN's."""
     if keras.backend.backend() == "tensorflow":
         from kerascnn.training.data import batch_images
@@ -100,7 +117,9 @@ def bn_batches(plan: Any, batch_size: int) -> Iterator[Any]:
     return base.plain(batch_size).forever()
 
 
-def split_batches(folder: Any, split: str, batch_size: int) -> Any:
+def split_batches(
+    folder: ImageFolder, split: str, batch_size: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``split`` in file order as NumPy ``(pixels, labels)`` batches: ``tf.data`` on TensorFlow,
     else ``FolderBatches`` decoding one batch at a time (memory stays one batch)."""
     if keras.backend.backend() == "tensorflow":

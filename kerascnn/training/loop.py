@@ -4,10 +4,11 @@ every validation, the backups, and the run's last files (``kerascnn.training.eng
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerascnn.errors import UserError
 from kerascnn.training.plan import (
@@ -18,15 +19,25 @@ from kerascnn.training.plan import (
     output_callbacks,
     restore,
 )
-from kerascnn.training.result import TrainResult
+from kerascnn.training.result import Phase, TrainResult
+
+if TYPE_CHECKING:
+    import keras
+
+    from kerascnn.training.backends import Strategy
+    from kerascnn.training.batchnorm import PreciseBN
+    from kerascnn.training.callbacks import StopOnNonFinite, TrainingBackup
+    from kerascnn.training.data import ImageFolder
+    from kerascnn.training.feeds import Feeds
 
 __all__ = ["augmentation", "finished_result", "plan_run", "train"]
 
 log = logging.getLogger("kerascnn.training")
 
 
-def plan_run(strategy: Any, folder: Any, settings: dict[str, Any], epochs: int, output_dir: Any,
-             resume: bool, force: bool) -> Plan:  # fmt: skip
+def plan_run(strategy: Strategy, folder: ImageFolder, settings: dict[str, Any], epochs: int,
+             output_dir: str | os.PathLike[str] | None, resume: bool,
+             force: bool) -> Plan:  # fmt: skip
     """The run's plan, checked before any work, with its training augmentation.
 
     Args:
@@ -38,7 +49,7 @@ def plan_run(strategy: Any, folder: Any, settings: dict[str, Any], epochs: int, 
     return plan
 
 
-def augmentation(spec: dict[str, Any], seed: int, strategy: Any) -> Any:
+def augmentation(spec: dict[str, Any], seed: int, strategy: Strategy) -> keras.Sequential | None:
     """The training augmentation of ``spec``; each process of a run draws its own."""
     from kerascnn.training.backends import process_index
     from kerascnn.training.settings import augmenter
@@ -46,11 +57,12 @@ def augmentation(spec: dict[str, Any], seed: int, strategy: Any) -> Any:
     return augmenter(spec, seed + process_index(strategy))
 
 
-def finished_result(plan: Plan, phases: Sequence[Any], preprocessing: str) -> Any:
+def finished_result(plan: Plan, phases: Sequence[Phase], preprocessing: str) -> TrainResult:
     """The result of a run that already trained every epoch asked for (nothing trains)."""
     from kerascnn.saved import load_saved_model
     from kerascnn.training.plot import read_history
 
+    assert plan.run is not None  # a finished run is one of a run folder
     history = read_history(plan.run.path / "history.csv")
     log.info("%s already holds a finished run of %d epochs", plan.run.path, plan.start[0])
     model = load_saved_model(plan.run.path / "model.keras")
@@ -59,7 +71,7 @@ def finished_result(plan: Plan, phases: Sequence[Any], preprocessing: str) -> An
                        trained=False)  # fmt: skip
 
 
-def _bounds(phases: Sequence[Any]) -> dict[str, tuple[int, int]]:
+def _bounds(phases: Sequence[Phase]) -> dict[str, tuple[int, int]]:
     bounds, first = {}, 0
     for phase in phases:
         bounds[phase.name] = (first, first + phase.epochs)
@@ -67,7 +79,7 @@ def _bounds(phases: Sequence[Any]) -> dict[str, tuple[int, int]]:
     return bounds
 
 
-def _precise_bn(plan: Plan, model: Any, settings: dict[str, Any]) -> Any:
+def _precise_bn(plan: Plan, model: keras.Model, settings: dict[str, Any]) -> PreciseBN | None:
     """The ``PreciseBN`` callback of the run, or None (``precise_bn`` False, or no batch norm)."""
     from kerascnn.training.batchnorm import PreciseBN, batch_norm_layers, precise_bn_batches
     from kerascnn.training.feeds import bn_batches
@@ -86,9 +98,10 @@ def _precise_bn(plan: Plan, model: Any, settings: dict[str, Any]) -> Any:
                      precise_bn_batches(plan.steps))  # fmt: skip
 
 
-def train(build: Callable[[], Any], plan: Plan, settings: dict[str, Any], phases: Sequence[Any],
-          callbacks: Sequence[Any], verbose: int | str, preprocessing: str, args: dict[str, Any],
-          first: Callable[[Any, Plan], None] | None) -> Any:  # fmt: skip
+def train(build: Callable[[], keras.Model], plan: Plan, settings: dict[str, Any],
+          phases: Sequence[Phase], callbacks: Sequence[keras.callbacks.Callback],
+          verbose: int | str, preprocessing: str, args: dict[str, Any],
+          first: Callable[[keras.Model, Plan], None] | None) -> TrainResult:  # fmt: skip
     """Build, train through ``phases`` from ``plan.start``, write the run; a ``TrainResult``.
 
     Args:
@@ -138,6 +151,7 @@ _MAY_CHANGE = {"epochs", "phases", "finetune_epochs", "strategy", "save_freq", "
 def _same_run(plan: Plan, record: dict[str, Any]) -> None:
     """Refuse to resume a run with other settings or data: the two would mix in one folder
     (its history, best model and weights), and its numbers would describe neither."""
+    assert plan.run is not None
     changed = plan.run.changed_args(record, _MAY_CHANGE)
     split = plan.run.path / "split.json"
     if split.is_file():
@@ -155,8 +169,9 @@ def _same_run(plan: Plan, record: dict[str, Any]) -> None:
         )
 
 
-def _phases(model: Any, plan: Plan, settings: dict[str, Any], phases: Sequence[Any],
-            backup: Any, first: Any, verbose: int) -> dict[str, list[float]]:  # fmt: skip
+def _phases(model: keras.Model, plan: Plan, settings: dict[str, Any], phases: Sequence[Phase],
+            backup: TrainingBackup | None, first: Callable[[keras.Model, Plan], None] | None,
+            verbose: int) -> dict[str, list[float]]:  # fmt: skip
     """Each phase from where the run stands; the backup is restored in the phase that wrote it
     (its optimizer state has that phase's shape)."""
     from kerascnn.training.feeds import datasets
@@ -187,7 +202,8 @@ def _phases(model: Any, plan: Plan, settings: dict[str, Any], phases: Sequence[A
     return history
 
 
-def _fit(model: Any, plan: Plan, feeds: tuple, start: tuple[int, int], end: int, backup: Any,
+def _fit(model: keras.Model, plan: Plan, feeds: Feeds, start: tuple[int, int], end: int,
+         backup: TrainingBackup | None,
          verbose: int, history: dict[str, list[float]]) -> None:  # fmt: skip
     """``model.fit`` from ``start`` (epoch, step) to epoch ``end``, adding to ``history``."""
     train_from, validation = feeds
@@ -211,7 +227,8 @@ def _fit(model: Any, plan: Plan, feeds: tuple, start: tuple[int, int], end: int,
                 return
 
 
-def _finish(model: Any, plan: Plan, settings: dict[str, Any], backup: Any, guard: Any,
+def _finish(model: keras.Model, plan: Plan, settings: dict[str, Any],
+            backup: TrainingBackup | None, guard: StopOnNonFinite,
             epochs: int, preprocessing: str) -> None:  # fmt: skip
     """After the last epoch: refuse a diverged model (and leave nothing new behind); write the
     final model and mark the backup finished."""
@@ -225,6 +242,7 @@ def _finish(model: Any, plan: Plan, settings: dict[str, Any], backup: Any, guard
             f"{settings['learning_rate']!r})"
         )
     if plan.run is not None:
+        assert backup is not None  # a run folder has its backup
         if plan.chief:
             plan.run.write_model(model, plan.folder.class_names, preprocessing)
         backup.set_model(model)  # no fit ran when a kill came after the last epoch's backup

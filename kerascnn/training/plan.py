@@ -5,13 +5,24 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerascnn.errors import UserError
+
+if TYPE_CHECKING:
+    import keras
+
+    from kerascnn.preprocessing import Preprocessing
+    from kerascnn.training.backends import Strategy
+    from kerascnn.training.callbacks import TrainingBackup
+    from kerascnn.training.data import ImageFolder
+    from kerascnn.training.pydata import FolderBatches
+    from kerascnn.training.run import RunFolder
 
 __all__ = ["MIXED_PRECISION", "Plan", "compile_model", "make_plan", "output_callbacks",
            "resolve_jit_compile"]  # fmt: skip
@@ -40,25 +51,26 @@ def resolve_jit_compile(jit_compile: bool | str) -> bool:
 class Plan:
     """One run: its strategy, batches, output and where it resumes."""
 
-    strategy: Any
-    folder: Any
+    strategy: Strategy
+    folder: ImageFolder
     global_batch: int
     steps: int
     chief: bool
-    run: Any = None  # kerascnn.training.run.RunFolder, or None
+    run: RunFolder | None = None
     backup_dir: Path | None = None
     weights: str | None = None  # the backup's weights file, when resuming
     start: tuple[int, int] = (0, 0)  # the (epoch, step) where training starts
     finished: bool = False  # the run folder holds a finished run of all the epochs asked for
     scratch: Path | None = None
-    augment: Any = None  # the training augmentation (a Keras model), or None
-    transform: Any = None  # the preprocessing after augmentation (a Preprocessing), or None
-    py_train: Any = None  # the training FolderBatches (JAX, torch), once made
-    callbacks: list[Any] = field(default_factory=list)
+    augment: keras.Model | None = None  # the training augmentation, or None
+    transform: Preprocessing | None = None  # the preprocessing after augmentation, or None
+    py_train: FolderBatches | None = None  # the training batches (JAX, torch), once made
+    callbacks: list[keras.callbacks.Callback] = field(default_factory=list)
 
 
-def make_plan(strategy: Any, folder: Any, batch_size: int, output_dir: Any, epochs: int,
-              resume: bool, force: bool = False) -> Plan:  # fmt: skip
+def make_plan(strategy: Strategy, folder: ImageFolder, batch_size: int,
+              output_dir: str | os.PathLike[str] | None, epochs: int, resume: bool,
+              force: bool = False) -> Plan:  # fmt: skip
     """The plan of a run; with ``output_dir``, where its backup says it stands.
 
     Args:
@@ -98,7 +110,9 @@ def make_plan(strategy: Any, folder: Any, batch_size: int, output_dir: Any, epoc
     return plan
 
 
-def compile_model(plan: Plan, model: Any, optimizer: Any, settings: dict[str, Any]) -> None:
+def compile_model(
+    plan: Plan, model: keras.Model, optimizer: keras.optimizers.Optimizer, settings: dict[str, Any]
+) -> None:
     """Compile ``model`` with ``optimizer``, the loss and metrics of ``settings``.
 
     Args:
@@ -121,7 +135,9 @@ def compile_model(plan: Plan, model: Any, optimizer: Any, settings: dict[str, An
             _tf_workarounds(plan.strategy, model, plan.folder.image_size, settings["batch_size"])
 
 
-def build_model(plan: Plan, build: Callable[[], Any], settings: dict[str, Any]) -> Any:
+def build_model(
+    plan: Plan, build: Callable[[], keras.Model], settings: dict[str, Any]
+) -> keras.Model:
     """``build()`` in the strategy's scope, seeded, in the run's dtype policy."""
     import keras
 
@@ -135,7 +151,7 @@ def build_model(plan: Plan, build: Callable[[], Any], settings: dict[str, Any]) 
         keras.config.set_dtype_policy(previous)
 
 
-def copy_model(model: Any) -> Any:
+def copy_model(model: keras.Model) -> keras.Model:
     """A copy of ``model`` with its weights, its variables made in the current (strategy's)
     scope."""
     import keras
@@ -145,14 +161,17 @@ def copy_model(model: Any) -> Any:
     return copy
 
 
-def restore(plan: Plan, model: Any) -> None:
+def restore(plan: Plan, model: keras.Model) -> None:
     """Load the backup's weights and optimizer state into the compiled ``model``."""
+    assert plan.backup_dir is not None and plan.weights is not None  # a run that resumes
     with plan.strategy.scope():
         model.optimizer.build(model.trainable_variables)
         model.load_weights(plan.backup_dir / plan.weights)
 
 
-def _tf_workarounds(strategy: Any, model: Any, image_size: tuple, batch_size: int) -> None:
+def _tf_workarounds(
+    strategy: Strategy, model: keras.Model, image_size: tuple[int, int], batch_size: int
+) -> None:
     import tensorflow as tf
 
     from kerascnn.training.distribute import fix_multiworker_reduce, prebuild
@@ -172,14 +191,15 @@ def _importable(module: str) -> bool:
         return False
 
 
-def output_callbacks(plan: Plan, save_freq: int | None, preprocessing: str) -> Any:
+def output_callbacks(plan: Plan, save_freq: int | None, preprocessing: str) -> TrainingBackup:
     """Backups, best model, history and TensorBoard logs of a run with an output folder."""
     import keras
 
     from kerascnn.training import callbacks as cb
     from kerascnn.training.run import RunFolder
 
-    run = plan.run
+    run, backup_dir = plan.run, plan.backup_dir
+    assert run is not None and backup_dir is not None  # a run with an output folder
     if plan.chief:
         run.write_split(plan.folder.to_json())
         run.write_metadata(plan.folder.class_names, preprocessing)
@@ -187,7 +207,7 @@ def output_callbacks(plan: Plan, save_freq: int | None, preprocessing: str) -> A
         plan.scratch = Path(tempfile.mkdtemp(prefix="kerascnn-worker-"))
         run = RunFolder(plan.scratch)
     every = save_freq or (DEFAULT_SAVE_FREQ if plan.steps > DEFAULT_SAVE_FREQ else "epoch")
-    backup = cb.TrainingBackup(plan.backup_dir, every)
+    backup = cb.TrainingBackup(backup_dir, every)
     monitor = "val_loss" if plan.folder.files["validation"] else "loss"
     # the backup last: a kill after it never loses an epoch's history row or best model
     plan.callbacks += [cb.RunHistory(run), cb.BestModel(run / "best.keras", monitor), backup]

@@ -12,11 +12,10 @@ import csv
 import math
 import os
 from pathlib import Path
-from typing import Any
 
 from PIL import Image, ImageDraw
 
-from kerascnn.canvas import MIN_SIDE, font, save_picture
+from kerascnn.canvas import MIN_SIDE, Face, font, save_picture
 
 __all__ = ["plot_history", "read_history"]
 
@@ -41,7 +40,7 @@ def read_history(path: str | os.PathLike[str]) -> dict[str, list[float]]:
     return columns
 
 
-def _legend(draw: ImageDraw.ImageDraw, names: list[str], right: int, face: Any) -> Box:
+def _legend(draw: ImageDraw.ImageDraw, names: list[str], right: int, face: Face) -> Box:
     """Line samples and names, right-aligned to ``right`` in the title row; their box."""
     widths = [28 + int(face.getlength(name)) + 16 for name in names]
     x, top, bottom = right - sum(widths) + 16, 10, 34

@@ -18,12 +18,15 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import keras
 
 from kerascnn.errors import UserError
+
+if TYPE_CHECKING:
+    from kerascnn._typing import Logs
 
 __all__ = ["EpochLog", "format_epoch", "live_display", "logger", "progress_callbacks"]
 
@@ -46,7 +49,7 @@ def _number(value: float) -> str:
     return f"{value:.3e}"
 
 
-def format_epoch(epoch: int, epochs: int, logs: Mapping[str, Any] | None, seconds: float) -> str:
+def format_epoch(epoch: int, epochs: int, logs: Logs, seconds: float) -> str:
     """``epoch 3/10: loss 0.5123, ..., val_accuracy 0.7900 (12.3 s)``.
 
     Args:
@@ -73,21 +76,23 @@ class EpochLog(keras.callbacks.Callback):
     ``kerascnn.training`` logger). ``epochs`` is the run's total: with ``initial_epoch``
     (a resumed run, fine-tuning's second phase) the numbers go on from there."""
 
-    def __init__(self, epochs: int, log: Callable[[str], Any] | None = None) -> None:
+    def __init__(self, epochs: int, log: Callable[[str], object] | None = None) -> None:
         super().__init__()
         self.epochs = epochs
         self.log = log or logger.info
         self._start: float | None = None
 
-    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: Logs = None) -> None:
         self._start = time.monotonic()
 
-    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: Logs = None) -> None:
         seconds = time.monotonic() - self._start if self._start is not None else 0.0
         self.log(format_epoch(epoch + 1, self.epochs, logs, seconds))
 
 
-def progress_callbacks(verbose: Any, epochs: int) -> tuple[int, list[Any]]:
+def progress_callbacks(
+    verbose: int | str, epochs: int
+) -> tuple[int, list[keras.callbacks.Callback]]:
     """``(verbose for model.fit, callbacks to add)`` for a run of ``epochs`` epochs in all.
 
     ``verbose``: 0/False: nothing (also whenever ``KERASCNN_QUIET=1``); 1: Keras' bar;

@@ -10,11 +10,16 @@ import math
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
 from PIL import Image
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from kerascnn.training.data import ImageFolder
 
 __all__ = ["IN_MEMORY_BYTES", "FolderBatches", "decode_images"]
 
@@ -23,6 +28,7 @@ IN_MEMORY_BYTES = 4 * 2**30  # a split decodes once into memory up to this size,
 
 def _decode(path: str, size: tuple[int, int]) -> np.ndarray:
     """One image as uint8 ``(height, width, 3)``, resized with Pillow's antialiasing filter."""
+    image: Image.Image
     with Image.open(path) as image:
         image = image.convert("RGB")
         if image.size != (size[1], size[0]):
@@ -60,8 +66,10 @@ class FolderBatches(keras.utils.PyDataset):
     """
 
     def __init__(
-        self, folder: Any, split: str, batch_size: int, *, shuffle: bool | None = None,
-        augment: Any = None, transform: Any = None, classes: int | None = None, epoch: int = 0,
+        self, folder: ImageFolder, split: str, batch_size: int, *, shuffle: bool | None = None,
+        augment: keras.Model | None = None,
+        transform: Callable[[np.ndarray], np.ndarray] | None = None,
+        classes: int | None = None, epoch: int = 0,
         offset: int = 0, shard: tuple[int, int] = (0, 1), multiple: int = 1,
         max_memory: int = IN_MEMORY_BYTES,
     ) -> None:  # fmt: skip
@@ -105,7 +113,7 @@ class FolderBatches(keras.utils.PyDataset):
             x = decode_images([self.paths[i] for i in pick], self.size).astype(np.float32)
         else:
             x = self.pixels[pick].astype(np.float32)
-        y = self.labels[pick]
+        y: np.ndarray = self.labels[pick]
         if self.augment is not None:
             with self._lock:  # one at a time, in order: the random draws follow the seed
                 x = keras.ops.convert_to_numpy(self.augment(x, training=True)).astype(np.float32)
@@ -147,7 +155,7 @@ class FolderBatches(keras.utils.PyDataset):
         copy._lock = threading.Lock()
         return copy
 
-    def once(self) -> Any:
+    def once(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """One pass over the batches, as a generator (iterating the dataset itself never ends)."""
         return (self[i] for i in range(len(self)))
 

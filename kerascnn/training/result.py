@@ -23,7 +23,7 @@ class Phase:
 
     name: str
     epochs: int
-    prepare: Callable[[Any, int], Any]
+    prepare: Callable[[keras.Model, int], keras.optimizers.Optimizer]
 
 
 @dataclass

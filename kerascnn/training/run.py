@@ -11,11 +11,14 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kerascnn import atomic
 from kerascnn.errors import UserError
 from kerascnn.saved import write_metadata
+
+if TYPE_CHECKING:
+    import keras
 
 __all__ = ["RUN_FILES", "RunFolder"]
 
@@ -25,7 +28,7 @@ RUN_FILES = (
 )  # fmt: skip
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: object) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -74,7 +77,7 @@ class RunFolder:
         """Delete the run files written since :meth:`check` (``backup/`` too when ``backup``),
         and the folder when :meth:`check` found none and it is left empty: a failed run
         leaves nothing."""
-        before = getattr(self, "_before", set())
+        before: set[str] = getattr(self, "_before", set())
         for name in RUN_FILES:
             target = self.path / name
             if (name not in before or (backup and name == "backup")) and target.exists():
@@ -96,7 +99,11 @@ class RunFolder:
         return write_metadata(self / "model.keras", classes, preprocessing)
 
     def write_model(
-        self, model: Any, classes: list[str], preprocessing: str = "none", name: str = "model.keras"
+        self,
+        model: keras.Model,
+        classes: list[str],
+        preprocessing: str = "none",
+        name: str = "model.keras",
     ) -> Path:
         """Save ``model`` as ``name`` with its class-names sidecar."""
         with atomic.atomic_path(self / name) as tmp:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 from kerascnn.errors import UserError
 
 if TYPE_CHECKING:
+    import keras
+
     from kerascnn.training.config import TrainConfig
 
 __all__ = ["GENERIC", "augmenter", "build_optimizer", "loss_and_metrics", "resolve_settings"]
@@ -29,7 +31,7 @@ GENERIC: dict[str, Any] = {
 }
 
 
-def resolve_settings(model: Any, config: TrainConfig) -> dict[str, Any]:
+def resolve_settings(model: object, config: TrainConfig) -> dict[str, Any]:
     """``config`` as a dict with every ``None`` filled in: from the zoo card's ``training`` entry
     (for a zoo name), else :data:`GENERIC`; ``model_args`` and ``augmentation`` given are merged
     into the card's key by key."""
@@ -52,7 +54,9 @@ def resolve_settings(model: Any, config: TrainConfig) -> dict[str, Any]:
     return settings
 
 
-def _learning_rate(settings: dict[str, Any], steps_per_epoch: int) -> Any:
+def _learning_rate(
+    settings: dict[str, Any], steps_per_epoch: int
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
     import keras
 
     rate, schedule = settings["learning_rate"], settings["schedule"]
@@ -69,7 +73,7 @@ def _learning_rate(settings: dict[str, Any], steps_per_epoch: int) -> Any:
     return rate
 
 
-def build_optimizer(settings: dict[str, Any], steps_per_epoch: int) -> Any:
+def build_optimizer(settings: dict[str, Any], steps_per_epoch: int) -> keras.optimizers.Optimizer:
     """The optimizer of ``settings``: a Keras name, ``{"name": ..., **options}`` or an instance."""
     import keras
 
@@ -89,7 +93,9 @@ def build_optimizer(settings: dict[str, Any], steps_per_epoch: int) -> Any:
     return cls(learning_rate=_learning_rate(settings, steps_per_epoch), **options)
 
 
-def loss_and_metrics(label_smoothing: float) -> tuple[Any, list[Any]]:
+def loss_and_metrics(
+    label_smoothing: float,
+) -> tuple[keras.losses.Loss, list[keras.metrics.Metric]]:
     """Cross-entropy on integer labels, or on one-hot labels when smoothing them."""
     import keras
 
@@ -100,7 +106,7 @@ def loss_and_metrics(label_smoothing: float) -> tuple[Any, list[Any]]:
     return loss, [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
 
-def _layer_by_name(path: str, options: Any) -> Any:
+def _layer_by_name(path: str, options: object) -> keras.layers.Layer:
     """``"keras_cv.layers.GridMask"`` -> that layer, built with ``options`` (a dict) or none."""
     import importlib
 
@@ -115,7 +121,7 @@ def _layer_by_name(path: str, options: Any) -> Any:
     return cls(**options) if isinstance(options, dict) else cls()
 
 
-def augmenter(spec: dict[str, Any], seed: int | None) -> Any:
+def augmenter(spec: dict[str, Any], seed: int | None) -> keras.Sequential | None:
     """The training augmentation of ``spec``: ``classic_augmentation`` arguments (no flip
     unless asked), then layers named by import path (e.g. keras-cv's); None when empty."""
     import inspect

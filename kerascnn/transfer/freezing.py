@@ -4,7 +4,6 @@ norm runs in inference mode; :func:`unfreeze` keeps it frozen by default. Recomp
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import keras
 
@@ -27,22 +26,24 @@ def block_of(layer_name: str) -> str:
     return parts[0]
 
 
-def _is_head(layer: Any) -> bool:
+def _is_head(layer: keras.layers.Layer) -> bool:
     return layer.name.startswith(HEAD_PREFIX) or layer.name == "predictions"
 
 
-def blocks(model: Any, *, end: int | None = None) -> list[tuple[str, list[Any]]]:
+def blocks(
+    model: keras.Model, *, end: int | None = None
+) -> list[tuple[str, list[keras.layers.Layer]]]:
     """The backbone's blocks with weights in order, as ``(name, layers)``. ``end``: the index of
     the last backbone layer (default: the last one not in a head made by ``swap_head``)."""
     if end is None:
         end = max((i for i, la in enumerate(model.layers) if not _is_head(la)), default=-1)
-    found: dict[str, list[Any]] = {}
+    found: dict[str, list[keras.layers.Layer]] = {}
     for layer in model.layers[: end + 1]:
         found.setdefault(block_of(layer.name), []).append(layer)
     return [(name, group) for name, group in found.items() if any(la.weights for la in group)]
 
 
-def resolve_start(model: Any, ref: str | int, *, end: int | None = None) -> int:
+def resolve_start(model: keras.Model, ref: str | int, *, end: int | None = None) -> int:
     """Index of the first layer to train: a layer name/index or ``"top-N-blocks"``."""
     match = _TOP_BLOCKS.fullmatch(ref) if isinstance(ref, str) else None
     if match is None:
@@ -58,7 +59,7 @@ def resolve_start(model: Any, ref: str | int, *, end: int | None = None) -> int:
     return model.layers.index(found[-n][1][0])  # the first layer of the n-th block from the top
 
 
-def freeze(model: Any, up_to: str | int | None = None) -> Any:
+def freeze(model: keras.Model, up_to: str | int | None = None) -> keras.Model:
     """Freeze ``model.layers`` up to and including ``up_to`` (a layer name or index; ``None``:
     the backbone, up to ``find_feature_layer``). Returns ``model``."""
     stop = feature_layer_index(model) if up_to is None else layer_index(model, up_to, what="up_to")
@@ -68,8 +69,8 @@ def freeze(model: Any, up_to: str | int | None = None) -> Any:
 
 
 def unfreeze(
-    model: Any, from_: str | int | None = None, *, keep_batchnorm_frozen: bool = True
-) -> Any:
+    model: keras.Model, from_: str | int | None = None, *, keep_batchnorm_frozen: bool = True
+) -> keras.Model:
     """Make layers trainable from ``from_`` (name, index or ``"top-N-blocks"``; ``None``: all) to
     the end; batch norm stays frozen unless ``keep_batchnorm_frozen=False``. Returns ``model``."""
     start = 0 if from_ is None else resolve_start(model, from_)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import keras
 from keras import layers
@@ -11,13 +11,16 @@ from keras import layers
 from kerascnn import compat
 from kerascnn.errors import UserError
 
+if TYPE_CHECKING:
+    from kerascnn._typing import Tensor
+
 __all__ = ["HEAD_PREFIX", "feature_layer_index", "find_feature_layer", "layer_index", "swap_head"]
 
 # Layers that swap_head adds are named head_* plus the final "predictions".
 HEAD_PREFIX = "head_"
 
 
-def layer_index(model: Any, ref: str | int, *, what: str = "layer") -> int:
+def layer_index(model: keras.Model, ref: str | int, *, what: str = "layer") -> int:
     """The index in ``model.layers`` of a layer given by name or (possibly negative) index."""
     n = len(model.layers)
     if isinstance(ref, bool) or not isinstance(ref, int | str):
@@ -35,12 +38,12 @@ def layer_index(model: Any, ref: str | int, *, what: str = "layer") -> int:
     raise UserError(f"{model.name} has no layer {ref!r}; valid names: {', '.join(names)}")
 
 
-def _inputs(model: Any) -> Any:
+def _inputs(model: keras.Model) -> keras.KerasTensor | list[keras.KerasTensor]:
     """The model's input tensor, or the list of them when there are several."""
     return model.inputs[0] if len(model.inputs) == 1 else model.inputs
 
 
-def _graph_output(model: Any, layer: Any) -> Any:
+def _graph_output(model: keras.Model, layer: keras.layers.Layer) -> keras.KerasTensor:
     """The output tensor of ``layer`` inside ``model``'s graph (also for nested models)."""
     if not model.inputs:
         raise UserError(f"{model.name} is not built; give it an Input or call build() first")
@@ -61,14 +64,14 @@ def _graph_output(model: Any, layer: Any) -> Any:
     )
 
 
-def _rank(model: Any, layer: Any) -> int:
+def _rank(model: keras.Model, layer: keras.layers.Layer) -> int:
     try:
         return len(_graph_output(model, layer).shape)
     except UserError:
         return -1
 
 
-def find_feature_layer(model: Any, feature_layer: str | int | None = None) -> str:
+def find_feature_layer(model: keras.Model, feature_layer: str | int | None = None) -> str:
     """The name of the last feature layer, the one the classifier starts after: ``feature_layer``
     if given; else the zoo card's, if ``model.name`` is a zoo model that has that layer; else the
     last layer with a 4-D output (before ``Flatten``/global pooling/``Dense``)."""
@@ -89,22 +92,22 @@ def find_feature_layer(model: Any, feature_layer: str | int | None = None) -> st
     )
 
 
-def feature_layer_index(model: Any, feature_layer: str | int | None = None) -> int:
+def feature_layer_index(model: keras.Model, feature_layer: str | int | None = None) -> int:
     """Index in ``model.layers`` of :func:`find_feature_layer`."""
     return layer_index(model, find_feature_layer(model, feature_layer))
 
 
 def swap_head(
-    model: Any,
+    model: keras.Model,
     classes: int,
     *,
     hidden: Sequence[int] = (),
     dropout: float = 0.5,
     pooling: str | None = None,
-    activation: Any = "softmax",
+    activation: str | Callable[[Tensor], Tensor] | None = "softmax",
     feature_layer: str | int | None = None,
     copy: bool = False,
-) -> Any:
+) -> keras.Model:
     """A new model: ``model`` up to its last feature layer, then a new classifier: ``head_flatten``,
     ``head_avg_pool`` or ``head_max_pool`` (4-D features), ``head_fc1``.., ``head_dropout``,
     ``predictions``.

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 
 from kerascnn.errors import UserError
 from kerascnn.transfer.freezing import blocks
 from kerascnn.transfer.head import feature_layer_index, layer_index
+
+if TYPE_CHECKING:
+    from kerascnn._typing import Tensor
 
 __all__ = [
     "ScaledSchedule",
@@ -25,11 +28,13 @@ __all__ = [
 class ScaledSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """A learning-rate schedule times a constant ``factor``."""
 
-    def __init__(self, schedule: Any, factor: float) -> None:
+    def __init__(
+        self, schedule: keras.optimizers.schedules.LearningRateSchedule, factor: float
+    ) -> None:
         self.schedule = schedule
         self.factor = float(factor)
 
-    def __call__(self, step: Any) -> Any:
+    def __call__(self, step: Tensor) -> Tensor:
         return self.schedule(step) * self.factor
 
     def get_config(self) -> dict[str, Any]:
@@ -44,7 +49,7 @@ class ScaledSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
 
 def backbone_multipliers(
-    model: Any, multiplier: float, *, feature_layer: str | int | None = None
+    model: keras.Model, multiplier: float, *, feature_layer: str | int | None = None
 ) -> dict[str, float]:
     """``{layer: multiplier}`` for every backbone layer (up to the feature layer) with weights."""
     stop = feature_layer_index(model, feature_layer)
@@ -52,7 +57,7 @@ def backbone_multipliers(
 
 
 def geometric_multipliers(
-    model: Any, decay: float, *, feature_layer: str | int | None = None
+    model: keras.Model, decay: float, *, feature_layer: str | int | None = None
 ) -> dict[str, float]:
     """A geometric spread across blocks (``kerascnn.transfer.blocks``): the top block ``decay``,
     the next ``decay**2``, ...; the head keeps x1."""
@@ -79,11 +84,11 @@ def _scaled(optimizer: keras.optimizers.Optimizer, factor: float) -> keras.optim
 
 
 def discriminative_optimizer(
-    model: Any,
+    model: keras.Model,
     multipliers: Mapping[str, float],
     *,
     optimizer: str | keras.optimizers.Optimizer = "adam",
-    learning_rate: float | Any | None = None,
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule | None = None,
     default: float = 1.0,
 ) -> keras.optimizers.MultiOptimizer:
     """An optimizer that trains each layer with ``learning_rate x multipliers[layer]``; compile

@@ -4,8 +4,8 @@ the backbone at a smaller learning rate (flat, or decaying block by block from t
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from kerascnn.errors import UserError, deprecated, renamed_argument
 from kerascnn.resolve import LoadedModel, is_path, load
@@ -14,10 +14,18 @@ from kerascnn.training.engine import Phase, TrainResult, run_phases
 from kerascnn.transfer import freezing, rates
 from kerascnn.transfer.head import find_feature_layer, swap_head
 
+if TYPE_CHECKING:
+    import keras
+
+    from kerascnn.resolve import ModelSource
+    from kerascnn.training.backends import Strategy
+    from kerascnn.training.data import ImageFolder
+    from kerascnn.training.plan import Plan
+
 __all__ = ["finetune"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> type[TrainResult]:
     if name == "FinetuneResult":  # the name before 0.2; finetune returns the engine's result
         deprecated("kerascnn.transfer.recipe.FinetuneResult", "kerascnn.TrainResult")
         return TrainResult
@@ -42,27 +50,30 @@ def _pretrained_spec(spec: str) -> str:
     return f"{name}:{card.default_variant() if has_top else next(iter(card.weights))}"
 
 
-def _backbone(spec: Any, image_size: tuple[int, int] | None) -> tuple[LoadedModel, tuple]:
+def _backbone(
+    spec: ModelSource | None, image_size: tuple[int, int] | None
+) -> tuple[LoadedModel, tuple[int, int]]:
     """The pretrained network (``kerascnn.load``) and the size to train at. A zoo spec keeps
     its classifier only at the size its weights were made for (the full top loads only there)."""
     if not isinstance(spec, str) or is_path(spec):
         loaded = load(spec)
-        return loaded, tuple(image_size or loaded.input_size)
+        return loaded, cast("tuple[int, int]", tuple(image_size or loaded.input_size))
     from kerascnn.registry import get_model_card
     from kerascnn.weights.cards import parse_spec
 
     spec = _pretrained_spec(spec)
     name, variant = parse_spec(spec)
+    assert variant is not None  # _pretrained_spec names one
     model_card = get_model_card(name)
     card = model_card.weight(variant)
     default = card.input_shape or model_card.input_shape or (224, 224, 3)
-    size = tuple(image_size or default[:2])
+    size = cast("tuple[int, int]", tuple(image_size or default[:2]))
     if size == tuple(default[:2]) and card.include_top:
         return load(spec), size
     return load(spec, include_top=False, input_shape=(*size, default[2])), size
 
 
-def _check(classes: Any, head_epochs: int, finetune_epochs: int, lr_decay: Any) -> None:
+def _check(classes: Any, head_epochs: int, finetune_epochs: int, lr_decay: float | None) -> None:
     if classes != "auto" and (isinstance(classes, bool) or not isinstance(classes, int)):
         raise UserError(f"classes must be 'auto' or an integer, got {classes!r}; e.g. 'auto'")
     if classes != "auto" and classes < 2:
@@ -80,7 +91,11 @@ def _check(classes: Any, head_epochs: int, finetune_epochs: int, lr_decay: Any) 
         )
 
 
-def _augmentation(augmentation: Any, spec: Any, model: Any = None) -> dict[str, Any] | None:
+def _augmentation(
+    augmentation: Mapping[str, Any] | str | None,
+    spec: ModelSource | None,
+    model: keras.Model | None = None,
+) -> dict[str, Any] | None:
     """The training augmentation's arguments. ``"auto"``: the zoo card's, for a zoo spec or
     a model (file) of a zoo architecture (its name); else none. ``None``: not known before
     ``model`` is loaded."""
@@ -88,6 +103,7 @@ def _augmentation(augmentation: Any, spec: Any, model: Any = None) -> dict[str, 
         from kerascnn.registry import get_model_card, list_models
         from kerascnn.weights.cards import parse_spec
 
+        name: str | None
         if isinstance(spec, str) and not is_path(spec):
             name = parse_spec(spec)[0]
         elif model is None:
@@ -103,10 +119,13 @@ def _augmentation(augmentation: Any, spec: Any, model: Any = None) -> dict[str, 
     return dict(augmentation or {})
 
 
-def _folder(data: Any, size: tuple, config: FinetuneConfig) -> Any:
+def _folder(
+    data: str | os.PathLike[str], size: tuple[int, int], config: FinetuneConfig
+) -> ImageFolder:
     """The image folder, its class count checked against ``config.classes``."""
     from kerascnn.training.data import image_folder
 
+    assert config.batch_size is not None  # check_numbers saw a positive one
     folder = image_folder(data, size, config.validation_split, config.seed,
                           test_split=config.test_split, batch_size=config.batch_size)  # fmt: skip
     names = list(folder.class_names)
@@ -121,7 +140,7 @@ def _folder(data: Any, size: tuple, config: FinetuneConfig) -> Any:
     return folder
 
 
-def _fresh(optimizer: Any) -> Any:
+def _fresh(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
     """A new optimizer of the same configuration (each phase compiles with its own)."""
     return type(optimizer).from_config(optimizer.get_config())
 
@@ -131,14 +150,14 @@ def _phases(config: FinetuneConfig, settings: dict[str, Any], feature: str) -> l
     the backbone at ``learning_rate x backbone_lr_mult`` (or decaying by ``lr_decay``)."""
     from kerascnn.training.settings import build_optimizer
 
-    def optimizer(epochs: int, steps: int) -> Any:
+    def optimizer(epochs: int, steps: int) -> keras.optimizers.Optimizer:
         return _fresh(build_optimizer({**settings, "epochs": epochs}, steps))
 
-    def head(model: Any, steps: int) -> Any:
+    def head(model: keras.Model, steps: int) -> keras.optimizers.Optimizer:
         freezing.freeze(model, up_to=feature)
         return optimizer(config.head_epochs, steps)
 
-    def backbone(model: Any, steps: int) -> Any:
+    def backbone(model: keras.Model, steps: int) -> keras.optimizers.Optimizer:
         freezing.freeze(model, up_to=feature)
         freezing.unfreeze(model, from_=config.unfreeze)
         if config.lr_decay is None:
@@ -156,26 +175,26 @@ def _phases(config: FinetuneConfig, settings: dict[str, Any], feature: str) -> l
     return phases
 
 
-def _adapt(batch_size: int) -> Any:
+def _adapt(batch_size: int) -> Callable[[keras.Model, Plan], None]:
     """AdaBN before the first phase: batch-norm statistics of one pass over the new data."""
     from kerascnn.training.batchnorm import adapt_batch_norm
     from kerascnn.training.feeds import bn_batches
 
-    def first(model: Any, plan: Any) -> None:
+    def first(model: keras.Model, plan: Plan) -> None:
         adapt_batch_norm(model, bn_batches(plan, batch_size), max_batches=plan.steps)
 
     return first
 
 
 def finetune(
-    model: Any = None,
+    model: ModelSource | None = None,
     data: str | os.PathLike[str] | None = None,
     config: FinetuneConfig | None = None,
     *,
     output_dir: str | os.PathLike[str] | None = None,
     resume: bool = False,
     force: bool = False,
-    callbacks: Sequence[Any] = (),
+    callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | str = "auto",
     **settings: Any,
 ) -> TrainResult:
@@ -204,6 +223,7 @@ def finetune(
 
     model = renamed_argument("kerascnn.finetune", "model_or_spec", model, settings)
     data = renamed_argument("kerascnn.finetune", "data", data, {}, "data")
+    assert data is not None  # renamed_argument refuses None
     if "lr" in settings:
         deprecated("kerascnn.finetune(lr=...)", "kerascnn.finetune(learning_rate=...)", 3)
         settings["learning_rate"] = settings.pop("lr")
@@ -231,11 +251,11 @@ def finetune(
     feature = find_feature_layer(base.model, config.feature_layer)
     total = config.head_epochs + config.finetune_epochs
     resolved = resolve_settings(None, config.replace(augmentation=augmentation, epochs=total))
-    head = {"hidden": config.hidden, "dropout": config.dropout, "pooling": config.pooling,
-            "feature_layer": feature}  # fmt: skip
 
-    def build() -> Any:  # runs before the run writes any file
-        net = swap_head(_in_scope(base.model, strategy), len(folder.class_names), **head)
+    def build() -> keras.Model:  # runs before the run writes any file
+        net = swap_head(_in_scope(base.model, strategy), len(folder.class_names),
+                        hidden=config.hidden, dropout=config.dropout, pooling=config.pooling,
+                        feature_layer=feature)  # fmt: skip
         if config.finetune_epochs:
             freezing.resolve_start(net, config.unfreeze)  # a bad layer fails before training
         return net
@@ -248,7 +268,7 @@ def finetune(
     )  # fmt: skip
 
 
-def _in_scope(model: Any, strategy: Any) -> Any:
+def _in_scope(model: keras.Model, strategy: Strategy) -> keras.Model:
     """``model``, or a copy made in the current strategy scope when training on several devices
     (its variables must live there)."""
     from kerascnn.training.plan import copy_model

@@ -128,7 +128,9 @@ def list_cache() -> list[CachedFile]:
 def clear_cache(model: str | None = None, variant: str | None = None) -> list[Path]:
     """Delete the cached weights (all, one model's, or one variant's); return what went."""
     root = cache_root()
-    target = root / model / variant if variant else root / model if model else root
+    if variant and not model:
+        raise UserError(f"clear_cache(variant={variant!r}) needs the model too; give model=")
+    target = root / model / variant if model and variant else root / model if model else root
     if model and not target.exists():
         return []
     removed = [f.path for f in list_cache() if f.path.is_relative_to(target)]

@@ -4,11 +4,14 @@ and legacy Keras ``.h5`` files."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kerascnn.errors import UserError
+
+if TYPE_CHECKING:
+    import keras
 
 __all__ = ["load_legacy_h5", "load_torch_state_dict", "torch_to_keras"]
 
@@ -28,14 +31,14 @@ def _torch_modules(state: dict[str, np.ndarray]) -> list[tuple[str, str, dict[st
     return out
 
 
-def _keras_kind(layer: Any) -> str | None:
+def _keras_kind(layer: keras.layers.Layer) -> str | None:
     from keras import layers
 
     kinds = {layers.Conv2D: "conv", layers.BatchNormalization: "bn", layers.Dense: "dense"}
     return next((kind for cls, kind in kinds.items() if isinstance(layer, cls)), None)
 
 
-def _flatten_shape(model: Any) -> tuple[int, int, int] | None:
+def _flatten_shape(model: keras.Model) -> tuple[int, ...] | None:
     """(H, W, C) entering the model's ``Flatten`` layer, if it has one after a 4-D tensor."""
     from keras import layers
 
@@ -45,7 +48,9 @@ def _flatten_shape(model: Any) -> tuple[int, int, int] | None:
     return None
 
 
-def torch_to_keras(model: Any, state: dict[str, np.ndarray], *, source: str = "file") -> None:
+def torch_to_keras(
+    model: keras.Model, state: dict[str, np.ndarray], *, source: str = "file"
+) -> None:
     """Set ``model``'s weights from a torchvision state dict, its modules matched in order with
     the layers that have weights: kernels OIHW -> HWIO, dense matrices transposed, the first
     dense layer after ``Flatten`` reordered from (C, H, W) to (H, W, C) inputs."""
@@ -98,14 +103,14 @@ def torch_to_keras(model: Any, state: dict[str, np.ndarray], *, source: str = "f
         layer.set_weights([np.ascontiguousarray(v, dtype=np.float32) for v in values])
 
 
-def load_torch_state_dict(model: Any, path: str | Path) -> None:
+def load_torch_state_dict(model: keras.Model, path: str | Path) -> None:
     """Read a ``.pth`` state dict safely (``kerascnn.weights.torch_reader``) and load it."""
     from kerascnn.weights.torch_reader import read_state_dict
 
     torch_to_keras(model, read_state_dict(path), source=str(path))
 
 
-def load_legacy_h5(model: Any, path: str | Path) -> None:
+def load_legacy_h5(model: keras.Model, path: str | Path) -> None:
     """Load a legacy Keras ``.h5`` weights file by layer name (Keras' own loader), once every
     layer of the model is found in it; extra layers in the file (a full top) are skipped."""
     import h5py

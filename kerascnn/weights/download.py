@@ -16,11 +16,14 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kerascnn.atomic import commit, write_text
 from kerascnn.errors import UserError, WeightsUnavailableError
 from kerascnn.weights.url_policy import CheckedRedirects, check_origin, mirror_url, offline
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 try:
     import fcntl
@@ -88,7 +91,7 @@ def is_valid(path: Path, expected_hash: str | None, size: int | None = None) -> 
     return ok
 
 
-def _progress_bar(label: str, progress: bool | None) -> Any:
+def _progress_bar(label: str, progress: bool | None) -> Progress:
     """A rich progress bar on stderr with one task, ``label``; it draws nothing (``disable``)
     unless ``progress``, by default a terminal and no ``KERASCNN_QUIET=1``."""
     from rich import progress as rp
@@ -110,7 +113,7 @@ def _progress_bar(label: str, progress: bool | None) -> Any:
 
 
 @contextlib.contextmanager
-def _locked(dest: Path, bar: Any) -> Iterator[None]:
+def _locked(dest: Path, bar: Progress) -> Iterator[None]:
     """Hold an exclusive lock on ``dest.lock``, removed on release; a waiter that locked a
     file removed meanwhile (another inode than the path's) tries again."""
     if fcntl is None:
@@ -138,7 +141,9 @@ def _locked(dest: Path, bar: Any) -> Iterator[None]:
         fh.close()
 
 
-def _attempt(opener: Any, url: str, part: Path, bar: Any, timeout: float) -> bool:
+def _attempt(
+    opener: urllib.request.OpenerDirector, url: str, part: Path, bar: Progress, timeout: float
+) -> bool:
     """One request; appends to ``part`` if the server honours Range. -> whether it resumed."""
     have = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": "kerascnn", "Accept-Encoding": "identity"}
@@ -165,7 +170,9 @@ def _attempt(opener: Any, url: str, part: Path, bar: Any, timeout: float) -> boo
     return resumed
 
 
-def _download(url: str, part: Path, bar: Any, retries: int, backoff: float, timeout: float) -> bool:
+def _download(
+    url: str, part: Path, bar: Progress, retries: int, backoff: float, timeout: float
+) -> bool:
     """Fill ``part`` from ``url``, resuming and retrying; -> whether any resume happened."""
     opener = urllib.request.build_opener(CheckedRedirects)
     failures, resumed_any = 0, False

@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from kerascnn.errors import UserError, WeightsUnavailableError
 from kerascnn.weights.preset import (
@@ -28,6 +28,9 @@ from kerascnn.weights.preset import (
     check_metadata,
     is_preset,
 )
+
+if TYPE_CHECKING:
+    from kerascnn.weights.cards import WeightCard
 
 __all__ = [
     "HubURI",
@@ -170,6 +173,10 @@ def _hf_error(exc: Exception, uri: HubURI, filename: str) -> UserError:
     return WeightsUnavailableError(f"{where}: downloading {filename} failed ({reason}); try again")
 
 
+@overload
+def hf_file(uri: HubURI, filename: str, revision: str | None = None) -> Path: ...
+@overload
+def hf_file(uri: HubURI, filename: str, *, missing_ok: bool) -> Path | None: ...
 def hf_file(
     uri: HubURI, filename: str, revision: str | None = None, *, missing_ok: bool = False
 ) -> Path | None:
@@ -193,7 +200,7 @@ def hf_file(
         raise _hf_error(exc, uri, filename) from None
 
 
-def hf_card_file(card: Any, link: Path) -> Path:
+def hf_card_file(card: WeightCard, link: Path) -> Path:
     """The file a weight card names as ``hf://owner/repo[@revision]/path``, fetched by
     ``huggingface_hub`` into its cache, checked against the card's hash and linked at ``link``
     (the card's place in kerascnn's cache)."""

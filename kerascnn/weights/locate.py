@@ -8,6 +8,7 @@ import hashlib
 import os
 import shutil
 from pathlib import Path
+from typing import Literal
 
 from kerascnn.errors import UserError
 from kerascnn.weights.hub import HubURI, fetch_preset, parse_uri, read_meta, tidy
@@ -31,9 +32,8 @@ def fetch_archive(uri: HubURI) -> Path:
             archive = download.fetch(uri.text, base / name, hash=None)
             tmp = base / f".extract.{os.getpid()}"  # one per process; the rename decides
             try:
-                shutil.unpack_archive(
-                    archive, tmp, **({} if archive.suffix == ".zip" else {"filter": "data"})
-                )
+                safe: dict[str, Literal["data"]] = {"filter": "data"}  # tar: no links out, ...
+                shutil.unpack_archive(archive, tmp, **({} if archive.suffix == ".zip" else safe))
             except (shutil.ReadError, ValueError, OSError) as exc:
                 shutil.rmtree(tmp, ignore_errors=True)
                 archive.unlink(missing_ok=True)

@@ -14,11 +14,32 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kerascnn import atomic
 from kerascnn.errors import UserError
 from kerascnn.weights.model_card import render_card
+
+if TYPE_CHECKING:
+    import keras
+
+    from kerascnn.weights.cards import ModelCard, WeightCard
+
+    class Described(Protocol):
+        """What a preset records of a model: a :class:`kerascnn.LoadedModel` (resolve's, above)."""
+
+        model: keras.Model
+        source: str
+        weights_card: WeightCard | None
+        architecture_card: ModelCard | None
+        classes: list[str] | None
+        preprocessing: str
+        crop: float | None
+        split: dict[str, Any] | None
+        path: Path | None
+        pretrained: bool
+        preset: dict[str, Any] | None
+
 
 __all__ = [
     "CONFIG_FILE",
@@ -59,7 +80,7 @@ def _version(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split(".")[:3] if p.isdigit())
 
 
-def check_metadata(meta: Any, where: str) -> dict[str, Any]:
+def check_metadata(meta: object, where: str) -> dict[str, Any]:
     """``meta`` (a parsed ``metadata.json``) checked: a one-line ``UserError`` when it is not a
     kerascnn preset or comes from a newer kerascnn than this one reads."""
     from kerascnn._version import __version__
@@ -98,7 +119,9 @@ def read_preset_metadata(folder: str | os.PathLike[str], where: str | None = Non
     return check_metadata(meta, where)
 
 
-def load_preset(folder: str | os.PathLike[str], where: str | None = None) -> tuple[Any, dict]:
+def load_preset(
+    folder: str | os.PathLike[str], where: str | None = None
+) -> tuple[keras.Model, dict[str, Any]]:
     """``(keras model, metadata)`` of a preset folder; the weights' sha256 is checked first."""
     import keras
 
@@ -145,10 +168,11 @@ def _split_facts(split: dict[str, Any] | None) -> dict[str, Any] | None:
     return facts
 
 
-def _training(loaded: Any) -> dict[str, Any] | None:
+def _training(loaded: Described) -> dict[str, Any] | None:
     """The run's ``args.json``, or the weight card's training line, or the preset's."""
-    if getattr(loaded, "preset", None):
-        return loaded.preset.get("training")
+    preset = getattr(loaded, "preset", None)
+    if preset:
+        return preset.get("training")
     if loaded.path is not None and (loaded.path.parent / "args.json").is_file():
         args = json.loads((loaded.path.parent / "args.json").read_text(encoding="utf-8"))
         return {k: v for k, v in args.items() if k != "data"}  # a local path: not published
@@ -157,10 +181,11 @@ def _training(loaded: Any) -> dict[str, Any] | None:
     return None
 
 
-def _dataset(loaded: Any, accuracy: dict[str, Any] | None) -> str | None:
+def _dataset(loaded: Described, accuracy: dict[str, Any] | None) -> str | None:
     """The data set's name: the card's (before its first comma), else the data folder's."""
-    if getattr(loaded, "preset", None):
-        return loaded.preset.get("dataset")
+    preset = getattr(loaded, "preset", None)
+    if preset:
+        return preset.get("dataset")
     if accuracy and accuracy.get("dataset"):
         return str(accuracy["dataset"]).split(",", 1)[0]
     root = Path(str((loaded.split or {}).get("root", "")))
@@ -169,7 +194,7 @@ def _dataset(loaded: Any, accuracy: dict[str, Any] | None) -> str | None:
     return root.name or None
 
 
-def describe(loaded: Any, accuracy: dict[str, Any] | None) -> dict[str, Any]:
+def describe(loaded: Described, accuracy: dict[str, Any] | None) -> dict[str, Any]:
     """The metadata of ``loaded`` (a :class:`kerascnn.LoadedModel`), less the weights' hash."""
     import keras
 
@@ -215,7 +240,7 @@ def _check_folder(folder: Path, force: bool) -> None:
 
 
 def write_preset(
-    loaded: Any,
+    loaded: Described,
     folder: str | os.PathLike[str],
     *,
     uri: str | None = None,

@@ -8,9 +8,10 @@ import collections
 import pickle
 import struct
 import zipfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, NoReturn
 
 import numpy as np
 
@@ -80,11 +81,13 @@ class _Tensor:
         return np.array(view, dtype=data.dtype.newbyteorder("="))
 
 
-def _rebuild_tensor(storage: _Storage, offset: int, size: Any, stride: Any, *_: Any) -> _Tensor:
+def _rebuild_tensor(
+    storage: _Storage, offset: int, size: Sequence[int], stride: Sequence[int], *_: object
+) -> _Tensor:
     return _Tensor(storage, int(offset), tuple(size), tuple(stride))
 
 
-def _rebuild_parameter(data: Any, *_: Any) -> Any:
+def _rebuild_parameter(data: _Tensor, *_: object) -> _Tensor:
     return data
 
 
@@ -100,18 +103,20 @@ _ALLOWED = {
 class _Unpickler(pickle.Unpickler):
     """Resolves only the names a state dict needs; ``load_storage(kind, key, numel)``."""
 
-    def __init__(self, file: BinaryIO, load_storage: Any) -> None:
+    def __init__(
+        self, file: IO[bytes], load_storage: Callable[[_StorageType, str, int], _Storage]
+    ) -> None:
         super().__init__(file, encoding="utf-8")  # as torch.load (Python 2 era files)
         self._load_storage = load_storage
 
-    def find_class(self, module: str, name: str) -> Any:
+    def find_class(self, module: str, name: str) -> object:
         if (module, name) in _ALLOWED:
             return _ALLOWED[module, name]
         if module == "torch" and name in _STORAGE_DTYPES:
             return _StorageType(name)
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a .pth file")
 
-    def persistent_load(self, pid: Any) -> Any:
+    def persistent_load(self, pid: object) -> _Storage:
         if not (isinstance(pid, tuple) and pid and pid[0] == "storage"):
             raise pickle.UnpicklingError(f"unexpected persistent id {pid!r}")
         kind, key, numel = pid[1], str(pid[2]), int(pid[4])
@@ -122,7 +127,7 @@ class _Unpickler(pickle.Unpickler):
         return self._load_storage(kind, key, numel)
 
 
-def _read_zip(path: Path) -> Any:
+def _read_zip(path: Path) -> object:
     with zipfile.ZipFile(path) as archive:
         pkl = [n for n in archive.namelist() if n.endswith("data.pkl")]
         if len(pkl) != 1:
@@ -144,13 +149,13 @@ def _read_zip(path: Path) -> Any:
             return _Unpickler(f, load_storage).load()
 
 
-def _read_legacy(path: Path) -> Any:
+def _read_legacy(path: Path) -> object:
     storages: dict[str, _Storage] = {}
 
     def load_storage(kind: _StorageType, key: str, numel: int) -> _Storage:
         return storages.setdefault(key, _Storage(kind, numel))
 
-    def refuse(_: Any) -> Any:
+    def refuse(*_: object) -> NoReturn:  # called as load_storage(kind, key, numel)
         raise pickle.UnpicklingError("unexpected persistent id in a .pth header")
 
     with open(path, "rb") as f:
