@@ -21,25 +21,18 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
+from _data import cifar_test_folder  # noqa: E402  (benchmarks/_data.py)
 
 from kerascnn.deploy.bench import benchmark  # noqa: E402
 from kerascnn.deploy.exporter import example_photos, export  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def cifar_test_folder(data: Path, into: Path) -> Path:
-    """The CIFAR-10 test JPEGs, extracted from the shared zip into ``into/test``."""
-    with zipfile.ZipFile(data / "cifar10-jpeg" / "cifar10-jpeg.zip") as archive:
-        archive.extractall(into, [n for n in archive.namelist() if n.startswith("test/")])
-    return into / "test"
 
 
 def cold_predict(args: list[str], runs: int) -> float:

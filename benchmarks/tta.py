@@ -16,24 +16,17 @@ import json
 import os
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
+from _data import cifar_test_folder  # noqa: E402  (benchmarks/_data.py)
 
 import kerascnn  # noqa: E402
 from kerascnn.tta import MODES, describe  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def cifar_test_folder(data: Path, into: Path) -> Path:
-    """The CIFAR-10 test JPEGs, extracted from the shared zip into ``into/test``."""
-    with zipfile.ZipFile(data / "cifar10-jpeg" / "cifar10-jpeg.zip") as archive:
-        archive.extractall(into, [n for n in archive.namelist() if n.startswith("test/")])
-    return into / "test"
 
 
 def measure(spec: str, folder: Path, split: str) -> list[dict]:
