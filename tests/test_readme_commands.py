@@ -1,8 +1,11 @@
-"""Every command example of the README runs, offline, on small data laid out as the README's.
+"""Every command example of the README and of the docs pages runs, offline, on small data
+laid out as the README's.
 
-Commands that need published weights the machine does not have (``vgg16:imagenet``) must
-end in the documented one-line offline error that names ``kerascnn zoo import``; the long
-training runs (``zoo reproduce``, ``train`` with its defaults) are marked slow.
+The pages are those of ``tests.test_readme.pages`` (README first; a command shown on several
+pages runs once). Commands that need published weights the machine does not have
+(``vgg16:imagenet``) must end in the documented one-line offline error that names
+``kerascnn zoo import``; the long training runs (``zoo reproduce``, ``train`` with its
+defaults, ``benchmark``) are marked slow.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from PIL import Image
 from kerascnn.cli.main import cli
 from tests.conftest import DATA, REPO
 from tests.image_folders import make_image_folder
+from tests.test_readme import blocks, pages
 
 SLOW = (
     "zoo reproduce",
@@ -33,10 +37,9 @@ SLOW = (
 NEEDS_DOWNLOAD = ("imagenet", "kerascnn dream photo.jpg  ", "kerascnn dream photo.jpg --guide")
 
 
-def _commands() -> list[str]:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+def _commands(page: str) -> list[str]:
     found = []
-    for block in re.findall(r"```(?:bash|text)\n(.+?)\n```", readme, flags=re.S)[2:]:
+    for block in blocks(page, "bash|text"):
         for line in block.splitlines():
             line = line.strip().removeprefix("$ ")
             if re.match(r"^(KERAS_BACKEND=\w+ )?kerascnn |^python -m kerascnn", line):
@@ -44,7 +47,8 @@ def _commands() -> list[str]:
     return found
 
 
-COMMANDS = _commands()
+README_COMMANDS = _commands("README.md")
+COMMANDS = list(dict.fromkeys(c for page in pages() for c in _commands(page)))
 
 
 def _digits(root: Path) -> None:
@@ -89,7 +93,9 @@ def workdir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("readme")
     work = root / "main"
     (work / "docs" / "images").mkdir(parents=True)
+    shutil.copy(REPO / "docs" / "images" / "coffee.jpg", work / "docs" / "images")
     (work / "zoo").symlink_to(REPO / "zoo")
+    make_image_folder(work / "photos", classes=3, per_class=8, size=64)
     for name in ("photo.jpg", "clouds.jpg"):
         shutil.copy(REPO / "docs" / "images" / "coffee.jpg", work / name)
     _digits(root / "shared" / "data" / "sign-language-digits" / "images")
@@ -134,8 +140,9 @@ def _params() -> list:
 
 
 def test_the_readme_has_command_examples():
-    assert len(COMMANDS) >= 12
-    assert any("kerascnn train" in c for c in COMMANDS)
+    assert len(README_COMMANDS) >= 10 and len(COMMANDS) >= 30
+    for job in ("train", "finetune", "dream", "export", "benchmark", "zoo push", "zoo info"):
+        assert any(c.startswith(f"kerascnn {job} ") for c in README_COMMANDS), job
 
 
 @pytest.mark.parametrize("command", _params())
