@@ -36,7 +36,7 @@ LEVELS = (1, 8, 32)
 
 def _payload(route: str, name: str) -> tuple[str, bytes, dict]:
     from kerascnn.deploy.exporter import example_photos
-    from kerascnn.predict import prepare_images
+    from kerascnn.images import prepare_images
 
     photo = example_photos()[0]
     if route == "upload":

@@ -65,7 +65,7 @@ def show_report(source: str, input_size: tuple[int, int] | None, **options: Any)
         from kerascnn.weights.cards import parse_spec
 
         card = get_model_card(parse_spec(source)[0])  # unknown names fail before Keras loads
-        args = {}
+        args = {} if parse_spec(source)[1] else {"weights": None}  # the layers, not the weights
         if input_size:
             args["input_shape"] = (*input_size, (card.input_shape or (0, 0, 3))[-1])
         loaded = load(source, **args)

@@ -52,9 +52,9 @@ def _list_layers(spec: str) -> None:
     from kerascnn.weights.cards import parse_spec
 
     # the layers do not depend on the weights: no download needed to list them
-    loaded = load(spec if is_path(spec) else parse_spec(spec)[0])
+    loaded = load(spec) if is_path(spec) else load(parse_spec(spec)[0], weights=None)
     model = loaded.model
-    defaults = dream_layers(model, loaded.model_card)
+    defaults = dream_layers(model, loaded.architecture_card)
     title = f"layers of {model.name} one can dream on (* default)"
     table = Table("layer", "type", "output shape", "default weight", title=title)
     for name in dreamable_layers(model):
@@ -159,11 +159,10 @@ def dream(
     from kerascnn.interpret.dream import deep_dream, load_dream_model
 
     loaded = load_dream_model(spec, None if preprocessing == "auto" else preprocessing)
-    card = loaded.model_card
-    if not loaded.pretrained and card and card.weights and not quiet():
+    if not loaded.pretrained and not quiet():
         console(stderr=True).print(
-            f"note: {spec} has random weights; dreams need trained ones, e.g. "
-            f"--model {next(iter(card.weights.values())).spec}"
+            f"note: {spec} has random weights (none published); dreams need trained ones, "
+            "e.g. --model vgg16:imagenet"
         )
     pixels = source.pixels
     height, width = pixels.shape[:2]

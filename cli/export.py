@@ -122,7 +122,12 @@ def _triton(
 )
 @click.option("--opset", type=click.IntRange(13, 21), help="ONNX opset (default: the converter's).")
 @image_size_option
-@click.option("--weights", type=click.Path(), help="A weights file for a zoo model name.")
+@click.option(
+    "--weights",
+    type=click.Path(),
+    help="A weights file for a zoo model name (none: random initial weights, with "
+    "--allow-random; default: its published ones).",
+)
 @click.option(
     "--preprocessing",
     type=click.Choice(list(PREPROCESSING)),
@@ -138,13 +143,14 @@ def _triton(
 def export(model: str, fmt: str, weights: str | None, labels: str | None, **options: Any) -> None:
     """Export MODEL_OR_SPEC_OR_FILE for deployment, with its preprocessing baked in.
 
-    MODEL_OR_SPEC_OR_FILE is a zoo spec (gesture_cnn:sign-digits), a zoo name with
-    --weights FILE, a .keras file or a run folder. The artifact takes RGB pixels in
-    [0, 255] at the model's input size and outputs probabilities. Its class names,
-    preprocessing and the rest go inside it, and beside it into NAME.labels.txt and
-    NAME.json (inside a folder). It is loaded in its own runtime and compared with
-    the Keras model on photos before it is moved into place; int8 is also compared
-    on a held-out third of its calibration set (at least 98% agreement).
+    MODEL_OR_SPEC_OR_FILE is a zoo spec (gesture_cnn:sign-digits; a bare name takes its
+    default published weights), a zoo name with --weights FILE, a .keras file or a run
+    folder. The artifact takes RGB pixels in [0, 255] at the model's input size and
+    outputs probabilities. Its class names, preprocessing and the rest go inside it,
+    and beside it into NAME.labels.txt and NAME.json (inside a folder). It is loaded
+    in its own runtime and compared with the Keras model on photos before it is moved
+    into place; int8 is also compared on a held-out third of its calibration set (at
+    least 98% agreement).
     """
     from kerascnn.deploy.exporter import export as run
     from kerascnn.errors import UserError
@@ -156,7 +162,7 @@ def export(model: str, fmt: str, weights: str | None, labels: str | None, **opti
         if not path.is_file():
             raise UserError(f"{path}: no such file; --labels takes a text file, one class a line")
         names = [line for line in path.read_text(encoding="utf-8").splitlines() if line]
-    builder_args = {"weights": weights} if weights else {}
+    builder_args = {} if weights is None else {"weights": None if weights == "none" else weights}
     if fmt == "triton-repo":
         return _triton(model, names, verify, as_json, options, builder_args)
     result = run(model, fmt, labels=names, verify=verify, **options, **builder_args)

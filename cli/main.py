@@ -4,6 +4,7 @@ user mistake ends as one line ``Error: <problem>; <fix>`` on stderr with exit co
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import importlib
 import logging
@@ -14,13 +15,41 @@ from typing import Any
 
 import click
 
-from kerascnn import __version__
+from kerascnn._version import __version__
 from kerascnn.errors import UserError
 
-__all__ = ["COMMANDS", "CommandLineError", "EchoHandler", "LazyGroup", "cli", "error_line", "main"]
+__all__ = [
+    "COMMANDS",
+    "FLAGS",
+    "CommandLineError",
+    "EchoHandler",
+    "LazyGroup",
+    "cli",
+    "cli_message",
+    "error_line",
+    "main",
+]
 
 # The variable the library reads for "no progress output" (it never imports the CLI).
 QUIET_ENV = "KERASCNN_QUIET"
+
+# The library's errors name Python arguments (``UserError.arguments``); the CLI shows the flag
+# of each instead. ``{value}``: the value the message gives (``classes='auto'``: auto).
+FLAGS = {
+    "allow_random": "--allow-random",
+    "calibration": "--calibration {value}",
+    "classes": "--classes {value}",
+    "data": "--data {value}",
+    "image_size": "--image-size H W",
+    "input_shape": "--input-size H W",
+    "layers": "--layers NAME=WEIGHT,...",
+    "map_by_index": "--map-by-index",
+    "output_dir": "--output",
+    "precise_bn": "--precise-bn",
+    "preprocessing": "--preprocessing",
+    "resume": "--resume",
+    "weights": "--weights {value}",
+}
 
 # command name -> "module:attribute"; modules import Keras only inside command bodies.
 _NAMES = (
@@ -49,6 +78,31 @@ def _one_line(text: str) -> str:
     return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
+def _flag(python: str, parameter: str) -> str:
+    """The CLI's spelling of ``python`` (``"image_size=(height, width)"``), an argument of
+    ``parameter``: its flag in :data:`FLAGS` (the text as it is for a parameter not there)."""
+    flag = FLAGS.get(parameter)
+    if flag is None:
+        return python
+    _, given, raw = python.partition("=")
+    if not given or "{value}" not in flag:
+        return flag.replace(" {value}", "")
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return flag.format(value=value)
+
+
+def cli_message(exc: UserError) -> str:
+    """``exc``'s message with each Python argument it names (``UserError.arguments``) written
+    as the CLI flag (``image_size=(height, width)`` -> ``--image-size H W``)."""
+    text = str(exc)
+    for python, parameter in getattr(exc, "arguments", {}).items():
+        text = text.replace(python, _flag(python, parameter))
+    return text
+
+
 def error_line(exc: UserError | click.ClickException, command_path: str) -> str:
     """The ``<problem>; <fix>`` text for ``exc``, raised while running ``command_path``.
 
@@ -56,7 +110,7 @@ def error_line(exc: UserError | click.ClickException, command_path: str) -> str:
     gets its suggestions (``did you mean ...``) or a pointer to the command's help.
     """
     if isinstance(exc, UserError):
-        return _one_line(str(exc)) or type(exc).__name__
+        return _one_line(cli_message(exc)) or type(exc).__name__
     possibilities = getattr(exc, "possibilities", None)
     if possibilities:  # NoSuchOption, NoSuchCommand: "... Did you mean ...?" on one line
         problem = _one_line(exc.message).rstrip(".")

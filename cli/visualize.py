@@ -27,7 +27,7 @@ def _resolve(spec: str, output: str, force: bool) -> tuple[Any, Any]:
     from kerascnn.resolve import load
 
     check_image_target(output, force)
-    loaded = load(spec, default_weights=True)
+    loaded = load(spec)
     return loaded.model, (None if loaded.preprocessing == "none" else loaded.preprocess)
 
 

@@ -11,6 +11,7 @@ import importlib.util
 import sys
 from typing import Any
 
+from kerascnn._version import __version__
 from kerascnn.errors import UnknownModelError, UserError, WeightsUnavailableError
 from kerascnn.predict import predict
 from kerascnn.registry import (
@@ -20,8 +21,6 @@ from kerascnn.registry import (
     list_models,
     register_model,
 )
-
-__version__ = "0.1.0"
 
 # Names loaded on first attribute access (PEP 562), so ``import kerascnn`` stays light.
 _LAZY = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -12,7 +13,15 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from kerascnn.atomic import atomic_open
 from kerascnn.errors import UserError
 
-__all__ = ["LoadedImage", "check_image_target", "load_image", "resize", "save_image"]
+__all__ = [
+    "LoadedImage",
+    "center_crop",
+    "check_image_target",
+    "load_image",
+    "prepare_images",
+    "resize",
+    "save_image",
+]
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
@@ -93,6 +102,44 @@ def resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         for c in range(pixels.shape[-1])
     ]
     return np.stack(channels, axis=-1)
+
+
+def center_crop(pixels: np.ndarray, size: tuple[int, int], crop: float) -> np.ndarray:
+    """The central region that torchvision's resize(side / crop) + center-crop(size) sees."""
+    h, w = pixels.shape[:2]
+    scale = (min(size) / crop) / min(h, w)
+    ch, cw = min(h, round(size[0] / scale)), min(w, round(size[1] / scale))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return pixels[top : top + ch, left : left + cw]
+
+
+def prepare_images(images: Any, size: tuple[int, int], crop: float | None = None) -> tuple:
+    """Read image files (or take HxWx3 arrays) as ``(names, batch of RGB pixels at size)``.
+
+    Args:
+        images: a file path or HxWx3 array of RGB pixels in [0, 255], or a list of them.
+        size: (height, width) of the batch.
+        crop: the central share to keep first (torchvision's evaluation crop), or ``None``.
+    """
+    if isinstance(images, str | os.PathLike | np.ndarray):
+        images = [images]
+    names, batch = [], []
+    for i, item in enumerate(images):
+        if isinstance(item, np.ndarray):
+            pixels, name = np.asarray(item, np.float32), f"array {i}"
+            if pixels.ndim != 3 or pixels.shape[-1] != 3:
+                raise UserError(
+                    f"image {i}: expected an HxWx3 array, got shape {pixels.shape}; give RGB pixels"
+                )
+        else:
+            pixels, name = load_image(item).pixels, str(item)
+        if crop:
+            pixels = center_crop(pixels, size, crop)
+        batch.append(resize(pixels, size) if pixels.shape[:2] != size else pixels)
+        names.append(name)
+    if not batch:
+        raise UserError("no images given; pass one or more image files")
+    return names, np.stack(batch)
 
 
 def check_image_target(path: str | os.PathLike[str], force: bool = False) -> Path:

@@ -68,7 +68,7 @@ def held_out_accuracy(loaded: Any, data: str | os.PathLike[str] | None = None) -
         report = evaluate(loaded, data, split=split)
         folder = Path(data).resolve()
         name = folder.parent.name if folder.name in ("images", "train", "data") else folder.name
-        card = dict(loaded.card.accuracy) if loaded.card is not None else {}
+        card = dict(loaded.weights_card.accuracy) if loaded.weights_card is not None else {}
         return {
             "top1": round(100 * report["accuracy"], 2),
             "split": split,
@@ -81,8 +81,8 @@ def held_out_accuracy(loaded: Any, data: str | os.PathLike[str] | None = None) -
         }
     if loaded.preset is not None:
         return loaded.preset.get("accuracy")
-    if loaded.card is not None:
-        acc = dict(loaded.card.accuracy)
+    if loaded.weights_card is not None:
+        acc, spec = dict(loaded.weights_card.accuracy), loaded.weights_card.spec
         return {
             "top1": acc.get("top1"),
             "top5": acc.get("top5"),
@@ -91,8 +91,8 @@ def held_out_accuracy(loaded: Any, data: str | os.PathLike[str] | None = None) -
             "errors": acc.get("errors"),
             "dataset": acc.get("dataset"),
             "paper": acc.get("paper"),
-            "measured_by": f"the zoo's weight card of {loaded.card.spec} "
-            f"(`kerascnn evaluate {loaded.card.spec} --data FOLDER --split test` redoes it)",
+            "measured_by": f"the zoo's weight card of {spec} "
+            f"(`kerascnn evaluate {spec} --data FOLDER --split test` redoes it)",
         }
     return _from_history(loaded)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kerascnn.errors import UserError
+from kerascnn.errors import UserError, deprecated
 from kerascnn.saved import MODEL_SUFFIXES
 from kerascnn.weights.cards import ModelCard, WeightCard
 
@@ -22,29 +22,55 @@ RUN_MODEL_FILES = ("model.keras", "best.keras")  # what a run folder resolves to
 
 @dataclass
 class LoadedModel:
-    """A Keras model with what kerascnn knows about it."""
+    """A Keras model with what kerascnn knows about it.
+
+    Attributes:
+        model: the ``keras.Model``.
+        source: what was loaded, as given (a spec, a path, a URI, the Keras model's name).
+        weights_card: the card of its published weights (``gesture_cnn:sign-digits``), or None.
+        architecture_card: the card of its zoo architecture (``gesture_cnn``), or None.
+        classes: class names in the order of the outputs, or None when unknown.
+        preprocessing, crop: how pixels are fed to it (``kerascnn.preprocessing``).
+        split: the data split its weights were trained on (a run's ``split.json``, a card's).
+        path: the file it was read from, or None.
+        pretrained: False for random initial weights.
+        preset: a preset's ``metadata.json`` (``kerascnn.weights.preset``), or None.
+    """
 
     model: Any
     source: str
-    card: WeightCard | None = None
-    model_card: ModelCard | None = None
+    weights_card: WeightCard | None = None
+    architecture_card: ModelCard | None = None
     classes: list[str] | None = None
     preprocessing: str = "none"
     crop: float | None = None
     split: dict[str, Any] | None = None
     path: Path | None = None
     pretrained: bool = True
-    preset: dict[str, Any] | None = None  # a preset's metadata.json (kerascnn.weights.preset)
+    preset: dict[str, Any] | None = None
+
+    @property
+    def card(self) -> WeightCard | None:
+        """Deprecated: :attr:`weights_card`."""
+        deprecated("LoadedModel.card", "LoadedModel.weights_card")
+        return self.weights_card
+
+    @property
+    def model_card(self) -> ModelCard | None:
+        """Deprecated: :attr:`architecture_card`."""
+        deprecated("LoadedModel.model_card", "LoadedModel.architecture_card")
+        return self.architecture_card
 
     @property
     def input_size(self) -> tuple[int, int]:
         """(height, width) the model takes: its input shape, else its weights' or card's size."""
         shape = tuple(self.model.input_shape[1:3])
         if None in shape:
-            fallback = self.card or self.model_card
+            fallback = self.weights_card or self.architecture_card
             if fallback is None or fallback.input_shape is None:
                 raise UserError(
-                    f"{self.source} accepts any input size; pass image_size=(height, width)"
+                    f"{self.source} accepts any input size; pass image_size=(height, width)",
+                    arguments={"image_size=(height, width)": "image_size"},
                 )
             shape = fallback.input_shape[:2]
         return int(shape[0]), int(shape[1])
@@ -117,17 +143,17 @@ def _from_preset(source: str, preprocessing: str | None) -> LoadedModel:
                        meta.get("split"), folder / WEIGHTS_FILE, preset=meta)  # fmt: skip
 
 
-def _from_spec(
-    spec: str, default_weights: bool, preprocessing: str | None, builder_args: dict[str, Any]
-) -> LoadedModel:
+def _from_spec(spec: str, preprocessing: str | None, builder_args: dict[str, Any]) -> LoadedModel:
+    """A zoo spec. A bare name takes the default published weights (the first variant with a
+    classifier) unless ``weights`` is given: ``weights=None`` builds random initial weights."""
+    from kerascnn.builder import pick_variant
     from kerascnn.registry import create_model, get_model_card
     from kerascnn.weights.cards import parse_spec
-    from kerascnn.weights.load import pick_variant
 
     name, variant = parse_spec(spec)
     model_card = get_model_card(name)
     has_classifier = any(c.include_top for c in model_card.weights.values())
-    if variant is None and default_weights and has_classifier:
+    if variant is None and "weights" not in builder_args and has_classifier:
         variant = model_card.default_variant()
     if variant is None:
         model = create_model(name, **builder_args)
@@ -143,27 +169,48 @@ def _from_spec(
     return LoadedModel(model, spec, card, model_card, classes, mode, card.crop, split)
 
 
+def _old_arguments(model: Any, default_weights: Any, builder_args: dict[str, Any]) -> Any:
+    """``load(source=...)`` and ``default_weights=``, deprecated: the model, ``builder_args``
+    updated (``default_weights=False``: ``weights=None``)."""
+    if "source" in builder_args:
+        deprecated("kerascnn.load(source=...)", "kerascnn.load(model)", stacklevel=4)
+        model = builder_args.pop("source")
+    if default_weights is not None:
+        if default_weights:
+            new = "kerascnn.load(NAME): a bare name takes its default weights"
+        else:
+            new = "kerascnn.load(NAME, weights=None) for random initial weights"
+        deprecated(f"kerascnn.load(default_weights={default_weights})", new, stacklevel=4)
+        bare = isinstance(model, str) and not is_path(model) and ":" not in model
+        if not default_weights and bare:
+            builder_args.setdefault("weights", None)
+    return model
+
+
 def load(
-    source: Any,
+    model: Any = None,
     *,
-    default_weights: bool = False,
     preprocessing: str | None = None,
+    default_weights: bool | None = None,
     **builder_args: Any,
 ) -> LoadedModel:
-    """Resolve ``source`` into a :class:`LoadedModel`.
+    """Resolve ``model`` into a :class:`LoadedModel`.
 
     Args:
-        source: a zoo spec (``"gesture_cnn:sign-digits"``; a bare name is built with fresh
-            weights), a ``.keras``/``.h5`` file (class names from its ``.classes.json``
-            sidecar), a run folder (its ``model.keras``), a preset folder or URI
-            (``hf://owner/repo[@revision]``, ``kaggle://owner/model/keras/variant[/version]``,
-            ``https://.../preset.zip``; see ``kerascnn.weights.hub``), a ``keras.Model`` or a
-            :class:`LoadedModel` (returned as it is).
-        default_weights: a bare zoo name takes its default published variant, where the
-            model has one with a classifier.
+        model: a zoo spec (``"gesture_cnn:sign-digits"``; a bare name takes its default
+            published weights where it has some, ``weights=None`` random ones), a
+            ``.keras``/``.h5`` file (class names from its ``.classes.json`` sidecar), a run
+            folder (its ``model.keras``), a preset folder or URI (``hf://owner/repo[@revision]``,
+            ``kaggle://owner/model/keras/variant[/version]``, ``https://.../preset.zip``; see
+            ``kerascnn.weights.hub``), a ``keras.Model`` or a :class:`LoadedModel` (returned as
+            it is).
         preprocessing: overrides the weights' or sidecar's preprocessing mode.
-        **builder_args: passed to the zoo builder (``include_top``, ``input_shape``, ...).
+        default_weights: deprecated; a bare name takes its default weights (``weights=None``:
+            random ones).
+        **builder_args: passed to the zoo builder (``weights``, ``include_top``,
+            ``input_shape``, ...).
     """
+    source = _old_arguments(model, default_weights, builder_args)
     if preprocessing is not None:
         from kerascnn.preprocessing import get_preprocessing
 
@@ -182,7 +229,7 @@ def load(
                     f"({', '.join(builder_args)}); drop them"
                 )
             return _from_file(Path(source).expanduser(), preprocessing)
-        return _from_spec(str(source), default_weights, preprocessing, builder_args)
+        return _from_spec(str(source), preprocessing, builder_args)
     import keras
 
     if isinstance(source, keras.Model):

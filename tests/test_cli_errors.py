@@ -159,3 +159,62 @@ def test_quiet_sets_the_variable_the_library_reads(monkeypatch, tmp_path):
     assert "KERASCNN_QUIET" not in os.environ  # restored once the command is done
     assert _invoke(["zoo", "list"], tmp_path).exit_code == 0
     assert seen == {"env": None, "quiet": False}
+
+
+def test_every_flag_the_library_errors_are_shown_with_exists():
+    from kerascnn.cli.main import FLAGS
+
+    ctx = click.Context(cli)
+    options = set()
+    for path in _walk(cli, ctx):
+        command = cli
+        for name in path:
+            command = command.get_command(ctx, name)
+        options |= {o for p in command.params for o in getattr(p, "opts", [])}
+    missing = {k: v for k, v in FLAGS.items() if v.split()[0] not in options}
+    assert not missing, f"FLAGS naming no command's option: {missing}"
+
+
+def test_library_errors_name_python_arguments_and_the_cli_their_flags():
+    from kerascnn.cli.main import cli_message
+    from kerascnn.errors import UserError
+
+    error = UserError(
+        "net.keras accepts any input size; pass image_size=(height, width)",
+        arguments={"image_size=(height, width)": "image_size"},
+    )
+    assert str(error).endswith("pass image_size=(height, width)")
+    assert cli_message(error).endswith("pass --image-size H W")
+    both = UserError(
+        "data has 3 class folders but classes=5; use classes='auto'",
+        arguments={"classes=5": "classes", "classes='auto'": "classes"},
+    )
+    assert cli_message(both) == "data has 3 class folders but --classes 5; use --classes auto"
+
+
+def test_a_plugin_model_without_a_size_names_the_flag(tmp_path):
+    import keras
+
+    inputs = keras.Input((None, None, 3))
+    x = keras.layers.GlobalMaxPooling2D()(keras.layers.Conv2D(2, 3)(inputs))
+    keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(x)).save(tmp_path / "a.keras")
+    from PIL import Image
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "x.png")
+    result = _invoke(["predict", str(tmp_path / "a.keras"), str(tmp_path / "x.png")], tmp_path)
+    assert result.exit_code == 2
+    assert result.stderr.strip().endswith("accepts any input size; pass --image-size H W")
+
+
+def test_a_data_folder_of_splits_points_one_level_deeper(tmp_path):
+    from PIL import Image
+
+    for split in ("train", "test"):
+        for name in ("coat", "shirt"):
+            (tmp_path / "fm" / split / name).mkdir(parents=True)
+            Image.new("RGB", (8, 8)).save(tmp_path / "fm" / split / name / "0.png")
+    data = tmp_path / "fm"
+    result = _invoke(["evaluate", "gesture_cnn:sign-digits", "--data", str(data)], tmp_path)
+    assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1, result.output
+    assert "test, train are splits with class folders inside, not classes" in result.stderr
+    assert result.stderr.strip().endswith(f"one level deeper, e.g. --data {data / 'train'}")

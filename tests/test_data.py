@@ -128,3 +128,16 @@ def test_training_batches_mix_classes_beyond_the_shuffle_buffer(tmp_path, monkey
     folder = data.image_folder(root, (8, 8), validation_split=0.0, seed=0)
     labels = [int(y) for _, y in folder.elements("train").take(12)]
     assert len(set(labels)) == 3, labels  # sorted by class, the first 12 would be class 0
+
+
+def test_a_folder_of_splits_is_not_taken_for_classes(tmp_path: Path):
+    for split in ("train", "validation"):
+        _folder(tmp_path / "fm" / split, {"coat": 2, "shirt": 2})
+    with pytest.raises(UserError) as info:
+        image_folder(tmp_path / "fm", (8, 8))
+    assert str(info.value).endswith(
+        f"one level deeper, e.g. data={str(tmp_path / 'fm' / 'train')!r}"
+    )
+    assert info.value.arguments == {f"data={str(tmp_path / 'fm' / 'train')!r}": "data"}
+    trains = _folder(tmp_path / "vehicles", {"train": 2, "bus": 2})  # a class named train
+    assert image_folder(trains, (8, 8)).class_names == ["bus", "train"]

@@ -42,6 +42,18 @@ def test_writes_image_dream_png_next_to_the_input_and_refuses_to_overwrite(tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cat.jpg", "cat_dream.png"]
 
 
+def test_a_bare_model_name_dreams_with_its_default_published_weights(tmp_path):
+    """As in predict, visualize and finetune: ``gesture_cnn`` is ``gesture_cnn:sign-digits``."""
+    src = tmp_path / "cat.png"
+    photo().save(src)
+    options = ["--octaves", "1", "--steps", "1", "--seed", "0"]
+    bare = run(src, *options, "--model", "gesture_cnn", "-o", tmp_path / "bare.png")
+    named = run(src, *options, "--model", "gesture_cnn:sign-digits", "-o", tmp_path / "named.png")
+    assert bare.exit_code == named.exit_code == 0, bare.output + named.output
+    assert "random weights" not in bare.output
+    assert (tmp_path / "bare.png").read_bytes() == (tmp_path / "named.png").read_bytes()
+
+
 @pytest.mark.parametrize(
     ("name", "make", "size"),
     [

@@ -29,7 +29,7 @@ from kerascnn.cli.main import cli
 from kerascnn.deploy import formats
 from kerascnn.deploy.exporter import example_photos, export
 from kerascnn.errors import UserError
-from kerascnn.predict import prepare_images
+from kerascnn.images import prepare_images
 from tests.conftest import DATA
 from tests.test_export_metadata import _one_line_error as one_line_error
 
@@ -109,9 +109,9 @@ def _photos(photos: list, size: tuple) -> np.ndarray:
 
 def _keras(loaded: kerascnn.LoadedModel, pixels: np.ndarray) -> np.ndarray:
     """The Keras model's probabilities, given the card's preprocessing."""
-    from kerascnn.predict import _probabilities
+    from kerascnn.probabilities import probabilities
 
-    return _probabilities(loaded.model.predict(loaded.preprocess(pixels), verbose=0))
+    return probabilities(loaded.model.predict(loaded.preprocess(pixels), verbose=0))
 
 
 def _assert_same(got: np.ndarray, want: np.ndarray) -> None:
@@ -230,7 +230,7 @@ def test_vgg16_and_alexnet_with_a_weights_file_bake_in_their_preprocessing(
 def test_vgg16_and_alexnet_at_their_default_size(name, fmt, tmp_path):
     _requires(fmt)
     keras.utils.set_random_seed(0)
-    loaded = kerascnn.load(name)
+    loaded = kerascnn.load(name, weights=None)
     result = export(loaded, fmt, tmp_path / f"{name}{_suffix(fmt)}", allow_random=True)
     photos = [*example_photos()] + (list(_cifar_photos(1)) if CIFAR.is_file() else [])
     pixels = _photos(photos, (224, 224))
@@ -431,6 +431,8 @@ def test_int8_of_a_model_without_a_recipe_needs_a_calibration_folder(tmp_path):
         [
             "export",
             "gesture_cnn",
+            "--weights",
+            "none",
             "--allow-random",
             "-f",
             "onnx",
@@ -490,7 +492,7 @@ def test_a_model_without_a_classifier_is_refused(tmp_path):
     with pytest.raises(UserError, match="not one score per class; export a model with a class"):
         export(
             "gesture_cnn", "savedmodel", tmp_path / "f", include_top=False, pooling="avg",
-            allow_random=True,
+            weights=None, allow_random=True,
         )  # fmt: skip
     assert list(tmp_path.iterdir()) == []
 

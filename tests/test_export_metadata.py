@@ -32,7 +32,7 @@ import kerascnn
 from kerascnn.cli.main import cli
 from kerascnn.deploy import formats
 from kerascnn.deploy.exporter import example_photos, export
-from kerascnn.predict import prepare_images
+from kerascnn.images import prepare_images
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.backend
@@ -334,7 +334,7 @@ def test_a_damaged_artifact_is_one_error_line(exported, name, tmp_path):
 def test_random_weights_need_allow_random(tmp_path):
     _requires("onnx")
     out = tmp_path / "X.onnx"
-    args = ["export", "gesture_cnn", "-f", "onnx", "-o", str(out)]
+    args = ["export", "gesture_cnn", "--weights", "none", "-f", "onnx", "-o", str(out)]
     _one_line_error(args, "--allow-random")
     assert list(tmp_path.iterdir()) == []
     done = CliRunner().invoke(cli, [*args, "--allow-random", "--json"], prog_name="kerascnn")

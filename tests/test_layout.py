@@ -1,9 +1,11 @@
-"""Layering: the library never imports the CLI, and no two modules import each other.
+"""Layering: the library never imports the CLI, no two modules import each other, and the
+units of ``kerascnn`` (its subpackages and top-level modules) import only units of a lower rank.
 
 The import graph is read from the source with ``ast`` (nothing is imported): every
 ``import``/``from ... import`` anywhere in a file (inside functions too), absolute or
-relative, resolved to the package's own modules. ``__init__.py`` files are not cycle
-members: importing through a package's ``__init__`` is a re-export, not a dependency.
+relative, resolved to the package's own modules. ``__init__.py`` files are not members of
+module cycles (importing through a package's ``__init__`` is a re-export), but they count for
+the ranks: a package is its ``__init__`` and its modules.
 """
 
 from __future__ import annotations
@@ -131,6 +133,7 @@ def test_the_walk_sees_the_package() -> None:
     """A sanity check of the walker itself: known modules and edges are found."""
     assert {"kerascnn.atomic", "kerascnn.zoo.recipes", "kerascnn.cli.main"} <= set(MODULES)
     assert "kerascnn.errors" in GRAPH["kerascnn.images"]
+    assert "kerascnn.deploy.runtime" in GRAPH["kerascnn.predict"]  # imported inside a function
 
 
 def test_library_never_imports_the_cli() -> None:
@@ -149,3 +152,63 @@ def test_no_import_cycles() -> None:
     graph = {m: GRAPH[m] & plain for m in plain}
     cycles = [" -> ".join(_path(graph, c[0], set(c))) for c in _cycles(graph)]
     assert not cycles, "modules that import each other:\n  " + "\n  ".join(cycles)
+
+
+# The units of the package, lowest first: a unit imports only units of lower ranks (its own
+# modules aside). Units of one rank do not import each other. A new subpackage or top-level
+# module gets a rank here.
+RANKS: list[tuple[str, ...]] = [
+    ("errors", "compat", "_version"),  # no imports of ours
+    ("atomic",),  # files written whole
+    ("images", "layers", "probabilities"),  # pixels in and out; the zoo's Keras layers
+    ("preprocessing",),  # pixel modes (their layers)
+    ("saved", "weights"),  # .keras files and sidecars; cards, cache, downloads, hubs, presets
+    ("registry",),  # model names -> builders and cards
+    ("builder",),  # what builders call: a variant's classes and weights loaded into a model
+    ("resolve",),  # kerascnn.load: anything that names a model -> LoadedModel
+    ("training",),  # the engine, data, evaluation
+    ("transfer",),  # fine-tuning through the engine
+    ("analysis", "interpret"),  # layer tables, memory; dreams, pictures
+    ("deploy",),  # export, artifacts in their runtimes, benchmark, server
+    ("predict",),  # a Keras model or an exported artifact -> classes
+    ("publish",),  # presets written and uploaded
+    ("kerascnn",),  # the package itself: the public API (kerascnn/__init__.py)
+    ("zoo",),  # model definitions and training recipes
+    ("cli",),  # the command line, above everything
+]
+RANK = {unit: rank for rank, units in enumerate(RANKS) for unit in units}
+
+
+def _unit(module: str) -> str:
+    """``kerascnn.training.loop`` -> ``training``; ``kerascnn.zoo.vgg`` -> ``zoo``."""
+    parts = module.split(".")
+    if module == "kerascnn":
+        return "kerascnn"
+    return parts[1]
+
+
+UNITS = {module: _unit(module) for module in MODULES}
+
+
+def test_every_unit_has_a_rank() -> None:
+    missing = sorted(set(UNITS.values()) - set(RANK))
+    assert not missing, f"units without a rank in RANKS (tests/test_layout.py): {missing}"
+
+
+def test_units_import_only_lower_ranks() -> None:
+    offenders = [
+        f"{module} ({UNITS[module]}, rank {RANK[UNITS[module]]}) imports {target} "
+        f"({UNITS[target]}, rank {RANK[UNITS[target]]})"
+        for module, targets in sorted(GRAPH.items())
+        for target in sorted(targets)
+        if UNITS[target] != UNITS[module] and RANK[UNITS[target]] >= RANK[UNITS[module]]
+    ]
+    assert not offenders, "imports against the ranks:\n  " + "\n  ".join(offenders)
+
+
+def test_no_package_imports_one_that_imports_it_back() -> None:
+    units: dict[str, set[str]] = {unit: set() for unit in UNITS.values()}
+    for module, targets in GRAPH.items():
+        units[UNITS[module]] |= {UNITS[t] for t in targets} - {UNITS[module]}
+    cycles = [" -> ".join(_path(units, c[0], set(c))) for c in _cycles(units)]
+    assert not cycles, "packages that import each other:\n  " + "\n  ".join(cycles)

@@ -45,7 +45,7 @@ def test_zoo_spec_preset_layout_metadata_and_card(sign_preset: Path):
     assert meta["weights_sha256"] == sha256_file(sign_preset / "model.weights.h5")
     assert meta["classes"] == list(source.classes) and meta["input_size"] == [64, 64, 3]
     assert meta["keras_version"] and meta["kerascnn_version"] == kerascnn.__version__
-    assert meta["accuracy"]["top1"] == source.card.accuracy["top1"]
+    assert meta["accuracy"]["top1"] == source.weights_card.accuracy["top1"]
     assert meta["accuracy"]["images"] == 427 and meta["accuracy"]["split"] == "test"
     assert meta["split"]["test_split"] == 0.2 and meta["training"]["description"]
     config = json.loads((sign_preset / "config.json").read_text())
@@ -67,7 +67,7 @@ def test_zoo_spec_preset_loads_back_identically(sign_preset: Path):
     loaded = kerascnn.load(sign_preset)
     assert same_weights(source.model, loaded.model)
     assert loaded.classes == list(source.classes) and loaded.preprocessing == "none"
-    assert loaded.preset["architecture"] == loaded.model_card.name == "gesture_cnn"
+    assert loaded.preset["architecture"] == loaded.architecture_card.name == "gesture_cnn"
     a = kerascnn.predict(source, [str(p) for p in EXAMPLES], top=3)
     b = kerascnn.predict(loaded, [str(p) for p in EXAMPLES], top=3)
     assert [[p.as_dict() for p in r] for r in a] == [[p.as_dict() for p in r] for r in b]
@@ -121,10 +121,11 @@ def test_keras_file_preset(tmp_path: Path):
 
 
 def test_random_weights_are_refused_unless_asked(tmp_path: Path):
-    with pytest.raises(UserError, match="random weights.*--allow-random"):
-        push("gesture_cnn", "hf://me/r", local_dir=tmp_path / "p", upload=False)
+    random = kerascnn.load("gesture_cnn", weights=None)  # a bare name: its published weights
+    with pytest.raises(UserError, match="random weights.*allow_random=True"):
+        push(random, "hf://me/r", local_dir=tmp_path / "p", upload=False)
     assert not (tmp_path / "p").exists()
-    result = push("gesture_cnn", "hf://me/r", local_dir=tmp_path / "p", upload=False,
+    result = push(random, "hf://me/r", local_dir=tmp_path / "p", upload=False,
                   allow_random=True)  # fmt: skip
     assert result.metadata["random_weights"] and result.metadata["accuracy"] is None
     assert "**Its weights are random**" in (tmp_path / "p" / "README.md").read_text()

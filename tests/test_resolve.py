@@ -22,18 +22,33 @@ pytestmark = pytest.mark.backend
 def test_a_spec_brings_its_card_classes_and_preprocessing():
     loaded = kerascnn.load("gesture_cnn:sign-digits")
     assert isinstance(loaded, LoadedModel)
-    assert loaded.card.spec == "gesture_cnn:sign-digits" and loaded.card.bundled
+    assert loaded.weights_card.spec == "gesture_cnn:sign-digits" and loaded.weights_card.bundled
     assert loaded.classes == [str(d) for d in range(10)]
     assert loaded.preprocessing == "none" and loaded.input_size == (64, 64)
     assert loaded.split == {"seed": 0, "validation_split": 0.0, "test_split": 0.2}
     assert kerascnn.load(loaded) is loaded
 
 
-def test_a_bare_name_is_fresh_unless_default_weights_are_asked_for():
-    fresh = kerascnn.load("gesture_cnn")
-    assert fresh.card is None and not fresh.pretrained and fresh.classes is None
-    assert kerascnn.load("gesture_cnn", default_weights=True).card.variant == "sign-digits"
-    assert not kerascnn.load("vgg16_bn", default_weights=True, input_shape=(32, 32, 3)).pretrained
+def test_a_bare_name_takes_its_default_weights_and_weights_none_random_ones():
+    default = kerascnn.load("gesture_cnn")
+    assert default.weights_card.variant == "sign-digits" and default.pretrained
+    fresh = kerascnn.load("gesture_cnn", weights=None)
+    assert fresh.weights_card is None and not fresh.pretrained and fresh.classes is None
+    assert not kerascnn.load("vgg16_bn", input_shape=(32, 32, 3)).pretrained  # none published
+
+
+def test_the_old_load_arguments_and_card_names_still_work_with_a_warning():
+    with pytest.warns(DeprecationWarning, match=r"default_weights=False.*weights=None"):
+        assert not kerascnn.load("gesture_cnn", default_weights=False).pretrained
+    with pytest.warns(DeprecationWarning, match=r"default_weights=True"):
+        assert kerascnn.load("gesture_cnn", default_weights=True).pretrained
+    with pytest.warns(DeprecationWarning, match=r"kerascnn.load\(source=...\)"):
+        assert kerascnn.load(source="gesture_cnn:sign-digits").pretrained
+    loaded = kerascnn.load("gesture_cnn:sign-digits")
+    with pytest.warns(DeprecationWarning, match="use LoadedModel.weights_card"):
+        assert loaded.card is loaded.weights_card
+    with pytest.warns(DeprecationWarning, match="use LoadedModel.architecture_card"):
+        assert loaded.model_card is loaded.architecture_card
 
 
 def test_a_saved_file_and_its_folder_resolve_the_same(tmp_path: Path):
@@ -54,8 +69,8 @@ def test_a_saved_file_and_its_folder_resolve_the_same(tmp_path: Path):
 def test_a_keras_model_gets_its_registered_card():
     model = kerascnn.create_model("gesture_cnn")
     loaded = kerascnn.load(model, preprocessing="tf")
-    assert loaded.model is model and loaded.model_card.name == "gesture_cnn"
-    assert loaded.preprocessing == "tf" and loaded.card is None
+    assert loaded.model is model and loaded.architecture_card.name == "gesture_cnn"
+    assert loaded.preprocessing == "tf" and loaded.weights_card is None
 
 
 @pytest.mark.parametrize(

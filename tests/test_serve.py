@@ -48,7 +48,7 @@ def photos():
 @pytest.fixture(scope="module")
 def pixels(photos):
     """The example photos at 64x64 as uint8 RGB: what a PNG of them decodes to."""
-    from kerascnn.predict import prepare_images
+    from kerascnn.images import prepare_images
 
     batch = prepare_images(photos, (64, 64))[1]
     return np.clip(np.round(batch), 0, 255).astype(np.uint8)

@@ -126,7 +126,7 @@ def test_include_top_false_prefers_the_notop_file_unless_the_full_one_is_cached(
     assert [path for path, _ in server.requests] == [
         "/ok/tensorflow/keras-applications/vgg16/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
     ]
-    assert loaded.card.variant == "imagenet-notop" and loaded.preprocessing == "caffe"
+    assert loaded.weights_card.variant == "imagenet-notop" and loaded.preprocessing == "caffe"
     np.testing.assert_array_equal(model.get_layer("block1_conv1").kernel, base.layers[1].kernel)
 
 

@@ -36,7 +36,7 @@ def tiny_net_fixture(tmp_path, server, monkeypatch):
     monkeypatch.setenv("KERASCNN_MIRROR", server.url("/ok"))
 
     def build(include_top=True, weights=None, classes=None, width=4, **kwargs):
-        from kerascnn.weights.load import load_into, resolve_classes
+        from kerascnn.builder import load_into, resolve_classes
 
         classes = resolve_classes("tiny_net", weights, include_top, classes)
         inputs = keras.Input((8, 8, 3))

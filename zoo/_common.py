@@ -146,8 +146,8 @@ def check_arguments(
             f"{model}: the zoo's models are channels_last; "
             "set keras.config.set_image_data_format('channels_last')"
         )
+    from kerascnn.builder import resolve_classes
     from kerascnn.registry import get_model_card
-    from kerascnn.weights.load import resolve_classes
 
     card = get_model_card(model)
     min_size = card.min_input_size if min_size is None else min_size
@@ -194,7 +194,7 @@ def finish(args: Arguments, inputs: Any, outputs: Any) -> Any:
         inputs = keras.utils.get_source_inputs(args.input_tensor)
     net = keras.Model(inputs, outputs, name=args.name)
     if args.weights is not None:
-        from kerascnn.weights import load as weights_lib
+        from kerascnn import builder
 
-        weights_lib.load_into(net, args.model, args.weights)
+        builder.load_into(net, args.model, args.weights)
     return net

@@ -99,7 +99,8 @@ def _values(spec: Any, where: str) -> int:
     if any(d is None for d in shape):
         raise UserError(
             f"{where} has an output of unknown size {shape}; "
-            "build the model with a fixed input shape (or pass input_shape=(H, W, C))"
+            "build the model with a fixed input shape (or pass input_shape=(H, W, C))",
+            arguments={"input_shape=(H, W, C)": "input_shape"},
         )
     return math.prod(shape)
 

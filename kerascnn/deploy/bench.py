@@ -138,14 +138,14 @@ def _size_mb(path: Path) -> float:
 def _keras_row(loaded: Any, x: Any, y: Any, folder: Path, seconds: float) -> tuple[BenchRow, Any]:
     import numpy as np
 
-    from kerascnn.predict import _probabilities
+    from kerascnn.probabilities import probabilities
 
     model = loaded.model
     model.save(folder / "model.keras")
     row = BenchRow("keras", "ok", _size_mb(folder / "model.keras"))
 
     def run(batch: Any) -> Any:
-        return _probabilities(np.asarray(model.predict_on_batch(loaded.preprocess(batch))))
+        return probabilities(np.asarray(model.predict_on_batch(loaded.preprocess(batch))))
 
     _measure(row, run, x, y, None, seconds)
     reference = np.concatenate([run(x[i : i + BATCH]) for i in range(0, len(x), BATCH)])
@@ -215,7 +215,7 @@ def benchmark(
     names = check_rows(formats)
     if not Path(data).expanduser().is_dir():
         raise UserError(f"{data}: no such folder; --data takes a folder of class folders")
-    loaded = load(model, default_weights=True)
+    loaded = load(model)
     if not loaded.pretrained:
         raise UserError(
             f"{loaded.source} has random weights; benchmark NAME:VARIANT, a .keras file or a run"

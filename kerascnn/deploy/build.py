@@ -30,15 +30,17 @@ def input_size(loaded: Any, image_size: tuple[int, int] | None, fmt: str) -> tup
         if image_size is not None and tuple(image_size) != static:
             raise UserError(
                 f"{loaded.source} takes {static[0]}x{static[1]} images, not "
-                f"{image_size[0]}x{image_size[1]}; drop --image-size"
+                f"{image_size[0]}x{image_size[1]}; drop image_size",
+                arguments={"image_size": "image_size"},
             )
         return int(static[0]), int(static[1])
-    card = loaded.card or loaded.model_card
+    card = loaded.weights_card or loaded.architecture_card
     size = image_size if image_size is not None else card and card.input_shape
     if size is None:
         raise UserError(
             f"{loaded.source} takes any input size and the {fmt} export needs a static one; "
-            "pass --image-size H W (image_size=(H, W))"
+            "pass image_size=(height, width)",
+            arguments={"image_size=(height, width)": "image_size"},
         )
     return int(size[0]), int(size[1])
 
@@ -99,9 +101,9 @@ def _versions(fmt: str) -> dict[str, str]:
 
     import keras
 
-    import kerascnn
+    from kerascnn._version import __version__
 
-    found = {"kerascnn": kerascnn.__version__, "keras": keras.__version__}
+    found = {"kerascnn": __version__, "keras": keras.__version__}
     backend = keras.backend.backend()
     extra = {"onnx": "tf2onnx" if backend == "tensorflow" else "jax2onnx", "openvino": "openvino"}
     for dist in ("tensorflow", extra.get(fmt)):
@@ -118,7 +120,7 @@ def weights_facts(loaded: Any) -> dict[str, Any]:
 
     from kerascnn.weights.cache import cached_path
 
-    card = loaded.card
+    card = loaded.weights_card
     path = cached_path(card) if card is not None else loaded.path  # a card's: verified at load
     digest = None
     if path is not None and Path(path).is_file():

@@ -21,14 +21,16 @@ _SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 
 
 def _data_roots() -> list[Path]:
+    """Where a card's ``calibration.data`` (a path relative to a data root) is looked for:
+    ``$KERASCNN_DATA``, then ``../shared/data`` from the working folder (never the source
+    checkout: the card says what to read, the user where the data sets are)."""
     roots = [Path(os.environ["KERASCNN_DATA"])] if os.environ.get("KERASCNN_DATA") else []
-    checkout = Path(__file__).resolve().parents[2]
-    return [*roots, Path.cwd().parent / "shared" / "data", checkout.parent / "shared" / "data"]
+    return [*roots, Path.cwd().parent / "shared" / "data"]
 
 
 def _card(source: Any) -> Any:
     """The weight card of a zoo spec or of a loaded model's weights, else ``None``."""
-    card = getattr(source, "card", None)
+    card = getattr(source, "weights_card", None)
     if card is not None or not isinstance(source, str) or ":" not in source:
         return card
     from kerascnn.registry import get_model_card
@@ -128,7 +130,7 @@ def calibration_images(found: Any, size: tuple[int, int], crop: float | None) ->
     """The calibration set that :func:`check_calibration` found, as pixels at ``size``."""
     import numpy as np
 
-    from kerascnn.predict import prepare_images
+    from kerascnn.images import prepare_images
 
     if isinstance(found, tuple):
         pixels = _card_pixels(*found)

@@ -128,7 +128,7 @@ def _check_first(model: Any, fmt: Format, output: Any, quantize: str, options: d
     formats.check_input(fmt, options["input_dtype"], options["layout"], options["opset"])
     target = output if output is not None else formats.default_output(model, fmt, quantize)
     target = formats.check_output(target, fmt, options["force"])
-    if _bare_name(model) and not options["weights"] and not options["allow_random"]:
+    if _random_weights(model, options["builder_args"]) and not options["allow_random"]:
         _random_error(model)
     import keras
 
@@ -138,19 +138,25 @@ def _check_first(model: Any, fmt: Format, output: Any, quantize: str, options: d
     return target
 
 
-def _bare_name(source: Any) -> bool:
-    """Whether ``source`` is a zoo model's name without weights (built with random ones)."""
-    from kerascnn.registry import list_models
+def _random_weights(source: Any, builder_args: dict[str, Any]) -> bool:
+    """Whether ``source`` is a zoo model's bare name that ``kerascnn.load`` builds with random
+    weights: ``weights=None``, or no weights given and none published with a classifier."""
+    from kerascnn.registry import get_model_card, list_models
     from kerascnn.resolve import is_path
 
-    return isinstance(source, str) and not is_path(source) and source in list_models()
+    if not isinstance(source, str) or is_path(source) or source not in list_models():
+        return False
+    if "weights" in builder_args:
+        return builder_args["weights"] is None
+    return not any(card.include_top for card in get_model_card(source).weights.values())
 
 
 def _random_error(source: Any) -> None:
     raise UserError(
-        f"{source} has random weights (no pretrained variant named); name one, e.g. "
-        f"{source}:VARIANT (`kerascnn zoo list`), give --weights FILE, or pass --allow-random "
-        "to export them anyway (the metadata marks them random)"
+        f"{source} has random weights (none published, or none asked for); give trained ones "
+        "(weights='FILE', a .keras file or a run folder), or pass allow_random=True to export "
+        "them anyway (the metadata marks them random)",
+        arguments={"weights='FILE'": "weights", "allow_random=True": "allow_random"},
     )
 
 
@@ -159,7 +165,7 @@ def _reference(loaded: Any, photos: Any) -> tuple[Any, bool]:
     import keras
     import numpy as np
 
-    from kerascnn.predict import _probabilities, is_distribution
+    from kerascnn.probabilities import is_distribution, probabilities
 
     x = loaded.preprocess(photos)  # a plain call: no predict function traced per export
     raw = np.concatenate(
@@ -168,7 +174,7 @@ def _reference(loaded: Any, photos: Any) -> tuple[Any, bool]:
             for i in range(0, len(x), 16)
         ]
     )
-    return _probabilities(raw), not is_distribution(raw)
+    return probabilities(raw), not is_distribution(raw)
 
 
 def _int8_gate(artifact: Any, loaded: Any, check: Any, accept_loss: bool) -> dict[str, Any]:
@@ -270,15 +276,14 @@ def export(
     """
     fmt = formats.get_format(format)
     options = {"calibration": calibration, "input_dtype": input_dtype, "layout": layout,
-               "opset": opset, "force": force, "weights": builder_args.get("weights"),
-               "allow_random": allow_random}  # fmt: skip
-    target = _check_first(model, fmt, output, quantize, options)
+               "opset": opset, "force": force, "allow_random": allow_random}  # fmt: skip
+    target = _check_first(model, fmt, output, quantize, {**options, "builder_args": builder_args})
     from kerascnn.deploy.build import check_model, deployable, input_size, metadata
     from kerascnn.deploy.calibration import check_calibration
     from kerascnn.deploy.convert import export_model
     from kerascnn.deploy.embed import embed, tensor_names
     from kerascnn.deploy.runtime import Artifact, runner, to_input
-    from kerascnn.predict import prepare_images
+    from kerascnn.images import prepare_images
     from kerascnn.resolve import load
 
     # the calibration set is checked before the model is loaded

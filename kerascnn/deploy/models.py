@@ -92,10 +92,10 @@ def _from_keras(source: str) -> ServedModel:
     import keras
     import numpy as np
 
-    from kerascnn.predict import _probabilities
+    from kerascnn.probabilities import probabilities
     from kerascnn.resolve import load
 
-    loaded = load(source, default_weights=True)
+    loaded = load(source)
     if not loaded.pretrained:
         raise UserError(
             f"{loaded.source} has no published weights; serve NAME:VARIANT, "
@@ -105,7 +105,7 @@ def _from_keras(source: str) -> ServedModel:
 
     def run(pixels: Any) -> Any:  # compiled once per batch size, then shape-generic
         out = keras.ops.convert_to_numpy(model.predict_on_batch(loaded.preprocess(pixels)))
-        return np.asarray(_probabilities(out), np.float32)
+        return np.asarray(probabilities(out), np.float32)
 
     probe = run(_zeros(loaded.input_size))
     classes = [str(c) for c in (loaded.classes or range(probe.shape[1]))]
@@ -145,13 +145,9 @@ def top_records(model: ServedModel, probs: Any, names: list[str], top: int) -> l
         names: the ``N`` images' names.
         top: classes per image.
     """
-    import numpy as np
+    from kerascnn.probabilities import top_predictions
 
-    from kerascnn.predict import Prediction
-
-    rows = []
-    for image, row in zip(names, np.asarray(probs, np.float64), strict=True):
-        order = np.argsort(-row, kind="stable")[:top]
-        preds = [Prediction(model.classes[i], int(i), float(row[i])) for i in order]
-        rows.append({"image": image, "predictions": [p.as_dict() for p in preds]})
-    return rows
+    return [
+        {"image": image, "predictions": [p.as_dict() for p in preds]}
+        for image, preds in zip(names, top_predictions(probs, model.classes, top), strict=True)
+    ]

@@ -119,7 +119,7 @@ def _health_routes(app: FastAPI, state: _State) -> None:
 
     @app.get("/v2")
     async def server_metadata() -> dict:
-        from kerascnn import __version__
+        from kerascnn._version import __version__
 
         return {"name": "kerascnn", "version": __version__, "extensions": []}
 
@@ -188,7 +188,7 @@ async def _upload(request: Request, limit: int) -> tuple[bytes, str]:
 
 def _prepare(data: bytes, name: str, served: ServedModel) -> Any:
     """Decoded, cropped and resized as ``kerascnn predict`` does it: ``1 x H x W x 3``."""
-    from kerascnn.predict import prepare_images
+    from kerascnn.images import prepare_images
 
     pixels = protocols.decode_image(data, name)
     return prepare_images([pixels], served.input_size, served.crop)[1]

@@ -138,7 +138,7 @@ _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def _setup(model, layers, channels, guide, preprocessing, precision):
     loaded = load_dream_model(model, preprocessing)
     net, preprocessing = loaded.model, loaded.preprocessing
-    layers = dict(layers) if layers else dream_layers(net, loaded.model_card)
+    layers = dict(layers) if layers else dream_layers(net, loaded.architecture_card)
     guided = guide is not None
     key = (repr(layers), repr(channels), guided, preprocessing, ascent.compute_precision(precision))
     compiled = _COMPILED.setdefault(net, {})
@@ -151,7 +151,7 @@ def _setup(model, layers, channels, guide, preprocessing, precision):
     extractor, chosen, fn = compiled[key]
     guides = _guide_features(extractor, guide, preprocessing, chosen) if guided else []
     align = ascent.min_input_side(extractor)
-    card_min = loaded.model_card.min_input_size if loaded.model_card else 1
+    card_min = loaded.architecture_card.min_input_size if loaded.architecture_card else 1
     return fn, guides, align, max(align, card_min)
 
 

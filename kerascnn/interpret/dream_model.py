@@ -25,12 +25,16 @@ def offline_models() -> list[str]:
 
 
 def load_dream_model(model: Any, preprocessing: str | None = None) -> LoadedModel:
-    """The model to dream with, through ``kerascnn.load`` (preprocessing: the weights' unless
-    told); built without its classifier where a ``-notop`` file exists (VGG16: 58 MB, not 553)."""
+    """The model to dream with, through ``kerascnn.load`` (a bare name: its default weights;
+    preprocessing: the weights' unless told); built without its classifier where a ``-notop``
+    file exists (VGG16: 58 MB, not 553)."""
     args = {}
-    if isinstance(model, str) and not is_path(model):
+    if isinstance(model, str) and not is_path(model) and "://" not in model:
         name, variant = parse_spec(model)
-        if variant and f"{variant}-notop" in get_model_card(name).weights:
+        card = get_model_card(name)
+        if variant is None and any(c.include_top for c in card.weights.values()):
+            variant = card.default_variant()  # what kerascnn.load takes for a bare name
+        if variant and f"{variant}-notop" in card.weights:
             args["include_top"] = False
     try:
         return load(model, preprocessing=preprocessing, **args)
@@ -55,6 +59,9 @@ def dream_layers(model: Any, card: ModelCard | None = None) -> dict[str, float]:
         return dict(card.dream_layers)
     convs = [n for n in dreamable_layers(model) if model.get_layer(n).count_params() > 0]
     if not convs:
-        raise UserError(f"{model.name} has no convolution layers to dream on; pass layers=...")
+        raise UserError(
+            f"{model.name} has no convolution layers to dream on; pass layers={{NAME: WEIGHT}}",
+            arguments={"layers={NAME: WEIGHT}": "layers"},
+        )
     picks = (convs[min(len(convs) - 1, int(f * len(convs)))] for f in (0.6, 0.8))
     return dict.fromkeys(picks, 1.0)

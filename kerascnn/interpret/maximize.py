@@ -46,7 +46,7 @@ def maximize_filters(
         octaves, octave_scale, steps, step_size, jitter, preprocessing, precision: deep_dream's.
     """
     loaded = load_dream_model(model, preprocessing)
-    net, preprocessing, card = loaded.model, loaded.preprocessing, loaded.model_card
+    net, preprocessing, card = loaded.model, loaded.preprocessing, loaded.architecture_card
     extractor = ascent.feature_extractor(net, [layer])
     depth = extractor.outputs[0].shape[-1]
     filters = [int(f) for f in filters]

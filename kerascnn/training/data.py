@@ -22,6 +22,8 @@ SPLITS = ("train", "validation", "test")
 _TF_FORMATS = {"JPEG", "PNG", "GIF", "BMP", "WEBP"}  # what tf.io.decode_image reads
 SHUFFLE_BUFFER = 10_000  # decoded images held by tf.data's shuffle
 _SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".ppm"}
+# folder names of a data set's splits: such folders holding class folders are not classes
+_SPLIT_NAMES = {"train", "training", "test", "testing", "val", "valid", "validation", "dev"}
 
 
 def split_of(relpath: str, seed: int, validation_split: float, test_split: float) -> str:
@@ -183,12 +185,30 @@ def batch_images(ds: Any, batch_size: int, *, drop_remainder: bool = False) -> A
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def _check_not_splits(root: Path, classes: list[str]) -> None:
+    """A folder of splits (``fm/train/<class>/``), not of classes: a one-line error naming the
+    folder one level deeper, before its splits are taken for two or three classes."""
+    splits = [name for name in classes if name.lower() in _SPLIT_NAMES]
+    for name in splits:
+        entries = [p for p in (root / name).iterdir() if not p.name.startswith(".")]
+        if not any(p.is_dir() for p in entries) or any(p.is_file() for p in entries):
+            return  # images of its own: a class named like a split
+    if splits:
+        deeper = root / next((n for n in splits if n.lower().startswith("train")), splits[0])
+        raise UserError(
+            f"{root}: its folders {', '.join(splits)} are splits with class folders inside, not "
+            f"classes; give the folder one level deeper, e.g. data={str(deeper)!r}",
+            arguments={f"data={str(deeper)!r}": "data"},
+        )
+
+
 def _list_classes(root: Path) -> tuple[list[str], dict[str, list[str]]]:
     if not root.is_dir():
         raise UserError(f"{root}: no such folder; --data needs a folder of class sub-folders")
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise UserError(f"{root}: no class sub-folders; put each class's images in root/<class>/")
+    _check_not_splits(root, classes)
     found: dict[str, list[str]] = {}
     for name in classes:
         folder = root / name

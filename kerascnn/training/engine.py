@@ -45,8 +45,11 @@ def _builder(model: Any, classes: int, size: tuple[int, int], args: dict) -> Cal
 
     if isinstance(model, str):
         from kerascnn.resolve import load
+        from kerascnn.weights.cards import parse_spec
 
         args = {"classes": classes, "input_shape": (*size, 3), **args}
+        if parse_spec(model)[1] is None:  # a bare name trains from random initial weights
+            args.setdefault("weights", None)
         return lambda: load(model, **args).model
     if isinstance(model, keras.Model):
         from kerascnn.training.plan import copy_model

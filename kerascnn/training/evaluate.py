@@ -18,7 +18,8 @@ from kerascnn.errors import UserError
 
 __all__ = ["evaluate", "model_classes", "pair_classes"]
 
-_INDEX_FIX = "or pass --map-by-index (map_by_index=True) to pair them by position"
+_INDEX_FIX = "or pass map_by_index=True to pair them by position"
+_BY_INDEX = {"map_by_index=True": "map_by_index"}  # the CLI says --map-by-index
 
 
 def _shorten(names: list[str], most: int = 4) -> str:
@@ -70,8 +71,9 @@ def pair_classes(
         if by_index:
             raise UserError(
                 f"{predicts} but {data} has {len(classes)} class folders ({_shorten(classes)}), "
-                f"which --map-by-index cannot pair by position; evaluate on a folder with "
-                f"{len(model_classes)} class folders"
+                f"which map_by_index=True cannot pair by position; evaluate on a folder with "
+                f"{len(model_classes)} class folders",
+                arguments=_BY_INDEX,
             )
         raise UserError(
             f"{predicts} but {data} has {len(classes)} class folders, and "
@@ -82,7 +84,8 @@ def pair_classes(
         are = "are not" if len(unknown) == len(classes) else "are not among"
         raise UserError(
             f"{data}: its class folders ({_shorten(unknown)}) {are} {theirs}; evaluate on a "
-            f"folder with the model's class folders, {_INDEX_FIX}"
+            f"folder with the model's class folders, {_INDEX_FIX}",
+            arguments=_BY_INDEX,
         )
     return list(range(outputs)), classes, True
 
@@ -119,7 +122,7 @@ def evaluate(
     from kerascnn.training.data import image_folder
     from kerascnn.training.feeds import split_batches
 
-    loaded = load(model, default_weights=True)
+    loaded = load(model)
     if not loaded.pretrained:
         raise UserError(
             f"{loaded.source}: evaluating needs trained weights; use NAME:VARIANT, "

@@ -76,8 +76,8 @@ def _precise_bn(plan: Plan, model: Any, settings: dict[str, Any]) -> Any:
     if not batch_norm_layers(model):
         if requested is True:
             raise UserError(
-                f"{model.name} has no BatchNormalization layers; drop precise_bn=True "
-                "(--precise-bn)"
+                f"{model.name} has no BatchNormalization layers; drop precise_bn=True",
+                arguments={"precise_bn=True": "precise_bn"},
             )
         return None
     if requested is False:

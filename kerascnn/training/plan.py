@@ -84,8 +84,9 @@ def make_plan(strategy: Any, folder: Any, batch_size: int, output_dir: Any, epoc
             plan.finished = True
         elif state["finished"] and not resume:
             raise UserError(
-                f"{out} holds a finished run of {state['epoch']} epochs; pass --resume "
-                "(resume=True) to train it further, or choose another --output"
+                f"{out} holds a finished run of {state['epoch']} epochs; pass resume=True to "
+                "train it further, or choose another output_dir",
+                arguments={"resume=True": "resume", "output_dir": "output_dir"},
             )
     # every epoch trained, killed before the run's last files: only the finish is left to do
     trained = state is not None and not state["finished"] and plan.start == (epochs, 0)

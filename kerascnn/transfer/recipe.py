@@ -111,7 +111,8 @@ def _folder(data: Any, size: tuple, config: FinetuneConfig) -> Any:
     if config.classes != "auto" and config.classes != len(names):
         raise UserError(
             f"{data} has {len(names)} class folders ({', '.join(names)}) but "
-            f"classes={config.classes}; use classes='auto' (--classes auto)"
+            f"classes={config.classes}; use classes='auto'",
+            arguments={f"classes={config.classes}": "classes", "classes='auto'": "classes"},
         )
     return folder
 

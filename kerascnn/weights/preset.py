@@ -62,7 +62,7 @@ def _version(text: str) -> tuple[int, ...]:
 def check_metadata(meta: Any, where: str) -> dict[str, Any]:
     """``meta`` (a parsed ``metadata.json``) checked: a one-line ``UserError`` when it is not a
     kerascnn preset or comes from a newer kerascnn than this one reads."""
-    from kerascnn import __version__
+    from kerascnn._version import __version__
 
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise UserError(
@@ -152,8 +152,8 @@ def _training(loaded: Any) -> dict[str, Any] | None:
     if loaded.path is not None and (loaded.path.parent / "args.json").is_file():
         args = json.loads((loaded.path.parent / "args.json").read_text(encoding="utf-8"))
         return {k: v for k, v in args.items() if k != "data"}  # a local path: not published
-    if loaded.card is not None and loaded.card.training:
-        return {"description": loaded.card.training}
+    if loaded.weights_card is not None and loaded.weights_card.training:
+        return {"description": loaded.weights_card.training}
     return None
 
 
@@ -173,10 +173,10 @@ def describe(loaded: Any, accuracy: dict[str, Any] | None) -> dict[str, Any]:
     """The metadata of ``loaded`` (a :class:`kerascnn.LoadedModel`), less the weights' hash."""
     import keras
 
-    from kerascnn import __version__
+    from kerascnn._version import __version__
 
-    model, card = loaded.model, loaded.card
-    architecture = loaded.model_card.name if loaded.model_card else model.name
+    model, card = loaded.model, loaded.weights_card
+    architecture = loaded.architecture_card.name if loaded.architecture_card else model.name
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -196,7 +196,7 @@ def describe(loaded: Any, accuracy: dict[str, Any] | None) -> dict[str, Any]:
         "accuracy": accuracy,
         "license": card.license if card else None,
         "dataset": _dataset(loaded, accuracy),
-        "description": loaded.model_card.description if loaded.model_card else None,
+        "description": loaded.architecture_card.description if loaded.architecture_card else None,
         "random_weights": not loaded.pretrained,
     }
 
@@ -236,7 +236,8 @@ def write_preset(
     if not loaded.pretrained and not allow_random:
         raise UserError(
             f"{loaded.source}: the model has random weights (never trained); give NAME:VARIANT, "
-            "a run folder or a .keras file, or pass --allow-random to share it anyway"
+            "a run folder or a .keras file, or pass allow_random=True to share it anyway",
+            arguments={"allow_random=True": "allow_random"},
         )
     folder = Path(folder).expanduser()
     _check_folder(folder, force)

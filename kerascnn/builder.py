@@ -1,5 +1,9 @@
-"""Loading weights into a zoo model: a published variant (by name) or a local file
-(``keras-h5``, ``keras-weights`` or ``torch-pth``, recognised by its suffix)."""
+"""What zoo builders call to get their weights: the classes a variant's head predicts, the file
+a variant loads from, and loading a published variant (by name) or a local file (``keras-h5``,
+``keras-weights`` or ``torch-pth``, recognised by its suffix) into a built model.
+
+Above the registry, as timm's ``_builder`` is above its ``_registry``: it reads the model cards
+through :mod:`kerascnn.registry`, which never imports it back."""
 
 from __future__ import annotations
 
