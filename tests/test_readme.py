@@ -75,8 +75,12 @@ def test_ci_runs_exactly_the_readme_test_command():
 
 
 _DRIVER = r"""
-import json, os, re, sys
+import json, os, re, sys, warnings
 import kerascnn
+import kerascnn.errors
+
+# the docs use no deprecated name of kerascnn's (as pyproject.toml's filterwarnings for tests)
+warnings.simplefilter("error", kerascnn.errors.KerascnnDeprecationWarning)
 
 plan = json.loads(open(sys.argv[1], encoding="utf-8").read())
 pending = set(plan["pending"])
