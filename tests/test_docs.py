@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import re
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
@@ -66,21 +67,33 @@ def test_the_weights_table_has_every_card():
             assert f"{card.accuracy['top1']:g}%" in row, row
 
 
-def _resolves(name: str) -> bool:
-    """Whether ``a.b.c`` is a module, or an attribute of the longest importable prefix."""
+def _resolve(name: str) -> str:
+    """``"ok"`` when ``a.b.c`` is a module or an attribute of the longest importable prefix,
+    ``"missing"`` when not, ``"deprecated"`` when reaching it warns that it is."""
+    from kerascnn.errors import KerascnnDeprecationWarning
+
     parts = name.split(".")
-    for i in range(len(parts), 0, -1):
-        try:
-            found = importlib.import_module(".".join(parts[:i]))
-        except ImportError:
-            continue
-        try:
-            for part in parts[i:]:
-                found = getattr(found, part)
-        except AttributeError:
-            return False
-        return True
-    return False
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for i in range(len(parts), 0, -1):
+            try:
+                found = importlib.import_module(".".join(parts[:i]))
+            except ImportError:
+                continue
+            try:
+                for part in parts[i:]:
+                    found = getattr(found, part)
+            except AttributeError:
+                return "missing"
+            break
+        else:
+            return "missing"
+    warned = any(issubclass(w.category, KerascnnDeprecationWarning) for w in caught)
+    return "deprecated" if warned else "ok"
+
+
+def _resolves(name: str) -> bool:
+    return _resolve(name) == "ok"
 
 
 def _dotted_names() -> dict[str, list[str]]:
@@ -96,10 +109,11 @@ def test_every_dotted_name_resolves():
     names = _dotted_names()
     assert {"kerascnn.load", "kerascnn.zoo", "kerascnn.cli._docgen"} <= set(names)
     assert set(NOT_PYTHON) <= set(names), "NOT_PYTHON lists a word the docs no longer use"
-    unresolved = {n: sorted(set(p)) for n, p in names.items() if n not in NOT_PYTHON}
-    unresolved = {n: p for n, p in unresolved.items() if not _resolves(n)}
-    pending = {n for n in unresolved if n.split(".")[1] in PENDING_API and n.count(".") == 1}
-    wrong = {n: p for n, p in unresolved.items() if n not in pending}
+    found = {n: (_resolve(n), sorted(set(p))) for n, p in names.items() if n not in NOT_PYTHON}
+    deprecated = {n: p for n, (state, p) in found.items() if state == "deprecated"}
+    assert not deprecated, f"deprecated names: {deprecated}"
+    pending = {f"kerascnn.{n}" for n in PENDING_API}
+    wrong = {n: p for n, (state, p) in found.items() if state == "missing" and n not in pending}
     assert not wrong, f"names that do not exist: {wrong}"
     landed = {f"kerascnn.{n}" for n in PENDING_API if _resolves(f"kerascnn.{n}")}
     assert not landed, (

@@ -43,6 +43,8 @@ PENDING_API = frozenset(
         "EvalResult",
         "Prediction",
         "ExportResult",
+        "BenchmarkResult",
+        "PushResult",
     }
 )
 
