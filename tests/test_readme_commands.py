@@ -5,7 +5,8 @@ The pages are those of ``tests.test_readme.pages`` (README first; a command show
 pages runs once). Commands that need published weights the machine does not have
 (``vgg16:imagenet``) must end in the documented one-line offline error that names
 ``kerascnn zoo import``; the long training runs (``zoo reproduce``, ``train`` with its
-defaults, ``benchmark``) are marked slow.
+defaults, ``benchmark``) are marked slow. The README's serve example (a ``sh`` block: the
+server runs until stopped) is run by its own test, against the exported file.
 """
 
 from __future__ import annotations
@@ -153,3 +154,56 @@ def test_readme_command_runs(command, workdir):
         assert output.strip().splitlines()[-1].startswith("Error: ")
         return
     assert code == 0, output[-3000:]
+
+
+def _serve_example() -> tuple[str, str]:
+    """The README's serve example: the ``kerascnn serve`` line and the request sent to it."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"\*\*Serve\*\*.+?```sh\n(.+?)\n```", readme, flags=re.S)
+    assert block, "the README has no serve example"
+    serve, request = block[1].splitlines()
+    return serve, request
+
+
+def test_the_readme_serve_example_runs(workdir):
+    """The server starts on the exported file (a free port instead of 8000) and the request
+    shown gets the photo's class back."""
+    import json
+    import socket
+    import time
+    import urllib.request
+
+    serve, request = _serve_example()
+    assert serve.startswith("kerascnn serve ") and "--port 8000" in serve
+    assert request.startswith("curl ") and ":8000/" in request
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    words = shlex.split(serve.replace("--port 8000", f"--port {port}"))
+    if not (workdir / words[2]).exists():  # written by the README's export example
+        assert _run("kerascnn export gesture_cnn:sign-digits --format onnx", workdir)[0] == 0
+    env = {**os.environ, "KERASCNN_OFFLINE": "1", "KERASCNN_HOME": str(workdir / ".home")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "kerascnn.cli", *words[1:]],
+        cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, server.stdout.read()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready") as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the server did not get ready in 120 s"
+            time.sleep(0.5)
+        curl = shlex.split(request.replace(":8000/", f":{port}/"))
+        done = subprocess.run(curl, cwd=workdir, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        records = json.loads(done.stdout)
+        assert records[0]["predictions"][0]["label"] == "5", records
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
