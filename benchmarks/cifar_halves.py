@@ -2,7 +2,7 @@
 
 A = {airplane, automobile, bird, cat, deer}, B = {dog, frog, horse, ship, truck}.
 ``alexnet_cifar`` is pretrained on A's 25,000 training images through
-``kerascnn.train.fit`` (the card's training defaults, ``--pretrain-epochs``); the
+``kerascnn.fit`` (the card's training defaults, ``--pretrain-epochs``); the
 run folder is cached with its sha256 and A-test accuracy in ``pretrain.json``.
 Then for each ``--per-class`` n and seed, n training images per B class are drawn
 and three models trained on them with the same epochs, batch, augmentation and
@@ -84,7 +84,7 @@ def pretrain(images: Path, cache: Path, epochs: int) -> tuple[Path, dict]:
             return model_file, info
         print(f"{model_file}: hash differs from {record}; training again")
     start = time.time()
-    kerascnn.train.fit(
+    kerascnn.fit(
         MODEL, images / "A" / "train", epochs=epochs, validation_split=0.0, seed=0,
         output_dir=run, force=True, verbose=2,
     )  # fmt: skip
@@ -136,7 +136,7 @@ def one_setting(weights: Path, train: Path, test, seed: int, lr_decay: float) ->
     defaults = {f.name: f.default for f in dataclasses.fields(FinetuneConfig)}
     epochs = defaults["head_epochs"] + defaults["finetune_epochs"]
     keras.utils.set_random_seed(seed)
-    history = kerascnn.train.fit(
+    history = kerascnn.fit(
         MODEL, train, epochs=epochs, batch_size=defaults["batch_size"],
         augmentation=augmentation, validation_split=0.0, seed=seed, precise_bn=False, verbose=0,
     )  # fmt: skip

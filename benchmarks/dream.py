@@ -108,8 +108,8 @@ def speed(image_path: Path, rounds: int, steps: int) -> dict:
             started.append(time.perf_counter())
 
         deep_dream(
-            pixels,
             model,
+            pixels,
             layers,
             octaves=1,
             steps=steps + 1,
@@ -173,7 +173,7 @@ def memory_child(precision: str) -> None:
         resettable = False
     start = time.perf_counter()
     out = deep_dream(
-        pixels, model, octaves=1, steps=1, seed=0, preprocessing="caffe",
+        model, pixels, octaves=1, steps=1, seed=0, preprocessing="caffe",
         precision=precision, progress=False,
     )  # fmt: skip
     assert out.shape == pixels.shape

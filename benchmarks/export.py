@@ -101,8 +101,8 @@ def main() -> None:
             ("alexnet_cifar:cifar10", cifar_test_folder(args.data, Path(tmp)), "all"),
         ]
         for spec, folder, split in cases:
-            rows = benchmark(spec, folder, split=split, limit=args.limit, progress=_progress)
-            results["models"][spec] = [r.as_dict() for r in rows]
+            result = benchmark(spec, folder, split=split, limit=args.limit, progress=_progress)
+            results["models"][spec] = result.as_dicts()
             print_table(spec, results["models"][spec])
         onnx = Path(tmp) / "gesture.onnx"
         export("gesture_cnn:sign-digits", "onnx", onnx)

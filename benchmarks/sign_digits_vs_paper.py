@@ -8,7 +8,7 @@
 conv 3x3 32 - conv 3x3 64 - pool - conv 3x3 64 - pool - conv 3x3 128 - pool -
 FC 526 - dropout 0.4 - FC 128 - FC 10 softmax, Adadelta (learning rate 1.0, the
 Keras 2 default of the time), no augmentation. Both train through
-``kerascnn.train.fit`` for the same number of epochs and batch size on the same
+``kerascnn.fit`` for the same number of epochs and batch size on the same
 split (seed 0, 20% held out by a sha256 of each file name) and are scored on
 the same 427 held-out photos. Prints accuracy, errors, training time and size.
 """
@@ -84,7 +84,7 @@ def main() -> None:
         verbose=2,
     )
     seconds = time.perf_counter() - start
-    paper = evaluate(history.model, args.data, split="test", split_info=SPLIT)
+    paper = evaluate(history.model, args.data, split="test", split_info=SPLIT).as_dict()
     rows.append(("Mavi (2020) CNN", paper, seconds, history.model.count_params()))
 
     print(f"\nSign Language Digits, {args.epochs} epochs each, batch {recipe['batch_size']}:")

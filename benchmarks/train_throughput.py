@@ -1,16 +1,16 @@
-"""Training throughput: ``kerascnn.train.fit`` vs a hand-written ``model.fit`` on ``tf.data``,
+"""Training throughput: ``kerascnn.fit`` vs a hand-written ``model.fit`` on ``tf.data``,
 and the input pipeline alone vs the training step alone, in one run.
 
 Same model (``gesture_cnn``, 64x64), data, batch and optimizer for both; epochs
 after the first (tracing, cache filling) are timed; the two are alternated and
 the fastest epoch of each kept (robust to other load on a shared machine).
-``kerascnn.train.fit`` runs with an output folder too (backups, best model,
+``kerascnn.fit`` runs with an output folder too (backups, best model,
 CSV, plot, TensorBoard), reported on its own line. The ratio must be >= 0.95;
 the pipeline must outrun the step.
 
     python benchmarks/train_throughput.py [DATA_DIR]  # default: the sign-language digits
 
-Then the same on JAX, in a subprocess: ``kerascnn.train.fit`` (its TensorFlow-free
+Then the same on JAX, in a subprocess: ``kerascnn.fit`` (its TensorFlow-free
 ``PyDataset`` pipeline) against a plain ``model.fit`` on numpy arrays decoded once;
 the ratio must be >= 0.95 there too. On a GPU:
 ``KERAS_BACKEND=jax python benchmarks/train_throughput.py --vgg16`` (VGG16 224x224,
@@ -158,10 +158,10 @@ def other_backend(root: Path) -> None:
         mine = max(mine, ours(root, **SAME_WORK))
         card = max(card, ours(root))
     print(f"{backend}: plain model.fit on numpy arrays:           {base:.0f} images/s")
-    print(f"{backend}: kerascnn.train.fit, the same model and step: {mine:.0f} images/s")
+    print(f"{backend}: kerascnn.fit, the same model and step: {mine:.0f} images/s")
     print(f"{backend}: ratio kerascnn/plain: {mine / base:.3f} (must be >= 0.95)")
     print(
-        f"{backend}: kerascnn.train.fit with the card's defaults:  {card:.0f} images/s "
+        f"{backend}: kerascnn.fit with the card's defaults:  {card:.0f} images/s "
         "(batch norm, AdamW, label smoothing, augmentation on the CPU in eager mode)"
     )
 
@@ -195,7 +195,7 @@ def vgg16_gpu(images: int = 2560, batch: int = 128) -> None:
     base = images // batch * batch / min(timer.times[1:])
     device = keras.distribution.list_devices()[0]
     print(f"{keras.backend.backend()} on {device}: VGG16 224x224, batch {batch}, bfloat16")
-    print(f"  plain model.fit: {base:.0f} images/s; kerascnn.train.fit: {mine:.0f} images/s "
+    print(f"  plain model.fit: {base:.0f} images/s; kerascnn.fit: {mine:.0f} images/s "
           f"(ratio {mine / base:.3f}; goal >= 3,200 images/s on an H100-class GPU)")  # fmt: skip
 
 
@@ -216,8 +216,8 @@ def main() -> None:
         mine = max(mine, ours(root, **SAME_WORK))
         full = max(full, ours(root, with_output=True, **SAME_WORK))
     print(f"hand-written model.fit on tf.data:      {base:.0f} images/s")
-    print(f"kerascnn.train.fit:                     {mine:.0f} images/s")
-    print(f"kerascnn.train.fit with an output dir:  {full:.0f} images/s")
+    print(f"kerascnn.fit:                     {mine:.0f} images/s")
+    print(f"kerascnn.fit with an output dir:  {full:.0f} images/s")
     print(f"ratio kerascnn/hand-written: {mine / base:.3f} (must be >= 0.95)")
     print(f"ratio with output dir/hand-written: {full / base:.3f}")
     feed, step = pipeline_alone(root), step_alone()

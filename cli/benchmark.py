@@ -118,15 +118,14 @@ def benchmark(
     def progress(row: Any) -> None:
         out.print(f"{row.format}: {row.status}", highlight=False, soft_wrap=True)
 
-    rows = run(model, data, formats=list(formats), progress=progress, **options)
+    result = run(model, data, formats=list(formats), progress=progress, **options)
+    rows = result.rows
     write_text(target, _csv(rows))
     if as_json:
-        click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+        click.echo(json.dumps(result.as_dicts(), indent=2))
     else:
-        import keras
-
-        backend = keras.backend.backend()
-        out.print(_table(rows, f"{model} on {data} ({options['split']} split), Keras on {backend}"))
+        where = data if result.split == "all" else f"{data} ({result.split} split)"
+        out.print(_table(rows, f"{model} on {where}, Keras on {result.backend}"))
         out.print(f"wrote {Path(target)}", highlight=False)
     low = [r for r in rows if r.top1 is not None and floor is not None and r.top1 < floor]
     if low:

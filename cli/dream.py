@@ -77,7 +77,8 @@ def _list_layers(spec: str) -> None:
     "--model",
     "spec",
     default="vgg16:imagenet",
-    help="Zoo model spec (NAME or NAME:WEIGHTS) or a saved .keras file.",
+    help="Zoo model spec (NAME:WEIGHTS, or NAME for its default published weights) or a "
+    "saved .keras file.",
 )
 @click.option("--layers", help="Layers to amplify as name=weight,... (default: the model's).")
 @click.option("--octaves", type=click.IntRange(1), default=4, help="Number of scales.")
@@ -169,7 +170,7 @@ def dream(
     if max_side and max(height, width) > max_side:
         ratio = max_side / max(height, width)
         pixels = resize(pixels, (max(2, round(height * ratio)), max(2, round(width * ratio))))
-    dreamed = deep_dream(pixels, loaded, progress=not quiet(), **kwargs, **ascent)
+    dreamed = deep_dream(loaded, pixels, progress=not quiet(), **kwargs, **ascent)
     if dreamed.shape[:2] != (height, width):  # put the dream's detail on the full-size input
         dreamed = source.pixels + resize(dreamed - pixels, (height, width))
     save_image(output, dreamed, source.alpha)

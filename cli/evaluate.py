@@ -51,33 +51,34 @@ def evaluate(model_or_file: str, data: str, split: str, as_json: bool, **options
 
     report = run(model_or_file, data, split=split, **options)  # the split, batch size, pairing
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        click.echo(json.dumps(report.as_dict(), indent=2))
         return
     from rich.markup import escape
     from rich.table import Table
 
     out = console()
-    report_skipped((item["path"], item["reason"]) for item in report["skipped"])
-    names, theirs = report["class_names"], report["model_class_names"]
-    if report["mapped_by_index"]:
+    report_skipped(report.skipped)
+    names, theirs = report.class_names, report.model_class_names
+    if report.mapped_by_index:
         pairs = _shorten([f"{t} -> {n}" for t, n in zip(theirs, names, strict=True)])
         out.print(escape(f"classes paired by position (--map-by-index), not by name: {pairs}"))
-    elif len(report["folder_class_names"]) < len(names):
-        present = report["folder_class_names"]
+    elif len(report.folder_class_names) < len(names):
+        present = report.folder_class_names
         out.print(escape(
             f"{data} has class folders for {len(present)} of the model's {len(names)} classes "
             f"({_shorten(present)}); the others have no images here"
         ))  # fmt: skip
+    where = "the whole folder" if split == "all" else f"the {split} split"
     out.print(
-        f"accuracy {report['accuracy']:.2%} on the {split} split: "
-        f"{report['count'] - report['errors']}/{report['count']} images, {report['errors']} errors"
+        f"accuracy {report.accuracy:.2%} on {where}: "
+        f"{report.count - report.errors}/{report.count} images, {report.errors} errors"
     )
     table = Table(title="confusion matrix (rows: true class, columns: predicted)")
     table.add_column("class")
     for name in names:
         table.add_column(escape(name), justify="right")
     table.add_column("accuracy", justify="right")
-    for name, row in zip(names, report["confusion"], strict=True):
-        acc = report["per_class"][name]
+    for name, row in zip(names, report.confusion, strict=True):
+        acc = report.per_class[name]
         table.add_row(escape(name), *map(str, row), "-" if acc is None else f"{acc:.1%}")
     out.print(table)

@@ -9,6 +9,7 @@ import contextlib
 import importlib
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -91,7 +92,7 @@ def _flag(python: str, parameter: str) -> str:
         value = ast.literal_eval(raw)
     except (ValueError, SyntaxError):
         value = raw
-    return flag.format(value=value)
+    return flag.format(value=shlex.quote(value) if isinstance(value, str) else value)
 
 
 def cli_message(exc: UserError) -> str:

@@ -64,6 +64,6 @@ def serve(models: tuple[str, ...], host: str, port: int, names: tuple[str, ...],
     Protocol v2: Triton, KServe), POST /v1/models/NAME:predict (TF Serving REST) and
     POST /predict?model=NAME (an image upload -> `kerascnn predict --json` records).
     """
-    from kerascnn.deploy.server import run_server
+    from kerascnn.deploy.server import serve as run
 
-    run_server(list(models), host, port, list(names), echo=click.echo, **options)
+    run(list(models), host=host, port=port, names=names, echo=click.echo, **options)

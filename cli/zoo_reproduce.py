@@ -32,7 +32,7 @@ __all__ = ["reproduce"]
 def reproduce(spec: str, data: str, output: str | None, as_json: bool) -> None:
     """Retrain weight SPEC (NAME:VARIANT) by its recipe; print test accuracy beside the card.
 
-    Every recipe trains through `kerascnn.train.fit`, on any Keras backend (e.g.
+    Every recipe trains through `kerascnn.fit`, on any Keras backend (e.g.
     KERAS_BACKEND=jax on a GPU); the output folder is the engine's run folder (rerun the
     command to resume an interrupted run, or to print a finished one's result) and gets the
     weights file, never over the bundled one. The CIFAR-10 zip is extracted once into

@@ -1,10 +1,17 @@
 """kerascnn: a Keras 3 model zoo and plugin package for convolutional networks.
 
-Importing this package is cheap: it does not import Keras or TensorFlow. The
-capabilities live in subpackages (``weights``, ``training``, ``interpret``,
-``analysis``, ``transfer``, ``layers``) and load on first use.
+One function per task, each taking the model first (whatever :func:`load` takes: a zoo spec,
+a ``.keras`` file, a run folder, a preset or ``hf://`` URI, a ``keras.Model``, a
+:class:`LoadedModel`) and returning a typed result: :func:`load`, :func:`create_model`,
+:func:`list_models`, :func:`fit`, :func:`finetune`, :func:`evaluate`, :func:`predict`,
+:func:`deep_dream`, :func:`export`, :func:`benchmark`, :func:`serve`, :func:`push`.
+
+Importing this package is cheap: it does not import Keras or TensorFlow. The functions and
+the subpackages (``weights``, ``training``, ``interpret``, ``analysis``, ``transfer``,
+``layers``, ``deploy``) load on first use.
 """
 
+import functools
 import importlib
 import importlib.abc
 import importlib.util
@@ -12,7 +19,7 @@ import sys
 from typing import Any
 
 from kerascnn._version import __version__
-from kerascnn.errors import UnknownModelError, UserError, WeightsUnavailableError
+from kerascnn.errors import UnknownModelError, UserError, WeightsUnavailableError, deprecated
 from kerascnn.predict import predict
 from kerascnn.registry import (
     create_model,
@@ -25,18 +32,37 @@ from kerascnn.registry import (
 # Names loaded on first attribute access (PEP 562), so ``import kerascnn`` stays light.
 _LAZY = {
     "load": "kerascnn.resolve:load",
-    "LoadedModel": "kerascnn.resolve:LoadedModel",
+    "fit": "kerascnn.training.engine:fit",
+    "finetune": "kerascnn.transfer.recipe:finetune",
+    "evaluate": "kerascnn.training.evaluate:evaluate",
     "deep_dream": "kerascnn.interpret.dream:deep_dream",
     "export": "kerascnn.deploy.exporter:export",
-    "train": "kerascnn.training",
-    "data": "kerascnn.training.data",
-    "evaluate": "kerascnn.training.evaluate",
-    "dream": "kerascnn.interpret.dream",
-    "visualize": "kerascnn.interpret.visualize",
-    "inspect": "kerascnn.analysis",
+    "benchmark": "kerascnn.deploy.bench:benchmark",
+    "serve": "kerascnn.deploy.server:serve",
+    "push": "kerascnn.publish:push",
+    "LoadedModel": "kerascnn.resolve:LoadedModel",
+    "TrainConfig": "kerascnn.training.config:TrainConfig",
+    "FinetuneConfig": "kerascnn.training.config:FinetuneConfig",
+    "TrainResult": "kerascnn.training.result:TrainResult",
+    "EvalResult": "kerascnn.training.result:EvalResult",
+    "Prediction": "kerascnn.probabilities:Prediction",
+    "ExportResult": "kerascnn.deploy.exporter:ExportResult",
+    "BenchmarkResult": "kerascnn.deploy.bench:BenchmarkResult",
+    "PushResult": "kerascnn.publish:PushResult",
 }
+# The module aliases of 0.1, kept one more release: name -> (module, what to use instead).
+_DEPRECATED = {
+    "train": ("kerascnn.training", "kerascnn.fit, kerascnn.TrainConfig (or kerascnn.training)"),
+    "data": ("kerascnn.training.data", "kerascnn.training.data"),
+    "dream": ("kerascnn.interpret.dream", "kerascnn.deep_dream (or kerascnn.interpret.dream)"),
+    "visualize": ("kerascnn.interpret.visualize", "kerascnn.interpret.visualize"),
+    "inspect": ("kerascnn.analysis", "kerascnn.analysis"),
+}
+# Modules moved in 0.2, importable under their old names one more release: old -> new.
+_MOVED_MODULES = {"kerascnn.weights.load": "kerascnn.builder"}
 _SUBPACKAGES = (
     "analysis",
+    "deploy",
     "images",
     "interpret",
     "layers",
@@ -62,6 +88,24 @@ __all__ = [
 ]
 
 
+class _FunctionOfModule:
+    """``kerascnn.evaluate``: the function, whose other attributes are those of the module
+    ``kerascnn.evaluate`` was before 0.2 (``kerascnn.evaluate.evaluate``), deprecated."""
+
+    def __init__(self, function: Any, module: Any, name: str) -> None:
+        self._module, self._name = module, name  # first: __getattr__ reads them
+        functools.update_wrapper(self, function)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.__wrapped__(*args, **kwargs)
+
+    def __getattr__(self, attribute: str) -> Any:
+        value = getattr(self._module, attribute)
+        new = f"kerascnn.{self._name}(...)" if attribute == self._name else self._module.__name__
+        deprecated(f"the module alias kerascnn.{self._name}.{attribute}", new)
+        return value
+
+
 class _RegisterLayersWithKeras(importlib.abc.MetaPathFinder):
     """Import ``kerascnn.layers`` right after Keras itself, so that saved models with the
     zoo's custom layers load with plain ``keras.saving.load_model`` after ``import kerascnn``,
@@ -83,6 +127,25 @@ class _RegisterLayersWithKeras(importlib.abc.MetaPathFinder):
         return spec
 
 
+class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """``import kerascnn.weights.load`` (moved to ``kerascnn.builder`` in 0.2): a module that
+    forwards to the new one, with a deprecation warning."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name not in _MOVED_MODULES:
+            return None
+        return importlib.util.spec_from_loader(name, self)
+
+    def exec_module(self, module: Any) -> None:
+        new = _MOVED_MODULES[module.__name__]
+        deprecated(f"the module {module.__name__}", new, stacklevel=2)
+        target = importlib.import_module(new)
+        module.__getattr__ = lambda attribute: getattr(target, attribute)
+        module.__all__ = list(getattr(target, "__all__", ()))
+
+
+if not any(isinstance(f, _MovedModules) for f in sys.meta_path):
+    sys.meta_path.append(_MovedModules())
 if "keras" in sys.modules:
     importlib.import_module("kerascnn.layers")
 elif not any(isinstance(f, _RegisterLayersWithKeras) for f in sys.meta_path):
@@ -90,6 +153,10 @@ elif not any(isinstance(f, _RegisterLayersWithKeras) for f in sys.meta_path):
 
 
 def __getattr__(name: str):
+    if name in _DEPRECATED:  # not cached: each use warns
+        module, instead = _DEPRECATED[name]
+        deprecated(f"the module alias kerascnn.{name}", instead)
+        return importlib.import_module(module)
     target = _LAZY.get(name) or (f"kerascnn.{name}" if name in _SUBPACKAGES else None)
     if target is None:
         raise AttributeError(f"module 'kerascnn' has no attribute {name!r}")
@@ -97,6 +164,8 @@ def __getattr__(name: str):
     value = importlib.import_module(module_name)
     if attr:
         value = getattr(value, attr)
+    if name == "evaluate":  # a module before 0.2
+        value = _FunctionOfModule(value, importlib.import_module(module_name), name)
     globals()[name] = value
     return value
 

@@ -4,7 +4,8 @@ the warning of a name kept one release after it was renamed."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
+from typing import Any
 
 __all__ = [
     "KerascnnDeprecationWarning",
@@ -12,6 +13,7 @@ __all__ = [
     "UserError",
     "WeightsUnavailableError",
     "deprecated",
+    "renamed_argument",
 ]
 
 
@@ -55,3 +57,26 @@ def deprecated(old: str, new: str, stacklevel: int = 3) -> None:
     """
     message = f"{old} is deprecated and goes in the next release; use {new}"
     warnings.warn(message, KerascnnDeprecationWarning, stacklevel=stacklevel)
+
+
+def renamed_argument(
+    function: str, old: str, value: Any, kwargs: MutableMapping[str, Any], new: str = "model"
+) -> Any:
+    """``value``, or the argument given under its old keyword ``old`` (taken out of ``kwargs``,
+    with a deprecation warning); a ``TypeError`` when neither or both are given.
+
+    Args:
+        function: the function's public name, for the messages (``"kerascnn.fit"``).
+        old: the keyword the argument had before (``"model_or_name"``).
+        value: what was given under the new name (``None``: nothing).
+        kwargs: the function's ``**kwargs``, where an old keyword lands.
+        new: the new name.
+    """
+    if old in kwargs:
+        deprecated(f"{function}({old}=...)", f"{function}({new}=...)", stacklevel=4)
+        if value is not None:
+            raise TypeError(f"{function}() got both {new} and {old}; give {new} only")
+        value = kwargs.pop(old)
+    if value is None:
+        raise TypeError(f"{function}() missing 1 required argument: {new!r}")
+    return value

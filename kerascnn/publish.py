@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kerascnn.errors import UserError
+from kerascnn.errors import UserError, renamed_argument
 from kerascnn.weights.hub import HubURI, hf_file, parse_uri, require
 from kerascnn.weights.preset import METADATA_FILE, write_preset
 
@@ -70,11 +70,11 @@ def held_out_accuracy(loaded: Any, data: str | os.PathLike[str] | None = None) -
         name = folder.parent.name if folder.name in ("images", "train", "data") else folder.name
         card = dict(loaded.weights_card.accuracy) if loaded.weights_card is not None else {}
         return {
-            "top1": round(100 * report["accuracy"], 2),
+            "top1": round(100 * report.accuracy, 2),
             "split": split,
-            "images": report["count"],
-            "errors": report["errors"],
-            "per_class": report["per_class"],
+            "images": report.count,
+            "errors": report.errors,
+            "per_class": report.per_class,
             "dataset": card.get("dataset") or name,
             "paper": card.get("paper"),
             "measured_by": f"`kerascnn evaluate --split {split}` when the preset was pushed",
@@ -178,18 +178,18 @@ def _kaggle_upload(uri: HubURI, folder: Path, meta: dict, options: dict[str, Any
 
 
 def push(
-    source: Any,
-    uri: str,
+    model: Any = None,
+    uri: str | None = None,
     *,
     local_dir: str | os.PathLike[str] | None = None,
     upload: bool = True,
     data: str | os.PathLike[str] | None = None,
     **options: Any,
 ) -> PushResult:
-    """Write ``source`` as a preset and upload it to ``uri``.
+    """Write ``model`` as a preset and upload it to ``uri``.
 
     Args:
-        source: anything :func:`kerascnn.load` takes.
+        model: anything :func:`kerascnn.load` takes (``source=``: deprecated).
         uri: ``hf://owner/repo[@revision]`` or ``kaggle://owner/model/keras/variant``.
         local_dir: write the preset here (kept); with ``upload=False`` nothing is uploaded.
         upload: upload to ``uri`` (False: only ``local_dir``).
@@ -199,6 +199,8 @@ def push(
     """
     from kerascnn.resolve import load
 
+    model = renamed_argument("kerascnn.push", "source", model, options)
+    uri = renamed_argument("kerascnn.push", "uri", uri, {}, "uri")
     target = parse_uri(uri)
     if target.scheme not in ("hf", "kaggle"):
         raise UserError(f"{uri}: cannot push to {target.scheme}://; push to hf:// or kaggle://")
@@ -207,7 +209,7 @@ def push(
     options = {"private": False, "message": None, "allow_random": False, "force": False, **options}
     if upload:
         require("huggingface_hub" if target.scheme == "hf" else "kagglehub", uri)
-    loaded = load(source)
+    loaded = load(model)
     accuracy = held_out_accuracy(loaded, data) if loaded.pretrained else None
     with tempfile.TemporaryDirectory(prefix="kerascnn-preset-") as tmp:
         folder = Path(local_dir).expanduser() if local_dir is not None else Path(tmp)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kerascnn.errors import UserError, deprecated
+from kerascnn.errors import UserError, deprecated, renamed_argument
 from kerascnn.saved import MODEL_SUFFIXES
 from kerascnn.weights.cards import ModelCard, WeightCard
 
@@ -169,12 +169,9 @@ def _from_spec(spec: str, preprocessing: str | None, builder_args: dict[str, Any
     return LoadedModel(model, spec, card, model_card, classes, mode, card.crop, split)
 
 
-def _old_arguments(model: Any, default_weights: Any, builder_args: dict[str, Any]) -> Any:
-    """``load(source=...)`` and ``default_weights=``, deprecated: the model, ``builder_args``
-    updated (``default_weights=False``: ``weights=None``)."""
-    if "source" in builder_args:
-        deprecated("kerascnn.load(source=...)", "kerascnn.load(model)", stacklevel=4)
-        model = builder_args.pop("source")
+def _old_default_weights(model: Any, default_weights: Any, builder_args: dict[str, Any]) -> None:
+    """``load(default_weights=...)``, deprecated: ``builder_args`` updated (``False`` for a bare
+    name: ``weights=None``)."""
     if default_weights is not None:
         if default_weights:
             new = "kerascnn.load(NAME): a bare name takes its default weights"
@@ -184,7 +181,6 @@ def _old_arguments(model: Any, default_weights: Any, builder_args: dict[str, Any
         bare = isinstance(model, str) and not is_path(model) and ":" not in model
         if not default_weights and bare:
             builder_args.setdefault("weights", None)
-    return model
 
 
 def load(
@@ -204,13 +200,15 @@ def load(
             ``kaggle://owner/model/keras/variant[/version]``, ``https://.../preset.zip``; see
             ``kerascnn.weights.hub``), a ``keras.Model`` or a :class:`LoadedModel` (returned as
             it is).
+            ``source=``: deprecated.
         preprocessing: overrides the weights' or sidecar's preprocessing mode.
         default_weights: deprecated; a bare name takes its default weights (``weights=None``:
             random ones).
         **builder_args: passed to the zoo builder (``weights``, ``include_top``,
             ``input_shape``, ...).
     """
-    source = _old_arguments(model, default_weights, builder_args)
+    source = renamed_argument("kerascnn.load", "source", model, builder_args)
+    _old_default_weights(source, default_weights, builder_args)
     if preprocessing is not None:
         from kerascnn.preprocessing import get_preprocessing
 

@@ -1,4 +1,4 @@
-"""A real, tiny run folder of ``kerascnn.train.fit`` (gesture_cnn at 16x16, one epoch, a test
+"""A real, tiny run folder of ``kerascnn.fit`` (gesture_cnn at 16x16, one epoch, a test
 split) for the preset and hub tests, and helpers to compare two models."""
 
 from __future__ import annotations

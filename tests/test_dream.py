@@ -65,10 +65,10 @@ def gesture():
 
 def test_objective_is_larger_after_the_dream(gesture):
     image = textured(48, 64)
-    out = deep_dream(image, gesture, octaves=2, steps=6, tile_size=None, seed=0, progress=False)
+    out = deep_dream(gesture, image, octaves=2, steps=6, tile_size=None, seed=0, progress=False)
     assert out.shape == image.shape and out.dtype == np.float32
-    before = dream_objective(image, gesture, tile_size=None)
-    after = dream_objective(out, gesture, tile_size=None)
+    before = dream_objective(gesture, image, tile_size=None)
+    after = dream_objective(gesture, out, tile_size=None)
     assert after > 1.2 * before
 
 
@@ -85,7 +85,7 @@ def test_change_is_new_structure_in_textured_regions_not_a_uniform_shift():
     image[:, :96] = (100 + 56 * (yy / 64 + xx / 192))[..., None]  # smooth: no texture
     image[:, 96:] = textured(64, 96)
     out = deep_dream(
-        image, model, {"c2": 1.0, "c3": 1.0}, octaves=2, steps=10, tile_size=None, jitter=4,
+        model, image, {"c2": 1.0, "c3": 1.0}, octaves=2, steps=10, tile_size=None, jitter=4,
         seed=1, progress=False, precision="float32",
     )  # fmt: skip
     change = out - image
@@ -94,12 +94,24 @@ def test_change_is_new_structure_in_textured_regions_not_a_uniform_shift():
     assert roughness(texture) > 10 * roughness(smooth)
 
 
+def test_the_image_first_still_works_with_a_warning(gesture):
+    image = textured(24, 24)
+    kwargs = dict(octaves=1, steps=1, tile_size=None, seed=0, progress=False)
+    with pytest.warns(DeprecationWarning, match=r"deep_dream\(image, model\).*deep_dream\(model"):
+        old = deep_dream(image, gesture, **kwargs)
+    np.testing.assert_array_equal(old, deep_dream(gesture, image, **kwargs))
+    with pytest.warns(DeprecationWarning, match=r"dream_objective\(image, model\)"):
+        assert dream_objective(image, gesture, tile_size=None) == pytest.approx(
+            dream_objective(gesture, image, tile_size=None)
+        )
+
+
 def test_same_seed_same_dream_other_seed_other_dream(gesture):
     image = textured(40, 56, seed=3)
     kwargs = dict(octaves=2, steps=3, tile_size=32, progress=False)
-    a = deep_dream(image, gesture, seed=7, **kwargs)
-    b = deep_dream(image, gesture, seed=7, **kwargs)
-    c = deep_dream(image, gesture, seed=8, **kwargs)
+    a = deep_dream(gesture, image, seed=7, **kwargs)
+    b = deep_dream(gesture, image, seed=7, **kwargs)
+    c = deep_dream(gesture, image, seed=8, **kwargs)
     np.testing.assert_array_equal(a, b)
     assert np.abs(a - c).mean() > 0.1
 
@@ -108,7 +120,7 @@ def test_three_octaves_call_the_model_at_three_sizes():
     seen: list = []
     model = tiny_model(record=seen)
     image = textured(50, 70)
-    deep_dream(image, model, {"c3": 1.0}, octaves=3, octave_scale=1.4, steps=2, tile_size=None,
+    deep_dream(model, image, {"c3": 1.0}, octaves=3, octave_scale=1.4, steps=2, tile_size=None,
                seed=0, progress=False, precision="float32")  # fmt: skip
     expected = {(round(50 / 1.4**i), round(70 / 1.4**i)) for i in range(3)}
     traced = {shape for shape in seen if all(isinstance(d, int) for d in shape)}  # not symbolic
@@ -157,11 +169,11 @@ def test_tiles_cover_the_image_without_slivers(tile, align, minimum):
 
 def test_guide_channels_alpha_and_dtype(gesture):
     rgba = np.concatenate([textured(40, 48), np.full((40, 48, 1), 200.0)], axis=-1)
-    out = deep_dream(rgba.astype(np.uint8), gesture, channels=[0, 3], octaves=1, steps=2,
+    out = deep_dream(gesture, rgba.astype(np.uint8), channels=[0, 3], octaves=1, steps=2,
                      guide=textured(32, 32, seed=5), seed=0, progress=False)  # fmt: skip
     assert out.shape == (40, 48, 4) and out.dtype == np.uint8
     assert (out[..., 3] == 200).all()
     with pytest.raises(kerascnn.UserError, match="channels for"):
-        deep_dream(rgba, gesture, channels=[999], progress=False)
+        deep_dream(gesture, rgba, channels=[999], progress=False)
     with pytest.raises(kerascnn.UserError, match="at least"):
-        deep_dream(np.zeros((4, 4, 3)), gesture, progress=False)
+        deep_dream(gesture, np.zeros((4, 4, 3)), progress=False)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+import kerascnn
 from kerascnn.cli.main import cli
 from kerascnn.errors import UserError
 from kerascnn.saved import write_metadata
@@ -70,22 +71,29 @@ def test_same_names_in_another_order_are_paired_by_name(tmp_path: Path):
     model = saved(tmp_path / "net.keras", ["star", "circle", "square"], index=0)  # "star"
     data = folder(tmp_path / "shapes", ["circle", "square", "star"])
     report = evaluate(model, data)
-    assert report["class_names"] == ["star", "circle", "square"]  # the model's order
-    assert report["folder_class_names"] == ["circle", "square", "star"]
-    assert report["mapped_by_index"] is False
-    assert report["per_class"] == {"star": 1.0, "circle": 0.0, "square": 0.0}
-    assert report["accuracy"] == pytest.approx(1 / 3)
-    assert report["confusion"][0] == [PER_CLASS, 0, 0]
+    assert report.class_names == ["star", "circle", "square"]  # the model's order
+    assert report.folder_class_names == ["circle", "square", "star"]
+    assert report.mapped_by_index is False
+    assert report.per_class == {"star": 1.0, "circle": 0.0, "square": 0.0}
+    assert report.accuracy == pytest.approx(1 / 3)
+    assert report.confusion[0] == [PER_CLASS, 0, 0]
+    assert isinstance(report, kerascnn.EvalResult) and report.split == "all"
+    assert report.as_dict()["skipped"] == [] and json.dumps(report.as_dict())
+    with pytest.warns(DeprecationWarning, match=r"evaluate\(...\)\['accuracy'\].*result.accuracy"):
+        assert report["accuracy"] == report.accuracy  # the dict of 0.1, one more release
+    result = run("evaluate", str(model), "--data", str(data))
+    assert result.exit_code == 0, result.output
+    assert "accuracy 33.33% on the whole folder: 6/18 images" in result.output
 
 
 def test_a_subset_of_the_classes_is_evaluated_by_name(tmp_path: Path):
     model = saved(tmp_path / "net.keras", ["a", "b", "c", "d", "e"], index=3)  # "d"
     data = folder(tmp_path / "some", ["b", "d"])
     report = evaluate(model, data)
-    assert report["class_names"] == ["a", "b", "c", "d", "e"] and not report["mapped_by_index"]
-    assert report["accuracy"] == 0.5 and report["count"] == 2 * PER_CLASS
-    assert report["per_class"] == {"a": None, "b": 0.0, "c": None, "d": 1.0, "e": None}
-    assert report["confusion"][1] == [0, 0, 0, PER_CLASS, 0]
+    assert report.class_names == ["a", "b", "c", "d", "e"] and not report.mapped_by_index
+    assert report.accuracy == 0.5 and report.count == 2 * PER_CLASS
+    assert report.per_class == {"a": None, "b": 0.0, "c": None, "d": 1.0, "e": None}
+    assert report.confusion[1] == [0, 0, 0, PER_CLASS, 0]
     result = run("evaluate", str(model), "--data", str(data))
     assert result.exit_code == 0, result.output
     assert "class folders for 2 of the model's 5 classes (b, d)" in result.output
@@ -112,10 +120,10 @@ def test_map_by_index_pairs_by_position_and_says_so(tmp_path: Path):
     model = saved(tmp_path / "net.keras", ["0", "1", "2"], index=1)
     data = folder(tmp_path / "letters", ["x", "y", "z"])
     report = evaluate(model, data, map_by_index=True)
-    assert report["mapped_by_index"] is True
-    assert report["class_names"] == ["x", "y", "z"]  # the pairing's names: the folder's
-    assert report["model_class_names"] == ["0", "1", "2"]
-    assert report["per_class"] == {"x": 0.0, "y": 1.0, "z": 0.0}
+    assert report.mapped_by_index is True
+    assert report.class_names == ["x", "y", "z"]  # the pairing's names: the folder's
+    assert report.model_class_names == ["0", "1", "2"]
+    assert report.per_class == {"x": 0.0, "y": 1.0, "z": 0.0}
 
     result = run("evaluate", str(model), "--data", str(data), "--map-by-index", "--json")
     assert result.exit_code == 0, result.output
@@ -127,7 +135,7 @@ def test_map_by_index_pairs_by_position_and_says_so(tmp_path: Path):
     )
     # matching names are paired by name with or without the flag, and the output says nothing
     same = folder(tmp_path / "digits", ["0", "1", "2"])
-    assert evaluate(model, same, map_by_index=True)["mapped_by_index"] is False
+    assert evaluate(model, same, map_by_index=True).mapped_by_index is False
     result = run("evaluate", str(model), "--data", str(same), "--json")
     assert json.loads(result.output)["mapped_by_index"] is False
 
@@ -175,8 +183,8 @@ def test_a_model_without_names_pairs_outputs_in_order(tmp_path: Path):
     model = saved(tmp_path / "net.keras", 2, index=1)
     data = folder(tmp_path / "two", ["p", "q"])
     report = evaluate(model, data)
-    assert report["model_class_names"] is None and report["mapped_by_index"] is False
-    assert report["per_class"] == {"p": 0.0, "q": 1.0}
+    assert report.model_class_names is None and report.mapped_by_index is False
+    assert report.per_class == {"p": 0.0, "q": 1.0}
     three = folder(tmp_path / "three", ["p", "q", "r"])
     with pytest.raises(UserError, match="the model predicts 2 classes but .* has 3"):
         evaluate(model, three)

@@ -150,7 +150,10 @@ def test_cli_finetune(folder, tmp_path):
     ("args", "message"),
     [
         (["--classes", "1"], "Error: --classes must be 'auto' or a number of at least 2, got '1'"),
-        (["--classes", "4"], "has 3 class folders (blue, green, red) but classes=4"),
+        (
+            ["--classes", "4"],
+            "has 3 class folders (blue, green, red) but --classes 4; use --classes auto",
+        ),
         (["--unfreeze", "stage9"], "Error: alexnet_cifar has no layer 'stage9'; valid names:"),
         (["--lr-decay", "0"], "Error: lr_decay (--lr-decay) must be in (0, 1], got 0.0; "),
     ],

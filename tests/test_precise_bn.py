@@ -52,10 +52,10 @@ def _train(data: Path, out: Path, model: str, *flags: str) -> list[dict[str, str
 def _agree(run: Path, data: Path, history: list[dict[str, str]]) -> None:
     """The last logged val_accuracy is model.keras's score; best.keras scores what was logged
     for its epoch."""
-    saved = evaluate(run, data, split="validation")["accuracy"]
+    saved = evaluate(run, data, split="validation").accuracy
     assert abs(saved - float(history[-1]["val_accuracy"])) <= 0.01, (saved, history[-1])
     epoch = json.loads((run / "best.json").read_text())["epoch"]
-    best = evaluate(run / "best.keras", data, split="validation")["accuracy"]
+    best = evaluate(run / "best.keras", data, split="validation").accuracy
     assert abs(best - float(history[epoch]["val_accuracy"])) <= 0.01, (best, history[epoch])
 
 
@@ -68,7 +68,7 @@ def test_short_run_logs_what_the_saved_files_score(model: str, tmp_path: Path) -
     _agree(tmp_path / "run", data, history)
     # the statistics fit the weights: inference on the training images does as well as the
     # last epoch's training (batch statistics, no augmentation, no dropout)
-    train = evaluate(tmp_path / "run", data, split="train")["accuracy"]
+    train = evaluate(tmp_path / "run", data, split="train").accuracy
     assert train >= float(history[-1]["accuracy"]) - 0.05, (train, history[-1])
 
 
@@ -90,7 +90,7 @@ def test_without_precise_bn_the_lagging_averages_stay(tmp_path: Path) -> None:
     flags = ["--epochs", "3", "--batch-size", "4", "--image-size", "16", "16",
              *SMALL["gesture_cnn"], "--no-precise-bn"]  # fmt: skip
     history = _train(data, tmp_path / "run", "gesture_cnn", *flags)
-    train = evaluate(tmp_path / "run", data, split="train")["accuracy"]
+    train = evaluate(tmp_path / "run", data, split="train").accuracy
     assert train < float(history[-1]["accuracy"]) - 0.2, (train, history[-1])
     assert json.loads((tmp_path / "run" / "args.json").read_text())["precise_bn"] is False
 

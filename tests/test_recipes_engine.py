@@ -1,4 +1,4 @@
-"""The zoo's recipes train through ``kerascnn.train.fit`` on TensorFlow and on JAX.
+"""The zoo's recipes train through ``kerascnn.fit`` on TensorFlow and on JAX.
 
 Each recipe runs for one short epoch on a small subset of its own data (20 training images
 per class), in a subprocess with ``KERAS_BACKEND`` set (the backend must be chosen before

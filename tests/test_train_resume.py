@@ -16,7 +16,7 @@ import pytest
 from tests.image_folders import make_image_folder
 from tests.snippets import TINY_MODEL
 
-# A real training run through kerascnn.train.fit; the callback only slows each step
+# A real training run through kerascnn.fit; the callback only slows each step
 # down (so the test can kill it mid-epoch) and records how many steps each epoch ran.
 SCRIPT = (
     TINY_MODEL

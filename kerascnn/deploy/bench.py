@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from kerascnn.errors import UserError
+from kerascnn.errors import UserError, deprecated
 
-__all__ = ["ROWS", "BenchRow", "benchmark", "check_rows", "labelled_pixels"]
+__all__ = ["ROWS", "BenchRow", "BenchmarkResult", "benchmark", "check_rows", "labelled_pixels"]
 
 # row name -> (format, quantization); "keras" is the model itself on the current backend
 ROWS: dict[str, tuple[str, str]] = {
@@ -49,6 +49,40 @@ class BenchRow:
     def as_dict(self) -> dict[str, Any]:
         """The row as the JSON and CSV keys."""
         return asdict(self)
+
+
+@dataclass
+class BenchmarkResult:
+    """What :func:`benchmark` measured: one :class:`BenchRow` per format, in table order.
+
+    Attributes:
+        model: the model as loaded (its spec, file or name).
+        data, split: the images' folder, and the part of it measured on (``all``: all of it).
+        backend: the Keras backend the Keras row ran on.
+        rows: the figures of each format and precision.
+    """
+
+    model: str
+    data: Path
+    split: str
+    backend: str
+    rows: list[BenchRow]
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        """The rows as the JSON and CSV records of ``kerascnn benchmark``."""
+        return [row.as_dict() for row in self.rows]
+
+    def __iter__(self) -> Any:  # the list benchmark returned before 0.2
+        deprecated("iterating over benchmark(...)", "its .rows")
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        deprecated("len(benchmark(...))", "len(result.rows)")
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> BenchRow:
+        deprecated("benchmark(...)[i]", "result.rows[i]")
+        return self.rows[index]
 
 
 def check_rows(names: Sequence[str] | None) -> list[str]:
@@ -194,7 +228,7 @@ def benchmark(
     limit: int | None = None,
     seconds: float = 2.0,
     progress: Callable[[BenchRow], None] | None = None,
-) -> list[BenchRow]:
+) -> BenchmarkResult:
     """Export ``model`` to each of ``formats`` (default: every row of :data:`ROWS`) and
     measure each artifact in its own runtime on the labelled images of ``data``.
 
@@ -208,8 +242,12 @@ def benchmark(
         seconds: how long each latency and throughput figure is timed.
         progress: called with each row as it is finished.
 
-    A format that fails, or that the backend cannot export, is a row with that status.
+    Returns:
+        A :class:`BenchmarkResult`; a format that fails, or that the backend cannot export,
+        is a row with that status.
     """
+    import keras
+
     from kerascnn.resolve import load
 
     names = check_rows(formats)
@@ -233,4 +271,5 @@ def benchmark(
             rows.append(row)
             if progress is not None:
                 progress(row)
-    return rows
+    backend = keras.backend.backend()
+    return BenchmarkResult(loaded.source, Path(data).expanduser(), split, backend, rows)

@@ -16,6 +16,8 @@ __all__ = [
     "deployable",
     "input_size",
     "metadata",
+    "random_error",
+    "random_weights",
     "weights_facts",
 ]
 
@@ -43,6 +45,29 @@ def input_size(loaded: Any, image_size: tuple[int, int] | None, fmt: str) -> tup
             arguments={"image_size=(height, width)": "image_size"},
         )
     return int(size[0]), int(size[1])
+
+
+def random_weights(source: Any, builder_args: dict[str, Any]) -> bool:
+    """Whether ``source`` is a zoo model's bare name that ``kerascnn.load`` builds with random
+    weights: ``weights=None``, or no weights given and none published with a classifier."""
+    from kerascnn.registry import get_model_card, list_models
+    from kerascnn.resolve import is_path
+
+    if not isinstance(source, str) or is_path(source) or source not in list_models():
+        return False
+    if "weights" in builder_args:
+        return builder_args["weights"] is None
+    return not any(card.include_top for card in get_model_card(source).weights.values())
+
+
+def random_error(source: Any) -> None:
+    """The one-line error of an export of random weights without ``allow_random``."""
+    raise UserError(
+        f"{source} has random weights (none published, or none asked for); give trained ones "
+        "(weights='FILE', a .keras file or a run folder), or pass allow_random=True to export "
+        "them anyway (the metadata marks them random)",
+        arguments={"weights='FILE'": "weights", "allow_random=True": "allow_random"},
+    )
 
 
 def check_model(loaded: Any) -> None:

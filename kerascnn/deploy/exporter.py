@@ -124,40 +124,20 @@ def _compare(got: Any, reference: Any, fmt: Format, source: str, quantize: str) 
 
 def _check_first(model: Any, fmt: Format, output: Any, quantize: str, options: dict) -> Path:
     """Every check that needs no model, in order; the output's before Keras is imported."""
+    from kerascnn.deploy.build import random_error, random_weights
+
     formats.check_quantize(fmt, quantize, options["calibration"])
     formats.check_input(fmt, options["input_dtype"], options["layout"], options["opset"])
     target = output if output is not None else formats.default_output(model, fmt, quantize)
     target = formats.check_output(target, fmt, options["force"])
-    if _random_weights(model, options["builder_args"]) and not options["allow_random"]:
-        _random_error(model)
+    if random_weights(model, options["builder_args"]) and not options["allow_random"]:
+        random_error(model)
     import keras
 
     backend = keras.backend.backend()
     formats.check_backend(fmt, backend)
     formats.check_packages(fmt, backend, quantize)
     return target
-
-
-def _random_weights(source: Any, builder_args: dict[str, Any]) -> bool:
-    """Whether ``source`` is a zoo model's bare name that ``kerascnn.load`` builds with random
-    weights: ``weights=None``, or no weights given and none published with a classifier."""
-    from kerascnn.registry import get_model_card, list_models
-    from kerascnn.resolve import is_path
-
-    if not isinstance(source, str) or is_path(source) or source not in list_models():
-        return False
-    if "weights" in builder_args:
-        return builder_args["weights"] is None
-    return not any(card.include_top for card in get_model_card(source).weights.values())
-
-
-def _random_error(source: Any) -> None:
-    raise UserError(
-        f"{source} has random weights (none published, or none asked for); give trained ones "
-        "(weights='FILE', a .keras file or a run folder), or pass allow_random=True to export "
-        "them anyway (the metadata marks them random)",
-        arguments={"weights='FILE'": "weights", "allow_random=True": "allow_random"},
-    )
 
 
 def _reference(loaded: Any, photos: Any) -> tuple[Any, bool]:
@@ -278,7 +258,7 @@ def export(
     options = {"calibration": calibration, "input_dtype": input_dtype, "layout": layout,
                "opset": opset, "force": force, "allow_random": allow_random}  # fmt: skip
     target = _check_first(model, fmt, output, quantize, {**options, "builder_args": builder_args})
-    from kerascnn.deploy.build import check_model, deployable, input_size, metadata
+    from kerascnn.deploy.build import check_model, deployable, input_size, metadata, random_error
     from kerascnn.deploy.calibration import check_calibration
     from kerascnn.deploy.convert import export_model
     from kerascnn.deploy.embed import embed, tensor_names
@@ -290,7 +270,7 @@ def export(
     found = check_calibration(model, calibration) if quantize == "int8" else None
     loaded = load(model, preprocessing=preprocessing, **builder_args)
     if not loaded.pretrained and not allow_random:
-        _random_error(loaded.source)
+        random_error(loaded.source)
     check_model(loaded)
     size = input_size(loaded, image_size, fmt.name)
     photos = prepare_images(verify_images or example_photos(), size, loaded.crop)[1]

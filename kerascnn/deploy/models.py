@@ -88,7 +88,7 @@ def _from_artifact(source: str, threads: int | None) -> ServedModel:
     )
 
 
-def _from_keras(source: str) -> ServedModel:
+def _from_keras(source: Any) -> ServedModel:
     import keras
     import numpy as np
 
@@ -110,9 +110,8 @@ def _from_keras(source: str) -> ServedModel:
     probe = run(_zeros(loaded.input_size))
     classes = [str(c) for c in (loaded.classes or range(probe.shape[1]))]
     sig = Signature("pixels", "FP32", *loaded.input_size, "probabilities", len(classes))
-    return ServedModel(
-        served_name(loaded.source), str(source), "keras", sig, classes, loaded.crop, run
-    )
+    shown = str(source) if isinstance(source, str | os.PathLike) else loaded.source
+    return ServedModel(served_name(loaded.source), shown, "keras", sig, classes, loaded.crop, run)
 
 
 def _zeros(size: tuple[int, int]) -> Any:
@@ -121,9 +120,9 @@ def _zeros(size: tuple[int, int]) -> Any:
     return np.zeros((1, *size, 3), np.float32)
 
 
-def open_model(source: str, name: str | None = None, threads: int | None = None) -> ServedModel:
+def open_model(source: Any, name: str | None = None, threads: int | None = None) -> ServedModel:
     """Load ``source`` to serve it: an ``.onnx``/``.tflite`` file (no TensorFlow, no Keras), a
-    SavedModel or OpenVINO folder, or a zoo spec, ``.keras`` file or run folder (Keras)."""
+    SavedModel or OpenVINO folder, or anything :func:`kerascnn.load` takes (Keras)."""
     from kerascnn.deploy.runtime import is_artifact
 
     served = _from_artifact(source, threads) if is_artifact(source) else _from_keras(source)

@@ -1,5 +1,6 @@
-"""Start ``kerascnn serve``: every check before the server starts (the extra installed, the
-port free, each model readable, names unique), then uvicorn on the port already bound.
+"""``kerascnn.serve`` and ``kerascnn serve``: every check before the server starts (the extra
+installed, the port free, each model readable, names unique), then uvicorn on the port already
+bound.
 
 SIGTERM (or Ctrl-C) stops accepting connections, lets the requests in flight finish and
 returns normally, so the command exits 0.
@@ -12,7 +13,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kerascnn.errors import UserError
@@ -24,6 +25,7 @@ __all__ = [
     "default_threads",
     "load_models",
     "run_server",
+    "serve",
 ]
 
 GRACE_SECONDS = 8  # how long requests in flight may take to finish after SIGTERM
@@ -70,7 +72,7 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def load_models(sources: list[str], names: list[str], threads: int | None = None) -> list:
+def load_models(sources: list[Any], names: list[str], threads: int | None = None) -> list:
     """Every model loaded (a bad one: a ``UserError`` naming it), under unique names."""
     from kerascnn.deploy.models import open_model
 
@@ -110,8 +112,43 @@ def _log_lines() -> None:
     logger.propagate = False
 
 
+def serve(
+    model: Any,
+    *more: Any,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    names: Sequence[str] = (),
+    max_batch: int = 32,
+    max_delay_ms: float = 0.0,
+    max_batch_request: int = 64,
+    max_body_mb: float = 20.0,
+    threads: int | None = None,
+    echo: Callable[[str], Any] = print,
+) -> None:
+    """Serve models over HTTP until SIGTERM or Ctrl-C, as ``kerascnn serve`` does: Open
+    Inference Protocol v2, TF Serving's REST API, image uploads, dynamic batching, a page.
+
+    Args:
+        model: an exported ``.onnx``/``.tflite`` file or SavedModel/OpenVINO folder (run in
+            its own runtime), or anything :func:`kerascnn.load` takes (served through Keras);
+            or a list of them.
+        *more: more models, served side by side.
+        host, port: where to listen (port 0: any free one; the start line names it).
+        names: a URL name per model, in order (default: from each model's metadata).
+        max_batch, max_delay_ms: images per forward pass (1: no batching); the longest wait
+            for a batch to fill (0: batch the requests already waiting).
+        max_batch_request, max_body_mb: the most instances in one request; the largest body.
+        threads: runtime threads per model (default: all cores but one).
+        echo: where the start line goes.
+    """
+    models = [*model] if isinstance(model, list | tuple) else [model]
+    run_server([*models, *more], host, port, list(names), echo=echo, threads=threads,
+               max_batch=max_batch, max_delay_ms=max_delay_ms,
+               max_batch_request=max_batch_request, max_body_mb=max_body_mb)  # fmt: skip
+
+
 def run_server(
-    sources: list[str],
+    sources: list[Any],
     host: str = "127.0.0.1",
     port: int = 8000,
     names: list[str] | None = None,
@@ -123,7 +160,7 @@ def run_server(
     """Serve ``sources`` on ``host:port`` until SIGTERM or Ctrl-C.
 
     Args:
-        sources: exported artifacts, zoo specs, ``.keras`` files or run folders.
+        sources: exported artifacts, or anything :func:`kerascnn.load` takes.
         host: the address to listen on.
         port: the port (0: any free one; the line printed at start names it).
         names: a name per source, in order (default: from each model's metadata).

@@ -19,7 +19,12 @@ import numpy as np
 from kerascnn.errors import UserError
 from kerascnn.images import load_image, resize
 from kerascnn.interpret import ascent
-from kerascnn.interpret.dream_model import dream_layers, dreamable_layers, load_dream_model
+from kerascnn.interpret.dream_model import (
+    dream_layers,
+    dreamable_layers,
+    load_dream_model,
+    model_first,
+)
 
 __all__ = ["deep_dream", "dream_layers", "dream_objective", "dreamable_layers", "load_dream_model"]
 
@@ -156,8 +161,8 @@ def _setup(model, layers, channels, guide, preprocessing, precision):
 
 
 def dream_objective(
-    image: Any,
-    model: str | Any = "vgg16:imagenet",
+    model: Any,
+    image: Any = None,
     layers: Mapping[str, float] | None = None,
     *,
     channels: Channels = None,
@@ -169,8 +174,9 @@ def dream_objective(
     """The objective ``deep_dream`` maximises, evaluated on ``image`` at its own size.
 
     Args:
-        image, model, layers, channels, guide, tile_size, preprocessing, precision: as deep_dream.
+        model, image, layers, channels, guide, tile_size, preprocessing, precision: as deep_dream.
     """
+    model, image = model_first(model, image, "dream_objective")
     fn, guides, align, min_side = _setup(model, layers, channels, guide, preprocessing, precision)
     pixels, _ = _pixels(image)
     return ascent.tiled_gradient(
@@ -179,8 +185,8 @@ def dream_objective(
 
 
 def deep_dream(
-    image: Any,
-    model: str | Any = "vgg16:imagenet",
+    model: Any,
+    image: Any = None,
     layers: Mapping[str, float] | None = None,
     *,
     octaves: int = 4,
@@ -197,11 +203,13 @@ def deep_dream(
     preprocessing: str | None = None,
     precision: str = "auto",
 ) -> np.ndarray:
-    """Dream on ``image``: an array of its height and width (RGB, plus its alpha; uint8 if it was).
+    """Dream on ``image`` with ``model``: an array of the image's height and width (RGB, plus its
+    alpha; uint8 if it was).
 
     Args:
+        model: anything :func:`kerascnn.load` takes (``"vgg16:imagenet"``; ``"gesture_cnn"``:
+            its default published weights) or any Keras image model.
         image: a path, or an HxW/HxWx3/HxWx4 array of pixels in [0, 255].
-        model: a spec (``"vgg16:imagenet"``, ``"gesture_cnn"``) or any Keras image model.
         layers: name -> weight (default: the zoo card's ``dream_layers``).
         octaves, octave_scale: how many scales, and the ratio between two.
         steps, step_size, tile_size, jitter, max_loss: each octave's ascent, as ``ascent.ascend``.
@@ -211,6 +219,7 @@ def deep_dream(
         preprocessing: overrides the model's (``"caffe"``, ``"torch"``, ``"tf"``, ``"none"``).
         precision: ``"auto"`` (bfloat16 where much faster), ``"float32"`` or ``"bfloat16"``.
     """
+    model, image = model_first(model, image, "deep_dream")
     _check(octaves, octave_scale, steps, step_size, tile_size, jitter)
     pixels, alpha = _pixels(image)
     fn, guides, align, min_side = _setup(model, layers, channels, guide, preprocessing, precision)

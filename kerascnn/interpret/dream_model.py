@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
-from kerascnn.errors import UserError, WeightsUnavailableError
+from kerascnn.errors import UserError, WeightsUnavailableError, deprecated
 from kerascnn.registry import get_model_card, list_models
 from kerascnn.resolve import LoadedModel, is_path, load
 from kerascnn.weights.cards import ModelCard, parse_spec
 
-__all__ = ["dream_layers", "dreamable_layers", "load_dream_model", "offline_models"]
+__all__ = [
+    "dream_layers",
+    "dreamable_layers",
+    "load_dream_model",
+    "model_first",
+    "offline_models",
+]
 
 
 def offline_models() -> list[str]:
@@ -41,6 +50,28 @@ def load_dream_model(model: Any, preprocessing: str | None = None) -> LoadedMode
     except WeightsUnavailableError as exc:
         offline = ", ".join(offline_models()) or "none bundled in this version"
         raise WeightsUnavailableError(f"{exc}; models that dream offline: {offline}") from None
+
+
+def _is_image(value: Any) -> bool:
+    """Pixels, or the path of an image file (not of a model)."""
+    from PIL import Image
+
+    if isinstance(value, np.ndarray):
+        return True
+    suffix = Path(value).suffix.lower() if isinstance(value, str | os.PathLike) else ""
+    return suffix in Image.registered_extensions()
+
+
+def model_first(model: Any, image: Any, function: str) -> tuple[Any, Any]:
+    """``(model, image)`` of a call of ``function``; the image first (``deep_dream(image,
+    model)``, before 0.2) is taken with a deprecation warning (the model left out:
+    ``vgg16:imagenet``, as then)."""
+    if _is_image(model) and (image is None or not _is_image(image)):
+        deprecated(f"{function}(image, model)", f"{function}(model, image)", stacklevel=4)
+        return ("vgg16:imagenet" if image is None else image), model
+    if image is None:
+        raise TypeError(f"{function}() missing 1 required argument: 'image'")
+    return model, image
 
 
 def dreamable_layers(model: Any) -> list[str]:

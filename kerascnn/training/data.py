@@ -191,7 +191,8 @@ def _check_not_splits(root: Path, classes: list[str]) -> None:
     splits = [name for name in classes if name.lower() in _SPLIT_NAMES]
     for name in splits:
         entries = [p for p in (root / name).iterdir() if not p.name.startswith(".")]
-        if not any(p.is_dir() for p in entries) or any(p.is_file() for p in entries):
+        images = [p for p in entries if p.is_file() and p.suffix.lower() in _SUFFIXES]
+        if images or not any(p.is_dir() for p in entries):
             return  # images of its own: a class named like a split
     if splits:
         deeper = root / next((n for n in splits if n.lower().startswith("train")), splits[0])

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from kerascnn.errors import UserError
+from kerascnn.errors import UserError, renamed_argument
 from kerascnn.training.config import TrainConfig
 from kerascnn.training.result import Phase, TrainResult
 
@@ -98,8 +98,8 @@ def check_numbers(**values: Any) -> None:
 
 
 def fit(
-    model: Any,
-    data: Any,
+    model: Any = None,
+    data: Any = None,
     config: TrainConfig | None = None,
     *,
     output_dir: str | os.PathLike[str] | None = None,
@@ -112,7 +112,9 @@ def fit(
     """Train ``model`` on ``data`` and return a :class:`TrainResult`.
 
     Args:
-        model: a zoo name (built with ``model_args``), a ``keras.Model`` or a builder.
+        model: a zoo name (built with ``model_args``, from random initial weights; a
+            ``NAME:VARIANT`` starts from those weights), a ``keras.Model`` or a builder
+            (``model_or_name=``: deprecated).
         data: a folder of class sub-folders or a ``kerascnn.training.data.ImageFolder``.
         config: a :class:`TrainConfig`; ``**settings`` replace its fields (``epochs=3``, ...).
         output_dir: the run folder (``kerascnn.training.run``); the same call again resumes.
@@ -124,6 +126,8 @@ def fit(
     from kerascnn.training.backends import resolve_devices
     from kerascnn.training.settings import augmenter, build_optimizer, resolve_settings
 
+    model = renamed_argument("kerascnn.fit", "model_or_name", model, settings)
+    data = renamed_argument("kerascnn.fit", "data", data, {}, "data")
     config = (config or TrainConfig()).replace(**settings)
     resolved = resolve_settings(model, config)
     strategy = resolve_devices(config.strategy)  # first: multi-worker must start before TF ops

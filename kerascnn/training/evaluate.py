@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from kerascnn.errors import UserError
+from kerascnn.training.result import EvalResult
 
-__all__ = ["evaluate", "model_classes", "pair_classes"]
+__all__ = ["EvalResult", "evaluate", "model_classes", "pair_classes"]
 
 _INDEX_FIX = "or pass map_by_index=True to pair them by position"
 _BY_INDEX = {"map_by_index=True": "map_by_index"}  # the CLI says --map-by-index
@@ -30,8 +31,7 @@ def _shorten(names: list[str], most: int = 4) -> str:
 
 def model_classes(loaded: Any, split_info: dict[str, Any] | None, outputs: int) -> Any:
     """The model's class names in the order of its outputs, or None when unknown."""
-    names = loaded.classes or getattr(loaded.model, "class_names", None)
-    names = names or (split_info or {}).get("class_names")
+    names = loaded.classes or (split_info or {}).get("class_names")
     if not names:
         return None
     names = [str(n) for n in names]
@@ -101,22 +101,24 @@ def evaluate(
     seed: int = 0,
     batch_size: int = 64,
     map_by_index: bool = False,
-) -> dict[str, Any]:
+) -> EvalResult:
     """Accuracy, per-class accuracy and ``confusion`` (rows: true class) of ``model`` on ``split``.
 
     Args:
         model: anything :func:`kerascnn.load` takes (a bare zoo name: its default weights).
         data: a folder of class sub-folders, named as the model's classes (all or some).
-        split: ``"train"``, ``"validation"``, ``"test"`` or ``"all"``.
+        split: ``"train"``, ``"validation"``, ``"test"`` or ``"all"`` (the whole folder).
         split_info: a run's ``split.json`` or a card's ``split``; default: the model's own.
         validation_split, test_split, seed: the split when none is recorded.
         batch_size: images per batch.
         map_by_index: pair class folders whose names are not the model's classes with its
-            outputs by position (as many folders as classes); the report's ``mapped_by_index``.
+            outputs by position (as many folders as classes); the result's ``mapped_by_index``.
 
-    The report's ``class_names`` (the confusion matrix's order) are the model's classes when
-    they are known and paired by name, else the folder's; ``model_class_names`` are the model's
-    (None when unknown), ``folder_class_names`` the folder's.
+    Returns:
+        An :class:`EvalResult`: its ``class_names`` (the confusion matrix's order) are the
+        model's classes when they are known and paired by name, else the folder's;
+        ``model_class_names`` the model's (None when unknown), ``folder_class_names`` the
+        folder's.
     """
     from kerascnn.resolve import load
     from kerascnn.training.data import image_folder
@@ -152,16 +154,16 @@ def evaluate(
         for i, name in enumerate(classes)
     }
     correct = int(np.trace(confusion))
-    return {
-        "split": split,
-        "count": int(len(truth_a)),
-        "errors": int(len(truth_a) - correct),
-        "accuracy": correct / max(1, len(truth_a)),
-        "class_names": classes,
-        "model_class_names": names,
-        "folder_class_names": folder.class_names,
-        "mapped_by_index": mapped,
-        "per_class": per_class,
-        "confusion": confusion.tolist(),
-        "skipped": [{"path": p, "reason": r} for p, r in folder.skipped],
-    }
+    return EvalResult(
+        split=split,
+        count=int(len(truth_a)),
+        errors=int(len(truth_a) - correct),
+        accuracy=correct / max(1, len(truth_a)),
+        class_names=classes,
+        model_class_names=names,
+        folder_class_names=folder.class_names,
+        mapped_by_index=mapped,
+        per_class=per_class,
+        confusion=confusion.tolist(),
+        skipped=list(folder.skipped),
+    )

@@ -1,16 +1,19 @@
-"""A run of the training engine: its :class:`Phase` s and its :class:`TrainResult`."""
+"""What training and evaluation return: a run's :class:`Phase` s and :class:`TrainResult`, and
+the :class:`EvalResult` of a model on a folder."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["Phase", "TrainResult"]
+from kerascnn.errors import deprecated
+
+__all__ = ["EvalResult", "Phase", "TrainResult"]
 
 
 @dataclass(frozen=True)
@@ -63,3 +66,48 @@ class TrainResult:
         epochs = self.history.get("epoch", [])
         keep = [i for i, e in enumerate(epochs) if first <= e < end]
         return {k: [v[i] for i in keep] for k, v in self.history.items() if k != "epoch"}
+
+
+@dataclass
+class EvalResult:
+    """What :func:`kerascnn.evaluate` measured.
+
+    Attributes:
+        split: the part of the folder evaluated (``"all"``: the whole folder).
+        count, errors, accuracy: images, wrong top-1 predictions, their share right.
+        class_names: the confusion matrix's order: the model's classes when known and paired
+            by name, else the folder's.
+        model_class_names: the model's classes (None when unknown).
+        folder_class_names: the folder's class folders.
+        mapped_by_index: whether differently named class folders were paired by position.
+        per_class: each class's accuracy (None for a class without images).
+        confusion: rows: the true class; columns: the predicted one.
+        skipped: ``(path, reason)`` of the images that could not be read.
+    """
+
+    split: str
+    count: int
+    errors: int
+    accuracy: float
+    class_names: list[str]
+    model_class_names: list[str] | None
+    folder_class_names: list[str]
+    mapped_by_index: bool
+    per_class: dict[str, float | None]
+    confusion: list[list[int]]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (``kerascnn evaluate --json``); ``skipped`` as path/reason dicts."""
+        out = asdict(self)
+        out["skipped"] = [{"path": p, "reason": r} for p, r in self.skipped]
+        return out
+
+    def __getitem__(self, key: str) -> Any:  # the dict evaluate returned before 0.2
+        deprecated(f"evaluate(...)[{key!r}]", f"the attribute: result.{key}")
+        return self.as_dict()[key]
+
+    def keys(self) -> list[str]:
+        """Deprecated: the fields (the dict evaluate returned before 0.2 had these keys)."""
+        deprecated("evaluate(...).keys()", "the attributes, or result.as_dict()")
+        return list(self.as_dict())

@@ -10,10 +10,9 @@ from kerascnn.transfer.rates import (
     discriminative_optimizer,
     geometric_multipliers,
 )
-from kerascnn.transfer.recipe import FinetuneResult, finetune
+from kerascnn.transfer.recipe import finetune
 
 __all__ = [
-    "FinetuneResult",
     "ScaledSchedule",
     "adapt_batch_norm",
     "backbone_multipliers",
@@ -27,3 +26,13 @@ __all__ = [
     "swap_head",
     "unfreeze",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "FinetuneResult":  # the name before 0.2
+        from kerascnn.errors import deprecated
+        from kerascnn.training.result import TrainResult
+
+        deprecated("kerascnn.transfer.FinetuneResult", "kerascnn.TrainResult")
+        return TrainResult
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

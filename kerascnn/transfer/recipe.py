@@ -4,20 +4,24 @@ the backbone at a smaller learning rate (flat, or decaying block by block from t
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from kerascnn.errors import UserError
+from kerascnn.errors import UserError, deprecated, renamed_argument
 from kerascnn.resolve import LoadedModel, is_path, load
 from kerascnn.training.config import FinetuneConfig
 from kerascnn.training.engine import Phase, TrainResult, run_phases
 from kerascnn.transfer import freezing, rates
 from kerascnn.transfer.head import find_feature_layer, swap_head
 
-__all__ = ["FinetuneResult", "finetune"]
+__all__ = ["finetune"]
 
-FinetuneResult = TrainResult  # the name before 0.2; finetune returns the engine's result
+
+def __getattr__(name: str) -> Any:
+    if name == "FinetuneResult":  # the name before 0.2; finetune returns the engine's result
+        deprecated("kerascnn.transfer.recipe.FinetuneResult", "kerascnn.TrainResult")
+        return TrainResult
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _pretrained_spec(spec: str) -> str:
@@ -164,8 +168,8 @@ def _adapt(batch_size: int) -> Any:
 
 
 def finetune(
-    model: Any,
-    data: str | os.PathLike[str],
+    model: Any = None,
+    data: str | os.PathLike[str] | None = None,
     config: FinetuneConfig | None = None,
     *,
     output_dir: str | os.PathLike[str] | None = None,
@@ -187,7 +191,7 @@ def finetune(
 
     Args:
         model, data: anything ``kerascnn.load`` takes (a bare zoo name: its default published
-            weights); a folder of class folders.
+            weights; ``model_or_spec=``: deprecated); a folder of class folders.
         config: a :class:`kerascnn.training.config.FinetuneConfig`; ``**settings`` replace its
             fields (``head_epochs=2``, ``learning_rate=1e-4``, ...).
         output_dir, resume, force, callbacks, verbose: as :func:`kerascnn.training.fit`.
@@ -198,8 +202,10 @@ def finetune(
     from kerascnn.training.run import RunFolder
     from kerascnn.training.settings import augmenter, resolve_settings
 
+    model = renamed_argument("kerascnn.finetune", "model_or_spec", model, settings)
+    data = renamed_argument("kerascnn.finetune", "data", data, {}, "data")
     if "lr" in settings:
-        warnings.warn("finetune(lr=) is now learning_rate=", DeprecationWarning, stacklevel=2)
+        deprecated("kerascnn.finetune(lr=...)", "kerascnn.finetune(learning_rate=...)", 3)
         settings["learning_rate"] = settings.pop("lr")
     config = (config or FinetuneConfig()).replace(**settings)
     if config.epochs is not None:

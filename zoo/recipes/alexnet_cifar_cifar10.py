@@ -3,7 +3,7 @@
 Run it with ``kerascnn zoo reproduce alexnet_cifar:cifar10 --data DATA`` or
 ``python -m kerascnn.zoo.recipes.alexnet_cifar_cifar10 DATA OUTPUT_DIR [OVERRIDES_JSON]``
 (``DATA``: ``cifar10-jpeg.zip`` or the folder holding it; ``OVERRIDES_JSON`` e.g.
-``'{"epochs": 20}'``). It trains through ``kerascnn.train.fit`` on any Keras backend:
+``'{"epochs": 20}'``). It trains through ``kerascnn.fit`` on any Keras backend:
 the archive is extracted once into class folders (``cifar_data.cifar_folder``), a
 builder sets the model's fixed whitening layer from the training images
 (:class:`WhitenedBuilder`), and every other entry of :data:`RECIPE` is one of ``fit``'s
@@ -73,14 +73,14 @@ RECIPE: dict[str, Any] = {
     "mixed_precision": "bfloat16",
     "seed": 0,
 }
-# the entries of RECIPE that are kerascnn.train.fit's arguments of the same name
+# the entries of RECIPE that are kerascnn.fit's arguments of the same name
 FIT_ARGS = ("epochs", "batch_size", "optimizer", "learning_rate", "schedule", "warmup_epochs",
             "weight_decay", "label_smoothing", "augmentation", "model_args", "mixed_precision",
             "seed")  # fmt: skip
 
 
 def fit_args(recipe: dict[str, Any]) -> dict[str, Any]:
-    """The recipe's settings as ``kerascnn.train.fit`` keywords (copies of the dicts)."""
+    """The recipe's settings as ``kerascnn.fit`` keywords (copies of the dicts)."""
     return {k: dict(recipe[k]) if isinstance(recipe[k], dict) else recipe[k] for k in FIT_ARGS}
 
 
@@ -219,7 +219,7 @@ def run(
     epochs: int | None = None,
     cache: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Train the recipe on ``data`` through ``kerascnn.train.fit``; write float16 weights to
+    """Train the recipe on ``data`` through ``kerascnn.fit``; write float16 weights to
     the run folder ``output_dir``; return the test figures.
 
     Args:
@@ -229,7 +229,7 @@ def run(
     """
     import keras
 
-    from kerascnn.training import fit  # kerascnn.train.fit
+    from kerascnn.training import fit  # kerascnn.fit
 
     recipe = with_overrides(recipe or RECIPE, {} if epochs is None else {"epochs": epochs})
     _check(recipe)

@@ -109,7 +109,7 @@ def cifar_folder(
     seed: int = 0,
     cache: str | Path | None = None,
 ) -> Any:
-    """The archive as a ``kerascnn.training.data.ImageFolder`` for ``kerascnn.train.fit``.
+    """The archive as a ``kerascnn.training.data.ImageFolder`` for ``kerascnn.fit``.
 
     Args:
         data: ``cifar10-jpeg.zip`` or the folder holding it.

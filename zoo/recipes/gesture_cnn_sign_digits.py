@@ -1,7 +1,7 @@
 """Recipe of ``gesture_cnn:sign-digits``: the gesture CNN on the Sign Language Digits photos.
 
 The recipe is plain data (``RECIPE``), run by :func:`run` through the public API
-(``kerascnn.training.data.image_folder``, ``kerascnn.train.fit``,
+(``kerascnn.training.data.image_folder``, ``kerascnn.fit``,
 ``kerascnn.training.evaluate``), so it doubles as an example: every training setting is
 one of ``fit``'s arguments (:func:`fit_args`), and it trains on any Keras backend. The
 split is kerascnn's file-name hash split: ``sha256(seed, class/file)`` puts each photo in
@@ -38,13 +38,13 @@ RECIPE: dict[str, Any] = {
     "seed": 0,
     "weights_file": "gesture_cnn_sign_digits.weights.h5",
 }
-# the entries of RECIPE that are kerascnn.train.fit's arguments of the same name
+# the entries of RECIPE that are kerascnn.fit's arguments of the same name
 FIT_ARGS = ("epochs", "batch_size", "optimizer", "learning_rate", "schedule", "warmup_epochs",
             "weight_decay", "label_smoothing", "augmentation", "model_args", "seed")  # fmt: skip
 
 
 def fit_args(recipe: dict[str, Any]) -> dict[str, Any]:
-    """The recipe's settings as ``kerascnn.train.fit`` keywords (copies of the dicts)."""
+    """The recipe's settings as ``kerascnn.fit`` keywords (copies of the dicts)."""
     return {k: dict(recipe[k]) if isinstance(recipe[k], dict) else recipe[k] for k in FIT_ARGS}
 
 
@@ -59,8 +59,9 @@ def run(
 
     ``epochs`` overrides the recipe's (for budget comparisons).
     """
-    from kerascnn.training import evaluate, fit
     from kerascnn.training.data import image_folder
+    from kerascnn.training.engine import fit
+    from kerascnn.training.evaluate import evaluate
 
     recipe = RECIPE
     out = Path(output_dir)
@@ -83,5 +84,5 @@ def run(
     weights = out / recipe["weights_file"]
     with atomic_path(weights) as tmp:
         net.save_weights(tmp)
-    result = evaluate.evaluate(net, data_dir, split="test", split_info=split)
-    return {"train_seconds": seconds, "weights": str(weights), **result}
+    result = evaluate(net, data_dir, split="test", split_info=split)
+    return {"train_seconds": seconds, "weights": str(weights), **result.as_dict()}
