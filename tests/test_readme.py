@@ -4,11 +4,8 @@ the docs pages runs.
 The pages with examples are the README, ``benchmarks/README.md`` and every ``docs/*.md``
 except those in ``NOT_RUN`` (whose examples need a hub or a server, tested elsewhere). The
 Python blocks of each page run in order, in one namespace per page, in one fresh offline
-process for all pages (so TensorFlow is imported once).
-
-Names of the top-level API that the ``api`` branch adds (``PENDING_API``) may be missing
-while it is not merged: a block that stops on one of them is reported, the test is marked
-xfail naming them, and every other block must still run.
+process for all pages (so TensorFlow is imported once), where kerascnn's own deprecation
+warnings are errors: the docs use no deprecated name.
 """
 
 from __future__ import annotations
@@ -21,8 +18,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import REPO
 
 # pages whose examples no test here runs, and why
@@ -31,22 +26,6 @@ NOT_RUN = {
     "docs/serve.md": "starts a server or talks to one (tests/test_serve*.py)",
     "docs/cli.md": "generated from --help; its lines are usage, not examples",
 }
-# kerascnn.NAME that the api branch adds to the top level; see tests/test_docs.py
-PENDING_API = frozenset(
-    {
-        "fit",
-        "finetune",
-        "benchmark",
-        "serve",
-        "push",
-        "TrainResult",
-        "EvalResult",
-        "Prediction",
-        "ExportResult",
-        "BenchmarkResult",
-        "PushResult",
-    }
-)
 
 
 def pages() -> list[str]:
@@ -77,33 +56,24 @@ def test_ci_runs_exactly_the_readme_test_command():
 
 
 _DRIVER = r"""
-import json, os, re, sys, warnings
+import json, os, sys, warnings
 import kerascnn
 import kerascnn.errors
 
 # the docs use no deprecated name of kerascnn's (as pyproject.toml's filterwarnings for tests)
 warnings.simplefilter("error", kerascnn.errors.KerascnnDeprecationWarning)
 
-plan = json.loads(open(sys.argv[1], encoding="utf-8").read())
-pending = set(plan["pending"])
-missing = []
-for page, folder, codes in plan["pages"]:
+for page, folder, codes in json.loads(open(sys.argv[1], encoding="utf-8").read()):
     os.chdir(folder)
     namespace = {"__name__": "__main__", "kerascnn": kerascnn}
     for number, code in enumerate(codes, 1):
-        try:
-            exec(compile(code, f"{page}, python block {number}", "exec"), namespace)
-        except AttributeError as exc:
-            name = re.fullmatch(r"module 'kerascnn' has no attribute '(\w+)'", str(exc))
-            if not (name and name[1] in pending):
-                raise
-            missing.append(f"{page}, python block {number}: kerascnn.{name[1]}")
-print("MISSING " + json.dumps(missing))
+        exec(compile(code, f"{page}, python block {number}", "exec"), namespace)
 """
 
 
 def _workdir(folder: Path) -> Path:
-    """A checkout-like folder: zoo/, docs/images/, photos/ (3 classes), photo.jpg, clouds.jpg."""
+    """A checkout-like folder: zoo/, docs/images/, photos/ (3 classes of 8, 2-3 of each in the
+    validation split), photo.jpg, clouds.jpg."""
     from tests.image_folders import make_image_folder
 
     folder.mkdir(parents=True)
@@ -111,19 +81,18 @@ def _workdir(folder: Path) -> Path:
     (folder / "docs" / "images").mkdir(parents=True)
     shutil.copy(REPO / "docs" / "images" / "coffee.jpg", folder / "docs" / "images")
     make_image_folder(folder / "photos", classes=3, per_class=8, size=64)
+    for photo in (folder / "photos").glob("*/*"):  # names unique across classes, so that the
+        photo.rename(photo.with_name(f"{photo.parent.name}_{photo.name}"))  # split has all 3
     for name in ("photo.jpg", "clouds.jpg"):
         shutil.copy(REPO / "docs" / "images" / "coffee.jpg", folder / name)
     return folder
 
 
-def run_python_examples(page_list: list[str], tmp_path: Path) -> tuple[dict[str, Path], list[str]]:
-    """Run the Python blocks of each page (a folder each); return the folders and the blocks
-    that stopped on a pending API name. Fails on any other error."""
+def run_python_examples(page_list: list[str], tmp_path: Path) -> dict[str, Path]:
+    """Run the Python blocks of each page, each page in a folder of its own; return the
+    folders. The error of the first block that fails fails the test."""
     folders = {page: _workdir(tmp_path / re.sub(r"\W", "_", page)) for page in page_list}
-    plan = {
-        "pending": sorted(PENDING_API),
-        "pages": [[page, str(folders[page]), blocks(page, "python")] for page in page_list],
-    }
+    plan = [[page, str(folders[page]), blocks(page, "python")] for page in page_list]
     (tmp_path / "plan.json").write_text(json.dumps(plan), encoding="utf-8")
     env = {**os.environ, "KERASCNN_OFFLINE": "1", "KERASCNN_HOME": str(tmp_path / "home")}
     done = subprocess.run(
@@ -131,14 +100,11 @@ def run_python_examples(page_list: list[str], tmp_path: Path) -> tuple[dict[str,
         cwd=tmp_path, env=env, capture_output=True, text=True,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    missing = json.loads(done.stdout.rsplit("MISSING ", 1)[1])
-    return folders, missing
+    return folders
 
 
 def test_the_readme_python_examples_run(tmp_path):
     """Every ```python block of the README, in order, in one fresh offline process."""
     assert len(blocks("README.md", "python")) >= 4
-    folders, missing = run_python_examples(["README.md"], tmp_path)
-    if missing:
-        pytest.xfail(f"the api branch's names are not merged yet: {missing}")
+    folders = run_python_examples(["README.md"], tmp_path)
     assert (folders["README.md"] / "runs" / "gestures" / "model.keras").is_file()
