@@ -1,8 +1,12 @@
-"""Every command example of the README runs, offline, on small data laid out as the README's.
+"""Every command example of the README and of the docs pages runs, offline, on small data
+laid out as the README's.
 
-Commands that need published weights the machine does not have (``vgg16:imagenet``) must
-end in the documented one-line offline error that names ``kerascnn zoo import``; the long
-training runs (``zoo reproduce``, ``train`` with its defaults) are marked slow.
+The pages are those of ``tests.test_readme.pages`` (README first; a command shown on several
+pages runs once). Commands that need published weights the machine does not have
+(``vgg16:imagenet``) must end in the documented one-line offline error that names
+``kerascnn zoo import``; the long training runs (``zoo reproduce``, ``train`` with its
+defaults, ``benchmark``) are marked slow. The README's serve example (a ``sh`` block: the
+server runs until stopped) is run by its own test, against the exported file.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from PIL import Image
 from kerascnn.cli.main import cli
 from tests.conftest import DATA, REPO
 from tests.image_folders import make_image_folder
+from tests.test_readme import blocks, pages
 
 SLOW = (
     "zoo reproduce",
@@ -33,10 +38,9 @@ SLOW = (
 NEEDS_DOWNLOAD = ("imagenet", "kerascnn dream photo.jpg  ", "kerascnn dream photo.jpg --guide")
 
 
-def _commands() -> list[str]:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+def _commands(page: str) -> list[str]:
     found = []
-    for block in re.findall(r"```(?:bash|text)\n(.+?)\n```", readme, flags=re.S)[2:]:
+    for block in blocks(page, "bash|text"):
         for line in block.splitlines():
             line = line.strip().removeprefix("$ ")
             if re.match(r"^(KERAS_BACKEND=\w+ )?kerascnn |^python -m kerascnn", line):
@@ -44,7 +48,8 @@ def _commands() -> list[str]:
     return found
 
 
-COMMANDS = _commands()
+README_COMMANDS = _commands("README.md")
+COMMANDS = list(dict.fromkeys(c for page in pages() for c in _commands(page)))
 
 
 def _digits(root: Path) -> None:
@@ -89,7 +94,9 @@ def workdir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("readme")
     work = root / "main"
     (work / "docs" / "images").mkdir(parents=True)
+    shutil.copy(REPO / "docs" / "images" / "coffee.jpg", work / "docs" / "images")
     (work / "zoo").symlink_to(REPO / "zoo")
+    make_image_folder(work / "photos", classes=3, per_class=8, size=64)
     for name in ("photo.jpg", "clouds.jpg"):
         shutil.copy(REPO / "docs" / "images" / "coffee.jpg", work / name)
     _digits(root / "shared" / "data" / "sign-language-digits" / "images")
@@ -134,8 +141,9 @@ def _params() -> list:
 
 
 def test_the_readme_has_command_examples():
-    assert len(COMMANDS) >= 12
-    assert any("kerascnn train" in c for c in COMMANDS)
+    assert len(README_COMMANDS) >= 10 and len(COMMANDS) >= 30
+    for job in ("train", "finetune", "dream", "export", "benchmark", "zoo push", "zoo info"):
+        assert any(c.startswith(f"kerascnn {job} ") for c in README_COMMANDS), job
 
 
 @pytest.mark.parametrize("command", _params())
@@ -146,3 +154,56 @@ def test_readme_command_runs(command, workdir):
         assert output.strip().splitlines()[-1].startswith("Error: ")
         return
     assert code == 0, output[-3000:]
+
+
+def _serve_example() -> tuple[str, str]:
+    """The README's serve example: the ``kerascnn serve`` line and the request sent to it."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"\*\*Serve\*\*.+?```sh\n(.+?)\n```", readme, flags=re.S)
+    assert block, "the README has no serve example"
+    serve, request = block[1].splitlines()
+    return serve, request
+
+
+def test_the_readme_serve_example_runs(workdir):
+    """The server starts on the exported file (a free port instead of 8000) and the request
+    shown gets the photo's class back."""
+    import json
+    import socket
+    import time
+    import urllib.request
+
+    serve, request = _serve_example()
+    assert serve.startswith("kerascnn serve ") and "--port 8000" in serve
+    assert request.startswith("curl ") and ":8000/" in request
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    words = shlex.split(serve.replace("--port 8000", f"--port {port}"))
+    if not (workdir / words[2]).exists():  # written by the README's export example
+        assert _run("kerascnn export gesture_cnn:sign-digits --format onnx", workdir)[0] == 0
+    env = {**os.environ, "KERASCNN_OFFLINE": "1", "KERASCNN_HOME": str(workdir / ".home")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "kerascnn.cli", *words[1:]],
+        cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, server.stdout.read()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready") as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "the server did not get ready in 120 s"
+            time.sleep(0.5)
+        curl = shlex.split(request.replace(":8000/", f":{port}/"))
+        done = subprocess.run(curl, cwd=workdir, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        records = json.loads(done.stdout)
+        assert records[0]["predictions"][0]["label"] == "5", records
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
