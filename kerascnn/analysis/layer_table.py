@@ -1,7 +1,7 @@
 """Per layer of a Keras model: output shape, activations, their bytes, parameters and MACs.
 
 Nested models are expanded; custom layers are one row with 0 MACs. ``LayerRow.kept`` marks
-the outputs a training step keeps for the backward pass (README.md, "Look inside").
+the outputs a training step keeps for the backward pass (docs/inside.md, "Layer by layer").
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Training memory planner: weights, gradients, optimizer slots and the activations the
-backward pass keeps (README.md, "Look inside"); the framework and input pipeline not counted.
+backward pass keeps (docs/inside.md, "Training memory"); the framework and input pipeline
+are not counted.
 """
 
 from __future__ import annotations

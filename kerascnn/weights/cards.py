@@ -1,5 +1,5 @@
 """Model and weight cards: the zoo's JSON metadata (``zoo/*.json``, each model's ``"weights"``
-maps variant -> weight card), parsed and checked once into dataclasses. README.md ("Weight
+maps variant -> weight card), parsed and checked once into dataclasses. docs/models.md ("Weight
 cards") describes the schema; ``card_problems`` enforces it."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Fetching weight files into the cache: verified, atomic, resumable, locked, mirrorable
 (``keras.utils.get_file`` cannot resume, lock, retry or mirror). Standard library and ``rich``
-only; README.md ("Pretrained weights") describes the ``KERASCNN_*`` variables read here."""
+only; docs/models.md ("The cache") describes the ``KERASCNN_*`` variables read here."""
 
 from __future__ import annotations
 
