@@ -132,7 +132,7 @@ def test_finished_run_needs_resume_to_go_on(tmp_path: Path, epochs: int):
         "output_dir": tmp_path / "run",
     }
     train.fit("gesture_cnn", data, epochs=1, verbose=0, **run)
-    with pytest.raises(UserError, match="--resume"):
+    with pytest.raises(UserError, match=r"pass resume=True"):
         train.fit("gesture_cnn", data, epochs=epochs, **run)
     history = train.fit("gesture_cnn", data, epochs=epochs, resume=True, verbose=0, **run)
     assert history.history["epoch"] == list(range(1, epochs))

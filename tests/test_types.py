@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from tests.conftest import REPO
 
 PACKAGES = ("kerascnn", "cli")
-MAX_ANY = 390  # half of 780, the count at 59de88c
+MAX_ANY = 230  # 780 at 59de88c; 220 after the types work (ratchet: lower it, never raise it)
 _ANY = re.compile(r"\bAny\b")
 
 
