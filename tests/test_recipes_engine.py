@@ -91,7 +91,7 @@ def _cifar_subset(data_dir: Path, path: Path, train: int = 20, test: int = 3) ->
     return path
 
 
-@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+@pytest.mark.parametrize("backend", ["tensorflow", pytest.param("jax", marks=pytest.mark.slow)])
 def test_cifar10_recipe_trains_through_the_engine(backend, data_dir, tmp_path):
     data = _cifar_subset(data_dir, tmp_path / "cifar10-jpeg.zip")
     out = tmp_path / "run"

@@ -44,7 +44,7 @@ def test_options_cover_every_zoo_model():
     assert set(OPTIONS) == zoo
 
 
-@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+@pytest.mark.parametrize("backend", ["tensorflow", pytest.param("jax", marks=pytest.mark.slow)])
 def test_saved_models_reload_in_a_fresh_process(tmp_path, backend):
     pytest.importorskip(backend)
     x = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")

@@ -66,6 +66,7 @@ def _state(out: Path) -> dict | None:
         return None
 
 
+@pytest.mark.slow  # 19 s; test_kill_resume (slow) kills at 20 moments
 def test_sigkill_mid_epoch_resumes_at_the_step(tmp_path: Path):
     data = make_image_folder(tmp_path / "data", classes=3, per_class=20, size=16)
     from kerascnn.training.data import image_folder
