@@ -139,8 +139,8 @@ def predict(
 
 
 def classify(
-    model: Any,
-    images: Any,
+    model: ModelSource,
+    images: Images,
     top: int = 5,
     *,
     classes: list[str] | None = None,
