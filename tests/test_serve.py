@@ -134,8 +134,43 @@ def test_an_upload_gives_the_records_of_kerascnn_predict(server, onnx_path, phot
         assert got["image"] == "upload"
 
 
+def _binary(pixels: np.ndarray, cut: int = 0) -> tuple[bytes, dict]:
+    """A v2 infer body in Triton's binary tensor form, ``cut`` bytes short of its data."""
+    raw = pixels.tobytes()
+    tensor = {"name": "pixels", "shape": list(pixels.shape), "datatype": "UINT8"}
+    head = json.dumps({"inputs": [{**tensor, "parameters": {"binary_data_size": len(raw)}}]})
+    body = head.encode() + raw[: len(raw) - cut]
+    return body, {"Inference-Header-Content-Length": str(len(head)), "Content-Type": "x"}
+
+
+def test_tritonclient_with_its_defaults_gets_what_json_gets(server, pixels):
+    """Triton's own HTTP client sends and asks for binary tensors unless told otherwise."""
+    http = pytest.importorskip("tritonclient.http")
+    client = http.InferenceServerClient(f"{server.host}:{server.port}")
+    assert client.is_server_ready() and client.is_model_ready(ONNX)
+    assert "binary_tensor_data" in client.get_server_metadata()["extensions"]
+    for name, datatype in ((ONNX, "UINT8"), (KERAS, "FP32")):
+        output = client.get_model_metadata(name)["outputs"][0]["name"]
+        data = pixels.astype(http.triton_to_np_dtype(datatype))
+        tensor = http.InferInput("pixels", list(data.shape), datatype)
+        tensor.set_data_from_numpy(data)  # binary_data=True by default
+        result = client.infer(name, [tensor])  # no outputs named: all of them, as binary
+        [described] = result.get_response()["outputs"]
+        got = result.as_numpy(output)
+        assert got.shape == (len(pixels), 10) and described["parameters"] == {
+            "binary_data_size": got.nbytes
+        }
+        reply = server.request("POST", f"/v2/models/{name}/infer", _v2(pixels, datatype))
+        np.testing.assert_allclose(got, np.reshape(reply.json()["outputs"][0]["data"], (-1, 10)))
+        asked = http.InferRequestedOutput(output, binary_data=False)
+        as_json = client.infer(name, [tensor], outputs=[asked]).get_response()["outputs"][0]
+        np.testing.assert_allclose(np.reshape(as_json["data"], (-1, 10)), got)
+    client.close()
+
+
 def _bad_requests(pixels: np.ndarray, png: bytes) -> list:
     good = _v2(pixels[:1])
+    binary, header = _binary(pixels[:1])
     wrong_dtype = {"inputs": [{**good["inputs"][0], "datatype": "INT64"}]}
     too_many = np.repeat(pixels[:1], 5, axis=0)
     return [
@@ -147,6 +182,19 @@ def _bad_requests(pixels: np.ndarray, png: bytes) -> list:
         ("wrong datatype", f"/v2/models/{ONNX}/infer", wrong_dtype, {}),
         ("wrong input name", f"/v2/models/{ONNX}/infer", _v2(pixels[:1], name="image"), {}),
         ("unknown model", "/v2/models/nope/infer", good, {}),
+        ("binary data short", f"/v2/models/{ONNX}/infer", *_binary(pixels[:1], cut=1)),
+        (
+            "binary header past the body",
+            f"/v2/models/{ONNX}/infer",
+            binary,
+            {**header, "Inference-Header-Content-Length": str(len(binary) + 1)},
+        ),
+        (
+            "binary header not a number",
+            f"/v2/models/{ONNX}/infer",
+            binary,
+            {**header, "Inference-Header-Content-Length": "many"},
+        ),
         ("unknown model (TF)", "/v1/models/nope:predict", {"instances": [1]}, {}),
         ("too many instances", f"/v1/models/{ONNX}:predict", {"instances": too_many.tolist()}, {}),
         ("too many (v2)", f"/v2/models/{ONNX}/infer", _v2(too_many), {}),
@@ -172,6 +220,7 @@ def test_bad_requests_are_one_line_4xx_and_the_server_stays_ready(server, pixels
         assert server.request("GET", "/v2/health/ready").status == 200, what
     assert _upload(server, png).status == 200
     assert server.request("POST", f"/v2/models/{ONNX}/infer", _v2(pixels[:1])).status == 200
+    assert server.request("POST", f"/v2/models/{ONNX}/infer", *_binary(pixels[:1])).status == 200
     assert not [line for line in server.log if "Traceback" in line]
 
 

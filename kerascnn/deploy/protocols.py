@@ -109,8 +109,33 @@ def _pixels(
     return array.astype(np.float32)
 
 
-def parse_v2_infer(doc: object, sig: Signature, limit: int) -> tuple[np.ndarray, object]:
-    """``(pixels, request id)`` of an Open Inference Protocol v2 infer request."""
+def _binary_data(tensor: dict, tail: bytes, datatype: str) -> np.ndarray:
+    """The input's data sent after the JSON (Triton's binary tensor data extension)."""
+    import numpy as np
+
+    parameters = tensor.get("parameters")
+    size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
+    if size is None:
+        raise RequestError(400, 'the input has no "data"; send the pixels as a JSON array')
+    if not isinstance(size, int) or isinstance(size, bool) or size != len(tail):
+        raise RequestError(
+            400,
+            f"binary_data_size {size!r} but {len(tail)} bytes follow the JSON; "
+            "send exactly the input's bytes after the JSON header",
+        )
+    dtype = np.dtype(DATATYPES[datatype]).newbyteorder("<")
+    if size % dtype.itemsize:
+        raise RequestError(
+            400, f"{size} bytes is not a whole number of {datatype} values; send the raw tensor"
+        )
+    return np.frombuffer(tail, dtype)
+
+
+def parse_v2_infer(
+    doc: object, sig: Signature, limit: int, tail: bytes = b""
+) -> tuple[np.ndarray, object]:
+    """``(pixels, request id)`` of an Open Inference Protocol v2 infer request; ``tail``: the
+    bytes after its JSON part (binary tensor data extension: see ``binary_tensors``)."""
     if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list):
         raise RequestError(400, 'no "inputs" list in the request; send {"inputs": [{...}]}')
     inputs = doc["inputs"]
@@ -131,15 +156,16 @@ def parse_v2_infer(doc: object, sig: Signature, limit: int) -> tuple[np.ndarray,
         isinstance(d, int) and not isinstance(d, bool) for d in shape
     ):
         raise RequestError(400, f"shape {shape!r} is not a list of integers; send [N, H, W, 3]")
-    if "data" not in tensor:
-        raise RequestError(400, 'the input has no "data"; send the pixels as a JSON array')
+    if "data" in tensor and tail:
+        raise RequestError(400, 'both "data" and binary data after the JSON; send one of them')
     for wanted in doc.get("outputs") or []:
         name = wanted.get("name") if isinstance(wanted, dict) else wanted
         if name != sig.output_name:
             raise RequestError(
                 400, f"unknown output {name!r}; the model's output is {sig.output_name!r}"
             )
-    return _pixels(tensor["data"], shape, datatype, sig, limit), doc.get("id")
+    data = tensor["data"] if "data" in tensor else _binary_data(tensor, tail, datatype)
+    return _pixels(data, shape, datatype, sig, limit), doc.get("id")
 
 
 def parse_tf_predict(doc: object, sig: Signature, limit: int) -> np.ndarray:

@@ -22,7 +22,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from kerascnn.deploy import protocols
+from kerascnn.deploy import binary_tensors, protocols
 from kerascnn.deploy.batching import Batcher
 from kerascnn.deploy.guard import Guard
 from kerascnn.deploy.models import ServedModel, top_records
@@ -124,7 +124,7 @@ def _health_routes(app: FastAPI, state: _State) -> None:
     async def server_metadata() -> dict:
         from kerascnn._version import __version__
 
-        return {"name": "kerascnn", "version": __version__, "extensions": []}
+        return {"name": "kerascnn", "version": __version__, "extensions": ["binary_tensor_data"]}
 
     @app.get("/v2/models")
     async def models() -> dict:
@@ -155,13 +155,20 @@ def _health_routes(app: FastAPI, state: _State) -> None:
 def _tensor_routes(app: FastAPI, state: _State) -> None:
     limit = state.settings.max_batch_request
 
-    @app.post("/v2/models/{name}/infer")
-    async def infer(name: str, request: Request) -> dict:
+    @app.post("/v2/models/{name}/infer", response_model=None)
+    async def infer(name: str, request: Request) -> dict | Response:
+        """JSON tensors, or Triton's binary tensor data (``tritonclient``'s default)."""
         model = state.model(name)
-        doc = protocols.parse_json(await request.body())
-        pixels, request_id = protocols.parse_v2_infer(doc, model.signature, limit)
+        body = await request.body()
+        doc, tail = binary_tensors.split_body(body, request.headers.get(binary_tensors.HEADER))
+        pixels, request_id = protocols.parse_v2_infer(doc, model.signature, limit, tail)
         probs = await state.infer(model, pixels)
-        return protocols.v2_response(name, model.signature, probs, request_id)
+        response = protocols.v2_response(name, model.signature, probs, request_id)
+        if not binary_tensors.wants_binary(doc):
+            return response
+        content, head = binary_tensors.with_binary_output(response, probs)
+        headers = {binary_tensors.HEADER: str(head)}
+        return Response(content, media_type="application/octet-stream", headers=headers)
 
     @app.post("/v1/models/{name}:predict")
     async def tf_predict(name: str, request: Request) -> dict:
