@@ -149,6 +149,8 @@ def test_tritonclient_with_its_defaults_gets_what_json_gets(server, pixels):
     client = http.InferenceServerClient(f"{server.host}:{server.port}")
     assert client.is_server_ready() and client.is_model_ready(ONNX)
     assert "binary_tensor_data" in client.get_server_metadata()["extensions"]
+    index = client.get_model_repository_index()
+    assert index == [{"name": n, "version": "1", "state": "READY"} for n in sorted([ONNX, KERAS])]
     for name, datatype in ((ONNX, "UINT8"), (KERAS, "FP32")):
         output = client.get_model_metadata(name)["outputs"][0]["name"]
         data = pixels.astype(http.triton_to_np_dtype(datatype))

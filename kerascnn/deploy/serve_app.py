@@ -130,6 +130,14 @@ def _health_routes(app: FastAPI, state: _State) -> None:
     async def models() -> dict:
         return {"models": sorted(state.models)}
 
+    @app.post("/v2/repository/index")
+    async def repository_index() -> list[dict]:
+        """Triton's model repository index, read-only: each model, version 1, and its state."""
+        return [
+            {"name": n, "version": "1", "state": "READY" if n in state.warm else "LOADING"}
+            for n in sorted(state.models)
+        ]
+
     @app.get("/v2/models/{name}/ready")
     async def model_ready(name: str) -> Response:
         return Response(status_code=200 if state.model(name).name in state.warm else 503)
