@@ -134,8 +134,15 @@ def _binary_data(tensor: dict, tail: bytes, datatype: str) -> np.ndarray:
 def parse_v2_infer(
     doc: object, sig: Signature, limit: int, tail: bytes = b""
 ) -> tuple[np.ndarray, object]:
-    """``(pixels, request id)`` of an Open Inference Protocol v2 infer request; ``tail``: the
-    bytes after its JSON part (binary tensor data extension: see ``binary_tensors``)."""
+    """``(pixels, request id)`` of an Open Inference Protocol v2 infer request.
+
+    Args:
+        doc: the request's JSON document.
+        sig: the model's signature (input name, datatype, size).
+        limit: most instances in one request (``--max-batch-request``).
+        tail: the bytes after the JSON part, where the input's data is with Triton's binary
+            tensor data extension (``binary_tensors.split_body``).
+    """
     if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list):
         raise RequestError(400, 'no "inputs" list in the request; send {"inputs": [{...}]}')
     inputs = doc["inputs"]
