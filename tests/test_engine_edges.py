@@ -74,6 +74,10 @@ def test_a_finished_run_asked_again_prints_its_result(tmp_path: Path) -> None:
     assert (out / "model.keras").stat().st_mtime_ns == stamp
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_says_where_the_backup_is_and_how_to_resume(tmp_path: Path) -> None:
     data = make_image_folder(tmp_path / "d", classes=2, per_class=40, size=16)
     out = tmp_path / "run"
@@ -94,8 +98,11 @@ def test_ctrl_c_says_where_the_backup_is_and_how_to_resume(tmp_path: Path) -> No
         *TINY,
     ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # A shell without job control starts a background job (`.ci/run &`) with SIGINT ignored,
+    # and a child inherits that: Python then never raises KeyboardInterrupt. A terminal's
+    # Ctrl-C reaches a process whose SIGINT is at its default, as here.
     proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)  # fmt: skip
+                            text=True, preexec_fn=_default_sigint)  # fmt: skip
     try:
         deadline = time.monotonic() + 120
         while not (out / "backup" / "state.json").is_file() and time.monotonic() < deadline:
