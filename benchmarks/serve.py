@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.serving import exported_onnx, serve  # noqa: E402
+from tests.serving import binary_infer, exported_onnx, serve  # noqa: E402
 
 LEVELS = (1, 8, 32)
 
@@ -56,10 +56,7 @@ def _payload(route: str, server, name: str) -> tuple[str, bytes, dict]:
     tensor = {"name": "pixels", "shape": list(pixels.shape), "datatype": datatype}
     path = f"/v2/models/{name}/infer"
     if route == "binary":
-        raw = pixels.tobytes()
-        head = json.dumps({"inputs": [{**tensor, "parameters": {"binary_data_size": len(raw)}}]})
-        header = {"Inference-Header-Content-Length": str(len(head))}
-        return path, head.encode() + raw, {**header, "Content-Type": "application/octet-stream"}
+        return (path, *binary_infer(pixels, datatype))
     body = {"inputs": [{**tensor, "data": pixels.reshape(-1).tolist()}]}
     return path, json.dumps(body).encode(), {}
 
@@ -169,6 +166,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="The server's --threads.")
     parser.add_argument("--json", action="store_true", help="Print the figures as JSON too.")
     args = parser.parse_args()
+    from kerascnn.deploy.server import default_threads
+
     figures = {}
     with tempfile.TemporaryDirectory(prefix="kerascnn-serve-bench-") as folder:
         models = [*(args.model or []), *(_seeded_onnx(n, folder) for n in args.seeded or [])]
@@ -176,7 +175,7 @@ def main() -> None:
         for model in models:
             runs = _run(model, args)
             figures[model] = {"on" if k else "off": v for k, v in runs.items()}
-            _print(model, runs, args)
+            _print(model, runs, args, _forward_ms(model, args.threads or default_threads()))
     if args.json:
         print(json.dumps(figures))
 
@@ -190,11 +189,12 @@ def _forward_ms(model: str, threads: int) -> str:
     artifact = load_artifact(model, threads)
     costs = []
     for batch in (1, 32):
-        pixels = np.random.default_rng(0).uniform(0, 255, (batch, *artifact.input_size, 3))
-        artifact.run(pixels.astype(np.float32))  # warm
+        shape = (batch, *artifact.input_size, 3)
+        pixels = np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32)
+        artifact.run(pixels)  # warm
         start, runs = time.perf_counter(), 0
         while (elapsed := time.perf_counter() - start) < 3 or runs < 2:
-            artifact.run(pixels.astype(np.float32))
+            artifact.run(pixels)
             runs += 1
         costs.append(elapsed / runs / batch * 1000)
     return (
@@ -203,12 +203,10 @@ def _forward_ms(model: str, threads: int) -> str:
     )
 
 
-def _print(model: str, runs: dict, args: argparse.Namespace) -> None:
-    from kerascnn.deploy.server import default_threads
-
+def _print(model: str, runs: dict, args: argparse.Namespace, forward: str) -> None:
     print(f"\nkerascnn serve {model}: route {args.route}, {args.requests} requests per level")
-    if line := _forward_ms(model, args.threads or default_threads()):
-        print(line)
+    if forward:
+        print(forward)
     print("concurrency  batching   req/s    p50 ms   p99 ms  mean batch  errors")
     for level in LEVELS:
         for on in (True, False):

@@ -20,6 +20,7 @@ from typing import Any
 __all__ = [
     "Reply",
     "Server",
+    "binary_infer",
     "exported",
     "exported_onnx",
     "multipart",
@@ -96,6 +97,18 @@ def multipart(fields: dict[str, tuple[str, bytes]]) -> tuple[bytes, dict[str, st
         parts.append(head.encode() + data + b"\r\n")
     body = b"".join(parts) + f"--{boundary}--\r\n".encode()
     return body, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+
+
+def binary_infer(pixels: Any, datatype: str = "UINT8", cut: int = 0) -> tuple[bytes, dict]:
+    """A v2 infer body of ``pixels`` in Triton's binary tensor form (the JSON header, then the
+    raw tensor), ``cut`` bytes short of its data, and its headers."""
+    raw = pixels.tobytes()
+    tensor = {"name": "pixels", "shape": list(pixels.shape), "datatype": datatype}
+    head = json.dumps({"inputs": [{**tensor, "parameters": {"binary_data_size": len(raw)}}]})
+    headers = {"Inference-Header-Content-Length": str(len(head))}
+    return head.encode() + raw[: len(raw) - cut], {
+        **headers, "Content-Type": "application/octet-stream"
+    }  # fmt: skip
 
 
 def wait_ready(server: Server, limit: float = 120) -> None:

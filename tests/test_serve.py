@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from tests.serving import exported_onnx, multipart, serve
+from tests.serving import binary_infer, exported_onnx, multipart, serve
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
@@ -134,15 +134,6 @@ def test_an_upload_gives_the_records_of_kerascnn_predict(server, onnx_path, phot
         assert got["image"] == "upload"
 
 
-def _binary(pixels: np.ndarray, cut: int = 0) -> tuple[bytes, dict]:
-    """A v2 infer body in Triton's binary tensor form, ``cut`` bytes short of its data."""
-    raw = pixels.tobytes()
-    tensor = {"name": "pixels", "shape": list(pixels.shape), "datatype": "UINT8"}
-    head = json.dumps({"inputs": [{**tensor, "parameters": {"binary_data_size": len(raw)}}]})
-    body = head.encode() + raw[: len(raw) - cut]
-    return body, {"Inference-Header-Content-Length": str(len(head)), "Content-Type": "x"}
-
-
 def test_tritonclient_with_its_defaults_gets_what_json_gets(server, pixels):
     """Triton's own HTTP client sends and asks for binary tensors unless told otherwise."""
     http = pytest.importorskip("tritonclient.http")
@@ -172,7 +163,7 @@ def test_tritonclient_with_its_defaults_gets_what_json_gets(server, pixels):
 
 def _bad_requests(pixels: np.ndarray, png: bytes) -> list:
     good = _v2(pixels[:1])
-    binary, header = _binary(pixels[:1])
+    binary, header = binary_infer(pixels[:1])
     wrong_dtype = {"inputs": [{**good["inputs"][0], "datatype": "INT64"}]}
     too_many = np.repeat(pixels[:1], 5, axis=0)
     return [
@@ -184,7 +175,7 @@ def _bad_requests(pixels: np.ndarray, png: bytes) -> list:
         ("wrong datatype", f"/v2/models/{ONNX}/infer", wrong_dtype, {}),
         ("wrong input name", f"/v2/models/{ONNX}/infer", _v2(pixels[:1], name="image"), {}),
         ("unknown model", "/v2/models/nope/infer", good, {}),
-        ("binary data short", f"/v2/models/{ONNX}/infer", *_binary(pixels[:1], cut=1)),
+        ("binary data short", f"/v2/models/{ONNX}/infer", *binary_infer(pixels[:1], cut=1)),
         (
             "binary header past the body",
             f"/v2/models/{ONNX}/infer",
@@ -222,7 +213,9 @@ def test_bad_requests_are_one_line_4xx_and_the_server_stays_ready(server, pixels
         assert server.request("GET", "/v2/health/ready").status == 200, what
     assert _upload(server, png).status == 200
     assert server.request("POST", f"/v2/models/{ONNX}/infer", _v2(pixels[:1])).status == 200
-    assert server.request("POST", f"/v2/models/{ONNX}/infer", *_binary(pixels[:1])).status == 200
+    assert (
+        server.request("POST", f"/v2/models/{ONNX}/infer", *binary_infer(pixels[:1])).status == 200
+    )
     assert not [line for line in server.log if "Traceback" in line]
 
 
