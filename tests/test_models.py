@@ -131,6 +131,7 @@ def test_lrn_matches_the_paper_formula():
         ("alexnet", {"input_shape": (224, 224)}, "(224, 224)"),
         ("gesture_cnn", {"pooling": "mean"}, "'mean'"),
         ("alexnet_cifar", {"norm": "layer"}, "'layer'"),
+        ("alexnet_cifar", {"early_pool": "yes"}, "'yes'"),
         ("vgg16", {"include_top": "yes"}, "'yes'"),
         ("gesture_cnn", {"weights": "nonexistent-variant"}, "'nonexistent-variant'"),
     ],
@@ -140,6 +141,25 @@ def test_invalid_arguments_raise_value_error_naming_the_value(name, kwargs, need
         kerascnn.create_model(name, **kwargs)
     assert needle in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_alexnet_cifar_early_pool_moves_each_stage_pool_after_its_first_conv():
+    args = {"filters": (8, 16), "kernel_size": 3, "convs_per_stage": 2, "dense": ()}
+    late = kerascnn.create_model("alexnet_cifar", classes=10, **args)
+    early = kerascnn.create_model("alexnet_cifar", classes=10, early_pool=True, **args)
+    assert early.count_params() == late.count_params()  # the same weights, fewer pixels
+
+    def after_pool(model, stage):
+        names = [layer.name for layer in model.layers]
+        return names[names.index(f"stage{stage}_pool") + 1]
+
+    assert [after_pool(early, s) for s in (1, 2)] == ["stage1_conv2", "stage2_conv2"]
+    assert after_pool(late, 1) == "stage2_conv1"
+    assert early.get_layer("stage1_conv2").output.shape[1:3] == (16, 16)
+    assert late.get_layer("stage1_conv2").output.shape[1:3] == (32, 32)
+    late.set_weights(early.get_weights())  # same layer names and shapes: weights interchange
+    x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    assert early.predict(x, verbose=0).shape == (2, 10)
 
 
 @pytest.mark.parametrize(("size_in", "size_out"), [(13, 6), (6, 6), (1, 6), (4, 6), (9, 4)])

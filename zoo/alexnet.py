@@ -151,6 +151,7 @@ def alexnet_cifar(
     dropout: float = 0.5,
     whiten: int = 0,
     global_pool: str | None = None,
+    early_pool: bool = False,
 ) -> Any:
     """A small AlexNet-style network for 32x32 images, after cuda-convnet's CIFAR-10 nets.
 
@@ -171,6 +172,8 @@ def alexnet_cifar(
         global_pool: ``"max"`` or ``"avg"`` (``None``: flatten) reduces the last stage to one
             value per channel before the dense layers; the small fan-in keeps SGD at high
             learning rates from oscillating. Ignored with ``include_top=False``.
+        early_pool: max-pool after each stage's first convolution instead of its last, as
+            airbench's conv groups do: the later convolutions run at a quarter of the pixels.
     """
     args = check_arguments("alexnet_cifar", locals())
     check_size_lists("alexnet_cifar", filters=filters)
@@ -183,6 +186,7 @@ def alexnet_cifar(
             "e.g. 3, or 0 for none"
         )
     check_choice("alexnet_cifar", "global_pool", global_pool, ("max", "avg", None))
+    check_flags("alexnet_cifar", early_pool=early_pool)
     inputs = model_input(args)
     x = _whitening(inputs, whiten, args.shape[2]) if whiten else inputs
     for s, width in enumerate(filters, start=1):
@@ -196,7 +200,8 @@ def alexnet_cifar(
                 batch_norm=norm == "bn",
                 lrn=norm == "lrn" and c == convs_per_stage,
             )
-        x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"stage{s}_pool")(x)
+            if c == (1 if early_pool else convs_per_stage):
+                x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"stage{s}_pool")(x)
     if include_top:
         x = _cifar_top(x, global_pool, dense)
     return finish(args, inputs, classifier(x, args, dropout=dropout))
