@@ -43,7 +43,7 @@ def engine_options(cls: type[TrainConfig]) -> Callable[[F], F]:
                      **d("batch_size", "Images per replica")),
         click.option("--lr", type=POSITIVE, **d("learning_rate", "Peak learning rate")),
         click.option("--optimizer", **d("optimizer", "Keras optimizer name, e.g. adamw or sgd")),
-        click.option("--schedule", type=click.Choice(["constant", "cosine"]),
+        click.option("--schedule", type=click.Choice(["constant", "cosine", "triangular"]),
                      **d("schedule", "Learning-rate schedule")),
         click.option("--warmup-epochs", type=click.IntRange(0),
                      **d("warmup_epochs", "Linear warm-up")),

@@ -42,7 +42,7 @@ class TrainConfig:
     Attributes:
         epochs, batch_size (per replica), optimizer (a Keras name, ``{"name": ..., **options}``
             or an instance), learning_rate (``--lr``, the peak), schedule (``constant``,
-            ``cosine``), warmup_epochs, weight_decay, label_smoothing, augmentation
+            ``cosine``, ``triangular``), warmup_epochs, weight_decay, label_smoothing, augmentation
             (``classic_augmentation`` arguments or layer import paths), model_args (``--arg``):
             ``None`` takes the model card's value.
         image_size, validation_split, test_split, seed: the data; ``seed`` also fixes the

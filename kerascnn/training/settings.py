@@ -68,8 +68,17 @@ def _learning_rate(
                 0.0, max(1, total - warmup), warmup_target=rate, warmup_steps=warmup
             )
         return keras.optimizers.schedules.CosineDecay(rate, total)
+    if schedule == "triangular":
+        from kerascnn.training.schedules import Triangular
+
+        if warmup >= total:
+            raise UserError(
+                f"warmup_epochs ({settings['warmup_epochs']}) must be fewer than epochs "
+                f"({settings['epochs']}) for the triangular schedule; lower warmup_epochs"
+            )
+        return Triangular(rate, warmup, total)
     if schedule not in (None, "constant"):
-        raise UserError(f"unknown schedule {schedule!r}; use 'constant' or 'cosine'")
+        raise UserError(f"unknown schedule {schedule!r}; use 'constant', 'cosine' or 'triangular'")
     return rate
 
 
