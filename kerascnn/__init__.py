@@ -129,10 +129,20 @@ class _FunctionOfModule:
         return value
 
 
+# modules of Keras-serialisable classes (layers, learning-rate schedules)
+_SERIALISABLE = ("kerascnn.layers", "kerascnn.training.schedules")
+
+
+def _register_with_keras() -> None:
+    for module in _SERIALISABLE:
+        importlib.import_module(module)
+
+
 class _RegisterLayersWithKeras(importlib.abc.MetaPathFinder):
-    """Import ``kerascnn.layers`` right after Keras itself, so that saved models with the
-    zoo's custom layers load with plain ``keras.saving.load_model`` after ``import kerascnn``,
-    while ``import kerascnn`` alone still imports neither Keras nor TensorFlow."""
+    """Import :data:`_SERIALISABLE` right after Keras itself, so that saved models with the
+    zoo's custom layers and schedules load with plain ``keras.saving.load_model`` after
+    ``import kerascnn``, while ``import kerascnn`` alone still imports neither Keras nor
+    TensorFlow."""
 
     def find_spec(
         self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
@@ -146,7 +156,7 @@ class _RegisterLayersWithKeras(importlib.abc.MetaPathFinder):
 
             def exec_module(module: ModuleType) -> None:
                 run(module)
-                importlib.import_module("kerascnn.layers")
+                _register_with_keras()
 
             spec.loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
@@ -174,7 +184,7 @@ class _MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 if not any(isinstance(f, _MovedModules) for f in sys.meta_path):
     sys.meta_path.append(_MovedModules())
 if "keras" in sys.modules:
-    importlib.import_module("kerascnn.layers")
+    _register_with_keras()
 elif not any(isinstance(f, _RegisterLayersWithKeras) for f in sys.meta_path):
     sys.meta_path.insert(0, _RegisterLayersWithKeras())
 

@@ -42,3 +42,18 @@ def test_triangular_with_warmup_as_long_as_the_run_is_a_user_error():
                 "epochs": 2, "warmup_epochs": 2, "weight_decay": None}  # fmt: skip
     with pytest.raises(UserError, match="lower warmup_epochs"):
         build_optimizer(settings, steps_per_epoch=10)
+
+
+def test_a_saved_model_with_the_schedule_reloads_after_import_kerascnn(tmp_path):
+    import subprocess
+    import sys
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(keras.optimizers.SGD(Triangular(0.3, 2, 8)), "mse")
+    model.save(tmp_path / "m.keras")
+    code = (
+        "import kerascnn, keras; m = keras.saving.load_model(r'%s');"
+        "print(type(m.optimizer._learning_rate).__name__, m.optimizer._learning_rate.peak)"
+    ) % (tmp_path / "m.keras")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["Triangular", "0.3"]
