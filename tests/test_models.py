@@ -11,6 +11,7 @@ import pytest
 
 import kerascnn
 from kerascnn.layers import AdaptiveAveragePooling, LocalResponseNormalization
+from kerascnn.transfer.head import find_feature_layer
 
 pytestmark = pytest.mark.backend
 
@@ -149,12 +150,16 @@ def test_alexnet_cifar_early_pool_moves_each_stage_pool_after_its_first_conv():
     early = kerascnn.create_model("alexnet_cifar", classes=10, early_pool=True, **args)
     assert early.count_params() == late.count_params()  # the same weights, fewer pixels
 
-    def after_pool(model, stage):
+    def after(model, name):
         names = [layer.name for layer in model.layers]
-        return names[names.index(f"stage{stage}_pool") + 1]
+        return names[names.index(name) + 1]
 
-    assert [after_pool(early, s) for s in (1, 2)] == ["stage1_conv2", "stage2_conv2"]
-    assert after_pool(late, 1) == "stage2_conv1"
+    assert [after(early, f"stage{s}_conv1_pool") for s in (1, 2)] == [
+        "stage1_conv2", "stage2_conv2"
+    ]  # fmt: skip
+    assert after(late, "stage1_pool") == "stage2_conv1"
+    # a new head starts after the last stage's last convolution, not after its early pool
+    assert find_feature_layer(early) == "stage2_conv2_relu"
     assert early.get_layer("stage1_conv2").output.shape[1:3] == (16, 16)
     assert late.get_layer("stage1_conv2").output.shape[1:3] == (32, 32)
     late.set_weights(early.get_weights())  # same layer names and shapes: weights interchange

@@ -174,6 +174,7 @@ def alexnet_cifar(
             learning rates from oscillating. Ignored with ``include_top=False``.
         early_pool: max-pool after each stage's first convolution instead of its last, as
             airbench's conv groups do: the later convolutions run at a quarter of the pixels.
+            The pools are then named ``stageS_conv1_pool``, and a stage ends at its last ReLU.
     """
     args = check_arguments("alexnet_cifar", locals())
     check_size_lists("alexnet_cifar", filters=filters)
@@ -200,8 +201,9 @@ def alexnet_cifar(
                 batch_norm=norm == "bn",
                 lrn=norm == "lrn" and c == convs_per_stage,
             )
-            if c == (1 if early_pool else convs_per_stage):
-                x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"stage{s}_pool")(x)
+            if c == (1 if early_pool else convs_per_stage):  # early: "stageS_conv1_pool"
+                pool = f"stage{s}_conv1_pool" if early_pool else f"stage{s}_pool"
+                x = layers.MaxPooling2D(3, strides=2, padding="same", name=pool)(x)
     if include_top:
         x = _cifar_top(x, global_pool, dense)
     return finish(args, inputs, classifier(x, args, dropout=dropout))
