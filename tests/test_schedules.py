@@ -1,5 +1,8 @@
 """The triangular learning-rate schedule and the ``schedule="triangular"`` setting."""
 
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -45,9 +48,6 @@ def test_triangular_with_warmup_as_long_as_the_run_is_a_user_error():
 
 
 def test_a_saved_model_with_the_schedule_reloads_after_import_kerascnn(tmp_path):
-    import subprocess
-    import sys
-
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     model.compile(keras.optimizers.SGD(Triangular(0.3, 2, 8)), "mse")
     model.save(tmp_path / "m.keras")

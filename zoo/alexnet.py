@@ -190,6 +190,7 @@ def alexnet_cifar(
     check_flags("alexnet_cifar", early_pool=early_pool)
     inputs = model_input(args)
     x = _whitening(inputs, whiten, args.shape[2]) if whiten else inputs
+    pool_after, pool = (1, "conv1_pool") if early_pool else (convs_per_stage, "pool")
     for s, width in enumerate(filters, start=1):
         for c in range(1, convs_per_stage + 1):
             x = _conv_unit(
@@ -201,9 +202,8 @@ def alexnet_cifar(
                 batch_norm=norm == "bn",
                 lrn=norm == "lrn" and c == convs_per_stage,
             )
-            if c == (1 if early_pool else convs_per_stage):  # early: "stageS_conv1_pool"
-                pool = f"stage{s}_conv1_pool" if early_pool else f"stage{s}_pool"
-                x = layers.MaxPooling2D(3, strides=2, padding="same", name=pool)(x)
+            if c == pool_after:
+                x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"stage{s}_{pool}")(x)
     if include_top:
         x = _cifar_top(x, global_pool, dense)
     return finish(args, inputs, classifier(x, args, dropout=dropout))
