@@ -30,7 +30,8 @@ _AUGMENTATIONS = ("crop", "pad", "flip", "translation", "zoom", "rotation", "bri
     "--augment",
     multiple=True,
     metavar="NAME[=VALUE]",
-    help="Augmentation: flip, pad=4, crop=[56,56], translation=0.1, zoom, rotation, brightness, "
+    help="Augmentation: flip (flip=alternate: each image mirrored every other epoch), pad=4, "
+    "crop=[56,56], translation=0.1, zoom, rotation, brightness, "
     f"contrast, noise (added to the card's; none: no augmentation) ({_CARD}).",
 )
 @click.option("--arg", "model_args", multiple=True, metavar="KEY=VALUE", help="Model argument.")

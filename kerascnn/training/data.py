@@ -117,28 +117,35 @@ class ImageFolder:
         return entries
 
     def elements(
-        self, split: str = "train", *, shuffle: bool | None = None, repeat: bool = False
+        self,
+        split: str = "train",
+        *,
+        shuffle: bool | None = None,
+        repeat: bool = False,
+        indexed: bool = False,
     ) -> tf.data.Dataset:
         """Unbatched ``(uint8 image, int32 label)`` pairs of ``split``: decoded in parallel,
-        cached, shuffled every pass (training data by default), optionally repeated."""
+        cached, shuffled every pass (training data by default), optionally repeated;
+        ``indexed``: triples, the third the image's position in ``nonempty(split)``."""
         import tensorflow as tf
 
         entries = self.nonempty(split)
+        order = np.arange(len(entries))
         shuffle = (split == "train") if shuffle is None else shuffle
         if shuffle:  # sorted by class: mix them all once, by the seed (the buffer is smaller)
             order = np.random.default_rng(self.seed).permutation(len(entries))
-            entries = [entries[i] for i in order]
-        paths = [str(self.root / p) for p, _ in entries]
-        labels = [label for _, label in entries]
+        paths = [str(self.root / entries[i][0]) for i in order]
+        labels = [entries[i][1] for i in order]
         height, width = self.image_size
 
-        def decode(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        def decode(path: tf.Tensor, label: tf.Tensor, *index: tf.Tensor) -> tuple[tf.Tensor, ...]:
             image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
             image = tf.image.resize(image, (height, width), antialias=True)
             image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
-            return image, tf.cast(label, tf.int32)
+            return (image, tf.cast(label, tf.int32), *index)
 
-        ds = tf.data.Dataset.from_tensor_slices((paths, labels))
+        columns = (paths, labels, order.astype(np.int64)) if indexed else (paths, labels)
+        ds = tf.data.Dataset.from_tensor_slices(columns)
         ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         ds = ds.ignore_errors(log_warning=True)  # backstop; check_image reports by path
         if self.cache:

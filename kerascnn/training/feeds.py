@@ -58,7 +58,13 @@ def _tf_datasets(plan: Plan, onehot: int | None) -> Feeds:
 
     def train_from(step: int) -> tuple[Batches, int | None]:
         # a new dataset each time: its shuffle order depends on the seed only, as in a new process
-        stream = plan.folder.elements("train", repeat=True)
+        if plan.flips is None:
+            stream = plan.folder.elements("train", repeat=True)
+        else:
+            from kerascnn.training.flips import tf_mirror_in_turn
+
+            indexed = plan.folder.elements("train", repeat=True, indexed=True)
+            stream = tf_mirror_in_turn(indexed, plan.flips)
         ds = prepare(batch_images(stream, plan.global_batch, drop_remainder=True), True)
         return ds.skip(step), plan.steps - step % plan.steps
 
@@ -75,7 +81,8 @@ def _py_datasets(plan: Plan, onehot: int | None) -> Feeds:
     devices = plan.strategy
     shard = (devices.process, devices.processes)
     base = FolderBatches(plan.folder, "train", plan.global_batch, augment=plan.augment,
-                         transform=plan.transform, classes=onehot, shard=shard)  # fmt: skip
+                         transform=plan.transform, classes=onehot, shard=shard,
+                         flips=plan.flips)  # fmt: skip
 
     def train_from(step: int) -> tuple[Batches, int | None]:
         return base.starting_at(*divmod(step, plan.steps)), None  # its length is the epoch

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from kerascnn.errors import UserError
+from kerascnn.training.flips import ALTERNATE, first_flips
 from kerascnn.training.plan import (
     Plan,
     build_model,
@@ -46,6 +47,8 @@ def plan_run(strategy: Strategy, folder: ImageFolder, settings: dict[str, Any], 
     """
     plan = make_plan(strategy, folder, settings["batch_size"], output_dir, epochs, resume, force)
     plan.augment = augmentation(settings["augmentation"], settings["seed"], strategy)
+    if settings["augmentation"].get("flip") == ALTERNATE:
+        plan.flips = first_flips(folder.count("train"), settings["seed"])
     return plan
 
 

@@ -16,6 +16,7 @@ from kerascnn.errors import UserError
 
 if TYPE_CHECKING:
     import keras
+    import numpy as np
 
     from kerascnn.preprocessing import Preprocessing
     from kerascnn.training.backends import Strategy
@@ -64,6 +65,7 @@ class Plan:
     scratch: Path | None = None
     augment: keras.Model | None = None  # the training augmentation, or None
     transform: Preprocessing | None = None  # the preprocessing after augmentation, or None
+    flips: np.ndarray | None = None  # alternating flips: the images mirrored first (flips.py)
     py_train: FolderBatches | None = None  # the training batches (JAX, torch), once made
     callbacks: list[keras.callbacks.Callback] = field(default_factory=list)
 

@@ -16,6 +16,8 @@ import keras
 import numpy as np
 from PIL import Image
 
+from kerascnn.training.flips import mirror_in_turn
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -63,6 +65,8 @@ class FolderBatches(keras.utils.PyDataset):
         shard: ``(process, processes)``: this process's equal part of every batch.
         multiple: the last, partial batch is cut to a multiple of this (the device count).
         max_memory: bytes of decoded pixels kept in memory; a larger split is decoded per batch.
+        flips: alternating flips: which images are mirrored in even epochs
+            (:func:`kerascnn.training.flips.first_flips`), or None.
     """
 
     def __init__(
@@ -71,13 +75,13 @@ class FolderBatches(keras.utils.PyDataset):
         transform: Callable[[np.ndarray], np.ndarray] | None = None,
         classes: int | None = None, epoch: int = 0,
         offset: int = 0, shard: tuple[int, int] = (0, 1), multiple: int = 1,
-        max_memory: int = IN_MEMORY_BYTES,
+        max_memory: int = IN_MEMORY_BYTES, flips: np.ndarray | None = None,
     ) -> None:  # fmt: skip
         super().__init__(workers=1, use_multiprocessing=False, max_queue_size=8)
         entries = folder.nonempty(split)
         self.shuffle = split == "train" if shuffle is None else shuffle
         self.batch_size, self.augment, self.classes = int(batch_size), augment, classes
-        self.transform = transform
+        self.transform, self.flips = transform, flips
         self.seed, self.epoch, self.offset = folder.seed, epoch, offset
         self.shard, self.multiple = shard, multiple
         self.labels = np.array([label for _, label in entries], np.int32)
@@ -114,6 +118,8 @@ class FolderBatches(keras.utils.PyDataset):
         else:
             x = self.pixels[pick].astype(np.float32)
         y: np.ndarray = self.labels[pick]
+        if self.flips is not None:
+            x = mirror_in_turn(x, self.flips, pick, self.epoch)
         if self.augment is not None:
             with self._lock:  # one at a time, in order: the random draws follow the seed
                 x = keras.ops.convert_to_numpy(self.augment(x, training=True)).astype(np.float32)
@@ -140,6 +146,7 @@ class FolderBatches(keras.utils.PyDataset):
             None,
             (0, 1),
         )
+        copy.flips = None
         copy.shuffle, copy.epoch, copy.offset = True, 0, 0
         copy._set_order()
         return copy

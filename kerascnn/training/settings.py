@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from kerascnn.errors import UserError
+from kerascnn.training.flips import ALTERNATE
 
 if TYPE_CHECKING:
     import keras
@@ -140,6 +141,13 @@ def augmenter(spec: dict[str, Any], seed: int | None) -> keras.Sequential | None
     from kerascnn.layers import classic_augmentation
 
     classic = {"flip": False, **{k: v for k, v in spec.items() if "." not in k}}
+    if classic["flip"] == ALTERNATE:  # the feeds mirror in turn (kerascnn.training.flips)
+        classic["flip"] = False
+    elif not isinstance(classic["flip"], bool):
+        raise UserError(
+            f"augmentation flip must be true, false or {ALTERNATE!r}, got {classic['flip']!r}; "
+            "use one of those"
+        )
     known = set(inspect.signature(classic_augmentation).parameters) - {"seed"}
     unknown = sorted(set(classic) - known)
     if unknown:
