@@ -133,6 +133,8 @@ def test_lrn_matches_the_paper_formula():
         ("gesture_cnn", {"pooling": "mean"}, "'mean'"),
         ("alexnet_cifar", {"norm": "layer"}, "'layer'"),
         ("alexnet_cifar", {"early_pool": "yes"}, "'yes'"),
+        ("alexnet_cifar", {"activation": "tanh"}, "'tanh'"),
+        ("alexnet_cifar", {"head_scale": -1.0}, "-1.0"),
         ("vgg16", {"include_top": "yes"}, "'yes'"),
         ("gesture_cnn", {"weights": "nonexistent-variant"}, "'nonexistent-variant'"),
     ],
@@ -165,6 +167,30 @@ def test_alexnet_cifar_early_pool_moves_each_stage_pool_after_its_first_conv():
     late.set_weights(early.get_weights())  # same layer names and shapes: weights interchange
     x = np.random.default_rng(0).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
     assert early.predict(x, verbose=0).shape == (2, 10)
+
+
+def test_alexnet_cifar_head_scale_divides_the_logits_and_gelu_names_its_layers():
+    args = {"filters": (8,), "kernel_size": 3, "dense": (), "global_pool": "max"}
+    plain = kerascnn.create_model("alexnet_cifar", classes=3, classifier_activation=None, **args)
+    scaled = kerascnn.create_model(
+        "alexnet_cifar", classes=3, classifier_activation=None, head_scale=1 / 9,
+        activation="gelu", **args,
+    )  # fmt: skip
+    assert "head_scale" in [layer.name for layer in scaled.layers]
+    assert "head_scale" not in [layer.name for layer in plain.layers]
+    assert "stage1_conv1_gelu" in [layer.name for layer in scaled.layers]
+    scaled.set_weights(plain.get_weights())  # a stateless layer: the same weights
+    scaled.get_layer("predictions").bias.assign(np.zeros(3))
+    plain.get_layer("predictions").bias.assign(np.zeros(3))
+    x = np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    features = keras.Model(plain.input, plain.get_layer("global_pool").output).predict(x, verbose=0)
+    gelu_features = keras.Model(scaled.input, scaled.get_layer("global_pool").output)
+    kernel = plain.get_layer("predictions").kernel.numpy()
+    np.testing.assert_allclose(plain.predict(x, verbose=0), features @ kernel, rtol=1e-4)
+    np.testing.assert_allclose(  # the GELU net's features, divided by 9, times the same kernel
+        scaled.predict(x, verbose=0), gelu_features.predict(x, verbose=0) @ kernel / 9,
+        rtol=1e-4, atol=1e-6,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize(("size_in", "size_out"), [(13, 6), (6, 6), (1, 6), (4, 6), (9, 4)])

@@ -42,12 +42,16 @@ def _conv_unit(
     padding: str = "same",
     batch_norm: bool = False,
     lrn: bool = False,
+    activation: str = "relu",
 ) -> Any:
-    """Convolution, then batch norm (optional), ReLU, then LRN (optional)."""
+    """Convolution, then batch norm (optional), the activation, then LRN (optional)."""
     x = layers.Conv2D(filters, kernel, strides=stride, padding=padding, name=name)(x)
     if batch_norm:
         x = layers.BatchNormalization(epsilon=1e-5, name=f"{name}_bn")(x)
-    x = layers.ReLU(name=f"{name}_relu")(x)
+    if activation == "relu":
+        x = layers.ReLU(name=f"{name}_relu")(x)
+    else:
+        x = layers.Activation(activation, name=f"{name}_{activation}")(x)
     if lrn:
         x = LocalResponseNormalization(name=f"{name}_lrn")(x)
     return x
@@ -152,6 +156,8 @@ def alexnet_cifar(
     whiten: int = 0,
     global_pool: str | None = None,
     early_pool: bool = False,
+    activation: str = "relu",
+    head_scale: float = 1.0,
 ) -> Any:
     """A small AlexNet-style network for 32x32 images, after cuda-convnet's CIFAR-10 nets.
 
@@ -175,6 +181,11 @@ def alexnet_cifar(
         early_pool: max-pool after each stage's first convolution instead of its last, as
             airbench's conv groups do: the later convolutions run at a quarter of the pixels.
             The pools are then named ``stageS_conv1_pool``, and a stage ends at its last ReLU.
+        activation: the convolutions' ``"relu"`` (layers ``..._relu``) or ``"gelu"``
+            (``..._gelu``, as airbench).
+        head_scale: multiplies the classifier's input (a ``Rescaling`` layer ``head_scale``
+            when not 1): with it the classifier's weights learn ``head_scale**2`` as fast as
+            the rest, as airbench's 1/9 scale of the logits.
     """
     args = check_arguments("alexnet_cifar", locals())
     check_size_lists("alexnet_cifar", filters=filters)
@@ -188,6 +199,11 @@ def alexnet_cifar(
         )
     check_choice("alexnet_cifar", "global_pool", global_pool, ("max", "avg", None))
     check_flags("alexnet_cifar", early_pool=early_pool)
+    check_choice("alexnet_cifar", "activation", activation, ("relu", "gelu"))
+    if isinstance(head_scale, bool) or not isinstance(head_scale, (int, float)) or head_scale <= 0:
+        raise UserError(
+            f"alexnet_cifar: head_scale must be a positive number, got {head_scale!r}; e.g. 1/9"
+        )
     inputs = model_input(args)
     x = _whitening(inputs, whiten, args.shape[2]) if whiten else inputs
     pool_after, pool = (1, "conv1_pool") if early_pool else (convs_per_stage, "pool")
@@ -201,9 +217,12 @@ def alexnet_cifar(
                 name=f"stage{s}_conv{c}",
                 batch_norm=norm == "bn",
                 lrn=norm == "lrn" and c == convs_per_stage,
+                activation=activation,
             )
             if c == pool_after:
                 x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"stage{s}_{pool}")(x)
     if include_top:
         x = _cifar_top(x, global_pool, dense)
+        if head_scale != 1:
+            x = layers.Rescaling(head_scale, name="head_scale")(x)
     return finish(args, inputs, classifier(x, args, dropout=dropout))
