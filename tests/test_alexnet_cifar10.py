@@ -13,6 +13,7 @@ import pytest
 import kerascnn
 from kerascnn.errors import UserError
 from kerascnn.zoo.recipes import alexnet_cifar_cifar10 as recipe
+from kerascnn.zoo.recipes.cifar_data import read_split
 
 SMALL = {"filters": (8, 16), "dense": (), "dropout": 0.0}
 
@@ -212,6 +213,12 @@ def test_recipe_runs_end_to_end_on_a_small_archive(tmp_path):
     weights = tmp_path / "out" / "alexnet_cifar_cifar10.weights.h5"
     assert result["weights"] == str(weights) and weights.is_file()
     assert not (tmp_path / "out" / "checkpoint.weights.h5").exists()
+    x_test, y_test, _ = read_split(tmp_path, "test")  # with TTA: the mean of the two views
+    model = kerascnn.create_model("alexnet_cifar", weights=str(weights), classes=3,
+                                  **recipe._builder_args(small))  # fmt: skip
+    mean = (model.predict(x_test, verbose=0) + model.predict(x_test[:, :, ::-1], verbose=0)) / 2
+    flip = recipe.evaluate(small, weights, x_test, y_test, 3, tta="flip")
+    assert flip["errors"] == int((mean.argmax(axis=1) != y_test).sum())
     history = (tmp_path / "out" / "history.csv").read_text().splitlines()
     assert len(history) == 1 + 4 and "val_accuracy" in history[0]
     with pytest.raises(UserError, match="no cifar10-jpeg.zip there"):

@@ -161,19 +161,24 @@ def evaluate(
     x_test: np.ndarray,
     y_test: np.ndarray,
     classes: int = 10,
+    tta: str = "none",
 ) -> dict[str, Any]:
-    """Errors of the weights in a float32 model as users build it (no test-time augmentation).
+    """Errors of the weights in a float32 model as users build it.
 
     Args:
         recipe, weights: the recipe (its model and builder arguments); the weights file.
         x_test, y_test, classes: the test images and integer labels; the number of classes.
+        tta: test-time augmentation (``kerascnn.tta.MODES``), default none.
     """
     import kerascnn
+    from kerascnn.tta import average, check_mode
 
     args = _builder_args(recipe)
     model = kerascnn.create_model(recipe["model"], weights=str(weights), classes=classes, **args)
-    predicted = np.argmax(model.predict(x_test, batch_size=1000, verbose=0), axis=1)
-    wrong = predicted != y_test
+    probabilities = average(
+        lambda x: model.predict(x, batch_size=1000, verbose=0), x_test, check_mode(tta)
+    )
+    wrong = np.argmax(probabilities, axis=1) != y_test
     return {
         "test_accuracy": round(100.0 * (1 - wrong.mean()), 2),
         "test_images": len(y_test),

@@ -1,0 +1,121 @@
+"""Each trick of the alexnet_cifar:cifar10 recipe switched off in turn, at a reduced budget.
+
+Trains the recipe (``kerascnn.zoo.recipes.alexnet_cifar_cifar10``) as it is, then once per
+trick with only that trick off, all at ``--epochs`` (the schedule follows), through the same
+engine and seed. Each run is scored on the 10,000 test JPEGs without test-time augmentation
+and with ``flip+shift`` (so the TTA row needs no run of its own). A trick the recipe does not
+use is listed as such, not run. Finished rows are kept in ``OUT/ablation.json`` and every run
+folder resumes, so a killed ablation continues where it stopped.
+
+    python benchmarks/cifar_ablation.py [--data ../shared/data] [--epochs 4] [--out OUT]
+        [--only ROW ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+
+from kerascnn.atomic import atomic_path  # noqa: E402
+from kerascnn.zoo.recipes import alexnet_cifar_cifar10 as cifar  # noqa: E402
+from kerascnn.zoo.recipes.cifar_data import cifar_folder, split_arrays  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+TTA = "flip+shift"
+
+
+def rows(recipe: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
+    """Row name -> the overrides that switch one trick off (None: the recipe does not use it)."""
+    optimizer, augmentation = recipe["optimizer"], recipe["augmentation"]
+    return {
+        "recipe": {},
+        "no whitening": {"model_args": {"whiten": 0}} if recipe["model_args"].get("whiten")
+        else None,
+        "random flips, not alternating": {"augmentation": {"flip": True}}
+        if augmentation.get("flip") == "alternate" else None,
+        "no EMA": {"optimizer": {**optimizer, "use_ema": False}}
+        if optimizer.get("use_ema") else None,
+        "no label smoothing": {"label_smoothing": 0.0} if recipe["label_smoothing"] else None,
+        "constant rate, not the schedule": {"schedule": "constant", "warmup_epochs": 0}
+        if recipe["schedule"] not in (None, "constant") else None,
+    }  # fmt: skip
+
+
+def run_row(name: str, overrides: dict, args: argparse.Namespace, test: tuple) -> dict:
+    """Train one row's recipe at ``args.epochs`` and score it without and with TTA."""
+    recipe = cifar.with_overrides(cifar.RECIPE, {**overrides, "epochs": args.epochs})
+    folder = args.out / name.split(",")[0].replace(" ", "_")
+    start = time.perf_counter()
+    result = cifar.run(args.data / "cifar10-jpeg", folder, recipe)
+    seconds = time.perf_counter() - start
+    x_test, y_test, classes = test
+    with_tta = cifar.evaluate(recipe, result["weights"], x_test, y_test, classes, tta=TTA)
+    return {"row": name, "overrides": overrides, "top1": result["test_accuracy"],
+            "top1_tta": with_tta["test_accuracy"], "train_seconds": result["train_seconds"],
+            "wall_seconds": round(seconds)}  # fmt: skip
+
+
+def print_table(results: dict[str, Any], args: argparse.Namespace) -> None:
+    """The rows as a Markdown table, each against the recipe (a string: why not run)."""
+    base = results["recipe"]
+    print(
+        f"\nalexnet_cifar:cifar10 recipe, {args.epochs} epochs, Keras {keras.__version__} "
+        f"({keras.backend.backend()}), {os.cpu_count()} CPUs; test top-1 on 10,000 images"
+    )
+    print("| switched off | top-1 | vs recipe | top-1, TTA | vs recipe | train s |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, r in results.items():
+        if isinstance(r, str):
+            print(f"| {name} | {r} | | | | |")
+            continue
+        print(f"| {name} | {r['top1']:.2f}% | {r['top1'] - base['top1']:+.2f} | "
+              f"{r['top1_tta']:.2f}% | {r['top1_tta'] - base['top1_tta']:+.2f} | "
+              f"{r['train_seconds']} |")  # fmt: skip
+    print(
+        f"| test-time augmentation ({TTA}) | {base['top1']:.2f}% (none) | | "
+        f"{base['top1_tta']:.2f}% | {base['top1'] - base['top1_tta']:+.2f} if off | |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    default = os.environ.get("KERASCNN_DATA", str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--data", type=Path, default=Path(default))
+    parser.add_argument("--epochs", type=int, default=4, help="Each run's epochs (default 4).")
+    parser.add_argument("--out", type=Path, default=Path("runs/cifar_ablation"))
+    parser.add_argument("--only", nargs="*", help="Run only these rows (the recipe always).")
+    args = parser.parse_args()
+    store = args.out / "ablation.json"
+    done = json.loads(store.read_text()) if store.exists() else {}
+    if done.get("epochs", args.epochs) != args.epochs:
+        raise SystemExit(f"Error: {store} holds {done['epochs']} epochs; pass --epochs "
+                         f"{done['epochs']} or another --out")  # fmt: skip
+    folder = cifar_folder(args.data / "cifar10-jpeg", seed=cifar.RECIPE["seed"])
+    test = (*split_arrays(folder, "validation"), len(folder.class_names))
+    results: dict[str, Any] = {}
+    for name, overrides in rows(cifar.RECIPE).items():
+        kept = done.get("rows", {}).get(name)
+        if overrides is None:
+            results[name] = "not in the recipe"
+        elif isinstance(kept, dict):
+            results[name] = kept
+        elif args.only and name != "recipe" and name not in args.only:
+            results[name] = "not run (--only)"
+        else:
+            results[name] = run_row(name, overrides, args, test)
+            print(json.dumps(results[name]), flush=True)
+            with atomic_path(store) as part:
+                part.write_text(json.dumps({"epochs": args.epochs, "rows": results}, indent=1))
+    print_table(results, args)
+
+
+if __name__ == "__main__":
+    main()
