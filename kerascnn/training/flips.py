@@ -27,7 +27,13 @@ def first_flips(count: int, seed: int) -> np.ndarray:
 
 
 def mirror_in_turn(x: np.ndarray, first: np.ndarray, index: np.ndarray, epoch: int) -> np.ndarray:
-    """The NHWC batch ``x`` of images ``index`` in ``epoch``, those whose turn it is mirrored."""
+    """The NHWC batch ``x`` of images ``index`` in ``epoch``, those whose turn it is mirrored.
+
+    Args:
+        x: the batch, channels last (a mirrored copy is returned).
+        first: :func:`first_flips` of the whole split.
+        index, epoch: each image's position in the split; the epoch, from 0.
+    """
     turn = first[index] != bool(epoch % 2)
     x = np.array(x, copy=True)
     x[turn] = x[turn, :, ::-1]

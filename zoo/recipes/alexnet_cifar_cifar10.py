@@ -223,6 +223,7 @@ def run(
     *,
     epochs: int | None = None,
     cache: str | Path | None = None,
+    callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
     """Train the recipe on ``data`` through ``kerascnn.fit``; write float16 weights to
     the run folder ``output_dir``; return the test figures.
@@ -231,6 +232,7 @@ def run(
         data, output_dir: the CIFAR-10 JPEG archive (or its folder); the run folder.
         recipe, epochs: default :data:`RECIPE`; overrides its epochs (the schedule follows).
         cache: where the archive is extracted (default: kerascnn's cache folder).
+        callbacks: Keras callbacks for ``fit`` (e.g. timing each epoch).
     """
     import keras
 
@@ -246,6 +248,7 @@ def run(
         folder,
         **fit_args(recipe),
         output_dir=out,
+        callbacks=callbacks or (),
         verbose=2,
     )
     seconds = time.perf_counter() - start
