@@ -1,11 +1,12 @@
 """Each trick of the alexnet_cifar:cifar10 recipe switched off in turn, at a reduced budget.
 
 Trains the recipe (``kerascnn.zoo.recipes.alexnet_cifar_cifar10``) as it is, then once per
-trick with only that trick off, all at ``--epochs`` (the schedule follows), through the same
-engine and seed. Each run is scored on the 10,000 test JPEGs without test-time augmentation
-and with ``flip+shift`` (so the TTA row needs no run of its own). A trick the recipe does not
-use is listed as such, not run. Finished rows are kept in ``OUT/ablation.json`` and every run
-folder resumes, so a killed ablation continues where it stopped.
+trick with only that trick off, all at ``--epochs`` (the schedule follows, its warm-up the
+same share of the epochs), through the same engine and seed. Each run is scored on the
+10,000 test JPEGs without test-time augmentation and with ``flip+shift`` (so the TTA row
+needs no run of its own). A trick the recipe does not use is listed as such, not run.
+Finished rows are kept in ``OUT/ablation.json`` and every run folder resumes, so a killed
+ablation continues where it stopped.
 
     python benchmarks/cifar_ablation.py [--data ../shared/data] [--epochs 4] [--out OUT]
         [--only ROW ...]
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -30,19 +32,27 @@ from kerascnn.zoo.recipes.cifar_data import cifar_folder, split_arrays  # noqa: 
 
 REPO = Path(__file__).resolve().parents[1]
 TTA = "flip+shift"
+TRAIN_IMAGES = 50_000
 
 
 def rows(recipe: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
-    """Row name -> the overrides that switch one trick off (None: the recipe does not use it)."""
+    """Row name -> the overrides that switch one trick off (None: the recipe does not use it).
+    Weight averaging, which the recipe leaves out, gets a row that switches it on."""
     optimizer, augmentation = recipe["optimizer"], recipe["augmentation"]
+    steps = math.ceil(TRAIN_IMAGES / recipe["batch_size"])  # EMA copied in at each epoch's end
+    ema = {"use_ema": True, "ema_momentum": 0.99, "ema_overwrite_frequency": steps}
     return {
         "recipe": {},
         "no whitening": {"model_args": {"whiten": 0}} if recipe["model_args"].get("whiten")
         else None,
         "random flips, not alternating": {"augmentation": {"flip": True}}
         if augmentation.get("flip") == "alternate" else None,
+        "no head scale": {"model_args": {"head_scale": 1.0}}
+        if recipe["model_args"].get("head_scale", 1) != 1 else None,
         "no EMA": {"optimizer": {**optimizer, "use_ema": False}}
         if optimizer.get("use_ema") else None,
+        "with EMA of the weights (not in the recipe)": {"optimizer": {**optimizer, **ema}}
+        if not optimizer.get("use_ema") else None,
         "no label smoothing": {"label_smoothing": 0.0} if recipe["label_smoothing"] else None,
         "constant rate, not the schedule": {"schedule": "constant", "warmup_epochs": 0}
         if recipe["schedule"] not in (None, "constant") else None,
@@ -51,7 +61,7 @@ def rows(recipe: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
 
 def run_row(name: str, overrides: dict, args: argparse.Namespace, test: tuple) -> dict:
     """Train one row's recipe at ``args.epochs`` and score it without and with TTA."""
-    recipe = cifar.with_overrides(cifar.RECIPE, {**overrides, "epochs": args.epochs})
+    recipe = cifar.at_epochs(cifar.with_overrides(cifar.RECIPE, overrides), args.epochs)
     folder = args.out / name.split(",")[0].replace(" ", "_")
     start = time.perf_counter()
     result = cifar.run(args.data / "cifar10-jpeg", folder, recipe)
@@ -70,7 +80,7 @@ def print_table(results: dict[str, Any], args: argparse.Namespace) -> None:
         f"\nalexnet_cifar:cifar10 recipe, {args.epochs} epochs, Keras {keras.__version__} "
         f"({keras.backend.backend()}), {os.cpu_count()} CPUs; test top-1 on 10,000 images"
     )
-    print("| switched off | top-1 | vs recipe | top-1, TTA | vs recipe | train s |")
+    print("| trick | top-1 | vs recipe | top-1, TTA | vs recipe | train s |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name, r in results.items():
         if isinstance(r, str):

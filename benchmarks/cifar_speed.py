@@ -1,10 +1,11 @@
 """The alexnet_cifar:cifar10 recipe against the previous one: test accuracy against time.
 
 Both recipes train through ``kerascnn.fit`` at the same reduced ``--epochs`` (each schedule
-follows), one after the other in one run, on the same data and seed. After each epoch the
-test accuracy (the run's validation set) and the training seconds so far are recorded; at the
-end both weights are scored on the 10,000 test JPEGs, without and with ``flip+shift`` TTA.
-Prints a Markdown table per epoch and the ratio of the two runs' training times.
+follows, its warm-up the same share of the epochs), one after the other in one run, on the
+same data and seed. After each epoch the test accuracy (the run's validation set) and the
+training seconds so far are recorded; at the end both weights are scored on the 10,000 test
+JPEGs, without and with ``flip+shift`` TTA. Prints a Markdown table per epoch and the ratio
+of the two runs' training times.
 
     python benchmarks/cifar_speed.py [--data ../shared/data] [--epochs 4] [--out OUT]
 """
@@ -39,6 +40,7 @@ PREVIOUS: dict[str, Any] = {
     "learning_rate": 0.2,
     "schedule": "cosine",
     "warmup_epochs": 2,
+    "epochs": 40,
     "batch_size": 512,
 }  # fmt: skip
 
@@ -65,7 +67,7 @@ class EpochClock(keras.callbacks.Callback):
 
 def train(name: str, recipe: dict[str, Any], args: argparse.Namespace, test: tuple) -> dict:
     """One recipe at ``args.epochs``: its per-epoch clock and final scores."""
-    recipe = {**recipe, "epochs": args.epochs}
+    recipe = cifar.at_epochs(recipe, args.epochs)
     clock = EpochClock()
     result = cifar.run(args.data / "cifar10-jpeg", args.out / name, recipe, callbacks=[clock])
     x_test, y_test, classes = test

@@ -131,23 +131,24 @@ def test_bundled_weights_accuracy_on_a_fixed_test_sample(data_dir):
     assert abs((100 - errors) - CARD.accuracy["top1"]) <= 8
 
 
-def test_recipe_augmentation_gives_flipped_reflect_padded_translations():
-    """The engine's augmentation of the recipe's entry (flip, 2 pixels of reflect padding here)."""
+def test_recipe_augmentation_gives_reflect_padded_translations():
+    """The engine's augmentation of the recipe's entry (2 pixels of reflect padding); its
+    alternating flips are the feeds' (tests/test_flips.py), so no image comes out mirrored."""
     from kerascnn.training.settings import augmenter
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (50, 8, 8, 3)).astype("float32")
     spec = {**recipe.RECIPE["augmentation"], "pad": 2}
-    assert spec["pad_mode"] == "reflect" and spec["flip"]
+    assert spec["pad_mode"] == "reflect" and spec["flip"] == "alternate"
     augment = augmenter(spec, seed=1)
     seen, moved = [], 0
     for _ in range(2):
         images = keras.ops.convert_to_numpy(augment(x, training=True))
         assert images.shape == (50, 8, 8, 3)
         for source, image in zip(x, images, strict=True):
-            # the source, flipped or not, reflect-padded by 2 and cropped, gives this image
+            # the source, reflect-padded by 2 and cropped, gives this image
             found = False
-            for src in (source, source[:, ::-1]):
+            for src in (source,):
                 padded = np.pad(src, [(2, 2), (2, 2), (0, 0)], mode="reflect")
                 for oy in range(5):
                     for ox in range(5):
@@ -159,6 +160,15 @@ def test_recipe_augmentation_gives_flipped_reflect_padded_translations():
     assert moved > 50  # most images were translated, in both draws
     assert not np.array_equal(seen[0], seen[1])  # a new draw every batch
     np.testing.assert_array_equal(augment(x, training=False), x)  # inference: unchanged
+
+
+def test_a_shorter_budget_scales_the_warm_up_with_it():
+    assert (recipe.RECIPE["epochs"], recipe.RECIPE["warmup_epochs"]) == (16, 4)
+    for epochs, warmup in ((16, 4), (8, 2), (4, 1), (2, 1), (40, 10)):
+        scaled = recipe.at_epochs(recipe.RECIPE, epochs)
+        assert (scaled["epochs"], scaled["warmup_epochs"]) == (epochs, warmup)
+    assert recipe.at_epochs({**recipe.RECIPE, "warmup_epochs": 0}, 4)["warmup_epochs"] == 0
+    assert recipe.RECIPE["epochs"] == 16  # a copy
 
 
 def test_recipe_overrides_merge_and_reject_unknown_keys():
@@ -260,8 +270,8 @@ def test_recipe_command_mistakes_are_one_line(argv, message, tmp_path, monkeypat
 
 def test_recipe_schedule_and_augmentation_mistakes(tmp_path):
     _cifar_zip(tmp_path / "cifar10-jpeg.zip", (2, 1))
-    short = recipe.with_overrides(recipe.RECIPE, {"epochs": 2})  # warm-up is 2 epochs
-    with pytest.raises(UserError, match=r"epochs \(2\) must be more than warmup_epochs \(2\)"):
+    short = recipe.with_overrides(recipe.RECIPE, {"epochs": 4})  # warm-up is 4 epochs
+    with pytest.raises(UserError, match=r"epochs \(4\) must be more than warmup_epochs \(4\)"):
         recipe.run(tmp_path, tmp_path / "out", short)
     wrap = recipe.with_overrides(recipe.RECIPE, {"augmentation": {"pad_mode": "wrap"}})
     with pytest.raises(UserError, match="mode must be 'constant' or 'reflect', got 'wrap'"):

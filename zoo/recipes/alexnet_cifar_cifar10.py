@@ -38,7 +38,7 @@ from kerascnn.zoo.recipes.cifar_data import (
 )
 
 __all__ = [  # whitening_kernel and load_fixed_sample: from cifar_data, as before
-    "FIT_ARGS", "RECIPE", "WhitenedBuilder", "evaluate", "export_float16", "fit_args",
+    "FIT_ARGS", "RECIPE", "WhitenedBuilder", "at_epochs", "evaluate", "export_float16", "fit_args",
     "load_fixed_sample", "main", "run", "whitening_kernel", "with_overrides",
 ]  # fmt: skip
 
@@ -56,19 +56,21 @@ RECIPE: dict[str, Any] = {
         "dense": [],
         "dropout": 0.0,
         "whiten": 2,
-        "global_pool": "avg",
+        "global_pool": "max",
+        "early_pool": True,  # pool after each stage's first convolution, as airbench
+        "head_scale": 1 / 9,  # the classifier learns 81x slower than the convolutions
     },
     "whitening": {"eps": 5e-4, "patches": 10000},
-    # flips and 4-pixel translations: a random 32x32 crop of the reflect-padded 40x40 image
-    "augmentation": {"flip": True, "pad": 4, "pad_mode": "reflect"},
+    # each image mirrored every other epoch; 2-pixel translations of the reflect-padded image
+    "augmentation": {"flip": "alternate", "pad": 2, "pad_mode": "reflect"},
     "label_smoothing": 0.2,
     "optimizer": {"name": "sgd", "momentum": 0.9, "nesterov": True},
-    "weight_decay": 5e-3,
-    # linear warm-up from 0 to the peak rate over warmup_epochs, then cosine decay to 0
-    "learning_rate": 0.2,
-    "schedule": "cosine",
-    "warmup_epochs": 2,
-    "epochs": 40,
+    "weight_decay": 1e-3,
+    # linear rise from 0 to the peak rate over warmup_epochs, then linear fall to 0
+    "learning_rate": 1.0,
+    "schedule": "triangular",
+    "warmup_epochs": 4,
+    "epochs": 16,
     "batch_size": 512,
     "mixed_precision": "bfloat16",
     "seed": 0,
@@ -207,6 +209,14 @@ def with_overrides(recipe: dict[str, Any], overrides: dict[str, Any]) -> dict[st
     return merged
 
 
+def at_epochs(recipe: dict[str, Any], epochs: int) -> dict[str, Any]:
+    """A copy of ``recipe`` trained for ``epochs``, its warm-up the same share of them (at
+    least one epoch when it has one): the schedule's shape at another budget."""
+    warmup = recipe["warmup_epochs"] or 0
+    scaled = max(1, round(warmup * epochs / recipe["epochs"])) if warmup else 0
+    return with_overrides(recipe, {"epochs": epochs, "warmup_epochs": scaled})
+
+
 def _check(recipe: dict[str, Any]) -> None:
     epochs, warmup = recipe["epochs"], recipe["warmup_epochs"] or 0
     if isinstance(epochs, int) and isinstance(warmup, int) and epochs <= warmup:
@@ -230,7 +240,8 @@ def run(
 
     Args:
         data, output_dir: the CIFAR-10 JPEG archive (or its folder); the run folder.
-        recipe, epochs: default :data:`RECIPE`; overrides its epochs (the schedule follows).
+        recipe, epochs: default :data:`RECIPE`; other epochs (the schedule follows, its
+            warm-up scaled by :func:`at_epochs`).
         cache: where the archive is extracted (default: kerascnn's cache folder).
         callbacks: Keras callbacks for ``fit`` (e.g. timing each epoch).
     """
@@ -238,7 +249,8 @@ def run(
 
     from kerascnn.training import fit  # kerascnn.fit
 
-    recipe = with_overrides(recipe or RECIPE, {} if epochs is None else {"epochs": epochs})
+    recipe = recipe or RECIPE
+    recipe = recipe if epochs is None else at_epochs(recipe, epochs)
     _check(recipe)
     folder = cifar_folder(data, tuple(recipe["image_size"]), recipe["seed"], cache)
     out = Path(output_dir)
