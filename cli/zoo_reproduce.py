@@ -60,6 +60,13 @@ def reproduce(spec: str, data: str, output: str | None, as_json: bool) -> None:
         "weights": result.get("weights"),
         "reused": bool(result.get("reused")),
     }
+    if "accuracy_tta" in result:  # the recipe scored its test-time augmentation too
+        row.update(
+            tta=result["tta"],
+            test_accuracy_tta=result["accuracy_tta"],
+            errors_tta=result["errors_tta"],
+            card_accuracy_tta=published.get("top1_tta"),
+        )
     if as_json:
         click.echo(json.dumps(row, indent=2))
         return
@@ -67,8 +74,9 @@ def reproduce(spec: str, data: str, output: str | None, as_json: bool) -> None:
         f"{spec}: test accuracy {100 * row['test_accuracy']:.2f}% "
         f"({row['errors']} errors in {row['test_images']} images) in "
         f"{row['train_seconds']:.0f} s; card: {row['card_accuracy']:.2f}% "
-        f"({row['card_errors']} errors in {row['card_test_images']} images)\n"
-        f"weights: {row['weights']}",
+        f"({row['card_errors']} errors in {row['card_test_images']} images)"
+        + _tta_line(row)
+        + f"\nweights: {row['weights']}",
         highlight=False,
     )
     if row["reused"]:
@@ -77,3 +85,13 @@ def reproduce(spec: str, data: str, output: str | None, as_json: bool) -> None:
             "--output to train again)",
             highlight=False,
         )
+
+
+def _tta_line(row: dict) -> str:
+    """The test-time augmentation figures, on a line of their own (none without them)."""
+    if "tta" not in row:
+        return ""
+    return (
+        f"\nwith --tta {row['tta']}: {100 * row['test_accuracy_tta']:.2f}% "
+        f"({row['errors_tta']} errors); card: {row['card_accuracy_tta']}%"
+    )

@@ -220,6 +220,8 @@ def test_recipe_runs_end_to_end_on_a_small_archive(tmp_path):
     assert result["count"] == result["test_images"] == 30
     assert result["accuracy"] >= 0.9  # colours are easy: a recipe that does not learn fails
     assert result["errors"] == round(30 * (1 - result["accuracy"]))
+    assert result["tta"] == "flip+shift"  # the recipe's TTA is scored beside
+    assert result["errors_tta"] == round(30 * (1 - result["accuracy_tta"]))
     weights = tmp_path / "out" / "alexnet_cifar_cifar10.weights.h5"
     assert result["weights"] == str(weights) and weights.is_file()
     assert not (tmp_path / "out" / "checkpoint.weights.h5").exists()
