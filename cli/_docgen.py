@@ -109,7 +109,7 @@ def weights_table() -> str:
     """One row per weight card: accuracy, data, input, preprocessing, file, origin, license.
 
     A file without the classifier (``include_top`` false) shows the full network's figures in
-    brackets."""
+    brackets; a variant with test-time augmentation on by default shows its figure first."""
     rows = [
         "| weights | top-1 | top-5 | measured on | errors | input | preprocessing | file "
         "| from | license |",
@@ -122,8 +122,12 @@ def weights_table() -> str:
             height, width, channels = card.input_shape
             file = f"{card.size / 2**20:.1f} MiB, {_FORMATS.get(card.format, card.format)}"
             file += ", **bundled**" if card.bundled else ("" if card.include_top else ", no top")
+            top1 = _figure(acc.get("top1"), card.include_top)
+            if card.tta not in (None, "none") and "top1_tta" in acc:  # what evaluate reports
+                top1 = f"{_figure(acc['top1_tta'])} (`--tta {card.tta}`; {top1} without)"
+                errors = f"{acc['errors_tta']:,} / {acc['test_images']:,}"
             rows.append(
-                f"| `{card.spec}` | {_figure(acc.get('top1'), card.include_top)} "
+                f"| `{card.spec}` | {top1} "
                 f"| {_figure(acc.get('top5'), card.include_top)} "
                 f"| {_short(acc['dataset'])} | {errors} | {height}x{width}x{channels} "
                 f"| `{card.preprocessing}` | {file} | {_short(card.source)} "
