@@ -102,9 +102,11 @@ def test_cifar10_recipe_trains_through_the_engine(backend, data_dir, tmp_path):
     args = _check_run_folder(out, backend, cifar.fit_args(recipe), 32, 10)
     # the recipe's own numbers, where the test did not shrink them
     assert args["optimizer"] == {"name": "sgd", "momentum": 0.9, "nesterov": True}
-    assert (args["learning_rate"], args["schedule"], args["weight_decay"]) == (0.2, "cosine", 5e-3)
+    assert (args["learning_rate"], args["schedule"], args["weight_decay"]) == (
+        1.0, "triangular", 1e-3
+    )  # fmt: skip
     assert args["label_smoothing"] == 0.2 and args["mixed_precision"] == "bfloat16"
-    assert args["augmentation"] == {"flip": True, "pad": 4, "pad_mode": "reflect"}
+    assert args["augmentation"] == {"flip": "alternate", "pad": 2, "pad_mode": "reflect"}
     assert args["model_args"]["whiten"] == 2 and args["precise_bn"] == "auto"
     assert args["model"] == "alexnet_cifar(classes=10, whitening from 50 training images)"
     split = json.loads((out / "split.json").read_text())
