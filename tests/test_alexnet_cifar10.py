@@ -165,7 +165,7 @@ def test_recipe_augmentation_gives_reflect_padded_translations():
 
 def test_a_shorter_budget_scales_the_warm_up_with_it():
     assert (recipe.RECIPE["epochs"], recipe.RECIPE["warmup_epochs"]) == (16, 4)
-    for epochs, warmup in ((16, 4), (8, 2), (4, 1), (2, 1), (40, 10)):
+    for epochs, warmup in ((16, 4), (8, 2), (4, 1), (2, 1), (1, 0), (40, 10)):
         scaled = recipe.at_epochs(recipe.RECIPE, epochs)
         assert (scaled["epochs"], scaled["warmup_epochs"]) == (epochs, warmup)
     assert recipe.at_epochs({**recipe.RECIPE, "warmup_epochs": 0}, 4)["warmup_epochs"] == 0

@@ -213,9 +213,10 @@ def with_overrides(recipe: dict[str, Any], overrides: dict[str, Any]) -> dict[st
 
 def at_epochs(recipe: dict[str, Any], epochs: int) -> dict[str, Any]:
     """A copy of ``recipe`` trained for ``epochs``, its warm-up the same share of them (at
-    least one epoch when it has one): the schedule's shape at another budget."""
+    least one epoch when it has one, and fewer than ``epochs``): the schedule's shape at
+    another budget."""
     warmup = recipe["warmup_epochs"] or 0
-    scaled = max(1, round(warmup * epochs / recipe["epochs"])) if warmup else 0
+    scaled = min(max(1, round(warmup * epochs / recipe["epochs"])), epochs - 1) if warmup else 0
     return with_overrides(recipe, {"epochs": epochs, "warmup_epochs": scaled})
 
 
