@@ -19,18 +19,16 @@ import json
 import math
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
+from _data import cifar_recipe_arguments, cifar_recipe_test  # noqa: E402
 
 from kerascnn.atomic import atomic_path  # noqa: E402
 from kerascnn.zoo.recipes import alexnet_cifar_cifar10 as cifar  # noqa: E402
-from kerascnn.zoo.recipes.cifar_data import cifar_folder, split_arrays  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 TTA = "flip+shift"
 TRAIN_IMAGES = 50_000
 
@@ -96,11 +94,7 @@ def print_table(results: dict[str, Any], args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    default = os.environ.get("KERASCNN_DATA", str(REPO.parent / "shared" / "data"))
-    parser.add_argument("--data", type=Path, default=Path(default))
-    parser.add_argument("--epochs", type=int, default=4, help="Each run's epochs (default 4).")
-    parser.add_argument("--out", type=Path, default=Path("runs/cifar_ablation"))
+    parser = cifar_recipe_arguments(__doc__, "runs/cifar_ablation")
     parser.add_argument("--only", nargs="*", help="Run only these rows (the recipe always).")
     args = parser.parse_args()
     store = args.out / "ablation.json"
@@ -108,8 +102,7 @@ def main() -> None:
     if done.get("epochs", args.epochs) != args.epochs:
         raise SystemExit(f"Error: {store} holds {done['epochs']} epochs; pass --epochs "
                          f"{done['epochs']} or another --out")  # fmt: skip
-    folder = cifar_folder(args.data / "cifar10-jpeg", seed=cifar.RECIPE["seed"])
-    test = (*split_arrays(folder, "validation"), len(folder.class_names))
+    test = cifar_recipe_test(args.data, cifar.RECIPE["seed"])
     results: dict[str, Any] = {}
     for name, overrides in rows(cifar.RECIPE).items():
         kept = done.get("rows", {}).get(name)

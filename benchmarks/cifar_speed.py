@@ -16,17 +16,15 @@ import argparse
 import json
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
+from _data import cifar_recipe_arguments, cifar_recipe_test  # noqa: E402
 
 from kerascnn.zoo.recipes import alexnet_cifar_cifar10 as cifar  # noqa: E402
-from kerascnn.zoo.recipes.cifar_data import cifar_folder, split_arrays  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 # the recipe of the weights bundled before (88.89% after its 40 epochs): late pools, average
 # pooling, 4-pixel translations, random flips, cosine schedule, no head scale
 PREVIOUS: dict[str, Any] = {
@@ -79,16 +77,11 @@ def train(name: str, recipe: dict[str, Any], args: argparse.Namespace, test: tup
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    default = os.environ.get("KERASCNN_DATA", str(REPO.parent / "shared" / "data"))
-    parser.add_argument("--data", type=Path, default=Path(default))
-    parser.add_argument("--epochs", type=int, default=4, help="Each run's epochs (default 4).")
-    parser.add_argument("--out", type=Path, default=Path("runs/cifar_speed"))
+    parser = cifar_recipe_arguments(__doc__, "runs/cifar_speed")
     args = parser.parse_args()
     if (args.out / "previous").exists() or (args.out / "recipe").exists():
         raise SystemExit(f"Error: {args.out} holds earlier runs; pass another --out")
-    folder = cifar_folder(args.data / "cifar10-jpeg", seed=cifar.RECIPE["seed"])
-    test = (*split_arrays(folder, "validation"), len(folder.class_names))
+    test = cifar_recipe_test(args.data, cifar.RECIPE["seed"])
     runs = {"previous": train("previous", {**cifar.RECIPE, **PREVIOUS}, args, test),
             "recipe": train("recipe", dict(cifar.RECIPE), args, test)}  # fmt: skip
     print(
