@@ -36,6 +36,7 @@ from kerascnn.zoo.recipes.cifar_data import (
     whitening_kernel,
     whitening_sample,
 )
+from kerascnn.zoo.recipes.cifar_init import fix_batch_norm_scale, identity_init
 
 __all__ = [  # whitening_kernel and load_fixed_sample: from cifar_data, as before
     "FIT_ARGS", "RECIPE", "WhitenedBuilder", "at_epochs", "evaluate", "export_float16", "fit_args",
@@ -61,6 +62,9 @@ RECIPE: dict[str, Any] = {
         "head_scale": 1 / 9,  # the classifier learns 81x slower than the convolutions
     },
     "whitening": {"eps": 5e-4, "patches": 10000},
+    # airbench's start (kerascnn.zoo.recipes.cifar_init): identity filters; no learned BN scale
+    "identity_init": False,
+    "fixed_bn_scale": False,
     # each image mirrored every other epoch; 2-pixel translations of the reflect-padded image
     "augmentation": {"flip": "alternate", "pad": 2, "pad_mode": "reflect"},
     "label_smoothing": 0.2,
@@ -102,6 +106,7 @@ class WhitenedBuilder:
         from kerascnn.training.pydata import decode_images
 
         self.model, self.classes = recipe["model"], len(folder.class_names)
+        self.recipe = recipe
         self.args, self.whitening = _builder_args(recipe), None
         patch = self.args.get("whiten")
         if patch:
@@ -118,6 +123,10 @@ class WhitenedBuilder:
         model = kerascnn.create_model(self.model, classes=self.classes, **self.args)
         if self.whitening is not None:
             model.get_layer("whiten").set_weights(self.whitening)
+        if self.recipe.get("identity_init"):
+            identity_init(model)
+        if self.recipe.get("fixed_bn_scale"):
+            fix_batch_norm_scale(model)
         return model
 
     def __repr__(self) -> str:
