@@ -47,6 +47,10 @@ def rows(recipe: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
         if augmentation.get("flip") == "alternate" else None,
         "no head scale": {"model_args": {"head_scale": 1.0}}
         if recipe["model_args"].get("head_scale", 1) != 1 else None,
+        "random start, not identity filters": {"identity_init": False}
+        if recipe.get("identity_init") else None,
+        "learned batch-norm scale": {"fixed_bn_scale": False}
+        if recipe.get("fixed_bn_scale") else None,
         "no EMA": {"optimizer": {**optimizer, "use_ema": False}}
         if optimizer.get("use_ema") else None,
         "with EMA of the weights (not in the recipe)": {"optimizer": {**optimizer, **ema}}

@@ -10,8 +10,6 @@ import kerascnn
 from kerascnn.zoo.recipes import alexnet_cifar_cifar10 as recipe
 from kerascnn.zoo.recipes.cifar_init import fix_batch_norm_scale, identity_init
 
-pytestmark = pytest.mark.backend
-
 
 def _model() -> keras.Model:
     args = {
@@ -33,6 +31,7 @@ def test_identity_init_passes_the_first_channels_through_each_convolution() -> N
     assert np.abs(wider[..., 16:]).mean() > 0.01  # the extra filters keep their random start
 
 
+@pytest.mark.backend  # the variables' trainable flag, through each backend's training step
 def test_fixed_batch_norm_scale_stays_one_while_the_shift_trains() -> None:
     model = _model()
     trainable = len(model.trainable_variables)
@@ -49,16 +48,18 @@ def test_fixed_batch_norm_scale_stays_one_while_the_shift_trains() -> None:
     assert np.abs(keras.ops.convert_to_numpy(bn.beta)).max() > 0
 
 
-def test_the_recipe_builder_applies_them_when_the_recipe_asks(tmp_path) -> None:
+def test_the_recipe_builder_applies_them_when_the_recipe_asks() -> None:
     from types import SimpleNamespace
 
-    options = {"identity_init": True, "fixed_bn_scale": True, "model_args": {"whiten": 0}}
+    assert recipe.RECIPE["identity_init"] and recipe.RECIPE["fixed_bn_scale"]
     folder = SimpleNamespace(class_names=[str(i) for i in range(10)])
-    model = recipe.WhitenedBuilder(recipe.with_overrides(recipe.RECIPE, options), folder)()
+    no_whitening = recipe.with_overrides(recipe.RECIPE, {"model_args": {"whiten": 0}})
+    model = recipe.WhitenedBuilder(no_whitening, folder)()
     kernel = keras.ops.convert_to_numpy(model.get_layer("stage3_conv2").kernel)
     assert kernel[1, 1, 5, 5] == 1.0 and kernel[0, 0, 5, 5] == 0.0
     assert not model.get_layer("stage3_conv2_bn").gamma.trainable
-    plain = recipe.WhitenedBuilder(
-        recipe.with_overrides(recipe.RECIPE, {"model_args": {"whiten": 0}}), folder
-    )()
+    off = {"identity_init": False, "fixed_bn_scale": False}
+    plain = recipe.WhitenedBuilder(recipe.with_overrides(no_whitening, off), folder)()
     assert plain.get_layer("stage3_conv2_bn").gamma.trainable
+    kernel = keras.ops.convert_to_numpy(plain.get_layer("stage3_conv2").kernel)
+    assert kernel[1, 1, 5, 5] != 1.0
