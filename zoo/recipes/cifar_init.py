@@ -35,15 +35,23 @@ def identity_init(model: Any, skip: tuple[str, ...] = ("whiten",)) -> int:
     return changed
 
 
+def _ones(value: Any) -> Any:
+    """A variable constraint that puts every value back to 1."""
+    import keras
+
+    return keras.ops.ones(value.shape, dtype=value.dtype)
+
+
 def fix_batch_norm_scale(model: Any) -> int:
-    """Set each batch-norm layer's scale (gamma) to 1 and stop training it; the shift (beta)
-    still learns. Returns the number of layers changed."""
+    """Set each batch-norm layer's scale (gamma) to 1 and keep it there: a constraint puts it
+    back to 1 after every optimizer step, on every backend; the shift (beta) still learns.
+    Returns the number of layers changed."""
     import keras
 
     changed = 0
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization) and layer.scale:
             layer.gamma.assign(np.ones(layer.gamma.shape, "float32"))
-            layer.gamma.trainable = False
+            layer.gamma.constraint = _ones
             changed += 1
     return changed
