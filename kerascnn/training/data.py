@@ -139,7 +139,7 @@ class ImageFolder:
         height, width = self.image_size
 
         def decode(path: tf.Tensor, label: tf.Tensor, *index: tf.Tensor) -> tuple[tf.Tensor, ...]:
-            image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+            image = _decode(tf.io.read_file(path))
             image = tf.image.resize(image, (height, width), antialias=True)
             image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
             return (image, tf.cast(label, tf.int32), *index)
@@ -184,6 +184,19 @@ class ImageFolder:
             "files": {s: [p for p, _ in self.files[s]] for s in SPLITS},
             "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
         }
+
+
+def _decode(contents: tf.Tensor) -> tf.Tensor:
+    """An image file's RGB pixels; JPEGs with libjpeg's accurate integer DCT, as Pillow decodes
+    them (the JAX and PyTorch feeds, ``kerascnn.images``), not TF's default fast DCT, whose
+    pixels differ from Pillow's by about one level."""
+    import tensorflow as tf
+
+    return tf.cond(
+        tf.io.is_jpeg(contents),
+        lambda: tf.io.decode_jpeg(contents, channels=3, dct_method="INTEGER_ACCURATE"),
+        lambda: tf.io.decode_image(contents, channels=3, expand_animations=False),
+    )
 
 
 def batch_images(
