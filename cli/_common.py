@@ -102,7 +102,7 @@ def tta_option(help_text: str) -> Any:
 
 TTA_HELP = (
     "Test-time augmentation: the mean of the probabilities of each image and its mirror "
-    "(flip), and of both translated by 2 px down-right and up-left (flip+shift: 6 views). "
+    "(flip), and of both translated by 1 px down-right and up-left (flip+shift: 6 views). "
     "Default: the weights' card's (none for most); none turns it off."
 )
 

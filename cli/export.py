@@ -163,7 +163,7 @@ def _triton(
 @click.option("--labels", type=click.Path(dir_okay=False), help="Class names, one a line.")
 @tta_option(
     "Bake test-time augmentation in: the artifact averages the probabilities of each image "
-    "and its mirror (flip), and of both translated by 2 px (flip+shift: 6 views). Default: "
+    "and its mirror (flip), and of both translated by 1 px (flip+shift: 6 views). Default: "
     "none, even for weights whose card turns TTA on for evaluate and predict."
 )
 @click.option("--no-verify", is_flag=True, help="Skip the comparison with the Keras model.")

@@ -71,8 +71,9 @@ def test_views_are_mirrors_and_reflect_padded_translations():
 
     mirror = x[:, :, ::-1]
     expected = {"none": [x], "flip": [x, mirror]}
-    expected["flip+shift"] = [x, mirror, moved(x, 2), moved(x, 2)[:, :, ::-1], moved(x, -2),
-                              moved(x, -2)[:, :, ::-1]]  # fmt: skip
+    d = test_time.SHIFT
+    expected["flip+shift"] = [x, mirror, moved(x, d), moved(x, d)[:, :, ::-1], moved(x, -d),
+                              moved(x, -d)[:, :, ::-1]]  # fmt: skip
     for mode, views in expected.items():
         seen = []
         test_time.average(lambda v, seen=seen: seen.append(v) or np.ones((len(v), 1)), x, mode)
