@@ -52,13 +52,17 @@ def test_the_recipe_builder_applies_them_when_the_recipe_asks() -> None:
     assert recipe.RECIPE["identity_init"] and recipe.RECIPE["fixed_bn_scale"]
     folder = SimpleNamespace(class_names=[str(i) for i in range(10)])
     no_whitening = recipe.with_overrides(recipe.RECIPE, {"model_args": {"whiten": 0}})
-    model = recipe.WhitenedBuilder(no_whitening, folder)()
+    builder = recipe.WhitenedBuilder(no_whitening, folder)
+    assert repr(builder) == "alexnet_cifar(classes=10, identity start, batch-norm scale fixed at 1)"
+    model = builder()
     kernel = keras.ops.convert_to_numpy(model.get_layer("stage3_conv2").kernel)
     assert kernel[1, 1, 5, 5] == 1.0 and kernel[0, 0, 5, 5] == 0.0
     constraint = model.get_layer("stage3_conv2_bn").gamma.constraint
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(constraint(np.full(3, 2.0))), 1.0)
     off = {"identity_init": False, "fixed_bn_scale": False}
-    plain = recipe.WhitenedBuilder(recipe.with_overrides(no_whitening, off), folder)()
+    builder = recipe.WhitenedBuilder(recipe.with_overrides(no_whitening, off), folder)
+    assert repr(builder) == "alexnet_cifar(classes=10)"  # args.json's record of the model
+    plain = builder()
     assert plain.get_layer("stage3_conv2_bn").gamma.constraint is None
     kernel = keras.ops.convert_to_numpy(plain.get_layer("stage3_conv2").kernel)
     assert kernel[1, 1, 5, 5] != 1.0

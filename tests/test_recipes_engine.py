@@ -108,7 +108,10 @@ def test_cifar10_recipe_trains_through_the_engine(backend, data_dir, tmp_path):
     assert args["label_smoothing"] == 0.2 and args["mixed_precision"] == "bfloat16"
     assert args["augmentation"] == {"flip": "alternate", "pad": 2, "pad_mode": "reflect"}
     assert args["model_args"]["whiten"] == 2 and args["precise_bn"] == "auto"
-    assert args["model"] == "alexnet_cifar(classes=10, whitening from 50 training images)"
+    assert args["model"] == (
+        "alexnet_cifar(classes=10, whitening from 50 training images, identity start, "
+        "batch-norm scale fixed at 1)"
+    )
     split = json.loads((out / "split.json").read_text())
     assert split["counts"] == {"train": 200, "validation": 30, "test": 0}
     weights = out / "alexnet_cifar_cifar10.weights.h5"

@@ -6,7 +6,7 @@ Run it with ``kerascnn zoo reproduce alexnet_cifar:cifar10 --data DATA`` or
 ``'{"epochs": 20}'``). It trains through ``kerascnn.fit`` on any Keras backend:
 the archive is extracted once into class folders (``cifar_data.cifar_folder``), a
 builder sets the model's fixed whitening layer from the training images
-(:class:`WhitenedBuilder`), and every other entry of :data:`RECIPE` is one of ``fit``'s
+(``cifar_init.WhitenedBuilder``), and every other entry of :data:`RECIPE` is one of ``fit``'s
 arguments (:func:`fit_args`). ``OUTPUT_DIR`` is the engine's run folder (rerunning an
 interrupted recipe resumes it); the archive's test images are its validation set, so each
 epoch's test accuracy is printed. The published weights were trained with these settings
@@ -30,15 +30,13 @@ from kerascnn.zoo.recipes.cifar_data import (
     cifar_folder,
     fixed_sample,
     load_fixed_sample,
-    patch_whitening,
     read_split,
     split_arrays,
     whitening_kernel,
-    whitening_sample,
 )
-from kerascnn.zoo.recipes.cifar_init import fix_batch_norm_scale, identity_init
+from kerascnn.zoo.recipes.cifar_init import WhitenedBuilder, builder_args
 
-__all__ = [  # whitening_kernel and load_fixed_sample: from cifar_data, as before
+__all__ = [  # whitening_kernel, load_fixed_sample, WhitenedBuilder: from cifar_*, as before
     "FIT_ARGS", "RECIPE", "WhitenedBuilder", "at_epochs", "evaluate", "export_float16", "fit_args",
     "load_fixed_sample", "main", "run", "whitening_kernel", "with_overrides",
 ]  # fmt: skip
@@ -73,8 +71,8 @@ RECIPE: dict[str, Any] = {
     # linear rise from 0 to the peak rate over warmup_epochs, then linear fall to 0
     "learning_rate": 1.0,
     "schedule": "triangular",
-    "warmup_epochs": 5,
-    "epochs": 20,
+    "warmup_epochs": 6,
+    "epochs": 24,
     "batch_size": 512,
     "mixed_precision": "bfloat16",
     "seed": 0,
@@ -90,48 +88,6 @@ FIT_ARGS = ("epochs", "batch_size", "optimizer", "learning_rate", "schedule", "w
 def fit_args(recipe: dict[str, Any]) -> dict[str, Any]:
     """The recipe's settings as ``kerascnn.fit`` keywords (copies of the dicts)."""
     return {k: dict(recipe[k]) if isinstance(recipe[k], dict) else recipe[k] for k in FIT_ARGS}
-
-
-def _builder_args(recipe: dict[str, Any]) -> dict[str, Any]:
-    """The recipe's ``model_args`` as builder keywords (JSON lists become tuples)."""
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in recipe["model_args"].items()}
-
-
-class WhitenedBuilder:
-    """``fit``'s model builder: the recipe's model, its whitening layer set to the
-    PCA-whitening filters (``cifar_data.patch_whitening``) of ``whitening["patches"]``
-    training images of ``folder``, drawn with the recipe's seed; computed once, here."""
-
-    def __init__(self, recipe: dict[str, Any], folder: Any) -> None:
-        from kerascnn.training.pydata import decode_images
-
-        self.model, self.classes = recipe["model"], len(folder.class_names)
-        self.recipe = recipe
-        self.args, self.whitening = _builder_args(recipe), None
-        patch = self.args.get("whiten")
-        if patch:
-            train, spec = sorted(folder.files["train"]), recipe["whitening"]  # name order
-            pick = whitening_sample(len(train), spec["patches"], recipe["seed"])
-            paths = [str(folder.root / train[i][0]) for i in pick]
-            images = decode_images(paths, folder.image_size)
-            self.whitening = list(patch_whitening(images, patch, spec["eps"]))
-            self.images = len(pick)
-
-    def __call__(self) -> Any:
-        import kerascnn
-
-        model = kerascnn.create_model(self.model, classes=self.classes, **self.args)
-        if self.whitening is not None:
-            model.get_layer("whiten").set_weights(self.whitening)
-        if self.recipe.get("identity_init"):
-            identity_init(model)
-        if self.recipe.get("fixed_bn_scale"):
-            fix_batch_norm_scale(model)
-        return model
-
-    def __repr__(self) -> str:
-        whiten = f", whitening from {self.images} training images" if self.whitening else ""
-        return f"{self.model}(classes={self.classes}{whiten})"
 
 
 def export_float16(source: str | Path, target: str | Path, min_size: int = 1024) -> Path:
@@ -186,7 +142,7 @@ def evaluate(
     import kerascnn
     from kerascnn.tta import average, check_mode
 
-    args = _builder_args(recipe)
+    args = builder_args(recipe)
     model = kerascnn.create_model(recipe["model"], weights=str(weights), classes=classes, **args)
     probabilities = average(
         lambda x: model.predict(x, batch_size=1000, verbose=0), x_test, check_mode(tta)

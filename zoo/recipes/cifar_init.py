@@ -1,7 +1,8 @@
-"""Training-time set-up of the CIFAR-10 recipe's model, as the airbench records do it:
-identity ("dirac") starting filters and batch-norm layers without a learned scale.
+"""How the CIFAR-10 recipe's model starts (:class:`WhitenedBuilder`): whitening filters from
+the training images, and, as the airbench records, identity ("dirac") starting filters and
+batch-norm layers without a learned scale.
 
-Both act on a built model before training and leave its architecture as it is, so the
+All act on a built model before training and leave its architecture as it is, so the
 trained weights load into the plain ``alexnet_cifar`` model.
 """
 
@@ -11,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["fix_batch_norm_scale", "identity_init"]
+from kerascnn.zoo.recipes.cifar_data import patch_whitening, whitening_sample
+
+__all__ = ["WhitenedBuilder", "builder_args", "fix_batch_norm_scale", "identity_init"]
 
 
 def identity_init(model: Any, skip: tuple[str, ...] = ("whiten",)) -> int:
@@ -55,3 +58,51 @@ def fix_batch_norm_scale(model: Any) -> int:
             layer.gamma.constraint = _ones
             changed += 1
     return changed
+
+
+def builder_args(recipe: dict[str, Any]) -> dict[str, Any]:
+    """The recipe's ``model_args`` as builder keywords (JSON lists become tuples)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in recipe["model_args"].items()}
+
+
+class WhitenedBuilder:
+    """``fit``'s model builder: the recipe's model, its whitening layer set to the
+    PCA-whitening filters (``cifar_data.patch_whitening``) of ``whitening["patches"]``
+    training images of ``folder``, drawn with the recipe's seed; computed once, here."""
+
+    def __init__(self, recipe: dict[str, Any], folder: Any) -> None:
+        from kerascnn.training.pydata import decode_images
+
+        self.model, self.classes = recipe["model"], len(folder.class_names)
+        self.recipe = recipe
+        self.args, self.whitening = builder_args(recipe), None
+        patch = self.args.get("whiten")
+        if patch:
+            train, spec = sorted(folder.files["train"]), recipe["whitening"]  # name order
+            pick = whitening_sample(len(train), spec["patches"], recipe["seed"])
+            paths = [str(folder.root / train[i][0]) for i in pick]
+            images = decode_images(paths, folder.image_size)
+            self.whitening = list(patch_whitening(images, patch, spec["eps"]))
+            self.images = len(pick)
+
+    def __call__(self) -> Any:
+        import kerascnn
+
+        model = kerascnn.create_model(self.model, classes=self.classes, **self.args)
+        if self.whitening is not None:
+            model.get_layer("whiten").set_weights(self.whitening)
+        if self.recipe.get("identity_init"):
+            identity_init(model)
+        if self.recipe.get("fixed_bn_scale"):
+            fix_batch_norm_scale(model)
+        return model
+
+    def __repr__(self) -> str:
+        parts = [f"classes={self.classes}"]
+        if self.whitening is not None:
+            parts.append(f"whitening from {self.images} training images")
+        if self.recipe.get("identity_init"):
+            parts.append("identity start")
+        if self.recipe.get("fixed_bn_scale"):
+            parts.append("batch-norm scale fixed at 1")
+        return f"{self.model}({', '.join(parts)})"
