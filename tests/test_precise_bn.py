@@ -118,3 +118,28 @@ def test_auto_skips_a_model_without_batch_norm_and_true_needs_one(tmp_path: Path
         engine.fit("gesture_cnn", data, precise_bn=True, verbose=0, **fit)
     with pytest.raises(UserError, match="precise_bn must be True, False or 'auto', got 'yes'"):
         engine.fit("gesture_cnn", data, precise_bn="yes", verbose=0, **fit)
+
+
+@pytest.mark.backend
+def test_a_variable_frozen_on_its_own_stays_frozen_through_a_run(tmp_path: Path) -> None:
+    """Precise BN sets its layers trainable for a pass and back; Keras' ``layer.trainable``
+    sets every variable's flag, which once unfroze a scale frozen alone: the next epoch's
+    JAX step then had more trainable variables than its optimizer."""
+    import keras
+
+    def build() -> keras.Model:
+        inputs = keras.Input((12, 12, 3))
+        x = keras.layers.Conv2D(4, 3, name="conv")(keras.layers.Rescaling(1 / 255)(inputs))
+        x = keras.layers.BatchNormalization(name="bn")(x)
+        x = keras.layers.GlobalAveragePooling2D()(keras.layers.ReLU()(x))
+        model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x))
+        model.get_layer("bn").gamma.trainable = False
+        return model
+
+    data = _grey_levels(tmp_path / "d", per_class=12, size=12)
+    result = engine.fit(build, data, image_size=(12, 12), epochs=2, batch_size=6,
+                        optimizer="sgd", output_dir=tmp_path / "o", verbose=0)  # fmt: skip
+    bn = result.model.get_layer("bn")
+    assert not bn.gamma.trainable and bn.beta.trainable and bn.trainable
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(bn.gamma), 1.0)
+    assert len(result.history["val_accuracy"]) == 2

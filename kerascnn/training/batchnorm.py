@@ -79,6 +79,9 @@ def adapt_batch_norm(
         return 0
     others = [la for la in batch_norm_layers(model) if la not in layers]
     saved = [(layer, layer.momentum, layer.trainable) for layer in layers + others]
+    # setting a layer's ``trainable`` sets every one of its variables' flags: keep each flag
+    # (a batch-norm scale frozen on its own, as a recipe's fixed scale, stays frozen)
+    flags = [(v, v.trainable) for layer in layers + others for v in layer.weights]
     moving = [v for la in layers for v in (la.moving_mean, la.moving_variance)]
     totals: list[np.ndarray] = []
     seen = 0
@@ -96,6 +99,8 @@ def adapt_batch_norm(
     finally:
         for layer, momentum, trainable in saved:
             layer.momentum, layer.trainable = momentum, trainable
+        for variable, flag in flags:
+            variable.trainable = flag
     if not seen:
         return 0
     for variable, total in zip(moving, totals, strict=True):  # the average over the batches
