@@ -164,12 +164,12 @@ def test_recipe_augmentation_gives_reflect_padded_translations():
 
 
 def test_a_shorter_budget_scales_the_warm_up_with_it():
-    assert (recipe.RECIPE["epochs"], recipe.RECIPE["warmup_epochs"]) == (24, 6)
+    assert (recipe.RECIPE["epochs"], recipe.RECIPE["warmup_epochs"]) == (20, 5)
     for epochs, warmup in ((24, 6), (20, 5), (16, 4), (8, 2), (4, 1), (2, 1), (1, 0), (40, 10)):
         scaled = recipe.at_epochs(recipe.RECIPE, epochs)
         assert (scaled["epochs"], scaled["warmup_epochs"]) == (epochs, warmup)
     assert recipe.at_epochs({**recipe.RECIPE, "warmup_epochs": 0}, 4)["warmup_epochs"] == 0
-    assert recipe.RECIPE["epochs"] == 24  # a copy
+    assert recipe.RECIPE["epochs"] == 20  # a copy
 
 
 def test_recipe_overrides_merge_and_reject_unknown_keys():
@@ -273,8 +273,8 @@ def test_recipe_command_mistakes_are_one_line(argv, message, tmp_path, monkeypat
 
 def test_recipe_schedule_and_augmentation_mistakes(tmp_path):
     _cifar_zip(tmp_path / "cifar10-jpeg.zip", (2, 1))
-    short = recipe.with_overrides(recipe.RECIPE, {"epochs": 6})  # warm-up is 6 epochs
-    with pytest.raises(UserError, match=r"epochs \(6\) must be more than warmup_epochs \(6\)"):
+    short = recipe.with_overrides(recipe.RECIPE, {"epochs": 5})  # warm-up is 5 epochs
+    with pytest.raises(UserError, match=r"epochs \(5\) must be more than warmup_epochs \(5\)"):
         recipe.run(tmp_path, tmp_path / "out", short)
     wrap = recipe.with_overrides(recipe.RECIPE, {"augmentation": {"pad_mode": "wrap"}})
     with pytest.raises(UserError, match="mode must be 'constant' or 'reflect', got 'wrap'"):

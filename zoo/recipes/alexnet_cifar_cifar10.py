@@ -71,8 +71,8 @@ RECIPE: dict[str, Any] = {
     # linear rise from 0 to the peak rate over warmup_epochs, then linear fall to 0
     "learning_rate": 1.0,
     "schedule": "triangular",
-    "warmup_epochs": 6,
-    "epochs": 24,
+    "warmup_epochs": 5,
+    "epochs": 20,
     "batch_size": 512,
     "mixed_precision": "bfloat16",
     "seed": 0,
