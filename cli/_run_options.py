@@ -49,6 +49,10 @@ def engine_options(cls: type[TrainConfig]) -> Callable[[F], F]:
                      **d("warmup_epochs", "Linear warm-up")),
         click.option("--weight-decay", type=click.FloatRange(0),
                      **d("weight_decay", "Decoupled weight decay")),
+        *([click.option("--bn-lr-mult", type=POSITIVE,
+                        **d("bn_lr_mult", "Batch-norm variables learn this many times as fast "
+                            "(their weight decay per step unchanged), e.g. 64"))]
+          if cls is TrainConfig else []),  # finetune: --backbone-lr-mult / --lr-decay
         click.option("--label-smoothing", type=FRACTION, **d("label_smoothing", "Label smoothing")),
         image_size_option,
         click.option("--validation-split", type=FRACTION,

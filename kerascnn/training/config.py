@@ -45,6 +45,9 @@ class TrainConfig:
             ``cosine``, ``triangular``), warmup_epochs, weight_decay, label_smoothing, augmentation
             (``classic_augmentation`` arguments or layer import paths), model_args (``--arg``):
             ``None`` takes the model card's value.
+        bn_lr_mult: batch-norm variables learn this many times as fast as the rest, with the
+            same weight decay per step (airbench trains batch-norm biases 64x as fast); ``None``:
+            the card's value (1 for other models).
         image_size, validation_split, test_split, seed: the data; ``seed`` also fixes the
             initial weights, shuffling and augmentation.
         strategy, mixed_precision, jit_compile: devices (``auto``, ``one``, ``mirrored``,
@@ -61,6 +64,7 @@ class TrainConfig:
     schedule: str | None = None
     warmup_epochs: int | None = None
     weight_decay: float | None = None
+    bn_lr_mult: float | None = None
     label_smoothing: float | None = None
     augmentation: Mapping[str, Any] | None = None
     model_args: Mapping[str, Any] | None = None

@@ -142,7 +142,12 @@ def fit(
         verbose: ``"auto"``: a live bar at a terminal, else one line an epoch; 0: silent.
     """
     from kerascnn.training.backends import resolve_devices
-    from kerascnn.training.settings import augmenter, build_optimizer, resolve_settings
+    from kerascnn.training.settings import (
+        augmenter,
+        build_optimizer,
+        check_bn_lr_mult,
+        resolve_settings,
+    )
 
     model = renamed_argument("kerascnn.fit", "model_or_name", model, settings)
     data = renamed_argument("kerascnn.fit", "data", data, {}, "data")
@@ -151,6 +156,7 @@ def fit(
     strategy = resolve_devices(config.strategy)  # first: multi-worker must start before TF ops
     check_numbers(epochs=resolved["epochs"], batch_size=resolved["batch_size"],
                    learning_rate=resolved["learning_rate"])  # fmt: skip
+    check_bn_lr_mult(resolved["bn_lr_mult"])
     model_args = resolved["model_args"]
     if isinstance(model, str):  # unknown arguments fail here, not after the data
         from kerascnn.registry import check_builder_args
@@ -162,7 +168,7 @@ def fit(
     build = _builder(model, len(folder.class_names), folder.image_size, model_args)
 
     def prepare(net: keras.Model, steps: int) -> keras.optimizers.Optimizer:
-        return build_optimizer(resolved, steps)
+        return build_optimizer(resolved, steps, net)
 
     phases = [Phase("train", resolved["epochs"], prepare)]
     return run_phases(build, folder, resolved, phases, strategy=strategy, output_dir=output_dir,

@@ -1,4 +1,5 @@
-"""Learning-rate schedules that ``keras.optimizers.schedules`` lacks."""
+"""Learning-rate schedules that ``keras.optimizers.schedules`` lacks, and an optimizer's copy
+with its rate scaled (for per-variable learning rates)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 import keras
 from keras import ops
 
-__all__ = ["Triangular"]
+__all__ = ["ScaledSchedule", "Triangular", "scaled_optimizer"]
 
 
 @keras.saving.register_keras_serializable(package="kerascnn")
@@ -34,3 +35,48 @@ class Triangular(keras.optimizers.schedules.LearningRateSchedule):
     def get_config(self) -> dict[str, Any]:
         return {"peak": self.peak, "warmup_steps": self.warmup_steps,
                 "total_steps": self.total_steps}  # fmt: skip
+
+
+@keras.saving.register_keras_serializable(package="kerascnn")
+class ScaledSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """A learning-rate schedule times a constant ``factor``."""
+
+    def __init__(
+        self, schedule: keras.optimizers.schedules.LearningRateSchedule, factor: float
+    ) -> None:
+        self.schedule = schedule
+        self.factor = float(factor)
+
+    def __call__(self, step: Any) -> Any:
+        return self.schedule(step) * self.factor
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "schedule": keras.saving.serialize_keras_object(self.schedule),
+            "factor": self.factor,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> ScaledSchedule:
+        return cls(keras.saving.deserialize_keras_object(config["schedule"]), config["factor"])
+
+
+def scaled_optimizer(
+    optimizer: keras.optimizers.Optimizer, factor: float, *, same_decay: bool = False
+) -> keras.optimizers.Optimizer:
+    """A fresh copy of ``optimizer`` with its learning rate (or schedule) times ``factor``.
+
+    Keras applies weight decay as ``lr x weight_decay`` per step, so the copy also decays
+    ``factor`` times as fast, unless ``same_decay`` divides its weight decay by ``factor``.
+    """
+    config = optimizer.get_config()
+    lr = config["learning_rate"]  # a float, or a serialized schedule
+    if isinstance(lr, dict):
+        schedule = keras.optimizers.schedules.deserialize(lr)
+        config["learning_rate"] = ScaledSchedule(schedule, factor) if factor != 1.0 else schedule
+    else:
+        config["learning_rate"] = float(lr) * factor
+    if same_decay and config.get("weight_decay"):
+        config["weight_decay"] = config["weight_decay"] / factor
+    config["name"] = f"{optimizer.name}_x{factor:g}"
+    return type(optimizer).from_config(config)

@@ -5,6 +5,7 @@ value. The resolved settings go to the run folder's ``args.json``."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,12 @@ if TYPE_CHECKING:
 
     from kerascnn.training.config import TrainConfig
 
-__all__ = ["GENERIC", "augmenter", "build_optimizer", "loss_and_metrics", "resolve_settings"]
+log = logging.getLogger("kerascnn.training")
+
+__all__ = [
+    "GENERIC", "augmenter", "build_optimizer", "check_bn_lr_mult", "loss_and_metrics",
+    "resolve_settings",
+]  # fmt: skip
 
 GENERIC: dict[str, Any] = {
     "epochs": 10,
@@ -26,6 +32,7 @@ GENERIC: dict[str, Any] = {
     "schedule": "constant",
     "warmup_epochs": 0,
     "weight_decay": None,
+    "bn_lr_mult": 1.0,
     "label_smoothing": 0.0,
     "augmentation": {},
     "model_args": {},
@@ -83,15 +90,23 @@ def _learning_rate(
     return rate
 
 
-def build_optimizer(settings: dict[str, Any], steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """The optimizer of ``settings``: a Keras name, ``{"name": ..., **options}`` or an instance."""
+def build_optimizer(
+    settings: dict[str, Any], steps_per_epoch: int, model: keras.Model | None = None
+) -> keras.optimizers.Optimizer:
+    """The optimizer of ``settings``: a Keras name, ``{"name": ..., **options}`` or an instance.
+
+    With ``model`` and a ``bn_lr_mult`` other than 1, a ``keras.optimizers.MultiOptimizer``
+    trains the model's batch-norm variables at that multiple of the rate (airbench's 64x for
+    batch-norm biases), their weight decay per step unchanged.
+    """
     import keras
 
     spec = settings["optimizer"]
     if isinstance(spec, keras.optimizers.Optimizer):
-        return spec
+        return _with_bn_rate(spec, model, settings.get("bn_lr_mult", 1.0))
     if callable(spec):
-        return spec(_learning_rate(settings, steps_per_epoch))
+        optimizer = spec(_learning_rate(settings, steps_per_epoch))
+        return _with_bn_rate(optimizer, model, settings.get("bn_lr_mult", 1.0))
     options = dict(spec) if isinstance(spec, dict) else {"name": spec}
     name = options.pop("name", None)
     try:
@@ -100,7 +115,40 @@ def build_optimizer(settings: dict[str, Any], steps_per_epoch: int) -> keras.opt
         raise UserError(f"unknown optimizer {name!r}; use a Keras name, e.g. 'adam'") from None
     if settings.get("weight_decay"):
         options["weight_decay"] = settings["weight_decay"]
-    return cls(learning_rate=_learning_rate(settings, steps_per_epoch), **options)
+    optimizer = cls(learning_rate=_learning_rate(settings, steps_per_epoch), **options)
+    return _with_bn_rate(optimizer, model, settings.get("bn_lr_mult", 1.0))
+
+
+def _with_bn_rate(
+    optimizer: keras.optimizers.Optimizer, model: keras.Model | None, mult: float | None
+) -> keras.optimizers.Optimizer:
+    """``optimizer``, or a ``MultiOptimizer`` that trains ``model``'s batch-norm variables
+    ``mult`` times as fast (their decay per step unchanged)."""
+    import re
+
+    import keras
+
+    from kerascnn.training.batchnorm import batch_norm_layers
+    from kerascnn.training.schedules import scaled_optimizer
+
+    check_bn_lr_mult(mult)
+    if mult is None or float(mult) == 1.0 or model is None:
+        return optimizer
+    paths = [v.path for layer in batch_norm_layers(model) for v in layer.trainable_weights]
+    if not paths:
+        log.info("bn_lr_mult=%g: the model has no trainable batch norm; one rate for all", mult)
+        return optimizer
+    mapping = keras.optimizers.OptimizerMap(optimizer)
+    fast = scaled_optimizer(optimizer, float(mult), same_decay=True)
+    mapping["(?:" + "|".join(re.escape(p) for p in paths) + ")"] = fast
+    return keras.optimizers.MultiOptimizer(mapping, name=f"{optimizer.name}_bn_x{mult:g}")
+
+
+def check_bn_lr_mult(mult: object) -> None:
+    """A ``UserError`` unless ``mult`` is ``None`` or a positive number."""
+    if mult is not None and (isinstance(mult, bool) or not isinstance(mult, int | float)
+                             or mult <= 0):  # fmt: skip
+        raise UserError(f"bn_lr_mult must be a positive number, got {mult!r}; e.g. 64")
 
 
 def loss_and_metrics(

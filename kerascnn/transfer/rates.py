@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
 
 import keras
 
 from kerascnn.errors import UserError
+from kerascnn.training.schedules import ScaledSchedule, scaled_optimizer
 from kerascnn.transfer.freezing import blocks
 from kerascnn.transfer.head import feature_layer_index, layer_index
-
-if TYPE_CHECKING:
-    from kerascnn._typing import Tensor
 
 __all__ = [
     "ScaledSchedule",
@@ -22,30 +19,6 @@ __all__ = [
     "discriminative_optimizer",
     "geometric_multipliers",
 ]
-
-
-@keras.saving.register_keras_serializable(package="kerascnn")
-class ScaledSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """A learning-rate schedule times a constant ``factor``."""
-
-    def __init__(
-        self, schedule: keras.optimizers.schedules.LearningRateSchedule, factor: float
-    ) -> None:
-        self.schedule = schedule
-        self.factor = float(factor)
-
-    def __call__(self, step: Tensor) -> Tensor:
-        return self.schedule(step) * self.factor
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "schedule": keras.saving.serialize_keras_object(self.schedule),
-            "factor": self.factor,
-        }
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> ScaledSchedule:
-        return cls(keras.saving.deserialize_keras_object(config["schedule"]), config["factor"])
 
 
 def backbone_multipliers(
@@ -68,19 +41,6 @@ def geometric_multipliers(
     for depth, (_, group) in enumerate(reversed(blocks(model, end=end)), start=1):
         out.update({la.name: decay**depth for la in group if la.weights})
     return out
-
-
-def _scaled(optimizer: keras.optimizers.Optimizer, factor: float) -> keras.optimizers.Optimizer:
-    """A fresh copy of ``optimizer`` with its learning rate times ``factor``."""
-    config = optimizer.get_config()
-    lr = config["learning_rate"]  # a float, or a serialized schedule
-    if isinstance(lr, dict):
-        schedule = keras.optimizers.schedules.deserialize(lr)
-        config["learning_rate"] = ScaledSchedule(schedule, factor) if factor != 1.0 else schedule
-    else:
-        config["learning_rate"] = float(lr) * factor
-    config["name"] = f"{optimizer.name}_x{factor:g}"
-    return type(optimizer).from_config(config)
 
 
 def discriminative_optimizer(
@@ -119,7 +79,8 @@ def discriminative_optimizer(
         paths = [v.path for v in model.layers[layer_index(model, name, what="multipliers")].weights]
         if float(factor) != float(default) and paths:
             groups.setdefault(float(factor), []).extend(paths)
-    mapping = keras.optimizers.OptimizerMap(_scaled(base, float(default)))
+    mapping = keras.optimizers.OptimizerMap(scaled_optimizer(base, float(default)))
     for factor, paths in sorted(groups.items()):
-        mapping["(?:" + "|".join(re.escape(p) for p in paths) + ")"] = _scaled(base, factor)
+        pattern = "(?:" + "|".join(re.escape(p) for p in paths) + ")"
+        mapping[pattern] = scaled_optimizer(base, factor)
     return keras.optimizers.MultiOptimizer(mapping, name="discriminative")

@@ -233,6 +233,11 @@ def finetune(
             f"finetune trains head_epochs + finetune_epochs, got epochs={config.epochs}; "
             "set head_epochs and finetune_epochs (--head-epochs, --finetune-epochs)"
         )
+    if config.bn_lr_mult not in (None, 1):
+        raise UserError(
+            f"finetune sets its rates with backbone_lr_mult or lr_decay, got bn_lr_mult="
+            f"{config.bn_lr_mult!r}; drop bn_lr_mult"
+        )
     _check(config.classes, config.head_epochs, config.finetune_epochs, config.lr_decay)
     check_numbers(batch_size=config.batch_size, learning_rate=config.learning_rate)
     augmentation = _augmentation(config.augmentation, model)
