@@ -55,6 +55,10 @@ def rows(recipe: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
         if optimizer.get("use_ema") else None,
         "with EMA of the weights (not in the recipe)": {"optimizer": {**optimizer, **ema}}
         if not optimizer.get("use_ema") else None,
+        "batch norm at the common rate": {"bn_lr_mult": 1.0}
+        if recipe.get("bn_lr_mult", 1) != 1 else None,
+        "batch norm at 64x the rate (not in the recipe)": {"bn_lr_mult": 64.0}
+        if recipe.get("bn_lr_mult", 1) == 1 else None,
         "no label smoothing": {"label_smoothing": 0.0} if recipe["label_smoothing"] else None,
         "constant rate, not the schedule": {"schedule": "constant", "warmup_epochs": 0}
         if recipe["schedule"] not in (None, "constant") else None,

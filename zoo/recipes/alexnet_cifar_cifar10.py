@@ -68,6 +68,7 @@ RECIPE: dict[str, Any] = {
     "label_smoothing": 0.2,
     "optimizer": {"name": "sgd", "momentum": 0.9, "nesterov": True},
     "weight_decay": 1e-3,
+    "bn_lr_mult": 1.0,  # batch-norm variables' rate multiple (airbench: 64, biases only)
     # linear rise from 0 to the peak rate over warmup_epochs, then linear fall to 0
     "learning_rate": 1.0,
     "schedule": "triangular",
@@ -81,8 +82,8 @@ RECIPE: dict[str, Any] = {
 }
 # the entries of RECIPE that are kerascnn.fit's arguments of the same name
 FIT_ARGS = ("epochs", "batch_size", "optimizer", "learning_rate", "schedule", "warmup_epochs",
-            "weight_decay", "label_smoothing", "augmentation", "model_args", "mixed_precision",
-            "seed")  # fmt: skip
+            "weight_decay", "bn_lr_mult", "label_smoothing", "augmentation", "model_args",
+            "mixed_precision", "seed")  # fmt: skip
 
 
 def fit_args(recipe: dict[str, Any]) -> dict[str, Any]:
