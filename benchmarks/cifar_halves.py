@@ -2,8 +2,9 @@
 
 A = {airplane, automobile, bird, cat, deer}, B = {dog, frog, horse, ship, truck}.
 ``alexnet_cifar`` is pretrained on A's 25,000 training images through
-``kerascnn.fit`` (the card's training defaults, ``--pretrain-epochs``); the
-run folder is cached with its sha256 and A-test accuracy in ``pretrain.json``.
+``kerascnn.fit`` with the ``alexnet_cifar:cifar10`` recipe's settings (``--pretrain-epochs``,
+default the recipe's); the run folder is cached with its sha256 and A-test accuracy in
+``pretrain.json``.
 Then for each ``--per-class`` n and seed, n training images per B class are drawn
 and three models trained on them with the same epochs, batch, augmentation and
 images (the budget of ``kerascnn finetune``'s defaults):
@@ -70,11 +71,19 @@ def score(model, test: tuple[np.ndarray, np.ndarray]) -> float:
     return float(np.mean(np.argmax(logits, axis=-1) == test[1]))
 
 
-def pretrain(images: Path, cache: Path, epochs: int) -> tuple[Path, dict]:
-    """The A run folder's ``model.keras`` (trained once, then reused if its hash matches)."""
+def pretrain(images: Path, cache: Path, epochs: int | None) -> tuple[Path, dict]:
+    """The A run folder's ``model.keras``, trained by the ``alexnet_cifar:cifar10`` recipe's
+    settings (its whitening, start, optimizer, schedule and augmentation; ``epochs`` with the
+    schedule's shape, default the recipe's) on A's training images, A's test images as its
+    validation split; trained once, then reused if its hash matches."""
     import kerascnn
+    from kerascnn.zoo.recipes import alexnet_cifar_cifar10 as cifar
+    from kerascnn.zoo.recipes.cifar_data import split_folder
+    from kerascnn.zoo.recipes.cifar_init import WhitenedBuilder
 
-    run = cache / f"pretrain-A-{epochs}ep"
+    recipe = cifar.RECIPE if epochs is None else cifar.at_epochs(cifar.RECIPE, epochs)
+    epochs = recipe["epochs"]
+    run = cache / f"pretrain-A-recipe-{epochs}ep"
     record, model_file = run / "pretrain.json", run / "model.keras"
     if record.is_file() and model_file.is_file():
         info = json.loads(record.read_text())
@@ -83,20 +92,21 @@ def pretrain(images: Path, cache: Path, epochs: int) -> tuple[Path, dict]:
                   f"A-test accuracy {info['a_test_accuracy']:.4f}")  # fmt: skip
             return model_file, info
         print(f"{model_file}: hash differs from {record}; training again")
+    names = sorted(str(p.relative_to(images / "A")) for p in (images / "A").glob("*/*/*.jpg"))
+    folder = split_folder(images / "A", names, tuple(recipe["image_size"]), recipe["seed"])
     start = time.time()
-    kerascnn.fit(
-        MODEL, images / "A" / "train", epochs=epochs, validation_split=0.0, seed=0,
-        output_dir=run, force=True, verbose=2,
-    )  # fmt: skip
+    kerascnn.fit(WhitenedBuilder(recipe, folder), folder, **cifar.fit_args(recipe),
+                 output_dir=run, force=True, verbose=2)  # fmt: skip
     seconds = time.time() - start
     model = kerascnn.load(model_file).model
     acc = score(model, test_arrays(images / "A" / "test"))
     info = {"sha256": sha256(model_file), "a_test_accuracy": acc, "epochs": epochs,
-            "train_images": sum(1 for _ in (images / "A" / "train").rglob("*.jpg")),
-            "seconds": round(seconds)}  # fmt: skip
+            "recipe": f"{cifar.RECIPE['model']}:{cifar.RECIPE['variant']}",
+            "train_images": len(folder.files["train"]), "seconds": round(seconds)}  # fmt: skip
     record.write_text(json.dumps(info, indent=1))
-    print(f"pretrained A weights: {model_file}, {info['train_images']} images, {epochs} epochs, "
-          f"{seconds:.0f} s; A-test accuracy {acc:.4f}; sha256 {info['sha256']}")  # fmt: skip
+    print(f"pretrained A weights: {model_file}, {info['train_images']} images, {epochs} epochs "
+          f"of the {info['recipe']} recipe, {seconds:.0f} s; A-test accuracy {acc:.4f}; "
+          f"sha256 {info['sha256']}")  # fmt: skip
     return model_file, info
 
 

@@ -144,7 +144,7 @@ def main() -> int:
     p.add_argument("--cifar-zip", type=Path, default=DATA / "cifar10-jpeg" / "cifar10-jpeg.zip")
     p.add_argument("--cache", type=Path, default=Path(__file__).parent / ".cache" / "transfer")
     p.add_argument("--limit", type=int, help="halves: images per class and split (default all)")
-    p.add_argument("--pretrain-epochs", type=int, default=10, help="halves: epochs on A")
+    p.add_argument("--pretrain-epochs", type=int, help="halves: epochs on A (the recipe's)")
     p.add_argument("--lr-decay", type=float, default=0.7, help="halves: the decay row's factor")
     p.add_argument("--head-epochs", type=int, default=5)
     p.add_argument("--finetune-epochs", type=int, default=25)

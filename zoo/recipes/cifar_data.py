@@ -28,6 +28,7 @@ __all__ = [
     "patch_whitening",
     "read_split",
     "split_arrays",
+    "split_folder",
     "whitening_kernel",
     "whitening_sample",
 ]
@@ -121,9 +122,23 @@ def cifar_folder(
     ``validation`` split the archive's ``test/`` in name order (so the engine reports the
     test score every epoch); classes in sorted order.
     """
+    root, names = extract_archive(archive_path(data), cache)
+    return split_folder(root, names, image_size, seed, data)
+
+
+def split_folder(
+    root: Path, names: list[str], image_size: tuple[int, int], seed: int, data: object = None
+) -> Any:
+    """An ``ImageFolder`` of ``root``'s ``train/<class>/*`` (the training split, in a random
+    order of ``seed``) and ``test/<class>/*`` (the validation split, in name order).
+
+    Args:
+        root, names: the folder and its image files' paths relative to it (``train/cat/0.jpg``).
+        image_size, seed: as :func:`cifar_folder`; data: named in errors (default ``root``).
+    """
     from kerascnn.training.data import ImageFolder
 
-    root, names = extract_archive(archive_path(data), cache)
+    data = root if data is None else data
     split = {s: [n for n in names if n.startswith(f"{s}/")] for s in SPLITS}
     classes = sorted({n.split("/")[1] for n in split["train"]})
     extra = sorted({n.split("/")[1] for n in split["test"]} - set(classes))
