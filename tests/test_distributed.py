@@ -27,10 +27,11 @@ import keras
 from kerascnn.training import engine as train
 logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
 
-def run(data, batch_size, strategy, output_dir=None):
+def run(data, batch_size, strategy, output_dir=None, build=build, **settings):
+    settings = {"optimizer": "sgd", **settings}
     h = train.fit(build, data, epochs=3, batch_size=batch_size, learning_rate=0.05,
-                  optimizer="sgd", image_size=(16, 16), strategy=strategy,
-                  output_dir=output_dir, verbose=2)
+                  image_size=(16, 16), strategy=strategy, output_dir=output_dir, verbose=2,
+                  **settings)
     return {"loss": h.history["loss"], "val_loss": h.history["val_loss"],
             "weights": [w.tolist() for w in h.model.get_weights()]}
 """
@@ -47,6 +48,26 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 data, result = sys.argv[1:3]
 two = run(data, 4, "mirrored")    # 2 replicas x 4 = global batch 8
 one = run(data, 8, "one")         # 1 device, batch 8
+json.dump({"two": two, "one": one}, open(result, "w"))
+"""
+)
+
+# momentum (optimizer variables) and batch norm at 64x through a MultiOptimizer: the optimizer
+# is made in the strategy's scope
+MIRRORED_MOMENTUM = (
+    MIRRORED.split("data, result = sys.argv")[0]
+    + r"""
+def build_bn():
+    inp = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, use_bias=False)(keras.layers.Rescaling(1 / 255)(inp))
+    x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inp, keras.layers.Dense(3, activation="softmax")(x))
+
+data, result = sys.argv[1:3]
+opts = {"optimizer": {"name": "sgd", "momentum": 0.9}, "bn_lr_mult": 64.0, "build": build_bn}
+two = run(data, 4, "mirrored", **opts)
+one = run(data, 8, "one", **opts)
 json.dump({"two": two, "one": one}, open(result, "w"))
 """
 )
@@ -98,6 +119,19 @@ def test_mirrored_two_cpus_matches_one_device(tmp_path: Path):
     _close(runs["two"]["loss"], runs["one"]["loss"], rtol=1e-4)
     _close(runs["two"]["val_loss"], runs["one"]["val_loss"], rtol=1e-4)
     _close(runs["two"]["weights"], runs["one"]["weights"], rtol=1e-3, atol=1e-5)
+
+
+def test_mirrored_with_momentum_and_a_batch_norm_rate_matches_one_device(tmp_path: Path):
+    data = make_image_folder(tmp_path / "data", classes=3, per_class=20, size=16)
+    result = tmp_path / "result.json"
+    proc = subprocess.run([sys.executable, "-c", MIRRORED_MOMENTUM, str(data), str(result)],
+                          env=_env(), capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "tensorflow · MirroredStrategy · 2 devices" in proc.stdout
+    runs = json.loads(result.read_text())
+    # each replica normalises its own 4 images, so the two runs differ; both learn
+    for name in ("two", "one"):
+        assert runs[name]["loss"][-1] < 0.8 * runs[name]["loss"][0], runs[name]["loss"]
 
 
 def test_two_workers_multiworker_mirrored(tmp_path: Path):

@@ -47,6 +47,14 @@ def test_triangular_with_warmup_as_long_as_the_run_is_a_user_error():
         build_optimizer(settings, steps_per_epoch=10)
 
 
+def test_fit_refuses_that_schedule_before_reading_any_data(tmp_path):
+    import kerascnn
+
+    with pytest.raises(UserError, match=r"warmup_epochs \(2\) must be fewer than epochs \(2\)"):
+        kerascnn.fit("alexnet_cifar", tmp_path / "not-read", schedule="triangular", epochs=2,
+                     warmup_epochs=2)  # fmt: skip
+
+
 def test_a_saved_model_with_the_schedule_reloads_after_import_kerascnn(tmp_path):
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     model.compile(keras.optimizers.SGD(Triangular(0.3, 2, 8)), "mse")

@@ -146,6 +146,7 @@ def fit(
         augmenter,
         build_optimizer,
         check_bn_lr_mult,
+        check_schedule,
         resolve_settings,
     )
 
@@ -157,6 +158,7 @@ def fit(
     check_numbers(epochs=resolved["epochs"], batch_size=resolved["batch_size"],
                    learning_rate=resolved["learning_rate"])  # fmt: skip
     check_bn_lr_mult(resolved["bn_lr_mult"])
+    check_schedule(resolved)
     model_args = resolved["model_args"]
     if isinstance(model, str):  # unknown arguments fail here, not after the data
         from kerascnn.registry import check_builder_args

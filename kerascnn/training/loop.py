@@ -149,13 +149,15 @@ def train(build: Callable[[], keras.Model], plan: Plan, settings: dict[str, Any]
 
 # what may change when a run resumes: more epochs (--resume), other devices, backup frequency
 _MAY_CHANGE = {"epochs", "phases", "finetune_epochs", "strategy", "save_freq", "jit_compile"}
+# settings added after runs were made, with the value those runs trained with
+_ADDED = {"bn_lr_mult": 1.0}
 
 
 def _same_run(plan: Plan, record: dict[str, Any]) -> None:
     """Refuse to resume a run with other settings or data: the two would mix in one folder
     (its history, best model and weights), and its numbers would describe neither."""
     assert plan.run is not None
-    changed = plan.run.changed_args(record, _MAY_CHANGE)
+    changed = plan.run.changed_args(record, _MAY_CHANGE, _ADDED)
     split = plan.run.path / "split.json"
     if split.is_file():
         import json
@@ -190,7 +192,9 @@ def _phases(model: keras.Model, plan: Plan, settings: dict[str, Any], phases: Se
         end = bounds[i][1]
         if end <= epoch and i != restore_in:
             continue
-        compile_model(plan, model, phase.prepare(model, plan.steps), settings)
+        with plan.strategy.scope():  # a tf.distribute optimizer belongs to one strategy
+            optimizer = phase.prepare(model, plan.steps)
+        compile_model(plan, model, optimizer, settings)
         if i == restore_in:
             restore(plan, model)
             log.info("resuming at epoch %d, step %d of %d", epoch + 1, step, plan.steps)

@@ -18,6 +18,8 @@ from kerascnn.errors import UserError
 from kerascnn.saved import write_metadata
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import keras
 
 __all__ = ["RUN_FILES", "RunFolder"]
@@ -112,13 +114,17 @@ class RunFolder:
         self.remove_temporaries()
         return self.path / name
 
-    def changed_args(self, args: dict[str, Any], ignore: set[str]) -> list[str]:
+    def changed_args(
+        self, args: dict[str, Any], ignore: set[str], added: Mapping[str, Any] | None = None
+    ) -> list[str]:
         """What ``args`` sets otherwise than the run's ``args.json`` (``key: was -> now``),
-        the keys in ``ignore`` left out; empty when there is no ``args.json``."""
+        the keys in ``ignore`` left out; empty when there is no ``args.json``. A key of
+        ``added`` (settings newer than some runs) missing from the file counts as its value."""
         path = self.path / "args.json"
         if not path.is_file():
             return []
         was, now = json.loads(path.read_text(encoding="utf-8")), _jsonable(args)
+        was = {**_jsonable(dict(added or {})), **was}
         keys = sorted((set(was) | set(now)) - ignore)
         return [f"{k}: {was.get(k)!r} -> {now.get(k)!r}" for k in keys if was.get(k) != now.get(k)]
 

@@ -79,4 +79,9 @@ def scaled_optimizer(
     if same_decay and config.get("weight_decay"):
         config["weight_decay"] = config["weight_decay"] / factor
     config["name"] = f"{optimizer.name}_x{factor:g}"
-    return type(optimizer).from_config(config)
+    copy = type(optimizer).from_config(config)
+    # get_config() leaves out exclude_from_weight_decay()'s variables and names: copy them
+    for name in ("_exclude_from_weight_decay", "_exclude_from_weight_decay_pattern"):
+        if hasattr(optimizer, name):
+            setattr(copy, name, getattr(optimizer, name))
+    return copy

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("kerascnn.training")
 
 __all__ = [
-    "GENERIC", "augmenter", "build_optimizer", "check_bn_lr_mult", "loss_and_metrics",
-    "resolve_settings",
+    "GENERIC", "augmenter", "build_optimizer", "check_bn_lr_mult", "check_schedule",
+    "loss_and_metrics", "resolve_settings",
 ]  # fmt: skip
 
 GENERIC: dict[str, Any] = {
@@ -79,11 +79,7 @@ def _learning_rate(
     if schedule == "triangular":
         from kerascnn.training.schedules import Triangular
 
-        if warmup >= total:
-            raise UserError(
-                f"warmup_epochs ({settings['warmup_epochs']}) must be fewer than epochs "
-                f"({settings['epochs']}) for the triangular schedule; lower warmup_epochs"
-            )
+        check_schedule(settings)
         return Triangular(rate, warmup, total)
     if schedule not in (None, "constant"):
         raise UserError(f"unknown schedule {schedule!r}; use 'constant', 'cosine' or 'triangular'")
@@ -134,9 +130,14 @@ def _with_bn_rate(
     check_bn_lr_mult(mult)
     if mult is None or float(mult) == 1.0 or model is None:
         return optimizer
+    if isinstance(optimizer, keras.optimizers.MultiOptimizer | keras.optimizers.LossScaleOptimizer):
+        raise UserError(
+            f"bn_lr_mult needs a plain Keras optimizer, got a {type(optimizer).__name__}; "
+            "pass the optimizer it wraps, or leave bn_lr_mult at 1"
+        )
     paths = [v.path for layer in batch_norm_layers(model) for v in layer.trainable_weights]
     if not paths:
-        log.info("bn_lr_mult=%g: the model has no trainable batch norm; one rate for all", mult)
+        log.warning("bn_lr_mult=%g: the model has no trainable batch norm; one rate for all", mult)
         return optimizer
     mapping = keras.optimizers.OptimizerMap(optimizer)
     fast = scaled_optimizer(optimizer, float(mult), same_decay=True)
@@ -144,11 +145,26 @@ def _with_bn_rate(
     return keras.optimizers.MultiOptimizer(mapping, name=f"{optimizer.name}_bn_x{mult:g}")
 
 
+def check_schedule(settings: dict[str, Any]) -> None:
+    """A ``UserError`` for a triangular schedule whose warm-up takes every epoch."""
+    epochs, warmup = settings["epochs"], int(settings.get("warmup_epochs") or 0)
+    if settings["schedule"] == "triangular" and warmup >= epochs:
+        raise UserError(
+            f"warmup_epochs ({warmup}) must be fewer than epochs ({epochs}) for the "
+            "triangular schedule; lower warmup_epochs"
+        )
+
+
 def check_bn_lr_mult(mult: object) -> None:
     """A ``UserError`` unless ``mult`` is ``None`` or a positive number."""
-    if mult is not None and (isinstance(mult, bool) or not isinstance(mult, int | float)
-                             or mult <= 0):  # fmt: skip
-        raise UserError(f"bn_lr_mult must be a positive number, got {mult!r}; e.g. 64")
+    import math
+    from numbers import Real
+
+    if mult is None:
+        return
+    number = isinstance(mult, Real) and not isinstance(mult, bool)
+    if not (number and math.isfinite(mult) and mult > 0):  # type: ignore[arg-type, operator]
+        raise UserError(f"bn_lr_mult must be a number above 0, got {mult!r}; give one, e.g. 64")
 
 
 def loss_and_metrics(
