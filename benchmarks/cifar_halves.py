@@ -12,8 +12,9 @@ images (the budget of ``kerascnn finetune``'s defaults):
 - ``kerascnn.transfer.finetune`` from the A weights (its default arguments);
 - the same, with layer-wise learning-rate decay ``--lr-decay``;
 - ``alexnet_cifar`` from scratch, trained as ``kerascnn train`` trains it (the
-  card's optimizer, schedule, weight decay, label smoothing and augmentation),
-  scored as trained and again with its batch-norm statistics re-estimated.
+  card's architecture arguments, optimizer, schedule, weight decay, label smoothing and
+  augmentation: what a user gets without the recipe), scored as trained and again with its
+  batch-norm statistics re-estimated.
 
 Every score is the accuracy on all 5,000 B test images.
 """
@@ -72,19 +73,21 @@ def score(model, test: tuple[np.ndarray, np.ndarray]) -> float:
 
 
 def pretrain(images: Path, cache: Path, epochs: int | None) -> tuple[Path, dict]:
-    """The A run folder's ``model.keras``, trained by the ``alexnet_cifar:cifar10`` recipe's
-    settings (its whitening, start, optimizer, schedule and augmentation; ``epochs`` with the
-    schedule's shape, default the recipe's) on A's training images, A's test images as its
-    validation split; trained once, then reused if its hash matches."""
+    """A float32 ``alexnet_cifar`` trained by the ``alexnet_cifar:cifar10`` recipe's settings
+    (its whitening, start, optimizer, schedule, augmentation and bfloat16 compute; ``epochs``
+    with the schedule's shape, default the recipe's) on A's training images, A's test images
+    as its validation split. The run folder's name holds a hash of those settings; the file
+    is trained once, then reused while its sha256 matches ``pretrain.json``."""
     import kerascnn
+    from kerascnn.training.run import RunFolder
     from kerascnn.zoo.recipes import alexnet_cifar_cifar10 as cifar
     from kerascnn.zoo.recipes.cifar_data import split_folder
     from kerascnn.zoo.recipes.cifar_init import WhitenedBuilder
 
     recipe = cifar.RECIPE if epochs is None else cifar.at_epochs(cifar.RECIPE, epochs)
-    epochs = recipe["epochs"]
-    run = cache / f"pretrain-A-recipe-{epochs}ep"
-    record, model_file = run / "pretrain.json", run / "model.keras"
+    epochs, key = recipe["epochs"], json.dumps(recipe, sort_keys=True, default=str)
+    run = cache / f"pretrain-A-recipe-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+    record, model_file = run / "pretrain.json", run / "float32.keras"
     if record.is_file() and model_file.is_file():
         info = json.loads(record.read_text())
         if info["sha256"] == sha256(model_file):
@@ -92,14 +95,18 @@ def pretrain(images: Path, cache: Path, epochs: int | None) -> tuple[Path, dict]
                   f"A-test accuracy {info['a_test_accuracy']:.4f}")  # fmt: skip
             return model_file, info
         print(f"{model_file}: hash differs from {record}; training again")
-    names = sorted(str(p.relative_to(images / "A")) for p in (images / "A").glob("*/*/*.jpg"))
-    folder = split_folder(images / "A", names, tuple(recipe["image_size"]), recipe["seed"])
+    a = images / "A"
+    names = sorted(p.relative_to(a).as_posix() for p in a.glob("*/*/*.jpg"))
+    folder = split_folder(a, names, tuple(recipe["image_size"]), recipe["seed"])
+    builder = WhitenedBuilder(recipe, folder)
     start = time.time()
-    kerascnn.fit(WhitenedBuilder(recipe, folder), folder, **cifar.fit_args(recipe),
-                 output_dir=run, force=True, verbose=2)  # fmt: skip
+    trained = kerascnn.fit(builder, folder, **cifar.fit_args(recipe), output_dir=run,
+                           force=True, verbose=2).model  # fmt: skip
     seconds = time.time() - start
-    model = kerascnn.load(model_file).model
-    acc = score(model, test_arrays(images / "A" / "test"))
+    model = builder()  # the same network in float32, as the fine-tuned and scratch models run
+    model.set_weights(trained.get_weights())
+    RunFolder(run).write_model(model, list(folder.class_names), name=model_file.name)
+    acc = score(model, test_arrays(a / "test"))
     info = {"sha256": sha256(model_file), "a_test_accuracy": acc, "epochs": epochs,
             "recipe": f"{cifar.RECIPE['model']}:{cifar.RECIPE['variant']}",
             "train_images": len(folder.files["train"]), "seconds": round(seconds)}  # fmt: skip
