@@ -95,14 +95,18 @@ def build_optimizer(
     trains the model's batch-norm variables at that multiple of the rate (airbench's 64x for
     batch-norm biases), their weight decay per step unchanged.
     """
+    optimizer = _plain_optimizer(settings, steps_per_epoch)
+    return _with_bn_rate(optimizer, model, settings.get("bn_lr_mult", 1.0))
+
+
+def _plain_optimizer(settings: dict[str, Any], steps_per_epoch: int) -> keras.optimizers.Optimizer:
     import keras
 
     spec = settings["optimizer"]
     if isinstance(spec, keras.optimizers.Optimizer):
-        return _with_bn_rate(spec, model, settings.get("bn_lr_mult", 1.0))
+        return spec
     if callable(spec):
-        optimizer = spec(_learning_rate(settings, steps_per_epoch))
-        return _with_bn_rate(optimizer, model, settings.get("bn_lr_mult", 1.0))
+        return spec(_learning_rate(settings, steps_per_epoch))
     options = dict(spec) if isinstance(spec, dict) else {"name": spec}
     name = options.pop("name", None)
     try:
@@ -111,8 +115,7 @@ def build_optimizer(
         raise UserError(f"unknown optimizer {name!r}; use a Keras name, e.g. 'adam'") from None
     if settings.get("weight_decay"):
         options["weight_decay"] = settings["weight_decay"]
-    optimizer = cls(learning_rate=_learning_rate(settings, steps_per_epoch), **options)
-    return _with_bn_rate(optimizer, model, settings.get("bn_lr_mult", 1.0))
+    return cls(learning_rate=_learning_rate(settings, steps_per_epoch), **options)
 
 
 def _with_bn_rate(
