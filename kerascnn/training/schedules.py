@@ -3,12 +3,14 @@ with its rate scaled (for per-variable learning rates)."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Any
 
 import keras
 from keras import ops
 
-__all__ = ["ScaledSchedule", "Triangular", "scaled_optimizer"]
+__all__ = ["ScaledSchedule", "Triangular", "any_path", "scaled_optimizer"]
 
 
 @keras.saving.register_keras_serializable(package="kerascnn")
@@ -85,3 +87,9 @@ def scaled_optimizer(
         if hasattr(optimizer, name):
             setattr(copy, name, getattr(optimizer, name))
     return copy
+
+
+def any_path(paths: Iterable[str]) -> str:
+    """A ``keras.optimizers.OptimizerMap`` key (a regex it full-matches) for exactly these
+    variable paths."""
+    return "(?:" + "|".join(re.escape(p) for p in paths) + ")"

@@ -123,12 +123,11 @@ def _with_bn_rate(
 ) -> keras.optimizers.Optimizer:
     """``optimizer``, or a ``MultiOptimizer`` that trains ``model``'s batch-norm variables
     ``mult`` times as fast (their decay per step unchanged)."""
-    import re
 
     import keras
 
     from kerascnn.training.batchnorm import batch_norm_layers
-    from kerascnn.training.schedules import scaled_optimizer
+    from kerascnn.training.schedules import any_path, scaled_optimizer
 
     check_bn_lr_mult(mult)
     if mult is None or float(mult) == 1.0 or model is None:
@@ -144,7 +143,7 @@ def _with_bn_rate(
         return optimizer
     mapping = keras.optimizers.OptimizerMap(optimizer)
     fast = scaled_optimizer(optimizer, float(mult), same_decay=True)
-    mapping["(?:" + "|".join(re.escape(p) for p in paths) + ")"] = fast
+    mapping[any_path(paths)] = fast
     return keras.optimizers.MultiOptimizer(mapping, name=f"{optimizer.name}_bn_x{mult:g}")
 
 

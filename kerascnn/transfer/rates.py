@@ -3,13 +3,12 @@ base optimizer per learning-rate multiplier, each mapped to its layers' variable
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 import keras
 
 from kerascnn.errors import UserError
-from kerascnn.training.schedules import ScaledSchedule, scaled_optimizer
+from kerascnn.training.schedules import ScaledSchedule, any_path, scaled_optimizer
 from kerascnn.transfer.freezing import blocks
 from kerascnn.transfer.head import feature_layer_index, layer_index
 
@@ -81,6 +80,5 @@ def discriminative_optimizer(
             groups.setdefault(float(factor), []).extend(paths)
     mapping = keras.optimizers.OptimizerMap(scaled_optimizer(base, float(default)))
     for factor, paths in sorted(groups.items()):
-        pattern = "(?:" + "|".join(re.escape(p) for p in paths) + ")"
-        mapping[pattern] = scaled_optimizer(base, factor)
+        mapping[any_path(paths)] = scaled_optimizer(base, factor)
     return keras.optimizers.MultiOptimizer(mapping, name="discriminative")
