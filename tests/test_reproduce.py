@@ -68,6 +68,27 @@ def test_reproduce_runs_the_recipe_and_reports_it_beside_the_card(tmp_path, monk
     assert weights.stat().st_mtime_ns == before
 
 
+def test_result_json_keeps_overrides_as_json(tmp_path, monkeypatch):
+    """A changed recipe is saved as the entries that differ, readable JSON (was a repr)."""
+    import types
+
+    from kerascnn.zoo import recipes
+
+    published = {"epochs": 20, "bn_lr_mult": 1.0, "model_args": {"filters": [64]}}
+
+    def run(data, output_dir, recipe=None, **kwargs):
+        return {"accuracy": 0.9, "count": 10}
+
+    fake = types.SimpleNamespace(RECIPE=published, run=run)
+    monkeypatch.setattr(recipes, "_module", lambda spec: fake)
+    changed = {**published, "epochs": 24, "bn_lr_mult": 64, "warmup_epochs": 6}
+    printed = recipes.reproduce("x:y", tmp_path, tmp_path, recipe=changed, cache=tmp_path / "c")
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved["overrides"]["recipe"] == {"epochs": 24, "bn_lr_mult": 64, "warmup_epochs": 6}
+    assert saved["overrides"]["cache"] == repr(tmp_path / "c")  # not JSON: its repr
+    assert saved["accuracy"] == printed["accuracy"] == 0.9
+
+
 def test_reproduce_mistakes_are_one_line():
     result = CliRunner().invoke(cli, ["zoo", "reproduce", "vgg16:imagenet", "--data", "."])
     assert result.exit_code == 2 and "no recipe for 'vgg16:imagenet'" in result.output

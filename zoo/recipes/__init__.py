@@ -55,6 +55,19 @@ def reproduce(
         if result.get("spec") == spec and not result.get("overrides"):
             return {**result, "reused": True}
     result = module.run(data, output_dir, **kwargs)
-    overrides = {k: repr(v) for k, v in kwargs.items()}
+    overrides = {k: _as_json(module, k, v) for k, v in kwargs.items()}
     write_json(saved, {**result, "spec": spec, "overrides": overrides})
     return result
+
+
+def _as_json(module: Any, key: str, value: Any) -> Any:
+    """``value`` as ``result.json`` keeps it: a recipe as its entries that differ from the
+    module's ``RECIPE``; other JSON values as they are; anything else as its ``repr``."""
+    published = getattr(module, "RECIPE", None)
+    if key == "recipe" and isinstance(value, dict) and isinstance(published, dict):
+        value = {k: v for k, v in value.items() if k not in published or published[k] != v}
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value
