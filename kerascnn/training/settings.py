@@ -123,7 +123,6 @@ def _with_bn_rate(
 ) -> keras.optimizers.Optimizer:
     """``optimizer``, or a ``MultiOptimizer`` that trains ``model``'s batch-norm variables
     ``mult`` times as fast (their decay per step unchanged)."""
-
     import keras
 
     from kerascnn.training.batchnorm import batch_norm_layers
