@@ -246,7 +246,7 @@ def run(
     result.update(train_seconds=round(seconds), classes=folder.class_names, weights=str(weights))
     result.update(backend=keras.backend.backend(), epochs=recipe["epochs"])
     # the keys every recipe returns (see kerascnn.zoo.recipes)
-    result.update(accuracy=result["test_accuracy"] / 100, count=result["test_images"])
+    result.update(accuracy=round(result["test_accuracy"] / 100, 4), count=result["test_images"])
     return result  # kerascnn.zoo.recipes.reproduce keeps it in result.json
 
 
