@@ -146,6 +146,7 @@ def fit(
         augmenter,
         build_optimizer,
         check_bn_lr_mult,
+        check_regularisers,
         check_schedule,
         resolve_settings,
     )
@@ -158,6 +159,7 @@ def fit(
     check_numbers(epochs=resolved["epochs"], batch_size=resolved["batch_size"],
                    learning_rate=resolved["learning_rate"])  # fmt: skip
     check_bn_lr_mult(resolved["bn_lr_mult"])
+    check_regularisers(resolved["weight_decay"], resolved["label_smoothing"])
     check_schedule(resolved)
     model_args = resolved["model_args"]
     if isinstance(model, str):  # unknown arguments fail here, not after the data

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("kerascnn.training")
 
 __all__ = [
-    "GENERIC", "augmenter", "build_optimizer", "check_bn_lr_mult", "check_schedule",
-    "loss_and_metrics", "resolve_settings",
+    "GENERIC", "augmenter", "build_optimizer", "check_bn_lr_mult", "check_regularisers",
+    "check_schedule", "loss_and_metrics", "resolve_settings",
 ]  # fmt: skip
 
 GENERIC: dict[str, Any] = {
@@ -166,6 +166,22 @@ def check_bn_lr_mult(mult: object) -> None:
     number = isinstance(mult, Real) and not isinstance(mult, bool)
     if not (number and math.isfinite(mult) and mult > 0):  # type: ignore[arg-type, operator]
         raise UserError(f"bn_lr_mult must be a number above 0, got {mult!r}; give one, e.g. 64")
+
+
+def check_regularisers(weight_decay: object, label_smoothing: object) -> None:
+    """A ``UserError`` unless ``weight_decay`` is unset or a number >= 0 and
+    ``label_smoothing`` unset or a number in [0, 1)."""
+    import math
+    from numbers import Real
+
+    for name, value, high, fix in (
+        ("weight_decay", weight_decay, math.inf, "e.g. 5e-4, or 0 for none"),
+        ("label_smoothing", label_smoothing, 1.0, "e.g. 0.1, or 0 for none"),
+    ):
+        number = isinstance(value, Real) and not isinstance(value, bool)
+        if value is not None and not (number and 0 <= value < high):  # type: ignore[operator]
+            bound = "a number >= 0" if high == math.inf else f"a number in [0, {high:g})"
+            raise UserError(f"{name} must be {bound}, got {value!r}; {fix}")
 
 
 def loss_and_metrics(

@@ -219,7 +219,7 @@ def finetune(
     from kerascnn.training.batchnorm import batch_norm_layers
     from kerascnn.training.engine import check_numbers
     from kerascnn.training.run import RunFolder
-    from kerascnn.training.settings import augmenter, resolve_settings
+    from kerascnn.training.settings import augmenter, check_regularisers, resolve_settings
 
     model = renamed_argument("kerascnn.finetune", "model_or_spec", model, settings)
     data = renamed_argument("kerascnn.finetune", "data", data, {}, "data")
@@ -240,6 +240,7 @@ def finetune(
         )
     _check(config.classes, config.head_epochs, config.finetune_epochs, config.lr_decay)
     check_numbers(batch_size=config.batch_size, learning_rate=config.learning_rate)
+    check_regularisers(config.weight_decay, config.label_smoothing)
     augmentation = _augmentation(config.augmentation, model)
     augmenter(augmentation or {}, config.seed)  # a bad name fails here
     if output_dir is not None:  # before the model loads
