@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from kerascnn.errors import UserError
 from kerascnn.training.flips import ALTERNATE
@@ -156,15 +156,20 @@ def check_schedule(settings: dict[str, Any]) -> None:
         )
 
 
+def _is_number(value: object) -> TypeGuard[float]:
+    """A real number (NumPy's too), not a bool."""
+    from numbers import Real
+
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
 def check_bn_lr_mult(mult: object) -> None:
     """A ``UserError`` unless ``mult`` is ``None`` or a positive number."""
     import math
-    from numbers import Real
 
     if mult is None:
         return
-    number = isinstance(mult, Real) and not isinstance(mult, bool)
-    if not (number and math.isfinite(mult) and mult > 0):  # type: ignore[arg-type, operator]
+    if not (_is_number(mult) and math.isfinite(mult) and mult > 0):
         raise UserError(f"bn_lr_mult must be a number above 0, got {mult!r}; give one, e.g. 64")
 
 
@@ -172,14 +177,12 @@ def check_regularisers(weight_decay: object, label_smoothing: object) -> None:
     """A ``UserError`` unless ``weight_decay`` is unset or a number >= 0 and
     ``label_smoothing`` unset or a number in [0, 1)."""
     import math
-    from numbers import Real
 
     for name, value, high, fix in (
         ("weight_decay", weight_decay, math.inf, "e.g. 5e-4, or 0 for none"),
         ("label_smoothing", label_smoothing, 1.0, "e.g. 0.1, or 0 for none"),
     ):
-        number = isinstance(value, Real) and not isinstance(value, bool)
-        if value is not None and not (number and 0 <= value < high):  # type: ignore[operator]
+        if value is not None and not (_is_number(value) and 0 <= value < high):
             bound = "a number >= 0" if high == math.inf else f"a number in [0, {high:g})"
             raise UserError(f"{name} must be {bound}, got {value!r}; {fix}")
 
