@@ -45,6 +45,8 @@ def rows(recipe: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
         else None,
         "random flips, not alternating": {"augmentation": {"flip": True}}
         if augmentation.get("flip") == "alternate" else None,
+        "ReLU, not GELU": {"model_args": {"activation": "relu"}}
+        if recipe["model_args"].get("activation") == "gelu" else None,
         "no head scale": {"model_args": {"head_scale": 1.0}}
         if recipe["model_args"].get("head_scale", 1) != 1 else None,
         "random start, not identity filters": {"identity_init": False}
@@ -123,8 +125,9 @@ def main() -> None:
         else:
             results[name] = run_row(name, overrides, args, test)
             print(json.dumps(results[name]), flush=True)
-            with atomic_path(store) as part:
-                part.write_text(json.dumps({"epochs": args.epochs, "rows": results}, indent=1))
+            finished = {k: v for k, v in results.items() if isinstance(v, dict)}
+            with atomic_path(store) as part:  # only trained rows: the others are recomputed
+                part.write_text(json.dumps({"epochs": args.epochs, "rows": finished}, indent=1))
     print_table(results, args)
 
 
