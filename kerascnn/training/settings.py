@@ -176,15 +176,12 @@ def check_bn_lr_mult(mult: object) -> None:
 def check_regularisers(weight_decay: object, label_smoothing: object) -> None:
     """A ``UserError`` unless ``weight_decay`` is unset or a number >= 0 and
     ``label_smoothing`` unset or a number in [0, 1)."""
-    import math
-
-    for name, value, high, fix in (
-        ("weight_decay", weight_decay, math.inf, "e.g. 5e-4, or 0 for none"),
-        ("label_smoothing", label_smoothing, 1.0, "e.g. 0.1, or 0 for none"),
+    for name, value, high, bound, fix in (
+        ("weight_decay", weight_decay, float("inf"), ">= 0", "e.g. 5e-4, or 0 for none"),
+        ("label_smoothing", label_smoothing, 1.0, "in [0, 1)", "e.g. 0.1, or 0 for none"),
     ):
         if value is not None and not (_is_number(value) and 0 <= value < high):
-            bound = "a number >= 0" if high == math.inf else f"a number in [0, {high:g})"
-            raise UserError(f"{name} must be {bound}, got {value!r}; {fix}")
+            raise UserError(f"{name} must be a number {bound}, got {value!r}; {fix}")
 
 
 def loss_and_metrics(
