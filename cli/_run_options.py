@@ -64,8 +64,9 @@ def engine_options(cls: type[TrainConfig]) -> Callable[[F], F]:
                      **d("strategy", "Devices: one, mirrored (all local), multiworker; auto: the "
                          "cluster, else all GPUs (tf.distribute on TensorFlow, keras.distribution "
                          "on JAX; torch: one)")),
-        click.option("--mixed-precision", type=click.Choice(["float16", "bfloat16"]),
-                     **d("mixed_precision", "Compute in float16 (with loss scaling) or bfloat16")),
+        click.option("--mixed-precision", type=click.Choice(["float16", "bfloat16", "auto"]),
+                     **d("mixed_precision", "Compute in float16 (with loss scaling) or bfloat16; "
+                         "auto: bfloat16 on GPUs, TPUs and AMX CPUs, else float32")),
         click.option("--jit-compile", type=click.Choice(["auto", "on", "off"]), default="auto",
                      show_default=True, help="XLA compilation (auto: on GPUs only)."),
         click.option("--save-freq", type=click.IntRange(1),

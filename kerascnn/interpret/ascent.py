@@ -8,7 +8,6 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import keras
@@ -61,13 +60,9 @@ def compute_precision(precision: str = "auto") -> str:
         raise UserError(f"unknown precision {precision!r}; use 'auto', 'float32' or 'bfloat16'")
     if keras.backend.backend() != "tensorflow":
         return "float32"
-    import tensorflow as tf
+    from kerascnn._devices import accelerator, amx_cpu
 
-    try:
-        amx = "amx_bf16" in Path("/proc/cpuinfo").read_text()
-    except OSError:
-        amx = False
-    return "bfloat16" if amx and not tf.config.list_physical_devices("GPU") else "float32"
+    return "bfloat16" if amx_cpu() and not accelerator() else "float32"
 
 
 def _in_bfloat16(extractor: keras.Model) -> keras.Model:

@@ -51,7 +51,8 @@ class TrainConfig:
         image_size, validation_split, test_split, seed: the data; ``seed`` also fixes the
             initial weights, shuffling and augmentation.
         strategy, mixed_precision, jit_compile: devices (``auto``, ``one``, ``mirrored``,
-            ``multiworker``), ``float16``/``bfloat16``, XLA (``auto``: on GPUs).
+            ``multiworker``), ``float16``/``bfloat16`` (``auto``: bfloat16 on GPUs, TPUs and AMX
+            CPUs, else float32), XLA (``auto``: on GPUs).
         save_freq: steps between backups (default: 500, or every epoch when shorter).
         precise_bn: re-estimate batch-norm statistics before each validation (``auto``: when
             the model trains batch norm; ``True`` insists, ``False`` keeps the moving averages).
@@ -94,10 +95,10 @@ class TrainConfig:
             raise UserError(
                 f"precise_bn must be True, False or 'auto', got {self.precise_bn!r}; or 'auto'"
             )
-        if self.mixed_precision not in (None, "float16", "bfloat16"):
+        if self.mixed_precision not in (None, "float16", "bfloat16", "auto"):
             raise UserError(
-                f"mixed_precision must be float16 or bfloat16, got {self.mixed_precision!r}; "
-                "or leave it out"
+                f"mixed_precision must be float16, bfloat16 or auto, got "
+                f"{self.mixed_precision!r}; or leave it out"
             )
 
 

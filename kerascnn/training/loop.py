@@ -129,6 +129,9 @@ def train(build: Callable[[], keras.Model], plan: Plan, settings: dict[str, Any]
                  strategy.num_replicas_in_sync, folder.count("train"), plan.steps)  # fmt: skip
     model = build_model(plan, build, settings)
     precise = _precise_bn(plan, model, settings)
+    record["dtype_policy"] = model.dtype_policy.name  # mixed_precision "auto", resolved
+    if verbose and plan.chief and settings["mixed_precision"] == "auto":
+        log.info("mixed_precision auto: %s on this machine", record["dtype_policy"])
     if plan.run is not None and plan.chief:
         plan.run.write_args(record)
     backup = output_callbacks(plan, settings["save_freq"], preprocessing) if plan.run else None
@@ -147,8 +150,10 @@ def train(build: Callable[[], keras.Model], plan: Plan, settings: dict[str, Any]
     return TrainResult(model, classes, history, out, preprocessing, _bounds(phases), skipped)
 
 
-# what may change when a run resumes: more epochs (--resume), other devices, backup frequency
-_MAY_CHANGE = {"epochs", "phases", "finetune_epochs", "strategy", "save_freq", "jit_compile"}
+# what may change when a run resumes: more epochs (--resume), other devices (and the dtype
+# policy mixed_precision 'auto' picks there), backup frequency
+_MAY_CHANGE = {"epochs", "phases", "finetune_epochs", "strategy", "save_freq", "jit_compile",
+               "dtype_policy"}  # fmt: skip
 # settings added after runs were made, with the value those runs trained with
 _ADDED = {"bn_lr_mult": 1.0}
 

@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from kerascnn.training.pydata import FolderBatches
     from kerascnn.training.run import RunFolder
 
-__all__ = ["MIXED_PRECISION", "Plan", "compile_model", "make_plan", "output_callbacks",
-           "resolve_jit_compile"]  # fmt: skip
+__all__ = ["MIXED_PRECISION", "Plan", "compile_model", "dtype_policy", "make_plan",
+           "output_callbacks", "resolve_jit_compile"]  # fmt: skip
 
 log = logging.getLogger("kerascnn.training")
 
@@ -46,6 +46,18 @@ def resolve_jit_compile(jit_compile: bool | str) -> bool:
     import tensorflow as tf
 
     return bool(tf.config.list_physical_devices("GPU"))
+
+
+def dtype_policy(mixed_precision: str | None) -> str | None:
+    """The Keras dtype policy of ``mixed_precision`` (``None``: keep the current one), ``auto``
+    resolved (``kerascnn._devices``); warns when bfloat16 is asked of a CPU that emulates it."""
+    from kerascnn._devices import accelerator, amx_cpu, resolve_mixed_precision
+
+    if mixed_precision == "bfloat16" and not accelerator() and not amx_cpu():
+        log.warning("bfloat16 on a CPU without AMX is emulated: benchmarks/mixed_precision_cpu.py "
+                    "measured training 8 times slower than float32 on such a CPU; "
+                    "mixed_precision 'auto' trains in float32 here")  # fmt: skip
+    return MIXED_PRECISION[resolve_mixed_precision(mixed_precision)]
 
 
 @dataclass
@@ -144,7 +156,7 @@ def build_model(
     import keras
 
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(MIXED_PRECISION[settings["mixed_precision"]] or previous)
+    keras.config.set_dtype_policy(dtype_policy(settings["mixed_precision"]) or previous)
     keras.utils.set_random_seed(settings["seed"])  # initial weights, dropout: the same each time
     try:
         with plan.strategy.scope():

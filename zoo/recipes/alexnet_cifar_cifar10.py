@@ -75,7 +75,9 @@ RECIPE: dict[str, Any] = {
     "warmup_epochs": 5,
     "epochs": 20,
     "batch_size": 512,
-    "mixed_precision": "bfloat16",
+    # bfloat16 on GPUs, TPUs and AMX CPUs (the bundled weights' machine); float32 on CPUs that
+    # would emulate it, 8x slower (kerascnn._devices, benchmarks/mixed_precision_cpu.py)
+    "mixed_precision": "auto",
     "seed": 0,
     # the card's test-time augmentation (kerascnn.tta): the result reports both figures
     "tta": "flip+shift",
