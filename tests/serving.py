@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 START = re.compile(r"on http://([\d.]+):(\d+) ")
+EARLY_ANSWER_BYTES = 2**16  # larger raw bodies wait for an answer to their headers first
 
 
 @dataclass
@@ -73,16 +74,39 @@ def request(
         headers: extra headers.
     """
     headers = dict(headers or {})
+    large = isinstance(body, bytes) and len(body) > EARLY_ANSWER_BYTES  # as the caller gave it
     if isinstance(body, dict | list):
         body = json.dumps(body).encode()
         headers.setdefault("Content-Type", "application/json")
     conn = http.client.HTTPConnection(host, port, timeout=60)
     try:
-        conn.request(method, path, body=body, headers=headers)
+        if large:
+            _send_unless_answered(conn, method, path, body, headers)
+        else:
+            conn.request(method, path, body=body, headers=headers)
         response = conn.getresponse()
         return Reply(response.status, dict(response.getheaders()), response.read())
     finally:
         conn.close()
+
+
+def _send_unless_answered(
+    conn: http.client.HTTPConnection, method: str, path: str, body: bytes, headers: dict
+) -> None:
+    """Send the headers, then the body unless the server answers them within a second (as
+    curl's ``Expect: 100-continue`` wait): a server refusing a body by its Content-Length
+    answers and closes, and a body sent meanwhile would break the pipe before the answer is
+    read."""
+    import select
+
+    conn.putrequest(method, path)
+    for key, value in {**headers, "Content-Length": str(len(body))}.items():
+        conn.putheader(key, value)
+    conn.endheaders()
+    assert conn.sock is not None
+    answered, _, _ = select.select([conn.sock], [], [], 1.0)
+    if not answered:
+        conn.send(body)
 
 
 def multipart(fields: dict[str, tuple[str, bytes]]) -> tuple[bytes, dict[str, str]]:
