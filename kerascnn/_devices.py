@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-__all__ = ["accelerator", "amx_cpu", "cpu_flags", "resolve_mixed_precision"]
+__all__ = ["accelerator", "amx_cpu", "cpu_flags", "native_bfloat16", "resolve_mixed_precision"]
 
 CPUINFO = Path("/proc/cpuinfo")
 
@@ -54,9 +54,14 @@ def accelerator() -> bool:
     return False
 
 
+def native_bfloat16(cpuinfo: Path = CPUINFO) -> bool:
+    """True where training computes bfloat16 in hardware: an accelerator or an AMX CPU."""
+    return accelerator() or amx_cpu(cpuinfo)
+
+
 def resolve_mixed_precision(mixed_precision: str | None, cpuinfo: Path = CPUINFO) -> str | None:
-    """``"auto"``: ``"bfloat16"`` on an accelerator or an AMX CPU, else ``None`` (float32);
+    """``"auto"``: ``"bfloat16"`` where :func:`native_bfloat16`, else ``None`` (float32);
     other values as given."""
     if mixed_precision != "auto":
         return mixed_precision
-    return "bfloat16" if accelerator() or amx_cpu(cpuinfo) else None
+    return "bfloat16" if native_bfloat16(cpuinfo) else None

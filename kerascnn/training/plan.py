@@ -51,9 +51,9 @@ def resolve_jit_compile(jit_compile: bool | str) -> bool:
 def dtype_policy(mixed_precision: str | None) -> str | None:
     """The Keras dtype policy of ``mixed_precision`` (``None``: keep the current one), ``auto``
     resolved (``kerascnn._devices``); warns when bfloat16 is asked of a CPU that emulates it."""
-    from kerascnn._devices import accelerator, amx_cpu, resolve_mixed_precision
+    from kerascnn._devices import native_bfloat16, resolve_mixed_precision
 
-    if mixed_precision == "bfloat16" and not accelerator() and not amx_cpu():
+    if mixed_precision == "bfloat16" and not native_bfloat16():
         log.warning("bfloat16 on a CPU without AMX is emulated: benchmarks/mixed_precision_cpu.py "
                     "measured training 8 times slower than float32 on such a CPU; "
                     "mixed_precision 'auto' trains in float32 here")  # fmt: skip
