@@ -58,6 +58,7 @@ def _losses(proc: subprocess.CompletedProcess) -> list[float]:
     return json.loads(line[len("LOSSES") :])
 
 
+@pytest.mark.slow  # a JAX-only process; the JAX leg trains with TF installed
 def test_jax_trains_without_tensorflow(tmp_path: Path) -> None:
     """Train, then evaluate, predict and fine-tune the run, in a process where TF cannot load."""
     data = make_image_folder(tmp_path / "data", classes=3, per_class=12, size=20)

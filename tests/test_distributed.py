@@ -134,6 +134,7 @@ def test_mirrored_with_momentum_and_a_batch_norm_rate_matches_one_device(tmp_pat
         assert runs[name]["loss"][-1] < 0.8 * runs[name]["loss"][0], runs[name]["loss"]
 
 
+@pytest.mark.slow  # two worker processes; the mirrored tests stay
 def test_two_workers_multiworker_mirrored(tmp_path: Path):
     data = make_image_folder(tmp_path / "data", classes=3, per_class=20, size=16)
     cluster = [f"127.0.0.1:{p}" for p in _free_ports(2)]

@@ -72,6 +72,7 @@ def test_short_run_logs_what_the_saved_files_score(model: str, tmp_path: Path) -
     assert train >= float(history[-1]["accuracy"]) - 0.05, (train, history[-1])
 
 
+@pytest.mark.slow  # the short-run tests cover the same logging
 @pytest.mark.backend
 def test_long_run_logs_what_the_saved_files_score(tmp_path: Path) -> None:
     data = make_image_folder(tmp_path / "d", classes=4, per_class=250, size=8, seed=2)

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from kerascnn.cli._quiet import NATIVE_LOG_LINE
@@ -105,6 +106,7 @@ def _assert_moves(run: Transcript, frames: list[str], gap: float = 0.2) -> None:
     assert times[-1] - times[0] >= gap, (frames, times)
 
 
+@pytest.mark.slow  # the train test covers the same progress bar
 def test_dream_progress_moves_at_a_terminal(tmp_path):
     rgb = np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)
     Image.fromarray(rgb).save(tmp_path / "rocket.jpg")
@@ -148,6 +150,7 @@ def test_train_progress_moves_at_a_terminal(tmp_path):
     assert run.native_lines() == []
 
 
+@pytest.mark.slow  # the train test covers the same progress bar
 def test_finetune_progress_moves_at_a_terminal(tmp_path):
     data = make_image_folder(tmp_path / "data", classes=2, per_class=10, size=16)
     run = on_terminal(

@@ -64,6 +64,7 @@ def test_train_at_a_users_level_prints_no_native_log_lines(tmp_path):
     assert not [line for line in done.stderr.splitlines() if "0000 " in line or "absl" in line]
 
 
+@pytest.mark.slow  # the quiet tests cover the filter
 def test_verbose_or_level_0_shows_them():
     loud = _kerascnn("--verbose", *PREDICT)
     assert loud.returncode == 0 and "absl::InitializeLog" in loud.stderr

@@ -122,6 +122,7 @@ def test_cifar10_recipe_trains_through_the_engine(backend, data_dir, tmp_path):
     assert result["weights"] == str(weights) and weights.is_file()
 
 
+@pytest.mark.slow  # the CIFAR-10 recipe test covers the engine path
 @pytest.mark.parametrize("backend", ["tensorflow", pytest.param("jax", marks=pytest.mark.slow)])
 def test_gesture_recipe_trains_through_the_engine(backend, data_dir, tmp_path):
     images = data_dir / "sign-language-digits" / "images"
