@@ -20,6 +20,7 @@ import http.server
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -131,9 +132,13 @@ def _handler(kaggle: FakeKaggle) -> type[http.server.BaseHTTPRequestHandler]:
 def fake_kaggle(monkeypatch: pytest.MonkeyPatch, tmp_path) -> Iterator[FakeKaggle]:
     """The fake API on localhost:7777, kagglehub pointed at it, an empty KAGGLEHUB_CACHE."""
     kaggle = FakeKaggle()
-    with socket.socket() as probe:
-        if probe.connect_ex(("127.0.0.1", PORT)) == 0:
-            pytest.skip(f"port {PORT} (kagglesdk's test endpoint) is taken")
+    for _ in range(50):  # a server closed a moment ago may still hold it
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", PORT)) != 0:
+                break
+        time.sleep(0.2)
+    else:
+        pytest.skip(f"port {PORT} (kagglesdk's test endpoint) is taken")
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", PORT), _handler(kaggle))
     httpd.daemon_threads = True
     threading.Thread(target=httpd.serve_forever, daemon=True).start()

@@ -15,8 +15,6 @@ from kerascnn.weights.preset import PRESET_FILES
 from tests.kaggle_server import fake_kaggle  # noqa: F401  (fixture)
 
 pytest.importorskip("kagglehub")
-# one worker runs them all: the fake API listens on kagglesdk's fixed port 7777
-pytestmark = pytest.mark.xdist_group("kaggle-port-7777")
 
 
 @pytest.fixture(scope="module")
