@@ -1,7 +1,7 @@
 """How much do pytest-xdist workers shorten the default test run on this machine?
 
 Runs the same test selection twice, in one process (``-n 0``) and with one worker per core
-(``-n auto``, the default in ``pyproject.toml``), and prints each wall time, each pass count
+(``-n auto --dist loadfile``), and prints each wall time, each pass count
 and the ratio. Both runs take the default marker selection (``not slow``).
 
     python benchmarks/test_workers.py [PYTEST_ARGS ...]   # default: the whole default suite
@@ -24,6 +24,7 @@ SUMMARY = re.compile(r"(\d+) passed")
 def run(workers: str, args: list[str]) -> tuple[float, str]:
     """Wall seconds of one pytest run and its summary line; exits if any test fails."""
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", workers]
+    command += ["--dist", "loadfile"]
     start = time.perf_counter()
     proc = subprocess.run([*command, *args], cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - start
